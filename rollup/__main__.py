@@ -1,0 +1,3 @@
+from rollup.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,142 @@
+"""
+Reading YAML files and turning every way they can be wrong into one line of text.
+
+Manifests, inventories and lab scenarios are all YAML validated by pydantic models.
+This module is the shared edge: it reads a file, refuses duplicate keys (PyYAML
+silently keeps the last one), and formats a pydantic ``ValidationError`` as
+``<file>: <key.path>: <message>``, so an operator sees which key of which file is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from rollup.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+E = TypeVar("E", bound=ConfigError)
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses a mapping with the same key twice."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    mapping: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        try:
+            hash(key)
+        except TypeError as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a mapping key must be a plain value", key_node.start_mark
+            ) from exc
+        if key in mapping:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        mapping[key] = loader.construct_object(value_node, deep=deep)  # type: ignore[no-untyped-call]
+    return mapping
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def parse_yaml(text: str, *, source: str, error: type[E]) -> Any:
+    """
+    Parse YAML text with duplicate keys refused.
+
+    Raises:
+        ConfigError (of type ``error``): one line naming ``source``, line and column.
+    """
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - the loader derives from SafeLoader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = exc.problem or exc.context or "not valid YAML"
+        raise error(f"{source}: {problem}{where}") from None
+    except yaml.YAMLError as exc:
+        raise error(f"{source}: not valid YAML: {_one_line(str(exc))}") from None
+    except RecursionError:
+        raise error(f"{source}: nested too deeply") from None
+
+
+def read_yaml(path: Path, *, error: type[E], display: str | None = None) -> Any:
+    """Read and parse a YAML file; every failure is one line naming the file."""
+    source = display or str(path)
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise error(f"{source}: larger than {MAX_FILE_BYTES} bytes")
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise error(f"{source}: no such file") from None
+    except IsADirectoryError:
+        raise error(f"{source}: is a directory, not a file") from None
+    except OSError as exc:
+        raise error(f"{source}: cannot be read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise error(f"{source}: not UTF-8 text (byte {exc.start})") from None
+    return parse_yaml(text, source=source, error=error)
+
+
+def key_path(loc: Sequence[int | str], prefix: str = "") -> str:
+    """Render a pydantic ``loc`` as a dotted key path (``all.children.collab.hosts.COLLAB01.port``)."""
+    parts = [prefix] if prefix else []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(str(item))
+    text = ".".join(parts)
+    return text.replace(".[", "[") or "(top level)"
+
+
+def validation_message(exc: ValidationError, *, source: str, prefix: str = "") -> str:
+    """The first validation error of ``exc`` as ``source: key.path: message``."""
+    first = exc.errors(include_url=False)[0]
+    loc = [part for part in first["loc"] if not _is_union_tag(part)]
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif first["type"] == "missing":
+        message = "required key is missing"
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    return f"{source}: {key_path(loc, prefix)}: {_one_line(message)}"
+
+
+def validate(
+    model: type[M],
+    data: Any,
+    *,
+    source: str,
+    error: type[E],
+    prefix: str = "",
+    context: dict[str, Any] | None = None,
+) -> M:
+    """Validate ``data`` against ``model``; one-line ``error`` on failure."""
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise error(validation_message(exc, source=source, prefix=prefix)) from None
+
+
+def _is_union_tag(part: int | str) -> bool:
+    """Pydantic puts the discriminator value or a type name into ``loc`` for unions; drop it."""
+    return isinstance(part, str) and (part.startswith(("function-", "tagged-union[")) or "[" in part)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
