@@ -1,0 +1,247 @@
+"""
+The model of one simulated Windows host: what a rollup can read or change on it.
+
+The state is plain data (pydantic models, so it round-trips through JSON in the lab's state
+directory). Operations' ``simulate`` functions read and change it exactly as their PowerShell
+bodies read and change Windows. Paths are Windows paths: case-insensitive, so files are keyed
+by ``path_key(path)`` and keep their display spelling in ``LabFile.path``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def path_key(path: str) -> str:
+    """The case-insensitive key of a Windows path (``C:/Temp\\\\x`` -> ``c:\\temp\\x``)."""
+    text = path.replace("/", "\\")
+    while "\\\\" in text:
+        text = text.replace("\\\\", "\\")
+    return text.rstrip("\\").lower()
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class MsiProps(_Model):
+    """Properties read from an MSI's Property table (the lab reads them from the real file)."""
+
+    product_code: str
+    product_name: str
+    product_version: str
+    upgrade_code: str
+    manufacturer: str = "Microsoft Corporation"
+
+
+class LabFile(_Model):
+    """A file on the host. Large content lives in the lab's blob store; small text inline."""
+
+    path: str
+    size: int
+    mtime: datetime
+    """Last write time, UTC."""
+    sha256: str
+    blob: str | None = None
+    """Key of the content in the blob store (MSIs, uploaded files)."""
+    text: str | None = None
+    """Content of small text files (MSI logs, lock markers, configuration)."""
+    msi: MsiProps | None = None
+    """Set for Windows Installer packages: their properties, read once from the real file."""
+
+
+class InstalledProduct(_Model):
+    """An Uninstall registry entry (HKLM\\...\\Uninstall\\{ProductCode}, or its Wow6432Node twin)."""
+
+    product_code: str
+    display_name: str
+    display_version: str
+    upgrade_code: str
+    publisher: str = "Microsoft Corporation"
+    install_date: str = ""
+    """yyyyMMdd, as Windows Installer writes it."""
+    wow6432: bool = False
+    package: str = ""
+    """File name of the MSI it was installed from."""
+
+
+class Service(_Model):
+    """A Win32 service."""
+
+    name: str
+    display_name: str
+    status: Literal["Running", "Stopped", "StartPending", "StopPending"] = "Running"
+    start_mode: Literal["Auto", "Manual", "Disabled"] = "Auto"
+
+
+class IisVirtualDirectory(_Model):
+    """An IIS virtual directory's security settings (IIS 6 metabase or IIS 7 configuration)."""
+
+    site: str = "Default Web Site"
+    site_id: int = 1
+    name: str
+    path: str
+    default_logon_domain: str = ""
+    access_ssl: bool = False
+    """IIS 6 AccessSSLFlags bit AccessSSL (0x8); IIS 7 sslFlags ``Ssl``."""
+    auth_basic: bool = True
+
+
+class ComPlusApplication(_Model):
+    """A COM+ application (Component Services)."""
+
+    name: str
+    app_id: str
+    enabled: bool = True
+    running: bool = True
+    process_id: int | None = None
+
+
+class SqlObject(_Model):
+    """A row of the SQL catalog the rollup cares about: an index or a programmable object."""
+
+    type: Literal["IX", "U", "P", "FN", "TF", "IF"]
+    name: str
+    table: str | None = None
+    """For an index: the table it is on."""
+
+
+class SqlDatabase(_Model):
+    """A SQL Server database with the objects the rollup adds or checks."""
+
+    name: str
+    objects: list[SqlObject] = Field(default_factory=list)
+
+
+class HostState(_Model):
+    """Everything the simulated lab knows about one host."""
+
+    name: str
+    roles: list[str]
+    os_caption: str = "Microsoft(R) Windows(R) Server 2003, Enterprise Edition"
+    os_version: str = "5.2.3790"
+    service_pack: int = 2
+    arch: Literal["x86", "AMD64"] = "x86"
+    ps_version: str = "2.0"
+    iis_version: int | None = None
+    """6 on Server 2003, 7 on 2008; None when IIS is not installed."""
+
+    files: dict[str, LabFile] = Field(default_factory=dict)
+    """Keyed by ``path_key(path)``."""
+    directories: list[str] = Field(default_factory=list)
+    """Display paths of directories that exist (parents of files exist implicitly)."""
+    products: dict[str, InstalledProduct] = Field(default_factory=dict)
+    """Keyed by upper-case ProductCode with braces."""
+    services: dict[str, Service] = Field(default_factory=dict)
+    """Keyed by lower-case service name."""
+    iis: dict[str, IisVirtualDirectory] = Field(default_factory=dict)
+    """Keyed by lower-case virtual directory name."""
+    complus: dict[str, ComPlusApplication] = Field(default_factory=dict)
+    """Keyed by lower-case application name."""
+    databases: dict[str, SqlDatabase] = Field(default_factory=dict)
+    """Keyed by lower-case database name."""
+
+    domain_admins: list[str] = Field(default_factory=list)
+    """Accounts (``DOMAIN\\user``, lower-case) that are members of Domain Admins."""
+    oab_count: int = 0
+    """Offline address books in the organisation (the SharedOABUtility condition)."""
+    disk_free_bytes: int = 40 * 1024**3
+    pending_reboot: list[str] = Field(default_factory=list)
+    """Why a reboot is pending (``PendingFileRenameOperations``, ``msi 3010``); empty when none."""
+
+    # Conditions the fault scenarios set and the operations honour.
+    installer_busy_until: float | None = None
+    """While ``now`` is before this, Windows Installer's mutex is held: msiexec answers 1618."""
+    disk_full_paths: list[str] = Field(default_factory=list)
+    """Writing a file under one of these paths fails: "There is not enough space on the disk."."""
+    locked_files: list[str] = Field(default_factory=list)
+    """Paths held open by another process: rename, overwrite and delete fail."""
+    forced_exit_codes: dict[str, list[int]] = Field(default_factory=dict)
+    """Per operation id, exit codes the next runs give (1603, 3010...), consumed in order."""
+
+    mutations: int = 0
+    """How many operations received through WinRM changed this state."""
+    operations: list[str] = Field(default_factory=list)
+    """Ids of the operations received through WinRM, in order (the last 1,000)."""
+
+
+class StateStore(Protocol):
+    """Where host states live. The lab's store keeps them as JSON files in its state directory."""
+
+    def names(self) -> list[str]:
+        """Host names, in the order the lab was created with."""
+        ...
+
+    def read(self, host: str) -> HostState:
+        """A copy of the host's current state."""
+        ...
+
+    def update(self, host: str) -> AbstractContextManager[HostState]:
+        """
+        Exclusive access to the host's state; changes are saved when the block exits normally.
+
+        Operations on one host are serialised by this lock, as Windows Installer serialises
+        installs; different hosts proceed in parallel.
+        """
+        ...
+
+
+class BlobStore(Protocol):
+    """Content-addressed file contents (MSIs are hundreds of kilobytes; hosts share them)."""
+
+    def get(self, key: str) -> bytes:
+        """The bytes stored under ``key`` (their SHA-256 hex)."""
+        ...
+
+    def put(self, data: bytes) -> str:
+        """Store ``data``; returns its key, the SHA-256 hex of the bytes."""
+        ...
+
+
+class MemoryStateStore:
+    """A ``StateStore`` in memory, for tests and for a lab that need not survive a restart."""
+
+    def __init__(self, states: list[HostState]) -> None:
+        self._states = {s.name.lower(): s for s in states}
+        self._order = [s.name for s in states]
+        self._locks = {name: threading.RLock() for name in self._states}
+
+    def names(self) -> list[str]:
+        return list(self._order)
+
+    def read(self, host: str) -> HostState:
+        with self._locks[host.lower()]:
+            return self._states[host.lower()].model_copy(deep=True)
+
+    @contextmanager
+    def update(self, host: str) -> Iterator[HostState]:
+        key = host.lower()
+        with self._locks[key]:
+            working = self._states[key].model_copy(deep=True)
+            yield working
+            self._states[key] = working
+
+
+class MemoryBlobStore:
+    """A ``BlobStore`` in memory."""
+
+    def __init__(self) -> None:
+        self._blobs: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes:
+        with self._lock:
+            return self._blobs[key]
+
+    def put(self, data: bytes) -> str:
+        key = hashlib.sha256(data).hexdigest()
+        with self._lock:
+            self._blobs.setdefault(key, data)
+        return key

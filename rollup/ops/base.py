@@ -1,0 +1,126 @@
+"""
+The shape every remote operation has: a PowerShell 2.0 body, a parser, and a simulation.
+
+An ``Operation`` keeps together the three things that must not drift apart:
+
+- ``body``: the PowerShell 2.0 script that runs on a Windows host. It reads its parameters
+  only from ``$p_<field>`` variables (bound by ``RemoteCommand.render``) and reports through
+  ``Write-RollupResult``.
+- ``parse``: the pure function that turns what the body printed (a ``CommandResult``) into a
+  typed outcome, or raises ``ResultParseError``.
+- ``simulate``: what the simulated lab does when it receives the operation: it changes the
+  host model as the body would change Windows, and answers with the exit code, the result
+  line and the stderr the body produces there.
+
+A module in ``rollup/ops/`` defines one or a few operations; ``rollup.ops.registry`` lists
+them all, so the lab can dispatch on the operation id found in a script's header.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from rollup.errors import ResultParseError
+from rollup.ps.command import Param, RemoteCommand
+
+if TYPE_CHECKING:
+    from rollup.lab.state import HostState
+
+P = TypeVar("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandResult:
+    """What running one command on one host gave back. Never carries a secret."""
+
+    host: str
+    op: str
+    command: str
+    """The redacted rendering of the script that ran."""
+    exit_code: int
+    stdout: str
+    stderr: str
+    duration_s: float
+
+    def tail(self, stream: str = "stderr", lines: int = 10) -> str:
+        """The last ``lines`` lines of ``stdout`` or ``stderr``, for error messages."""
+        text = self.stderr if stream == "stderr" else self.stdout
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SimContext:
+    """What the simulated lab knows besides the host's state when it runs an operation."""
+
+    now: float
+    """Seconds since the epoch, from the lab's clock (so tests can pin time)."""
+    user: str
+    """The account the WinRM session authenticated as (``HOSTING\\admin``)."""
+    read_blob: Callable[[str], bytes]
+    """Bytes of a file's content by its blob key (MSIs are real files in the lab's store)."""
+    write_blob: Callable[[bytes], str]
+    """Store bytes; returns the blob key (the SHA-256 hex of the bytes)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SimResult:
+    """The lab's answer to an operation, as the body would produce it on Windows."""
+
+    exit_code: int = 0
+    result: Any = None
+    """Written as the ``#rollup-result`` line with ``format_result``; ``None`` writes no line."""
+    stdout: str = ""
+    """Text printed before the result line (msiexec chatter, progress)."""
+    stderr: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Operation(Generic[P, R]):
+    """One remote operation: script, parser and simulation side by side."""
+
+    id: str
+    """Dotted id, e.g. ``msi.install``; the header of every rendered script names it."""
+    params: type[P]
+    """A frozen dataclass; each field is bound as ``$p_<field>`` and carried in the header."""
+    body: str
+    """PowerShell 2.0; reads only ``$p_*`` variables; ends with an explicit ``exit``."""
+    parse: Callable[[CommandResult, P], R]
+    simulate: Callable[[HostState, P, SimContext], SimResult]
+    helpers: tuple[str, ...] = ()
+    """Prelude functions the body calls (``Write-RollupResult`` is always included)."""
+    kind: str = "fact"
+    """Duration class in the lab (``fact``, ``msi``, ``iis``, ``complus``, ``sql``, ``copy``...)."""
+    mutates: bool = False
+    """Whether the operation may change the host. Read-only operations never may."""
+    timeout_s: float = 300.0
+    """Default time limit on a real host; steps may override it."""
+    examples: tuple[P, ...] = field(default=())
+    """Parameter values used by the tests that render, parse-check and round-trip every operation."""
+
+    def command(self, params: P) -> RemoteCommand:
+        """The ``RemoteCommand`` that runs this operation with ``params``."""
+        return RemoteCommand(
+            op=self.id, params=params_to_mapping(params), body=self.body, helpers=self.helpers
+        )
+
+    def params_from(self, values: Mapping[str, Param]) -> P:
+        """Rebuild the parameters from a script header (the lab's side of ``command``)."""
+        names = {f.name for f in dataclasses.fields(self.params)}  # type: ignore[arg-type]
+        unknown = sorted(set(values) - names)
+        missing = sorted(names - set(values))
+        if unknown or missing:
+            raise ResultParseError(
+                f"operation {self.id}: header parameters do not match (unknown {unknown}, missing {missing})"
+            )
+        return self.params(**dict(values))
+
+
+def params_to_mapping(params: object) -> dict[str, Param]:
+    """The fields of a parameters dataclass as the mapping ``RemoteCommand`` binds."""
+    if not dataclasses.is_dataclass(params) or isinstance(params, type):
+        raise TypeError(f"operation parameters must be a dataclass instance, not {type(params).__name__}")
+    return {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
