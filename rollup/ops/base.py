@@ -64,6 +64,8 @@ class SimContext:
     """Bytes of a file's content by its blob key (MSIs are real files in the lab's store)."""
     write_blob: Callable[[bytes], str]
     """Store bytes; returns the blob key (the SHA-256 hex of the bytes)."""
+    stdin: bytes = b""
+    """What the controller sent on stdin, for operations that read it (``reads_stdin``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,6 +98,11 @@ class Operation(Generic[P, R]):
     """Duration class in the lab (``fact``, ``msi``, ``iis``, ``complus``, ``sql``, ``copy``...)."""
     mutates: bool = False
     """Whether the operation may change the host. Read-only operations never may."""
+    reads_stdin: bool = False
+    """
+    The body reads data from stdin (``$input``), e.g. a file upload's base64 lines. Such a
+    script travels on the command line and the data follows on stdin.
+    """
     timeout_s: float = 300.0
     """Default time limit on a real host; steps may override it."""
     examples: tuple[P, ...] = field(default=())
