@@ -59,6 +59,10 @@ class PlanError(ConfigError):
     """The manifest and inventory cannot be turned into a plan (cycle, role with no host)."""
 
 
+class PackageError(ConfigError):
+    """A package file (MSI) handed in is missing, unreadable, or not an installer database."""
+
+
 class UsageError(ConfigError):
     """The command line asks for something impossible."""
 
