@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -81,7 +82,15 @@ class Decoded:
     """The script for ``inline``; the bootstrap for ``stdin`` (the script follows on stdin)."""
 
 
-_ENCODED_FLAG = re.compile(r"^-(e|ec|enc|encodedcommand|encodedcommand:)$", re.IGNORECASE)
+def _is_encoded_flag(arg: str) -> bool:
+    """
+    Whether ``arg`` names ``-EncodedCommand`` as powershell.exe reads it: ``-`` or ``/``, then
+    any prefix of the name (``-e``, ``-enc``...) or ``-ec``, in any case, with an optional ``:``.
+    """
+    if len(arg) < 2 or arg[0] not in "-/":
+        return False
+    name = arg[1:].removesuffix(":").lower()
+    return name == "ec" or (bool(name) and "encodedcommand".startswith(name))
 
 
 def decode_powershell(args: list[str]) -> Decoded | None:
@@ -91,8 +100,8 @@ def decode_powershell(args: list[str]) -> Decoded | None:
     Returns:
         ``None`` when no encoded command is present or it is not valid base64 of UTF-16LE.
     """
-    for flag, value in zip(args, args[1:], strict=False):
-        if _ENCODED_FLAG.match(flag):
+    for flag, value in itertools.pairwise(args):
+        if _is_encoded_flag(flag):
             try:
                 script = base64.b64decode(value, validate=True).decode("utf-16-le")
             except (binascii.Error, UnicodeDecodeError, ValueError):
