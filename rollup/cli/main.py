@@ -8,6 +8,7 @@ codes"). Nothing below ``rollup.cli`` prints.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pkgutil
 import sys
@@ -19,7 +20,6 @@ import click
 
 from rollup import __version__
 from rollup.errors import ExitCode, RollupError
-
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -39,7 +39,7 @@ def _register_commands() -> None:
 _register_commands()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one return per exit code
     """Run the CLI and return its exit code (see ``rollup.errors.ExitCode``)."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.INTERRUPTED
     except BrokenPipeError:
         return ExitCode.OK
-    except Exception as exc:  # noqa: BLE001 - the boundary that turns crashes into exit 4
+    except Exception as exc:
         crash = _write_crash_file(exc)
         click.echo(f"rollup: internal error: {type(exc).__name__}: {exc}", err=True)
         click.echo(f"hint: details were written to {crash}; please report them", err=True)
@@ -79,8 +79,6 @@ def _write_crash_file(exc: BaseException) -> Path:
         f"rollup {__version__} on Python {platform.python_version()} ({platform.platform()})\n\n"
         + "".join(traceback.format_exception(exc))
     )
-    try:
+    with contextlib.suppress(OSError):
         path.write_text(text, encoding="utf-8")
-    except OSError:
-        pass
     return path

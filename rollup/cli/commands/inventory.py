@@ -13,13 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from rollup.errors import UsageError
+from rollup.cli.options import inventory_option, limit_option, load_selected_inventory
 
 if TYPE_CHECKING:
     from rollup.model.inventory import Host, Inventory
-
-INVENTORY_ENV = "ROLLUP_INVENTORY"
-
 
 @click.group(name="inventory")
 def command() -> None:
@@ -27,26 +24,12 @@ def command() -> None:
 
 
 @command.command(name="show")
-@click.option(
-    "-i",
-    "--inventory",
-    "ref",
-    metavar="NAME|PATH",
-    envvar=INVENTORY_ENV,
-    show_envvar=True,
-    help="The inventory: NAME for inventory/NAME.yml, or a PATH.",
-)
-@click.option(
-    "-l", "--limit", metavar="PATTERN", help="Only these hosts: names, roles, globs, !exclude, &intersect."
-)
+@inventory_option
+@limit_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (docs/inventory.md) instead of a table.")
-def show(ref: str | None, limit: str | None, as_json: bool) -> None:
+def show(inventory_ref: str | None, limit: str | None, as_json: bool) -> None:
     """Show the hosts of an inventory, their roles, endpoints and credential references."""
-    from rollup.model.inventory import load_inventory
-
-    if not ref:
-        raise UsageError(f"--inventory NAME|PATH is required, or set {INVENTORY_ENV}")
-    inventory = load_inventory(ref).select(limit)
+    inventory = load_selected_inventory(inventory_ref, limit)
     click.echo(json.dumps(to_json(inventory), indent=2) if as_json else "\n".join(table(inventory)))
 
 

@@ -13,35 +13,19 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from rollup.cli.options import manifest_option
 from rollup.errors import ExitCode
 from rollup.model.fields import windows_key
-from rollup.model.manifest import DEFAULT_MANIFEST, Manifest, load_manifest
+from rollup.model.manifest import Manifest, load_manifest
 from rollup.model.steps import ConditionalStep, DeploymentToolStep, Step
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _manifest_option(func: F) -> F:
-    return click.option(
-        "--manifest",
-        "manifest_path",
-        type=click.Path(path_type=Path),
-        default=str(DEFAULT_MANIFEST),
-        envvar="ROLLUP_MANIFEST",
-        show_default=True,
-        show_envvar=True,
-        help="The manifest file.",
-    )(func)
 
 
 @click.group("manifest")
@@ -50,7 +34,7 @@ def command() -> None:
 
 
 @command.command("show")
-@_manifest_option
+@manifest_option
 @click.option("--json", "as_json", is_flag=True, help="Print the stable JSON document (docs/json.md).")
 def show(manifest_path: Path, as_json: bool) -> None:
     """Show files, components, Initialize nodes, SQL objects and steps."""
@@ -67,7 +51,7 @@ def show(manifest_path: Path, as_json: bool) -> None:
 
 
 @command.command("check")
-@_manifest_option
+@manifest_option
 @click.option(
     "--package-dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
