@@ -1,0 +1,394 @@
+"""
+cmd.exe, as a simulated Windows host runs the command lines of WinRS Commands.
+
+WinRS starts ``cmd.exe /c <Command> <Arguments>`` (or, with ``WINRS_SKIP_CMD_SHELL``, the
+executable itself). This module reproduces what cmd.exe does with such a line, with its limits
+and its exact messages: 8191 characters, ``&``/``&&``/``||``, ``%VAR%`` expansion, the
+redirections ``>nul``, ``2>&1`` and ``>&2``, the built-ins ``echo``, ``ver``, ``exit`` and
+``rem``, the programs ``hostname`` and ``cmd``, and ``powershell.exe``. PowerShell is not
+emulated: the script a ``powershell.exe`` line carries (``-EncodedCommand``, the stdin bootstrap
+of ``rollup.ps.delivery``, or plain ``-Command`` text) goes to the host's ``ScriptRunner``.
+A redirection to a file fails as it does for a path cmd.exe cannot open: the simulated hosts
+have no file system at this level.
+
+A started command is a generator (``Process``) driven by the WinRS layer: it yields ``Emit``
+(output), ``ReadStdin`` (answered with every stdin byte once the client sends End) and
+``Start`` (answered with the ``ScriptOutcome`` once the run finishes), and returns the exit code.
+Keeping it a generator keeps this module free of I/O and clocks.
+"""
+
+from __future__ import annotations
+
+import ntpath
+import re
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+from rollup.lab.wsman.api import ScriptOutcome, ScriptRun, ScriptRunner, WindowsVersion
+from rollup.ps.delivery import CMD_LINE_LIMIT, decode_powershell, decode_stdin_payload
+
+CREATE_PROCESS_LIMIT = 32767
+"""CreateProcess's maximum command line, in characters (beyond it: ERROR_FILENAME_EXCED_RANGE)."""
+
+TOO_LONG = "The command line is too long.\r\n"
+PATH_NOT_FOUND = "The system cannot find the path specified.\r\n"
+NOT_RECOGNIZED_TAIL = "operable program or batch file.\r\n"
+BAD_ENCODED_COMMAND = (
+    "Cannot process the command because the value specified with -EncodedCommand is not properly encoded. "
+    "The value must be Base64 encoded.\r\n"
+)
+BAD_STDIN_SCRIPT = (
+    'Exception calling "FromBase64String" with "1" argument(s): "Invalid character in a Base-64 string."\r\n'
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """Output text, not yet encoded (the shell's code page applies)."""
+
+    stdout: str = ""
+    stderr: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadStdin:
+    """Wait for the whole of stdin (until the client's ``End``); answered with its bytes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Start a run (calls the runner); answered with its ``ScriptOutcome`` when it finishes."""
+
+    start: Callable[[], ScriptRun]
+
+
+Step = Emit | ReadStdin | Start
+Sent = ScriptOutcome | bytes | None
+Process = Generator[Step, Sent, int]
+
+
+@dataclass(frozen=True, slots=True)
+class CmdHost:
+    """What cmd.exe knows of its host and shell."""
+
+    name: str
+    os: WindowsVersion
+    runner: ScriptRunner
+    codepage: int = 437
+    environment: Mapping[str, str] | None = None
+    """Variables from the shell's Create, over the host's defaults."""
+
+
+class LaunchError(Exception):
+    """CreateProcess failed before anything ran; ``code`` is the Win32 error (2 or 206)."""
+
+    FILE_NOT_FOUND = 2
+    FILENAME_TOO_LONG = 206
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def codec(codepage: int) -> str:
+    """The Python codec of a Windows code page (65001 is UTF-8)."""
+    return "utf-8" if codepage == 65001 else f"cp{codepage}"
+
+
+def launch(command: str, arguments: Sequence[str], host: CmdHost, *, skip_cmd_shell: bool) -> Process:
+    """
+    Start a WinRS command. Nothing runs until the generator is driven.
+
+    Raises:
+        LaunchError: the command line is longer than CreateProcess takes, or (skipping
+            cmd.exe) the executable does not exist; WinRS answers the Command with a fault.
+    """
+    line = " ".join((command, *arguments)) if arguments else command
+    system32 = f"{host.os.system_root}\\system32"
+    if skip_cmd_shell:
+        if len(line) > CREATE_PROCESS_LIMIT:
+            raise LaunchError(LaunchError.FILENAME_TOO_LONG)
+        program = _resolve_executable(command, host.os)
+        if program is None:
+            raise LaunchError(LaunchError.FILE_NOT_FOUND)
+        return _program(program, " ".join(arguments), host)
+    if len(f"{system32}\\cmd.exe /c {line}") > CREATE_PROCESS_LIMIT:
+        raise LaunchError(LaunchError.FILENAME_TOO_LONG)
+    return _cmd(line, host)
+
+
+def _environment(host: CmdHost) -> dict[str, str]:
+    root = host.os.system_root
+    values = {
+        "COMPUTERNAME": host.name.upper(),
+        "SystemRoot": root,
+        "windir": root,
+        "SystemDrive": "C:",
+        "ComSpec": f"{root}\\system32\\cmd.exe",
+        "OS": "Windows_NT",
+    }
+    values.update(host.environment or {})
+    return {k.upper(): v for k, v in values.items()}
+
+
+def _expand(line: str, host: CmdHost) -> str:
+    """``%VAR%`` expansion as ``cmd /c`` does it: unknown variables stay as written."""
+    variables = _environment(host)
+    return re.sub(r"%([^%\r\n]+)%", lambda m: variables.get(m.group(1).upper(), m.group(0)), line)
+
+
+def _split_operators(line: str) -> list[tuple[str, str]]:
+    """``(operator before it, segment)`` pairs for ``&``, ``&&`` and ``||`` outside double quotes."""
+    segments: list[tuple[str, str]] = []
+    operator, start, index, quoted = "", 0, 0, False
+    while index < len(line):
+        char = line[index]
+        if char == '"':
+            quoted = not quoted
+        elif char == "^" and not quoted:
+            index += 1
+        elif not quoted and (_is_ampersand(line, index) or line.startswith("||", index)):
+            segments.append((operator, line[start:index]))
+            operator = line[index : index + 2] if line[index + 1 : index + 2] == char else char
+            index += len(operator)
+            start = index
+            continue
+        index += 1
+    segments.append((operator, line[start:]))
+    return segments
+
+
+def _is_ampersand(line: str, index: int) -> bool:
+    """An ``&`` that separates commands (not the one of ``2>&1``)."""
+    return line[index] == "&" and line[index - 1 : index] != ">"
+
+
+_REDIRECT = re.compile(r'(?P<fd>[12])?(?P<op>>>?)\s*(?P<target>&[12]|"[^"]*"|[^\s&|<>]+)')
+
+
+def _redirections(segment: str) -> tuple[str, dict[str, str] | None]:
+    """The segment without its redirections, and where stdout and stderr go (``None``: a file)."""
+    route = {"stdout": "stdout", "stderr": "stderr"}
+    for match in _REDIRECT.finditer(segment):
+        source = "stderr" if match.group("fd") == "2" else "stdout"
+        target = match.group("target").strip('"')
+        if target in ("&1", "&2"):
+            route[source] = route["stdout" if target == "&1" else "stderr"]
+        elif target.lower() == "nul":
+            route[source] = "nul"
+        else:
+            return segment, None
+    return _REDIRECT.sub("", segment), route
+
+
+def _route(emit: Emit, route: Mapping[str, str]) -> Emit:
+    out = {"stdout": "", "stderr": "", "nul": ""}
+    out[route["stdout"]] += emit.stdout
+    out[route["stderr"]] += emit.stderr
+    return Emit(out["stdout"], out["stderr"])
+
+
+def _redirected(process: Process, route: Mapping[str, str]) -> Process:
+    sent: Sent = None
+    try:
+        while True:
+            step = process.send(sent)
+            sent = yield (_route(step, route) if isinstance(step, Emit) else step)
+    except StopIteration as stop:
+        return int(stop.value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Exit:
+    code: int
+
+
+def _cmd(line: str, host: CmdHost) -> Process:
+    """``cmd.exe /c line``."""
+    if len(line) > CMD_LINE_LIMIT:
+        yield Emit(stderr=TOO_LONG)
+        return 1
+    errorlevel = 0
+    for operator, segment in _split_operators(_expand(line, host)):
+        if (operator == "&&" and errorlevel != 0) or (operator == "||" and errorlevel == 0):
+            continue
+        result = yield from _simple(segment, host)
+        if isinstance(result, _Exit):
+            return result.code
+        errorlevel = result
+    return errorlevel
+
+
+def _simple(segment: str, host: CmdHost) -> Generator[Step, Sent, int | _Exit]:
+    """One command of a line, with its redirections."""
+    text, route = _redirections(segment)
+    if route is None:
+        yield Emit(stderr=PATH_NOT_FOUND)
+        return 1
+    text = text.lstrip(" \t")
+    if not text.strip():
+        return 0
+    word, rest = _first_word(text)
+    builtin = _builtin(text, word.lower(), rest, host)
+    if builtin is not None:
+        if isinstance(builtin, Emit):
+            yield _route(builtin, route)
+            return 0
+        return builtin
+    program = _program_name(word, host.os)
+    if program is None:
+        yield _route(Emit(stderr=_not_recognized(word)), route)
+        return 1
+    return (yield from _redirected(_program(program, rest, host), route))
+
+
+def _builtin(text: str, name: str, rest: str, host: CmdHost) -> Emit | _Exit | None:
+    """``echo``, ``rem``, ``ver`` and ``exit`` (``None``: not a built-in)."""
+    if re.match(r"echo(?=$|[\s.,;:=/\\(+\[\]])", text, re.IGNORECASE):
+        return _echo(text[4:])
+    if name == "rem":
+        return Emit()
+    if name == "ver":
+        return Emit(f"\r\nMicrosoft Windows [Version {host.os.build}]\r\n")
+    if name == "exit":
+        numbers = [a for a in rest.split() if a.lower() != "/b"]
+        return _Exit(int(numbers[0]) if numbers and re.fullmatch(r"-?\d+", numbers[0]) else 0)
+    return None
+
+
+def _echo(rest: str) -> Emit:
+    if rest[:1] in (".", ",", ";", ":", "=", "/", "\\", "(", "+", "[", "]"):
+        return Emit(rest[1:] + "\r\n")
+    text = rest[1:]
+    if not text.strip():
+        return Emit("ECHO is on.\r\n")
+    if text.strip().lower() in ("on", "off"):
+        return Emit()
+    return Emit(text + "\r\n")
+
+
+def _first_word(text: str) -> tuple[str, str]:
+    match = re.match(r'("[^"]*"|[^\s"]+)+', text)
+    word = match.group(0) if match else text
+    return word.replace('"', ""), text[len(word) :].lstrip()
+
+
+def _not_recognized(word: str) -> str:
+    return f"'{word}' is not recognized as an internal or external command,\r\n" + NOT_RECOGNIZED_TAIL
+
+
+_PROGRAM_DIRS = {
+    "cmd": "system32",
+    "hostname": "system32",
+    "powershell": "system32\\windowspowershell\\v1.0",
+}
+
+
+def _program_name(word: str, os: WindowsVersion) -> str | None:
+    """Which program a cmd.exe command word runs (PATH holds system32 and PowerShell's directory)."""
+    base = ntpath.basename(word).lower()
+    stem = base[:-4] if base.endswith(".exe") else base
+    if stem not in _PROGRAM_DIRS:
+        return None
+    directory = ntpath.dirname(word).lower()
+    expected = f"{os.system_root}\\{_PROGRAM_DIRS[stem]}".lower()
+    return stem if directory in ("", expected) else None
+
+
+def _resolve_executable(command: str, os: WindowsVersion) -> str | None:
+    """
+    The program CreateProcess starts for ``command`` (no cmd.exe: no PATH search beyond the
+    system and Windows directories, so a bare ``powershell.exe`` is not found, as on Windows).
+    """
+    if "\\" in command or ":" in command:
+        return _program_name(command, os)
+    base = command.lower()
+    stem = base[:-4] if base.endswith(".exe") else base
+    return stem if _PROGRAM_DIRS.get(stem) == "system32" else None
+
+
+def _program(program: str, arguments: str, host: CmdHost) -> Process:
+    if program == "hostname":
+        if arguments.strip():
+            yield Emit(stderr="sethostname: Use the Network Control Panel Applet to set hostname.\r\n")
+            return 1
+        yield Emit(f"{host.name}\r\n")
+        return 0
+    if program == "cmd":
+        switch = re.search(r"(?:^|\s)/[ckCK]\s*", arguments)
+        if switch is None:
+            return 0
+        return (yield from _cmd(arguments[switch.end() :], host))
+    return (yield from _powershell(split_arguments(arguments), host))
+
+
+def split_arguments(text: str) -> list[str]:
+    """Split a command line into arguments as CommandLineToArgvW does for simple quoting."""
+    return [a.replace('\\"', '"').strip('"') for a in re.findall(r'(?:[^\s"]+|"(?:\\.|[^"])*")+', text)]
+
+
+_SWITCHES_WITH_VALUE = (
+    "executionpolicy",
+    "windowstyle",
+    "version",
+    "inputformat",
+    "outputformat",
+    "psconsolefile",
+    "encodedcommand",
+)
+_SWITCHES = ("noprofile", "noninteractive", "nologo", "noexit", "sta", "mta")
+
+
+def _command_text(arguments: list[str]) -> str | None:
+    """What PowerShell runs without ``-EncodedCommand``: the text after its switches (``None``: stdin)."""
+    index = 0
+    while index < len(arguments):
+        argument = arguments[index]
+        name = argument[1:].lower() if argument[:1] in ("-", "/") and len(argument) > 1 else ""
+        if name and "command".startswith(name):
+            rest = arguments[index + 1 :]
+            return None if rest in ([], ["-"]) else " ".join(rest)
+        if name == "ep" or (name and any(s.startswith(name) for s in _SWITCHES_WITH_VALUE)):
+            index += 2
+            continue
+        if name and any(s.startswith(name) for s in _SWITCHES):
+            index += 1
+            continue
+        return None if arguments[index:] == ["-"] else " ".join(arguments[index:])
+    return None
+
+
+def _powershell(arguments: list[str], host: CmdHost) -> Process:
+    script = yield from _script(arguments, host)
+    if isinstance(script, Emit):
+        yield script
+        return 1
+    outcome = yield Start(partial(host.runner, host.name, script))
+    if not isinstance(outcome, ScriptOutcome):
+        raise TypeError("a Start step must be answered with a ScriptOutcome")
+    yield Emit(outcome.stdout, outcome.stderr)
+    return outcome.exit_code
+
+
+def _script(arguments: list[str], host: CmdHost) -> Generator[Step, Sent, str | Emit]:
+    """The script a ``powershell.exe`` command line runs, or the error PowerShell prints instead."""
+    decoded = decode_powershell(arguments)
+    if decoded is not None and decoded.mode == "inline":
+        return decoded.script
+    if decoded is not None:
+        script = decode_stdin_payload((yield from _read_stdin()))
+        return Emit(stderr=BAD_STDIN_SCRIPT) if script is None else script
+    if any(re.fullmatch(r"[-/](e|ec|enc|encodedcommand)", a, re.IGNORECASE) for a in arguments):
+        return Emit(stderr=BAD_ENCODED_COMMAND)
+    text = _command_text(arguments)
+    if text is None:
+        text = (yield from _read_stdin()).decode(codec(host.codepage), errors="replace")
+    return text
+
+
+def _read_stdin() -> Generator[Step, Sent, bytes]:
+    data = yield ReadStdin()
+    if not isinstance(data, bytes):
+        raise TypeError("a ReadStdin step must be answered with bytes")
+    return data
