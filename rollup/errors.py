@@ -125,5 +125,9 @@ class RunWaiting(RollupError):
     exit_code = ExitCode.WAITING
 
 
+class AuditError(RollupError):
+    """An audit log cannot be read, continued or quoted: its hash chain is broken. Exit 1."""
+
+
 class LockHeld(RollupError):
     """Another run holds the inventory's lock. Exit 1."""

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from rollup.engine.rundir import RUNS_DIR_ENV
 from rollup.errors import UsageError
 from rollup.model.manifest import DEFAULT_MANIFEST
 
@@ -64,3 +65,13 @@ def load_selected_inventory(ref: str | None, limit: str | None) -> Inventory:
     if not ref:
         raise UsageError(f"--inventory NAME|PATH is required, or set {INVENTORY_ENV}")
     return load_inventory(ref).select(limit)
+
+
+def runs_dir_option(func: F) -> F:
+    """``--runs-dir DIR`` (else ``ROLLUP_RUNS_DIR``, else ``.rollup/runs``)."""
+    return click.option(
+        "--runs-dir",
+        "runs_dir",
+        metavar="DIR",
+        help=f"Where runs are kept [default: ${RUNS_DIR_ENV} or .rollup/runs].",
+    )(func)

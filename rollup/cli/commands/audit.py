@@ -1,0 +1,67 @@
+"""
+``rollup audit verify``: recompute an audit log's hash chain and name its first bad record.
+
+Exit 0 when every record verifies (the record count and the head hash are printed), 1 when
+one does not (the line, its seq and what is wrong are printed). docs/audit.md says what a
+chain proves and what it does not.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from rollup.audit.chain import is_hash, verify_chain
+from rollup.cli.options import runs_dir_option
+from rollup.engine.rundir import resolve_run, resolve_runs_dir
+from rollup.errors import ExitCode, UsageError
+
+
+@click.group(name="audit")
+def command() -> None:
+    """Check the audit logs that runs write."""
+
+
+def audit_log_path(ref: str, runs_dir: str | None) -> Path:
+    """
+    The audit log ``ref`` names: a file, a run directory, or a run (id, unique prefix, ``last``).
+
+    Raises:
+        UsageError: ``ref`` is none of these, or the run has no audit log.
+    """
+    path = Path(ref)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        path = path / "audit.jsonl"
+    elif "/" in ref or ref.endswith(".jsonl"):
+        raise UsageError(f"{ref}: no such file")
+    else:
+        path = resolve_run(resolve_runs_dir(runs_dir), ref).audit_path
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file; the run has no audit log")
+    return path
+
+
+@command.command(name="verify")
+@click.argument("ref", metavar="PATH|RUN")
+@runs_dir_option
+@click.option(
+    "--expect-head",
+    metavar="HASH",
+    help="A head hash recorded earlier (rehearsal record, console line): it must be in the chain.",
+)
+def verify(ref: str, runs_dir: str | None, expect_head: str | None) -> int:
+    """Verify the hash chain of an audit log (PATH, or RUN: a run id, a prefix, or `last`)."""
+    if expect_head is not None and not is_hash(expect_head):
+        raise UsageError(f"--expect-head {expect_head!r}: a head hash is 64 lower-case hex digits")
+    path = audit_log_path(ref, runs_dir)
+    report = verify_chain(path, expect_head=expect_head)
+    count = f"{report.records} record" + ("" if report.records == 1 else "s")
+    if report.bad is None:
+        click.echo(f"{path}: intact: {count}, head {report.head}")
+        return ExitCode.OK
+    click.echo(f"{path}: BROKEN at {report.bad.describe()}")
+    click.echo(f"before it: {count} verified, head {report.head}")
+    return ExitCode.RUN_FAILED
