@@ -7,7 +7,8 @@ and its exact messages: 8191 characters, ``&``/``&&``/``||``, ``%VAR%`` expansio
 redirections ``>nul``, ``2>&1`` and ``>&2``, the built-ins ``echo``, ``ver``, ``exit`` and
 ``rem``, the programs ``hostname`` and ``cmd``, and ``powershell.exe``. PowerShell is not
 emulated: the script a ``powershell.exe`` line carries (``-EncodedCommand``, the stdin bootstrap
-of ``rollup.ps.delivery``, or plain ``-Command`` text) goes to the host's ``ScriptRunner``.
+of ``rollup.ps.delivery``, or plain ``-Command`` text) goes to the host's ``ScriptRunner``; a
+runner that is a ``StdinRunner`` gets stdin too for the command-line scripts it says read it.
 A redirection to a file fails as it does for a path cmd.exe cannot open: the simulated hosts
 have no file system at this level.
 
@@ -24,6 +25,7 @@ import re
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import Protocol, runtime_checkable
 
 from rollup.lab.wsman.api import ScriptOutcome, ScriptRun, ScriptRunner, WindowsVersion
 from rollup.ps.delivery import CMD_LINE_LIMIT, decode_powershell, decode_stdin_payload
@@ -66,6 +68,22 @@ class Start:
 Step = Emit | ReadStdin | Start
 Sent = ScriptOutcome | bytes | None
 Process = Generator[Step, Sent, int]
+
+
+@runtime_checkable
+class StdinRunner(Protocol):
+    """
+    A runner some of whose scripts read data from stdin (a file upload): for such a script on
+    the command line, cmd.exe collects stdin up to the client's End and passes it along.
+    """
+
+    def wants_stdin(self, script: str) -> bool:
+        """Whether ``script`` reads stdin."""
+        ...
+
+    def __call__(self, host: str, script: str, stdin: bytes = b"") -> ScriptRun:
+        """Start a run of ``script`` with ``stdin``."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,11 +382,21 @@ def _powershell(arguments: list[str], host: CmdHost) -> Process:
     if isinstance(script, Emit):
         yield script
         return 1
-    outcome = yield Start(partial(host.runner, host.name, script))
+    start = partial(host.runner, host.name, script)
+    runner = host.runner
+    if isinstance(runner, StdinRunner) and _is_inline(arguments) and runner.wants_stdin(script):
+        start = partial(runner, host.name, script, (yield from _read_stdin()))
+    outcome = yield Start(start)
     if not isinstance(outcome, ScriptOutcome):
         raise TypeError("a Start step must be answered with a ScriptOutcome")
     yield Emit(outcome.stdout, outcome.stderr)
     return outcome.exit_code
+
+
+def _is_inline(arguments: list[str]) -> bool:
+    """Whether the script is on the command line (``-EncodedCommand``), leaving stdin unread."""
+    decoded = decode_powershell(arguments)
+    return decoded is not None and decoded.mode == "inline"
 
 
 def _script(arguments: list[str], host: CmdHost) -> Generator[Step, Sent, str | Emit]:

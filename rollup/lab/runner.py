@@ -1,0 +1,197 @@
+"""
+The simulated hosts' PowerShell: runs rollup's operation scripts against the host model.
+
+The lab cannot run PowerShell. ``LabRunner`` is the ``ScriptRunner`` the WinRM server calls
+with every script that reaches a host: it reads the script's ``#rollup-op`` header, rebuilds the
+operation's parameters, and answers after the operation's duration with what its ``simulate``
+does to the host's state, printed as the body prints it on Windows (the simulation's stdout,
+then the ``#rollup-result`` line). A script without a header, or naming an operation this
+version does not know, fails at once as a script error would (exit 1, a message on stderr).
+
+Timing: a script arrives (``__call__``), a fault scenario's ``before`` hook may change the host
+there and then (hold the installer mutex, fill a disk, lock a file, queue exit codes), and the
+run finishes ``durations[kind] * time_factor`` seconds later (``ScriptRun.finish``), when the
+simulation runs under the host's lock. ``finish`` counts the run: it appends the operation id
+to ``HostState.operations`` and adds 1 to ``mutations`` when the simulation changed the state
+(compared field by field). A read-only operation whose simulation changes the state is a bug
+in the operation: ``finish`` raises ``ReadOnlyViolation`` and the change is discarded.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from types import MappingProxyType
+from typing import Any
+
+from rollup.errors import ResultParseError
+from rollup.lab.state import BlobStore, HostState, StateStore
+from rollup.lab.wsman.api import ScriptOutcome, ScriptRun
+from rollup.ops.base import Operation, SimContext
+from rollup.ops.registry import operation
+from rollup.ps.command import read_header
+from rollup.ps.result import format_result
+
+BeforeHook = Callable[[str, str, int, HostState, float], float | None]
+"""
+``before(host, op_id, n, state, now) -> duration override (seconds) or None``: called when a
+script arrives, inside ``store.update(host)``, ``n`` counting from 1 the runs of ``op_id`` this
+host has received since the runner started. Its changes to ``state`` are the scenario's, not
+the operation's: they are saved but never counted as mutations.
+"""
+
+DEFAULT_DURATIONS: Mapping[str, float] = MappingProxyType(
+    {
+        "fact": 0.5,
+        "copy": 2.0,
+        "msi": 15.0,
+        "iis": 5.0,
+        "complus": 10.0,
+        "sql": 2.0,
+        "service": 3.0,
+        "deploytool": 30.0,
+        "lock": 0.5,
+    }
+)
+"""Seconds an operation of each kind takes on a simulated host, before ``time_factor``."""
+
+DEFAULT_DURATION_S = 1.0
+"""For an operation kind ``durations`` does not name."""
+
+KEPT_OPERATIONS = 1000
+"""``HostState.operations`` keeps the ids of the last this many runs."""
+
+LAB_USER = "HOSTING\\rollup-lab"
+"""The account simulations see as the caller (``SimContext.user``) unless told otherwise."""
+
+NO_HEADER = (
+    "The simulated host runs only rollup operation scripts, and this script has no #rollup-op header.\r\n"
+)
+
+
+class ReadOnlyViolation(RuntimeError):
+    """A read-only operation's simulation changed the host's state: a bug in that operation."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    """A script the lab cannot run: it fails at once, as a PowerShell script error would."""
+
+    message: str
+
+    def __call__(self) -> ScriptOutcome:
+        return ScriptOutcome(1, "", self.message)
+
+
+def _counted_fields(state: HostState) -> dict[str, Any]:
+    """The state as compared for mutations: everything but the run counters themselves."""
+    return state.model_dump(mode="python", exclude={"mutations", "operations"})
+
+
+class LabRunner:
+    """
+    A ``ScriptRunner`` over a ``StateStore`` and a ``BlobStore``.
+
+    Args:
+        clock: the lab's time, seconds since the epoch (``SimContext.now``, the ``before`` hook).
+        durations: seconds per operation kind (``Operation.kind``), before ``time_factor``.
+        time_factor: multiplies every duration, the ``before`` hook's overrides included
+            (0 runs everything at once; 0.01 makes a 15 s install take 0.15 s).
+        before: the fault scenario's hook (see ``BeforeHook``).
+        user: the caller's account as simulations see it.
+    """
+
+    def __init__(
+        self,
+        store: StateStore,
+        blobs: BlobStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        durations: Mapping[str, float] = DEFAULT_DURATIONS,
+        time_factor: float = 1.0,
+        before: BeforeHook | None = None,
+        user: str = LAB_USER,
+    ) -> None:
+        if time_factor < 0:
+            raise ValueError("time_factor must not be negative")
+        self._store = store
+        self._blobs = blobs
+        self._clock = clock
+        self._durations = dict(durations)
+        self._time_factor = time_factor
+        self._before = before
+        self._user = user
+        self._counts: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def wants_stdin(self, script: str) -> bool:
+        """
+        Whether ``script``'s operation reads data from stdin (``Operation.reads_stdin``): the
+        cmd layer then collects stdin up to the client's End before calling the runner.
+        """
+        try:
+            header = read_header(script)
+        except ResultParseError:
+            return False
+        op = operation(header[0]) if header else None
+        return op is not None and op.reads_stdin
+
+    def __call__(self, host: str, script: str, stdin: bytes = b"") -> ScriptRun:
+        """Start a run of ``script`` on ``host``; ``stdin`` is what the client sent, if anything."""
+        try:
+            header = read_header(script)
+        except ResultParseError as exc:
+            return ScriptRun(0.0, _Refusal(f"{exc}\r\n"))
+        if header is None:
+            return ScriptRun(0.0, _Refusal(NO_HEADER))
+        op_id, values = header
+        op = operation(op_id)
+        if op is None:
+            return ScriptRun(0.0, _Refusal(f"The simulated host has no operation {op_id!r}.\r\n"))
+        try:
+            params = op.params_from(values)
+        except (ResultParseError, TypeError) as exc:
+            return ScriptRun(0.0, _Refusal(f"{exc}\r\n"))
+        override = self._arrive(host, op_id)
+        seconds = self._durations.get(op.kind, DEFAULT_DURATION_S) if override is None else override
+        return ScriptRun(
+            max(0.0, seconds) * self._time_factor, partial(self._finish, host, op, params, stdin)
+        )
+
+    def _arrive(self, host: str, op_id: str) -> float | None:
+        """Count the arrival and give the scenario its moment; its duration override, if any."""
+        with self._lock:
+            key = (host.lower(), op_id)
+            n = self._counts[key] = self._counts.get(key, 0) + 1
+        if self._before is None:
+            return None
+        with self._store.update(host) as state:
+            return self._before(host, op_id, n, state, self._clock())
+
+    def _finish(self, host: str, op: Operation[Any, Any], params: object, stdin: bytes) -> ScriptOutcome:
+        """Run the simulation under the host's lock, count it, and print what the body prints."""
+        ctx = SimContext(
+            now=self._clock(),
+            user=self._user,
+            read_blob=self._blobs.get,
+            write_blob=self._blobs.put,
+            stdin=stdin,
+        )
+        with self._store.update(host) as state:
+            before = _counted_fields(state)
+            answer = op.simulate(state, params, ctx)
+            changed = _counted_fields(state) != before
+            if changed and not op.mutates:
+                raise ReadOnlyViolation(f"{host}: the read-only operation {op.id} changed the host's state")
+            state.operations = [*state.operations, op.id][-KEPT_OPERATIONS:]
+            if changed:
+                state.mutations += 1
+        stdout = answer.stdout
+        if answer.result is not None:
+            if stdout and not stdout.endswith("\n"):
+                stdout += "\n"
+            stdout += format_result(answer.result) + "\n"
+        return ScriptOutcome(answer.exit_code, stdout, answer.stderr)

@@ -1,0 +1,136 @@
+"""
+``products.list``: the installed products, from the Uninstall registry keys.
+
+Never ``Win32_Product``: querying it runs a Windows Installer consistency check of every
+installed package, which is slow, logs event 1035 and can start repairs (windows-ops §3.2).
+The body reads ``HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall`` and, on 64-bit
+Windows, its ``Wow6432Node`` twin, where 32-bit packages register. .NET 2.0 has no
+``RegistryView``, so on x64 this must run in 64-bit PowerShell (a WinRM shell is), or the first
+key would be redirected to the second. Entries without a ``DisplayName`` are skipped, as
+Add/Remove Programs skips them. For an MSI product the key is its ``{ProductCode}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rollup.errors import ResultParseError
+from rollup.ops.base import CommandResult, Operation, SimContext, SimResult
+from rollup.ops.files import compact_body, result_field, result_object
+
+if TYPE_CHECKING:
+    from rollup.lab.state import HostState
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListParams:
+    """
+    Filters: entries whose DisplayName is one of ``names`` or whose key is one of
+    ``product_codes`` (both compared ignoring case). With neither, every entry.
+    """
+
+    names: tuple[str, ...] = ()
+    product_codes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstalledEntry:
+    """One Uninstall entry."""
+
+    key: str
+    """The subkey name: ``{ProductCode}`` for a Windows Installer product."""
+    display_name: str
+    display_version: str
+    publisher: str
+    install_date: str
+    """``yyyyMMdd`` as Windows Installer writes it; empty when absent."""
+    windows_installer: bool
+    wow6432: bool
+    """Found under ``Wow6432Node`` (a 32-bit product on 64-bit Windows)."""
+
+
+BODY = compact_body(r"""
+$o = @()
+foreach ($w in @($false, $true)) {
+    $k = 'HKLM:\SOFTWARE\' + @('', 'Wow6432Node\')[[int]$w] + 'Microsoft\Windows\CurrentVersion\Uninstall'
+    if (-not (Test-Path -LiteralPath $k)) { continue }
+    foreach ($e in @(Get-ChildItem -LiteralPath $k)) {
+        $v = Get-ItemProperty -LiteralPath $e.PSPath
+        $n = $e.PSChildName
+        if (-not $v.DisplayName) { continue }
+        $all = $p_names.Count + $p_product_codes.Count -eq 0
+        $hit = $p_names -contains $v.DisplayName -or $p_product_codes -contains $n
+        if (-not ($all -or $hit)) { continue }
+        $o += @{ key = $n; display_name = [string]$v.DisplayName; display_version = [string]$v.DisplayVersion
+            publisher = [string]$v.Publisher; install_date = [string]$v.InstallDate
+            windows_installer = $v.WindowsInstaller -eq 1; wow6432 = $w }
+    }
+}
+Write-RollupResult @{ products = $o }
+exit 0
+""")
+
+_TEXT = ("key", "display_name", "display_version", "publisher", "install_date")
+
+
+def parse(result: CommandResult, params: ListParams) -> tuple[InstalledEntry, ...]:
+    """The entries, native view first, each view in key order."""
+    items = result_field(result_object(result), "products", list, result)
+    entries = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise ResultParseError(
+                f"{result.host}: {result.op}: result field 'products' is not a list of objects"
+            )
+        entries.append(
+            InstalledEntry(
+                windows_installer=result_field(item, "windows_installer", bool, result),
+                wow6432=result_field(item, "wow6432", bool, result),
+                **{name: result_field(item, name, str, result) for name in _TEXT},
+            )
+        )
+    return tuple(entries)
+
+
+def simulate(state: HostState, params: ListParams, ctx: SimContext) -> SimResult:
+    """Read-only: the host's ``products``, filtered as the body filters."""
+    names = {n.casefold() for n in params.names}
+    codes = {c.casefold() for c in params.product_codes}
+    found = []
+    for product in sorted(state.products.values(), key=lambda p: (p.wow6432, p.product_code.upper())):
+        wanted = not names and not codes
+        if not (
+            wanted or product.display_name.casefold() in names or product.product_code.casefold() in codes
+        ):
+            continue
+        found.append(
+            {
+                "key": product.product_code,
+                "display_name": product.display_name,
+                "display_version": product.display_version,
+                "publisher": product.publisher,
+                "install_date": product.install_date,
+                "windows_installer": True,
+                "wow6432": product.wow6432,
+            }
+        )
+    return SimResult(result={"products": found})
+
+
+OPERATIONS: tuple[Operation[Any, Any], ...] = (
+    Operation(
+        id="products.list",
+        params=ListParams,
+        body=BODY,
+        parse=parse,
+        simulate=simulate,
+        kind="fact",
+        examples=(
+            ListParams(),
+            ListParams(names=("DNS Client", "Managed Email2007 Web Services")),
+            ListParams(product_codes=("{F34BD00E-1B46-5B11-B434-21ABF73AF4BE}",)),
+            ListParams(names=('it\'s $(x); `y "z"\nw',), product_codes=("{bad}'",)),
+        ),
+    ),
+)
