@@ -1,0 +1,494 @@
+"""
+``iis.get_vdir``, ``iis.set_vdir``: a virtual directory's directory security; ``iis.reset``.
+
+The security settings are the three the KB's DNSProvider step touches: the Basic
+authentication default logon domain, "Require secure channel (SSL)", and whether Basic
+authentication is on. The script picks the interface by the IIS version the host reports
+(``HKLM\\SOFTWARE\\Microsoft\\InetStp\\MajorVersion``):
+
+- IIS 6 (Server 2003), through ADSI on the metabase: the site id is found by its
+  ``ServerComment`` (never assumed to be ``W3SVC/1``); ``DefaultLogonDomain``, the ``AccessSSL``
+  bit (0x8) of ``AccessSSLFlags`` and the ``AuthBasic`` bit (0x2) of ``AuthFlags`` at
+  ``/LM/W3SVC/<id>/ROOT/<vdir>``. ADSI takes the value as data, so a lone ``\\`` arrives intact.
+- IIS 7+ (Server 2008), through ``appcmd``: ``basicAuthentication`` (``defaultLogonDomain``,
+  ``enabled``) and ``access`` (the ``Ssl`` flag of ``sslFlags``, other flags kept), committed
+  to applicationHost.config (``/commit:apphost``). Values travel as separate arguments; one
+  without spaces (``/defaultLogonDomain:\\``) reaches appcmd unquoted, so its backslash
+  survives. A value with a space and a trailing backslash would not, and is refused.
+
+``iis.set_vdir`` reads, changes only what differs, commits, reads back, and reports the names
+of the settings it changed (none when everything was already set: it is idempotent). The
+parser refuses a result whose read-back differs from what was asked.
+
+``iis.reset`` runs ``iisreset /restart /timeout:<n>`` and reads the IIS services afterwards:
+``W3SVC`` and ``IISADMIN`` on IIS 6, ``W3SVC`` and ``WAS`` on IIS 7. In the lab it honours the
+host's ``forced_exit_codes["iis.reset"]``.
+
+Parsers return the outcome when the host did what was asked and raise ``CommandFailed`` (one
+line naming the host) when it reports that it could not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from rollup.errors import CommandFailed
+from rollup.ops.base import CommandResult, Operation, SimContext, SimResult
+from rollup.ops.files import compact_body
+from rollup.ops.service import ResultModel, lab_state_word, read_object
+
+if TYPE_CHECKING:
+    from rollup.lab.state import HostState, IisVirtualDirectory
+
+Setting = Literal["default_logon_domain", "require_ssl", "basic_auth"]
+
+
+def _check_name(op: str, what: str, value: str) -> None:
+    if not value or value != value.strip() or '"' in value or any(ord(c) < 32 for c in value):
+        raise ValueError(
+            f"{op}: {what} {value!r} must be non-blank, without outer spaces, quotes or control characters"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class VdirParams:
+    """A virtual directory: the site's name (``Default Web Site``) and the vdir's path below it."""
+
+    site: str
+    vdir: str
+
+    def __post_init__(self) -> None:
+        _check_vdir("iis.get_vdir", self.site, self.vdir)
+
+
+@dataclass(frozen=True, slots=True)
+class SetVdirParams:
+    """What to set; ``None`` leaves a setting as it is. At least one must be given."""
+
+    site: str
+    vdir: str
+    default_logon_domain: str | None = None
+    require_ssl: bool | None = None
+    basic_auth: bool | None = None
+
+    def __post_init__(self) -> None:
+        _check_vdir("iis.set_vdir", self.site, self.vdir)
+        if not self.wanted():
+            raise ValueError("iis.set_vdir: nothing to set")
+        domain = self.default_logon_domain or ""
+        if '"' in domain or any(ord(c) < 32 for c in domain):
+            raise ValueError("iis.set_vdir: the default logon domain must not hold quotes or control codes")
+        if " " in domain and domain.endswith("\\"):
+            raise ValueError("iis.set_vdir: a default logon domain with a space cannot end with a backslash")
+
+    def wanted(self) -> dict[Setting, str | bool]:
+        """The settings to set, by name (those not ``None``)."""
+        values: dict[Setting, str | bool | None] = {
+            "default_logon_domain": self.default_logon_domain,
+            "require_ssl": self.require_ssl,
+            "basic_auth": self.basic_auth,
+        }
+        return {name: value for name, value in values.items() if value is not None}
+
+
+def _check_vdir(op: str, site: str, vdir: str) -> None:
+    _check_name(op, "site", site)
+    if "/" in site or "\\" in site:
+        raise ValueError(f"{op}: site {site!r} must not contain slashes")
+    for segment in vdir.split("/"):
+        _check_name(op, "vdir segment", segment)
+        if segment in (".", "..") or "\\" in segment:
+            raise ValueError(f"{op}: vdir {vdir!r} must be a path of names separated by /")
+
+
+@dataclass(frozen=True, slots=True)
+class ResetParams:
+    """Seconds iisreset waits for the services to stop before killing them (its default is 20)."""
+
+    timeout_s: int = 120
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.timeout_s <= 3600:
+            raise ValueError("iis.reset: timeout_s must be 1-3600")
+
+
+class VdirSecurity(ResultModel):
+    """A virtual directory's directory security, and what ``iis.set_vdir`` changed (in order)."""
+
+    iis_version: int
+    site: str
+    site_id: int
+    vdir: str
+    path: str
+    """``/LM/W3SVC/<id>/ROOT/<vdir>`` (IIS 6) or ``MACHINE/WEBROOT/APPHOST/<site>/<vdir>`` (IIS 7)."""
+    default_logon_domain: str
+    require_ssl: bool
+    basic_auth: bool
+    changed: tuple[Setting, ...] = ()
+
+
+class IisReset(ResultModel):
+    """iisreset's exit code and output, and each IIS service's ``Win32_Service.State`` (None: absent)."""
+
+    iis_version: int
+    exit_code: int
+    services: dict[str, str | None]
+    output: tuple[str, ...]
+
+
+_START = r"""
+$ErrorActionPreference = 'Stop'
+$r = @{ site = $p_site; vdir = $p_vdir; changed = (New-Object Collections.ArrayList) }
+$t = @{}
+try {
+$k = Get-ItemProperty 'HKLM:\SOFTWARE\Microsoft\InetStp' -ErrorAction SilentlyContinue
+if (-not $k) { $r.error = 'iis_not_installed'; Write-RollupResult $r; exit 1 }
+$r.iis_version = [int]$k.MajorVersion
+if ($r.iis_version -lt 7) {
+$id = $null
+foreach ($c in ([ADSI]'IIS://localhost/W3SVC').psbase.Children) {
+    $n = [string]$c.psbase.Properties['ServerComment'].Value
+    if ($c.psbase.SchemaClassName -eq 'IIsWebServer' -and $n -eq $p_site) { $id = $c.psbase.Name }
+}
+if ($null -eq $id) { $r.error = 'site_not_found'; Write-RollupResult $r; exit 1 }
+$r.site_id = [int]$id
+$r.path = "/LM/W3SVC/$id/ROOT/$p_vdir"
+$a = "IIS://localhost/W3SVC/$id/Root/$p_vdir"
+if (-not [ADSI]::Exists($a)) { $r.error = 'vdir_not_found'; Write-RollupResult $r; exit 1 }
+$v = [ADSI]$a
+function Read-Vdir {
+    $v.psbase.RefreshCache()
+    $r.default_logon_domain = [string]$v.psbase.Properties['DefaultLogonDomain'].Value
+    $r.require_ssl = ([int]$v.psbase.Properties['AccessSSLFlags'].Value -band 8) -ne 0
+    $r.basic_auth = ([int]$v.psbase.Properties['AuthFlags'].Value -band 2) -ne 0
+}
+Read-Vdir
+"""
+
+_SET6 = r"""
+if ($null -ne $p_default_logon_domain -and $r.default_logon_domain -cne $p_default_logon_domain) {
+    $v.Put('DefaultLogonDomain', $p_default_logon_domain)
+    [void]$r.changed.Add('default_logon_domain')
+}
+if ($null -ne $p_require_ssl -and $r.require_ssl -ne $p_require_ssl) {
+    $f = [int]$v.psbase.Properties['AccessSSLFlags'].Value
+    if ($p_require_ssl) { $f = $f -bor 8 } else { $f = $f -band (-bnot 8) }
+    $v.Put('AccessSSLFlags', $f)
+    [void]$r.changed.Add('require_ssl')
+}
+if ($null -ne $p_basic_auth -and $r.basic_auth -ne $p_basic_auth) {
+    $f = [int]$v.psbase.Properties['AuthFlags'].Value
+    if ($p_basic_auth) { $f = $f -bor 2 } else { $f = $f -band (-bnot 2) }
+    $v.Put('AuthFlags', $f)
+    [void]$r.changed.Add('basic_auth')
+}
+if ($r.changed.Count -gt 0) { $v.SetInfo(); Read-Vdir }
+"""
+
+_IIS7 = r"""
+} else {
+$ac = "$env:SystemRoot\System32\inetsrv\appcmd.exe"
+function Invoke-Appcmd {
+    $o = & $ac @args | Out-String
+    if ($LASTEXITCODE -ne 0) { throw "appcmd $($args[0]) $($args[1]) exited $($LASTEXITCODE): $o" }
+    return $o
+}
+foreach ($s in @(([xml](Invoke-Appcmd list site /xml)).SelectNodes('/appcmd/SITE'))) {
+    if ($s.GetAttribute('SITE.NAME') -eq $p_site) { $r.site_id = [int]$s.GetAttribute('SITE.ID') }
+}
+if ($null -eq $r.site_id) { $r.error = 'site_not_found'; Write-RollupResult $r; exit 1 }
+$cp = "$p_site/$p_vdir"
+$r.path = "MACHINE/WEBROOT/APPHOST/$cp"
+$found = $false
+foreach ($d in @(([xml](Invoke-Appcmd list vdir /xml)).SelectNodes('/appcmd/VDIR'))) {
+    $an = $d.GetAttribute('APP.NAME')
+    $i = $an.IndexOf('/')
+    $u = ($an.Substring($i).TrimEnd('/') + $d.GetAttribute('path')).TrimEnd('/')
+    if ($an.Substring(0, $i) -eq $p_site -and $u -eq ('/' + $p_vdir)) { $found = $true }
+}
+if (-not $found) { $r.error = 'vdir_not_found'; Write-RollupResult $r; exit 1 }
+$t.ba = '-section:system.webServer/security/authentication/basicAuthentication'
+$t.ac = '-section:system.webServer/security/access'
+function Read-Vdir {
+    $b = ([xml](Invoke-Appcmd list config $cp $t.ba /config:* /xml)).SelectSingleNode('/appcmd/CONFIG/*')
+    $s = ([xml](Invoke-Appcmd list config $cp $t.ac /config:* /xml)).SelectSingleNode('/appcmd/CONFIG/*')
+    $r.default_logon_domain = ''
+    $r.basic_auth = $false
+    $t.flags = @()
+    if ($b) {
+        $r.default_logon_domain = $b.GetAttribute('defaultLogonDomain')
+        $r.basic_auth = $b.GetAttribute('enabled') -eq 'true'
+    }
+    if ($s) {
+        $t.flags = @($s.GetAttribute('sslFlags').Split(',') | ForEach-Object { $_.Trim() } |
+            Where-Object { $_ -and $_ -ne 'None' })
+    }
+    $r.require_ssl = $t.flags -contains 'Ssl'
+}
+Read-Vdir
+"""
+
+_SET7 = r"""
+if ($null -ne $p_default_logon_domain -and $r.default_logon_domain -cne $p_default_logon_domain) {
+    [void](Invoke-Appcmd set config $cp $t.ba "/defaultLogonDomain:$p_default_logon_domain" /commit:apphost)
+    [void]$r.changed.Add('default_logon_domain')
+}
+if ($null -ne $p_require_ssl -and $r.require_ssl -ne $p_require_ssl) {
+    $n = @($t.flags | Where-Object { $_ -ne 'Ssl' })
+    if ($p_require_ssl) { $n = @('Ssl') + $n }
+    if ($n.Count -eq 0) { $n = @('None') }
+    [void](Invoke-Appcmd set config $cp $t.ac ('/sslFlags:' + ($n -join ',')) /commit:apphost)
+    [void]$r.changed.Add('require_ssl')
+}
+if ($null -ne $p_basic_auth -and $r.basic_auth -ne $p_basic_auth) {
+    $e = ([string]$p_basic_auth).ToLower()
+    [void](Invoke-Appcmd set config $cp $t.ba "/enabled:$e" /commit:apphost)
+    [void]$r.changed.Add('basic_auth')
+}
+if ($r.changed.Count -gt 0) { Read-Vdir }
+"""
+
+_END = r"""
+}
+}
+catch {
+    $r.error = 'failed'
+    $r.message = $_.Exception.Message
+    Write-RollupResult $r
+    exit 1
+}
+Write-RollupResult $r
+exit 0
+"""
+
+GET_BODY = compact_body(_START + _IIS7 + _END)
+SET_BODY = compact_body(_START + _SET6 + _IIS7 + _SET7 + _END)
+
+RESET_BODY = compact_body(r"""
+$ErrorActionPreference = 'Stop'
+try {
+    $k = Get-ItemProperty 'HKLM:\SOFTWARE\Microsoft\InetStp' -ErrorAction SilentlyContinue
+    if (-not $k) { Write-RollupResult @{ error = 'iis_not_installed' }; exit 1 }
+    $v = [int]$k.MajorVersion
+    $names = @('W3SVC', 'IISADMIN')
+    if ($v -ge 7) { $names = @('W3SVC', 'WAS') }
+    $o = & "$env:SystemRoot\System32\iisreset.exe" /restart "/timeout:$p_timeout_s" | Out-String
+    $rc = $LASTEXITCODE
+    $st = @{}
+    foreach ($n in $names) { $st[$n] = $null }
+    foreach ($s in @(Get-WmiObject -Class Win32_Service)) {
+        foreach ($n in $names) { if ($s.Name -eq $n) { $st[$n] = [string]$s.State } }
+    }
+    $lines = @($o.Split("`n") | ForEach-Object { $_.Trim() } | Where-Object { $_ } | Select-Object -Last 10)
+    Write-RollupResult @{ iis_version = $v; exit_code = $rc; services = $st; output = $lines }
+}
+catch {
+    Write-RollupResult @{ error = 'failed'; message = $_.Exception.Message }
+    exit 1
+}
+if ($rc -ne 0) { exit $rc }
+foreach ($n in $names) { if ($st[$n] -ne 'Running') { exit 1 } }
+exit 0
+""")
+
+
+def _vdir_failure(result: CommandResult, data: dict[str, Any], where: str) -> CommandFailed:
+    error = data.get("error")
+    if error == "iis_not_installed":
+        return CommandFailed(f"{result.host}: IIS is not installed", hint="check the inventory's roles")
+    if error == "site_not_found":
+        return CommandFailed(f"{result.host}: IIS has no web site named {data.get('site')!r}")
+    if error == "vdir_not_found":
+        return CommandFailed(f"{result.host}: IIS has no virtual directory {where}")
+    return CommandFailed(f"{result.host}: {result.op} {where}: {data.get('message')}")
+
+
+def _parse_vdir(result: CommandResult, site: str, vdir: str) -> VdirSecurity:
+    data = read_object(result)
+    if "error" in data:
+        raise _vdir_failure(result, data, f"{site}/{vdir}")
+    return VdirSecurity.read(result, data)
+
+
+def parse_get(result: CommandResult, params: VdirParams) -> VdirSecurity:
+    """
+    The virtual directory's settings (``changed`` is empty).
+
+    Raises:
+        CommandFailed: IIS, the site or the vdir is missing, or reading failed.
+        ResultParseError: No result line or a malformed one.
+    """
+    return _parse_vdir(result, params.site, params.vdir)
+
+
+def parse_set(result: CommandResult, params: SetVdirParams) -> VdirSecurity:
+    """
+    The settings read back after the change, with ``changed`` naming what was set.
+
+    Raises:
+        CommandFailed: As for ``iis.get_vdir``, or a setting read back differs from the one
+            asked for (something above the vdir overrides it).
+        ResultParseError: No result line or a malformed one.
+    """
+    outcome = _parse_vdir(result, params.site, params.vdir)
+    for name, value in params.wanted().items():
+        if getattr(outcome, name) != value:
+            raise CommandFailed(
+                f"{result.host}: {params.site}/{params.vdir}: {name} reads back as "
+                f"{getattr(outcome, name)!r} after setting {value!r}"
+            )
+    return outcome
+
+
+def parse_reset(result: CommandResult, params: ResetParams) -> IisReset:
+    """
+    iisreset's outcome when it succeeded and every IIS service is running.
+
+    Raises:
+        CommandFailed: IIS is not installed, iisreset failed, or a service is not running
+            (the message names the exit code and each service's state).
+        ResultParseError: No result line or a malformed one.
+    """
+    data = read_object(result)
+    if "error" in data:
+        if data["error"] == "iis_not_installed":
+            raise CommandFailed(f"{result.host}: IIS is not installed", hint="check the inventory's roles")
+        raise CommandFailed(f"{result.host}: iisreset: {data.get('message')}")
+    outcome = IisReset.read(result, data)
+    states = ", ".join(f"{name} {state or 'absent'}" for name, state in sorted(outcome.services.items()))
+    if outcome.exit_code != 0 or any(s != "Running" for s in outcome.services.values()):
+        last = outcome.output[-1] if outcome.output else "no output"
+        raise CommandFailed(f"{result.host}: iisreset exited {outcome.exit_code} ({last}); {states}")
+    return outcome
+
+
+def _lab_vdir(state: HostState, site: str, vdir: str, result: dict[str, object]) -> IisVirtualDirectory | str:
+    """The simulated vdir, or the script's error code, filling ``result`` as the script does."""
+    if state.iis_version is None:
+        return "iis_not_installed"
+    result["iis_version"] = state.iis_version
+    in_site = [v for v in state.iis.values() if v.site.lower() == site.lower()]
+    if not in_site:
+        return "site_not_found"
+    site_id = in_site[0].site_id
+    result["site_id"] = site_id
+    if state.iis_version < 7:
+        result["path"] = f"/LM/W3SVC/{site_id}/ROOT/{vdir}"
+    else:
+        result["path"] = f"MACHINE/WEBROOT/APPHOST/{site}/{vdir}"
+    found = state.iis.get(vdir.lower())
+    if found is None or found.site.lower() != site.lower():
+        return "vdir_not_found"
+    return found
+
+
+_LAB_FIELDS = {
+    "default_logon_domain": "default_logon_domain",
+    "require_ssl": "access_ssl",
+    "basic_auth": "auth_basic",
+}
+"""Each setting's field in the lab's ``IisVirtualDirectory``."""
+
+
+def simulate_vdir(state: HostState, params: VdirParams | SetVdirParams, ctx: SimContext) -> SimResult:
+    """Read the simulated vdir; for ``iis.set_vdir``, first change the settings that differ."""
+    result: dict[str, object] = {"site": params.site, "vdir": params.vdir, "changed": []}
+    found = _lab_vdir(state, params.site, params.vdir, result)
+    if isinstance(found, str):
+        return SimResult(exit_code=1, result={**result, "error": found})
+    changed: list[str] = []
+    for name, value in params.wanted().items() if isinstance(params, SetVdirParams) else ():
+        if getattr(found, _LAB_FIELDS[name]) != value:
+            setattr(found, _LAB_FIELDS[name], value)
+            changed.append(name)
+    result.update(
+        changed=changed,
+        default_logon_domain=found.default_logon_domain,
+        require_ssl=found.access_ssl,
+        basic_auth=found.auth_basic,
+    )
+    return SimResult(result=result)
+
+
+_RESET_LINES = ("Attempting stop...", "Internet services successfully stopped", "Attempting start...")
+"""iisreset's output before the last line ("Internet services successfully restarted" or a failure)."""
+
+
+def simulate_reset(state: HostState, params: ResetParams, ctx: SimContext) -> SimResult:
+    """
+    Restart the simulated IIS services (each present one ends Running). A forced exit code,
+    or a disabled service (1058, ERROR_SERVICE_DISABLED), makes iisreset fail.
+    """
+    if state.iis_version is None:
+        return SimResult(exit_code=1, result={"error": "iis_not_installed"})
+    names = ("W3SVC", "IISADMIN") if state.iis_version < 7 else ("W3SVC", "WAS")
+    forced = state.forced_exit_codes.get("iis.reset") or [0]
+    code = forced.pop(0)
+    if not forced:
+        state.forced_exit_codes.pop("iis.reset", None)
+    present = [state.services[n.lower()] for n in names if n.lower() in state.services]
+    if code == 0 and any(s.start_mode == "Disabled" for s in present):
+        code = 1058
+    for service in present if code == 0 else ():
+        service.status = "Running"
+    output = (
+        *_RESET_LINES,
+        "Internet services successfully restarted" if code == 0 else "Restart attempt failed.",
+    )
+    services = {
+        n: (lab_state_word(state.services[n.lower()].status) if n.lower() in state.services else None)
+        for n in names
+    }
+    result = {"iis_version": state.iis_version, "exit_code": code, "services": services, "output": output}
+    exit_code = code or (0 if all(s == "Running" for s in services.values()) else 1)
+    return SimResult(exit_code=exit_code, result=result)
+
+
+_SITE = "Default Web Site"
+
+GET_VDIR: Operation[VdirParams, VdirSecurity] = Operation(
+    id="iis.get_vdir",
+    params=VdirParams,
+    body=GET_BODY,
+    parse=parse_get,
+    simulate=simulate_vdir,
+    kind="fact",
+    mutates=False,
+    timeout_s=120.0,
+    examples=(
+        VdirParams(site=_SITE, vdir="DNSProvider"),
+        VdirParams(site="Site 'x' $(calc); `t", vdir="App/Sub dir \u2019"),
+    ),
+)
+
+SET_VDIR: Operation[SetVdirParams, VdirSecurity] = Operation(
+    id="iis.set_vdir",
+    params=SetVdirParams,
+    body=SET_BODY,
+    parse=parse_set,
+    simulate=simulate_vdir,
+    kind="iis",
+    mutates=True,
+    timeout_s=300.0,
+    examples=(
+        SetVdirParams(site=_SITE, vdir="DNSProvider", default_logon_domain="\\", require_ssl=True),
+        SetVdirParams(site=_SITE, vdir="DNSProvider", basic_auth=False),
+        SetVdirParams(site=_SITE, vdir="DNSProvider", default_logon_domain="", require_ssl=False),
+        SetVdirParams(site="S $(x)", vdir="v;'", default_logon_domain="HOST'ING;$(calc)`\\", basic_auth=True),
+    ),
+)
+
+RESET: Operation[ResetParams, IisReset] = Operation(
+    id="iis.reset",
+    params=ResetParams,
+    body=RESET_BODY,
+    parse=parse_reset,
+    simulate=simulate_reset,
+    kind="iis",
+    mutates=True,
+    timeout_s=600.0,
+    examples=(ResetParams(), ResetParams(timeout_s=20)),
+)
+
+OPERATIONS = (GET_VDIR, SET_VDIR, RESET)

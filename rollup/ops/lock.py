@@ -1,0 +1,418 @@
+"""
+``lock.read``, ``lock.acquire``, ``lock.release``: the run lock on the Deployment Tool host.
+
+Two runs against one deployment would interleave uninstalls and reinstalls, so a run takes a
+lock first: a marker file on the ``deployment_tool`` host, ``C:\\ConfigShare\\rollup.lock`` by
+default (``DEFAULT_PATH``), beside the Deployment Tool's own Config and Log folders, where an
+operator of that host sees it. Its content is one line of JSON, written by the result writer's
+``ConvertTo-RollupJson`` (keys sorted, printable ASCII)::
+
+    {"acquired_at":"2011-03-10T10:00:00Z","control_host":"ops01","inventory":"prod",
+     "operator":"HOSTING\\\\admin","run_id":"20110310-100000-ab12","version":1}
+
+- ``lock.acquire`` creates the file with create-new semantics (``[IO.File]::Open(path,
+  'CreateNew')``), so of two runs racing, exactly one creates it. When the file exists the
+  holder's marker is reported; a marker already holding this run id counts as acquired (a
+  resumed run takes its own lock back).
+- ``lock.release`` deletes the marker only when it names this run id, or with ``force``
+  (a stale lock of a crashed run); otherwise it refuses and reports the holder. Releasing an
+  absent lock is not an error.
+- ``lock.read`` reports the marker, if any.
+
+The scripts find "this run's marker" by the exact JSON text of ``"run_id":<id>`` that the
+writer produces; the parser reads the whole marker with ``json``. A marker that is not such
+JSON (edited by hand, half-written) is reported as held with ``holder`` ``None`` and its text.
+"""
+
+from __future__ import annotations
+
+import ntpath
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from rollup.errors import CommandFailed, LockHeld
+from rollup.ops.base import CommandResult, Operation, SimContext, SimResult
+from rollup.ops.files import (
+    IN_USE,
+    compact_body,
+    host_file,
+    is_dir,
+    is_locked,
+    put_text,
+    remove_file,
+    write_problem,
+)
+from rollup.ops.service import ResultModel, read_object
+from rollup.ps.result import to_json
+
+if TYPE_CHECKING:
+    from rollup.lab.state import HostState
+
+DEFAULT_PATH = "C:\\ConfigShare\\rollup.lock"
+MARKER_VERSION = 1
+
+
+def _check(op: str, **values: str) -> None:
+    for name, value in values.items():
+        if not value.strip() or any(ord(c) < 32 for c in value):
+            raise ValueError(f"{op}: {name} must be non-blank, on one line")
+
+
+@dataclass(frozen=True, slots=True)
+class LockReadParams:
+    """Where the marker is."""
+
+    path: str = DEFAULT_PATH
+
+    def __post_init__(self) -> None:
+        _check("lock.read", path=self.path)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LockAcquireParams:
+    """Who takes the lock: the run, the operator, the controller, the inventory, and when (UTC ISO 8601)."""
+
+    path: str = DEFAULT_PATH
+    run_id: str
+    operator: str
+    control_host: str
+    inventory: str
+    acquired_at: str
+
+    def __post_init__(self) -> None:
+        _check(
+            "lock.acquire",
+            path=self.path,
+            run_id=self.run_id,
+            operator=self.operator,
+            control_host=self.control_host,
+            inventory=self.inventory,
+            acquired_at=self.acquired_at,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LockReleaseParams:
+    """The run releasing its lock; ``force`` releases whoever holds it."""
+
+    path: str = DEFAULT_PATH
+    run_id: str
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        _check("lock.release", path=self.path, run_id=self.run_id)
+
+
+class LockHolder(ResultModel):
+    """The content of a lock marker."""
+
+    version: int
+    run_id: str
+    operator: str
+    control_host: str
+    inventory: str
+    acquired_at: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LockState:
+    """
+    The lock after an operation. ``held``: a marker exists; ``holder``: its content (``None``
+    when there is no marker, or it is not rollup's JSON: then ``text`` shows what it is).
+    """
+
+    path: str
+    held: bool
+    holder: LockHolder | None
+    text: str | None
+    acquired: bool = False
+    """``lock.acquire``: this run holds the lock now (created it, or already held it)."""
+    created: bool = False
+    """``lock.acquire``: this call created the marker."""
+    released: bool = False
+    """``lock.release``: this call deleted the marker."""
+
+
+def marker_text(params: LockAcquireParams) -> str:
+    """The marker ``lock.acquire`` writes, character for character as ``ConvertTo-RollupJson`` writes it."""
+    return to_json(
+        {
+            "version": MARKER_VERSION,
+            "run_id": params.run_id,
+            "operator": params.operator,
+            "control_host": params.control_host,
+            "inventory": params.inventory,
+            "acquired_at": params.acquired_at,
+        }
+    )
+
+
+def _mine(run_id: str) -> str:
+    """The text by which a marker names ``run_id``: its exact JSON member, as the writer prints it."""
+    return '"run_id":' + to_json(run_id)
+
+
+def holder_of(text: str | None) -> LockHolder | None:
+    """The holder a marker's text names, or ``None`` when there is no marker or it is not rollup's JSON."""
+    if text is None:
+        return None
+    try:
+        return LockHolder.model_validate_json(text.strip())
+    except ValidationError:
+        return None
+
+
+def held_error(host: str, state: LockState) -> LockHeld:
+    """The error a run raises when ``lock.acquire`` found the lock held by another run."""
+    holder = state.holder
+    if holder is None:
+        return LockHeld(
+            f"{host}: {state.path} exists but is not a rollup lock marker",
+            hint="look at the file; if no run is active, release it with --force",
+        )
+    return LockHeld(
+        f"{host}: locked by run {holder.run_id} of {holder.operator} on {holder.control_host} "
+        f"(inventory {holder.inventory}, since {holder.acquired_at})",
+        hint="wait for that run to finish; if it crashed, release its lock with --force",
+    )
+
+
+BODY_READ = compact_body(r"""
+try {
+    $t = $null
+    if ([IO.File]::Exists($p_path)) { $t = [IO.File]::ReadAllText($p_path) }
+    Write-RollupResult @{ path = $p_path; held = ($null -ne $t); text = $t }
+}
+catch {
+    Write-RollupResult @{ error = 'failed'; message = $_.Exception.Message }
+    exit 1
+}
+exit 0
+""")
+
+BODY_ACQUIRE = compact_body(r"""
+$ErrorActionPreference = 'Stop'
+$mine = '"run_id":' + (ConvertTo-RollupJson $p_run_id)
+$text = ConvertTo-RollupJson @{ version = 1; run_id = $p_run_id; operator = $p_operator
+    control_host = $p_control_host; inventory = $p_inventory; acquired_at = $p_acquired_at }
+try {
+    $created = $false
+    try {
+        $s = [IO.File]::Open($p_path, 'CreateNew', 'Write', 'None')
+        $created = $true
+    }
+    catch { if (-not [IO.File]::Exists($p_path)) { throw $_ } }
+    if ($created) {
+        try {
+            $b = [Text.Encoding]::UTF8.GetBytes($text)
+            $s.Write($b, 0, $b.Length)
+        }
+        finally { $s.Close() }
+        $t = $text
+    }
+    else { $t = [IO.File]::ReadAllText($p_path) }
+    $ours = $t.Contains($mine)
+    Write-RollupResult @{ path = $p_path; held = $true; text = $t; created = $created; acquired = $ours }
+}
+catch {
+    Write-RollupResult @{ error = 'failed'; message = $_.Exception.Message }
+    exit 1
+}
+if (-not $ours) { exit 1 }
+exit 0
+""")
+
+BODY_RELEASE = compact_body(r"""
+$ErrorActionPreference = 'Stop'
+$mine = '"run_id":' + (ConvertTo-RollupJson $p_run_id)
+try {
+    $t = $null
+    $ok = $true
+    if ([IO.File]::Exists($p_path)) {
+        $t = [IO.File]::ReadAllText($p_path)
+        $ok = $t.Contains($mine) -or $p_force
+        if ($ok) { [IO.File]::Delete($p_path) }
+    }
+    $gone = $ok -and $null -ne $t
+    Write-RollupResult @{ path = $p_path; held = -not $ok; text = $t; released = $gone }
+}
+catch {
+    Write-RollupResult @{ error = 'failed'; message = $_.Exception.Message }
+    exit 1
+}
+if (-not $ok) { exit 1 }
+exit 0
+""")
+
+
+class _Wire(ResultModel):
+    path: str
+    held: bool
+    text: str | None
+    created: bool = False
+    acquired: bool = False
+    released: bool = False
+
+
+def _parse(result: CommandResult) -> LockState:
+    data = read_object(result)
+    if "error" in data:
+        raise CommandFailed(f"{result.host}: {result.op}: {data.get('message')}")
+    wire = _Wire.read(result, data)
+    return LockState(
+        path=wire.path,
+        held=wire.held,
+        holder=holder_of(wire.text),
+        text=wire.text,
+        acquired=wire.acquired,
+        created=wire.created,
+        released=wire.released,
+    )
+
+
+def parse_read(result: CommandResult, params: LockReadParams) -> LockState:
+    """
+    The lock's marker, if any.
+
+    Raises:
+        CommandFailed: The marker exists but could not be read.
+        ResultParseError: No result line or a malformed one.
+    """
+    return _parse(result)
+
+
+def parse_acquire(result: CommandResult, params: LockAcquireParams) -> LockState:
+    """
+    ``acquired`` true when this run holds the lock; otherwise ``holder`` is the run that does
+    (raise ``held_error(host, state)`` to stop).
+
+    Raises:
+        CommandFailed: The marker could not be created or read (no such folder, access denied).
+        ResultParseError: No result line or a malformed one.
+    """
+    return _parse(result)
+
+
+def parse_release(result: CommandResult, params: LockReleaseParams) -> LockState:
+    """
+    ``released`` true when this call deleted the marker; ``held`` true (with ``holder``) when
+    another run's lock was left in place because ``force`` was not given.
+
+    Raises:
+        CommandFailed: The marker could not be read or deleted.
+        ResultParseError: No result line or a malformed one.
+    """
+    return _parse(result)
+
+
+def _marker(state: HostState, path: str, ctx: SimContext) -> str | None:
+    entry = host_file(state, path)
+    if entry is None:
+        return None
+    if entry.text is not None:
+        return entry.text
+    return ctx.read_blob(entry.blob).decode("utf-8-sig") if entry.blob else ""
+
+
+def _failed(message: str) -> SimResult:
+    return SimResult(exit_code=1, result={"error": "failed", "message": message})
+
+
+def simulate_read(state: HostState, params: LockReadParams, ctx: SimContext) -> SimResult:
+    """Read the simulated marker; changes nothing."""
+    text = _marker(state, params.path, ctx)
+    return SimResult(result={"path": params.path, "held": text is not None, "text": text})
+
+
+def simulate_acquire(state: HostState, params: LockAcquireParams, ctx: SimContext) -> SimResult:
+    """Create the marker unless one exists (create-new); report whoever holds the lock."""
+    held = _marker(state, params.path, ctx)
+    created = held is None
+    if held is None:
+        folder = ntpath.dirname(params.path)
+        if not is_dir(state, folder):
+            return _failed(f"Could not find a part of the path '{params.path}'.")
+        text = marker_text(params)
+        problem = write_problem(state, params.path, len(text))
+        if problem is not None:
+            return _failed(problem)
+        put_text(state, params.path, text, ctx.now)
+        held = text
+    ours = _mine(params.run_id) in held
+    result = {"path": params.path, "held": True, "text": held, "created": created, "acquired": ours}
+    return SimResult(exit_code=0 if ours else 1, result=result)
+
+
+def simulate_release(state: HostState, params: LockReleaseParams, ctx: SimContext) -> SimResult:
+    """Delete the marker when it is this run's, or with ``force``; otherwise leave it."""
+    text = _marker(state, params.path, ctx)
+    ok = text is None or _mine(params.run_id) in text or params.force
+    if ok and text is not None:
+        if is_locked(state, params.path):
+            return _failed(IN_USE)
+        remove_file(state, params.path)
+    result = {"path": params.path, "held": not ok, "text": text, "released": ok and text is not None}
+    return SimResult(exit_code=0 if ok else 1, result=result)
+
+
+_ACQUIRE = LockAcquireParams(
+    run_id="20110310-100000-ab12",
+    operator="HOSTING\\admin",
+    control_host="ops01",
+    inventory="prod",
+    acquired_at="2011-03-10T10:00:00Z",
+)
+_HOSTILE = 'x"}, "run_id": "other\'; $(Remove-Item C:\\) `n \u2019'
+
+READ: Operation[LockReadParams, LockState] = Operation(
+    id="lock.read",
+    params=LockReadParams,
+    body=BODY_READ,
+    parse=parse_read,
+    simulate=simulate_read,
+    kind="lock",
+    mutates=False,
+    timeout_s=60.0,
+    examples=(LockReadParams(), LockReadParams(path="D:\\It's $(here)\\rollup.lock")),
+)
+
+ACQUIRE: Operation[LockAcquireParams, LockState] = Operation(
+    id="lock.acquire",
+    params=LockAcquireParams,
+    body=BODY_ACQUIRE,
+    parse=parse_acquire,
+    simulate=simulate_acquire,
+    kind="lock",
+    mutates=True,
+    timeout_s=60.0,
+    examples=(
+        _ACQUIRE,
+        LockAcquireParams(
+            path="C:\\ConfigShare\\rollup.lock",
+            run_id=_HOSTILE,
+            operator="HOSTING\\o'brien",
+            control_host="ctl;01",
+            inventory='inventory/prod "eu".yml',
+            acquired_at="2011-03-10T10:00:00Z",
+        ),
+    ),
+)
+
+RELEASE: Operation[LockReleaseParams, LockState] = Operation(
+    id="lock.release",
+    params=LockReleaseParams,
+    body=BODY_RELEASE,
+    parse=parse_release,
+    simulate=simulate_release,
+    kind="lock",
+    mutates=True,
+    timeout_s=60.0,
+    examples=(
+        LockReleaseParams(run_id="20110310-100000-ab12"),
+        LockReleaseParams(run_id=_HOSTILE, force=True),
+    ),
+)
+
+OPERATIONS = (READ, ACQUIRE, RELEASE)

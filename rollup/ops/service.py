@@ -1,0 +1,217 @@
+"""
+``service.state``: the status and start mode of named Windows services.
+
+The script reads WMI's ``Win32_Service`` (``State``, ``StartMode``): PowerShell 2.0's
+``Get-Service`` has no start type (``StartType`` is PowerShell 5.0). Every service is read once
+and matched by name in the script (case-insensitively, as Windows does), so no name ever enters
+a WQL query. A name with no service is reported as ``found: false``, not as an error: pre-flight
+and verify decide what a missing service means.
+
+This module also holds what the IIS, COM+, SQL, host, Deployment Tool and lock operations share
+to read their results: ``ResultModel`` (strict, frozen outcome models) and ``read_object`` (the
+result line's object, every error naming the host).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from rollup.errors import CommandFailed, ResultParseError
+from rollup.ops.base import CommandResult, Operation, SimContext, SimResult
+from rollup.ops.files import compact_body, result_object
+
+if TYPE_CHECKING:
+    from rollup.lab.state import HostState
+
+Win32State = Literal[
+    "Running",
+    "Stopped",
+    "Start Pending",
+    "Stop Pending",
+    "Continue Pending",
+    "Pause Pending",
+    "Paused",
+    "Unknown",
+]
+"""``Win32_Service.State``, as WMI spells it."""
+
+StartMode = Literal["Auto", "Manual", "Disabled", "Boot", "System", "Unknown"]
+"""``Win32_Service.StartMode``, as WMI spells it."""
+
+_LAB_STATE: dict[str, Win32State] = {
+    "Running": "Running",
+    "Stopped": "Stopped",
+    "StartPending": "Start Pending",
+    "StopPending": "Stop Pending",
+}
+"""The lab's service status words, as ``Win32_Service.State`` spells them."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceParams:
+    """The service names to read (``W3SVC``, ``COMSysApp``...); compared ignoring case."""
+
+    names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.names or any(not n.strip() for n in self.names):
+            raise ValueError("service.state: give at least one non-blank service name")
+
+
+class ResultModel(BaseModel):
+    """
+    Base of the outcomes read from a result line: frozen, strict (no coercion: ``"1"`` is not an
+    integer), and no unknown keys, so a script and its parser cannot drift apart silently.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    @classmethod
+    def read(cls, result: CommandResult, data: object) -> Self:
+        """
+        ``data`` (a decoded result line) as this model.
+
+        Raises:
+            ResultParseError: The first mismatch, with the host, the operation and the key path.
+        """
+        try:
+            return cls.model_validate_json(json.dumps(data))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "result"
+            raise ResultParseError(f"{result.host}: {result.op}: result {where}: {first['msg']}") from None
+
+
+def read_object(result: CommandResult) -> dict[str, Any]:
+    """
+    The result line's object (``rollup.ops.files.result_object``), every error naming the host.
+
+    Raises:
+        ResultParseError: No result line, not an object, or not JSON.
+    """
+    try:
+        return result_object(result)
+    except ResultParseError as exc:
+        if str(exc).startswith(f"{result.host}: "):
+            raise
+        raise ResultParseError(f"{result.host}: {result.op}: {exc}") from None
+
+
+class ServiceState(ResultModel):
+    """One requested service: ``query`` is the name asked for, ``name`` the service's own spelling."""
+
+    query: str
+    found: bool
+    name: str | None = None
+    state: Win32State | None = None
+    start_mode: StartMode | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the service exists and is running."""
+        return self.found and self.state == "Running"
+
+
+class ServiceStates(ResultModel):
+    """The requested services, in the order asked for."""
+
+    services: tuple[ServiceState, ...]
+
+    def get(self, name: str) -> ServiceState | None:
+        """The entry asked for as ``name`` (ignoring case), or ``None`` when it was not asked for."""
+        return next((s for s in self.services if s.query.lower() == name.lower()), None)
+
+
+BODY = compact_body(r"""
+$ErrorActionPreference = 'Stop'
+try {
+    $all = @(Get-WmiObject -Class Win32_Service)
+    $out = New-Object Collections.ArrayList
+    foreach ($n in $p_names) {
+        $e = @{ query = $n; found = $false }
+        foreach ($s in $all) {
+            if ($s.Name -eq $n) {
+                $e.found = $true
+                $e.name = [string]$s.Name
+                $e.state = [string]$s.State
+                $e.start_mode = [string]$s.StartMode
+            }
+        }
+        [void]$out.Add($e)
+    }
+    Write-RollupResult @{ services = $out }
+}
+catch {
+    Write-RollupResult @{ error = 'wmi'; message = $_.Exception.Message }
+    exit 1
+}
+exit 0
+""")
+
+
+def parse(result: CommandResult, params: ServiceParams) -> ServiceStates:
+    """
+    The services' states, one entry per requested name in the order asked for.
+
+    Raises:
+        CommandFailed: WMI could not be queried (the script reports the exception's message).
+        ResultParseError: No result line, a malformed one, or entries that do not answer the
+            names asked for.
+    """
+    data = read_object(result)
+    if "error" in data:
+        raise CommandFailed(f"{result.host}: service.state: {data.get('message')}")
+    outcome = ServiceStates.read(result, data)
+    if tuple(s.query for s in outcome.services) != params.names:
+        raise ResultParseError(f"{result.host}: service.state: the result does not list the names asked for")
+    return outcome
+
+
+def lab_state_word(status: str) -> Win32State:
+    """The ``Win32_Service.State`` of a simulated service's status (``StartPending``: ``Start Pending``)."""
+    return _LAB_STATE[status]
+
+
+def state_result(state: HostState, names: tuple[str, ...]) -> list[dict[str, object]]:
+    """The ``services`` entries the script prints for ``names`` on a simulated host."""
+    out: list[dict[str, object]] = []
+    for query in names:
+        entry: dict[str, object] = {"query": query, "found": False}
+        service = state.services.get(query.lower())
+        if service is not None:
+            entry.update(
+                found=True,
+                name=service.name,
+                state=lab_state_word(service.status),
+                start_mode=service.start_mode,
+            )
+        out.append(entry)
+    return out
+
+
+def simulate(state: HostState, params: ServiceParams, ctx: SimContext) -> SimResult:
+    """Read the simulated host's services; changes nothing."""
+    return SimResult(result={"services": state_result(state, params.names)})
+
+
+STATE: Operation[ServiceParams, ServiceStates] = Operation(
+    id="service.state",
+    params=ServiceParams,
+    body=BODY,
+    parse=parse,
+    simulate=simulate,
+    kind="fact",
+    mutates=False,
+    timeout_s=120.0,
+    examples=(
+        ServiceParams(names=("W3SVC", "IISADMIN")),
+        ServiceParams(names=("COMSysApp", "MSDTC", "WinRM")),
+        ServiceParams(names=('it\'s "odd"; $(Stop-Service W3SVC)', "na\u00efve\r\nline")),
+    ),
+)
+
+OPERATIONS = (STATE,)
