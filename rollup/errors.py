@@ -72,13 +72,29 @@ class ResultParseError(RollupError, ValueError):
 
 
 class TransportError(RollupError):
-    """Moving bytes to or from a host failed. ``transient`` says whether a retry may help."""
+    """
+    Moving bytes to or from a host failed. ``transient`` says whether a retry may help;
+    ``may_have_started`` whether the remote command may have started before the failure (the
+    engine never re-runs such a command without first checking the host).
+    """
 
     transient: bool = False
+    may_have_started: bool = False
 
-    def __init__(self, message: str, *, host: str, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        host: str,
+        hint: str | None = None,
+        transient: bool | None = None,
+        may_have_started: bool = False,
+    ) -> None:
         super().__init__(f"{host}: {message}", hint=hint)
         self.host = host
+        if transient is not None:
+            self.transient = transient
+        self.may_have_started = may_have_started
 
 
 class ConnectError(TransportError):
