@@ -125,12 +125,18 @@ class RequestInfo:
     ``command_line`` is the command line of the command the request is about (``Command``,
     and ``Send``, ``Receive`` and ``Signal`` naming a known command), else ``None``.
     ``n`` counts this host's requests of the same action, from 1 when the server started.
+    ``op`` is the operation id in the ``#rollup-op`` header of the script that command carries:
+    known from the ``Command`` on when the script is on the command line, and from the ``Send``
+    that ends stdin on when it comes through the stdin bootstrap; ``None`` otherwise (no
+    command, a script without a header, stdin not complete yet). It is only read when the host
+    has a hook, so fault rules can name an operation.
     """
 
     host: str
     action: Action
     command_line: str | None
     n: int
+    op: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +178,21 @@ class Delay:
     seconds: float
 
 
-Fault = FaultReply | ResetConnection | NoAnswer | RejectAuth | Delay
+@dataclass(frozen=True, slots=True)
+class GoDown:
+    """
+    Take the host down for ``seconds`` (as ``LabEndpoint.set_down``) and drop this request's
+    connection without an answer, as when a host reboots under a client's request.
+
+    With ``processed`` the request takes effect first (a Command starts its run), as for
+    ``ResetConnection``.
+    """
+
+    seconds: float
+    processed: bool = False
+
+
+Fault = FaultReply | ResetConnection | NoAnswer | RejectAuth | Delay | GoDown
 RequestHook = Callable[[RequestInfo], Fault | None]
 
 

@@ -3,7 +3,8 @@ One simulated host on the wire: its listeners, and the path of each request thro
 
 A request goes: latency -> authentication (Basic, or the connection's NTLM context) ->
 decryption -> envelope size -> SOAP parsing -> the request hook -> the WinRS operation ->
-encryption of the answer (faults included, as Windows does).
+encryption of the answer (faults included, as Windows does). A hook's ``GoDown`` takes the
+whole host down from inside the request, so the next connection is refused at once.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from rollup.lab.wsman.api import (
     EndpointConfig,
     Fault,
     FaultReply,
+    GoDown,
     NoAnswer,
     RejectAuth,
     RequestInfo,
@@ -32,7 +34,7 @@ from rollup.lab.wsman.auth import CHALLENGE_HEADERS, Authenticator
 from rollup.lab.wsman.http import Connection, Hangup, HttpRequest, HttpResponse, serve_connection
 from rollup.lab.wsman.messages import BodyError, parse_command
 from rollup.lab.wsman.runtime import Runtime
-from rollup.lab.wsman.shell import WinRS, WSManError
+from rollup.lab.wsman.shell import WinRS, WSManError, line_op
 from rollup.lab.wsman.tls import certificate_files, server_context
 
 _ACTIONS = {
@@ -72,7 +74,9 @@ class Endpoint:
         self._runtime = runtime
         self._cert_dir = cert_dir
         self._auth = Authenticator(config.credentials)
-        self.winrs = WinRS(config.name, config.os, config.runner, config.limits, runtime)
+        self.winrs = WinRS(
+            config.name, config.os, config.runner, config.limits, runtime, track_ops=config.hook is not None
+        )
         self._listeners: list[asyncio.Server] = []
         self._connections: set[Connection] = set()
         self._counts: Counter[Action] = Counter()
@@ -258,13 +262,18 @@ class Endpoint:
             result = 200, await self._dispatch(action, request, principal, address, connection.client_ip)
         except WSManError as error:
             result = 500, soap.fault_envelope(error.fault, request.message_id, machine)
+        if isinstance(outcome, GoDown):
+            await self.go_down(outcome.seconds)
+            return Hangup(reset=True)
         return _hangup(outcome) if isinstance(outcome, ResetConnection | NoAnswer) else result
 
-    @staticmethod
     async def _apply_hook(
-        connection: Connection, outcome: Fault | None, relates_to: str | None, machine: str
+        self, connection: Connection, outcome: Fault | None, relates_to: str | None, machine: str
     ) -> tuple[int, str] | Hangup | HttpResponse | None:
         """What a hook's fault does before processing; ``None`` to go on and process the request."""
+        if isinstance(outcome, GoDown) and not outcome.processed:
+            await self.go_down(outcome.seconds)
+            return Hangup(reset=True)
         if isinstance(outcome, FaultReply):
             return 500, soap.fault_envelope(outcome.fault, relates_to, machine)
         if isinstance(outcome, RejectAuth):
@@ -284,13 +293,20 @@ class Endpoint:
         if hook is None:
             return None
         line: str | None = None
+        op: str | None = None
         if action is Action.COMMAND:
             with contextlib.suppress(BodyError):
                 body = parse_command(request.body)
                 line = " ".join((body.command, *body.arguments))
+                op = line_op(line)
         elif action in (Action.SEND, Action.RECEIVE, Action.SIGNAL):
-            line = self.winrs.command_line(request.shell_id, _command_id(request))
-        return hook(RequestInfo(self.name, action, line, self._counts[action]))
+            command = self.winrs.known_command(request.shell_id, _command_id(request))
+            line = None if command is None else command.line
+            if action is Action.SEND:
+                op = self.winrs.send_op(request)
+            elif command is not None:
+                op = command.op
+        return hook(RequestInfo(self.name, action, line, self._counts[action], op))
 
     async def _dispatch(
         self, action: Action, request: soap.SoapRequest, principal: str, address: str, client_ip: str

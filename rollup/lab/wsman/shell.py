@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import math
 from dataclasses import dataclass, field
 
@@ -22,11 +23,29 @@ from rollup.lab.wsman.faults import WSManFault
 from rollup.lab.wsman.limits import Limits
 from rollup.lab.wsman.runtime import Runtime
 from rollup.lab.wsman.soap import DECLARATIONS_RECEIVE, SHELL_URI, SoapRequest, envelope, new_uuid
+from rollup.ps.command import read_header
+from rollup.ps.delivery import decode_powershell, decode_stdin_payload
 
 MAX_STREAM_CHUNK = 16 * 1024
 """Largest output piece in one ``rsp:Stream`` element, in bytes."""
 
 _SIGNALS = ("signal/terminate", "signal/ctrl_c", "signal/ctrl_break")
+
+
+def script_op(script: str | None) -> str | None:
+    """The operation id of a script's ``#rollup-op`` header; ``None`` without a readable one."""
+    if script is None:
+        return None
+    with contextlib.suppress(ValueError):
+        header = read_header(script)
+        return None if header is None else header[0]
+    return None
+
+
+def line_op(line: str) -> str | None:
+    """The operation id of the script a ``powershell -EncodedCommand`` line carries inline."""
+    decoded = decode_powershell(line.split())
+    return script_op(decoded.script) if decoded is not None and decoded.mode == "inline" else None
 
 
 class WSManError(Exception):
@@ -43,6 +62,8 @@ class Command:
 
     id: str
     line: str
+    op: str | None = None
+    """The operation id of the script it carries, when operations are tracked (request hooks)."""
     chunks: list[tuple[str, bytes]] = field(default_factory=list)
     exit_code: int | None = None
     failure: WSManFault | None = None
@@ -82,13 +103,22 @@ class WinRS:
     """The shells of one host and what Create, Command, Send, Receive, Signal and Delete do."""
 
     def __init__(
-        self, host: str, os: WindowsVersion, runner: ScriptRunner, limits: Limits, runtime: Runtime
+        self,
+        host: str,
+        os: WindowsVersion,
+        runner: ScriptRunner,
+        limits: Limits,
+        runtime: Runtime,
+        *,
+        track_ops: bool = False,
     ) -> None:
         self.host = host
         self.os = os
         self.runner = runner
         self.limits = limits
         self.runtime = runtime
+        self.track_ops = track_ops
+        """Whether to read each command's operation id (only request hooks need it)."""
         self.shells: dict[str, Shell] = {}
         self._lock = asyncio.Lock()
 
@@ -128,11 +158,29 @@ class WinRS:
             raise WSManError(faults.command_not_found())
         return command
 
-    def command_line(self, shell_id: str | None, command_id: str | None) -> str | None:
-        """The command line of a known command, for request hooks."""
+    def known_command(self, shell_id: str | None, command_id: str | None) -> Command | None:
+        """A command of an open shell, for request hooks (no ownership check, nothing changes)."""
         shell = self.shells.get(shell_id or "")
-        command = None if shell is None else shell.commands.get(command_id or "")
-        return None if command is None else command.line
+        return None if shell is None else shell.commands.get(command_id or "")
+
+    def send_op(self, request: SoapRequest) -> str | None:
+        """
+        The operation id a Send is about: the command's, or for the stdin bootstrap, the one in
+        the script this Send completes (stdin so far plus this request's, when it ends stdin).
+        """
+        try:
+            streams = messages.parse_send(request.body)
+        except messages.BodyError:
+            return None
+        for stream in streams:
+            command = self.known_command(request.shell_id, stream.command_id)
+            if command is None:
+                continue
+            if command.op is not None:
+                return command.op
+            if stream.end and not command.stdin_closed:
+                return script_op(decode_stdin_payload(bytes(command.stdin) + stream.data))
+        return None
 
     def create(self, request: SoapRequest, principal: str, address: str, client_ip: str) -> str:
         """Open a shell; the body of the CreateResponse."""
@@ -179,7 +227,7 @@ class WinRS:
             missing = exc.code == LaunchError.FILE_NOT_FOUND
             raise WSManError(faults.file_not_found() if missing else faults.filename_too_long()) from None
         line = " ".join((body.command, *body.arguments))
-        command = Command(command_id, line)
+        command = Command(command_id, line, line_op(line) if self.track_ops else None)
         shell.commands[command_id] = command
         shell.operations += 1
         self.runtime.spawn(self._drive(command, process, shell.codepage))
@@ -199,6 +247,8 @@ class WinRS:
             command.stdin.extend(stream.data)
             command.stdin_closed = stream.end
             command.stdin_ready.set()
+            if self.track_ops and stream.end and command.op is None:
+                command.op = script_op(decode_stdin_payload(bytes(command.stdin)))
         return messages.SEND_RESPONSE
 
     async def receive(self, request: SoapRequest, principal: str) -> str:
