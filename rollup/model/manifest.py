@@ -320,14 +320,18 @@ class Manifest(BaseModel):
 
 def load_manifest(path: Path, *, display: str | None = None) -> Manifest:
     """
-    Read, validate and cross-check a manifest file.
+    Read, validate and cross-check a manifest file, with its lock file merged in when there is
+    one beside it (``rollup.model.lock``: the pinned SHA-256, ProductCode and ProductVersion).
 
     Raises:
-        ManifestError: one line naming the file (``display``, else ``path``) and the key path.
+        ManifestError: one line naming the file (``display``, else ``path``) and the key path;
+            for the lock file, naming the lock file.
     """
+    from rollup.model.lock import apply_lock
+
     source = display or str(path)
     data = read_yaml(path, error=ManifestError, display=source)
-    return parse_manifest(data, source=source)
+    return apply_lock(parse_manifest(data, source=source), data, path, source=source)
 
 
 def parse_manifest(data: Any, *, source: str) -> Manifest:

@@ -129,11 +129,15 @@ def _count_requests(protocol: Any, counter: RequestCounter) -> None:
     setup_encryption = transport.setup_encryption
 
     def setup_counted(session: requests.Session) -> None:
+        # requests otherwise reads (and, for no_proxy, temporarily rewrites) os.environ on every
+        # request, which races between threads; pywinrm has already resolved proxies and CA trust.
+        session.trust_env = False
         _mount(session, counter)
         setup_encryption(session)
 
     def build_counted() -> requests.Session:
         session: requests.Session = build_session()
+        session.trust_env = False
         _mount(session, counter)
         return session
 

@@ -1,5 +1,6 @@
 """
-``rollup manifest``: show a rollup manifest, and check it (and a package folder) against itself.
+``rollup manifest``: show a rollup manifest, check it (and a package folder) against itself, and
+pin a package's identity in its lock file (``pin``, whose work is ``rollup.pin``).
 
 ``show --json`` prints the stable document described in docs/json.md. ``check`` validates the
 manifest and, with ``--package-dir``, compares the folder's files with the KB's file table the
@@ -21,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from rollup.cli.options import manifest_option
+from rollup.cli.options import inventory_option, manifest_option
 from rollup.errors import ExitCode
 from rollup.model.fields import windows_key
 from rollup.model.manifest import Manifest, load_manifest
@@ -30,7 +31,7 @@ from rollup.model.steps import ConditionalStep, DeploymentToolStep, Step
 
 @click.group("manifest")
 def command() -> None:
-    """Show or check a rollup manifest."""
+    """Show, check or pin a rollup manifest."""
 
 
 @command.command("show")
@@ -89,6 +90,62 @@ def check(manifest_path: Path, package_dir: Path | None) -> int:
     for r in problems:
         click.echo(f"{r.name}: {r.problem}", err=True)
     return ExitCode.RUN_FAILED if problems else ExitCode.OK
+
+
+@command.command("pin")
+@manifest_option
+@click.option(
+    "--package-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The extracted package on this machine.",
+)
+@click.option("--from-host", metavar="HOST", help="Read the package on this inventory host (with --path).")
+@inventory_option
+@click.option("--path", "remote_path", metavar="WINPATH", help="The package folder on --from-host.")
+@click.option("--force", is_flag=True, help="Replace a lock file that pins another package.")
+def pin(
+    *,
+    manifest_path: Path,
+    package_dir: Path | None,
+    from_host: str | None,
+    inventory_ref: str | None,
+    remote_path: str | None,
+    force: bool,
+) -> None:
+    """
+    Pin the package's SHA-256, ProductCode and ProductVersion in <manifest>.lock.yml.
+
+    Every file must be there at the KB's size and be a readable MSI; a package that differs
+    from the one pinned already is refused unless --force. Nothing is written when refused.
+    """
+    from rollup.cli.report import terminal_credentials
+    from rollup.pin import PinRefused, pin_from
+    from rollup.transport.base import default_registry
+
+    try:
+        result = pin_from(
+            manifest_path,
+            package_dir=package_dir,
+            from_host=from_host,
+            inventory_ref=inventory_ref,
+            remote_path=remote_path,
+            force=force,
+            transports=default_registry(),
+            credentials=terminal_credentials(),
+        )
+    except PinRefused as exc:
+        for problem in exc.problems:
+            click.echo(f"  {problem}", err=True)
+        raise
+    table = _table(f"Pinned in {result.lock}", "File", "Bytes", "SHA-256", "ProductCode", "ProductVersion")
+    for f in result.files:
+        identity = (f.sha256 or "", f.product_code or "", f.product_version or "")
+        table.add_row(Text(f.name), f"{f.size or 0:,}", *identity)
+    _console().print(table)
+    for change in result.replaced:
+        click.echo(f"replaced: {change}")
+    state = "unchanged" if result.unchanged else ("replaced" if result.replaced else "written")
+    click.echo(f"{result.lock}: {state}; digest {load_manifest(manifest_path).digest()}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,45 @@
+"""
+``rollup verify``: whether every host carries the rollup, read without changing anything.
+
+For each host of the inventory (narrowed by ``--limit``), one script reads every fact its roles
+need (``verify.facts``), hosts in parallel (``--forks``); ``rollup.verify`` compares them with
+the manifest. The report is a table per host, JSON with ``--json``, and JUnit XML with
+``--junit FILE``. Exit 0 when compliant, 3 on drift (even if some hosts could not be checked),
+1 when nothing drifted but something could not be checked (docs/verify.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from rollup.cli.options import inventory_option, limit_option, load_selected_inventory, manifest_option
+from rollup.cli.report import finish, output_options, terminal_credentials
+
+
+@click.command("verify")
+@inventory_option
+@manifest_option
+@limit_option
+@output_options
+def command(
+    *,
+    inventory_ref: str | None,
+    manifest_path: Path,
+    limit: str | None,
+    forks: int,
+    as_json: bool,
+    junit: Path | None,
+) -> int:
+    """Check every host against the manifest (read-only): exit 0 compliant, 3 drift, 1 not checked."""
+    from rollup.model.manifest import load_manifest
+    from rollup.survey import run_verify
+    from rollup.transport.base import default_registry
+
+    manifest = load_manifest(manifest_path)
+    inventory = load_selected_inventory(inventory_ref, limit)
+    report = run_verify(
+        manifest, inventory, transports=default_registry(), credentials=terminal_credentials(), forks=forks
+    )
+    return finish(report, as_json=as_json, junit=junit)

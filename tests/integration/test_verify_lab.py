@@ -1,0 +1,387 @@
+"""
+``rollup verify`` against the simulated lab over HTTP: the real pywinrm client, NTLM with message
+encryption, the lab's WinRM server and host model. Drift comes from the lab's own drift
+mechanism (``rollup.lab.drift``), as a scenario file would bring it.
+
+``serving`` and ``rolled_up`` are shared with the pre-flight tests, and make a verify-after-apply
+test easy: serve the states an apply left, and expect exit 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from rollup.checks import Report, Status
+from rollup.cli.main import main
+from rollup.credentials import CredentialCache, EnvRef
+from rollup.errors import ExitCode
+from rollup.lab.drift import apply_drift
+from rollup.lab.prerollup import LAB_ADMIN, PACKAGE_SOURCE, prerollup_states, rollup_package
+from rollup.lab.runner import LabRunner
+from rollup.lab.scenario import parse_scenario
+from rollup.lab.state import (
+    HostState,
+    InstalledProduct,
+    MemoryBlobStore,
+    MemoryStateStore,
+    SqlObject,
+    path_key,
+)
+from rollup.lab.wsman import Credential, EndpointConfig, LabServer, WindowsVersion
+from rollup.model.inventory import AuthTransport, CertValidation, Host, Inventory, Scheme
+from rollup.model.lock import lock_path, read_lock
+from rollup.model.manifest import Manifest, load_manifest
+from rollup.model.roles import Role
+from rollup.pin import pin, read_local
+from rollup.secret import Secret
+from rollup.survey import run_verify
+from rollup.testing.fleet import fleet_roles
+from rollup.transport.base import default_registry
+from tests.lab.conftest import next_address
+
+MANIFEST = Path(__file__).resolve().parents[2] / "manifests" / "hmc40-rollup-2011-01.yml"
+PASSWORD = "Verify-Lab-2011!"
+PASSWORD_ENV = "ROLLUP_VERIFY_LAB_PASSWORD"
+OLD = "4.0.2379.0"
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """The pinned manifest, its package folder, and the pre-rollup states of five hosts."""
+
+    manifest: Manifest
+    manifest_path: Path
+    package: Path
+    blobs: MemoryBlobStore
+    states: tuple[HostState, ...]
+
+    def fresh(self) -> list[HostState]:
+        """Copies of the pre-rollup states, for one test to change."""
+        return [s.model_copy(deep=True) for s in self.states]
+
+
+@pytest.fixture(scope="module", name="fleet")
+def _fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
+    cache = tmp_path_factory.getbasetemp() / "msi-cache"
+    folder = tmp_path_factory.mktemp("pinned")
+    manifest_path = folder / MANIFEST.name
+    shutil.copy(MANIFEST, manifest_path)
+    package = folder / "package"
+    package.mkdir()
+    for name, path in rollup_package(load_manifest(MANIFEST), cache).items():
+        shutil.copy2(path, package / name)
+    pin(manifest_path, read_local(load_manifest(manifest_path), package), source="package")
+    blobs = MemoryBlobStore()
+    states = prerollup_states(load_manifest(MANIFEST), fleet_roles(2), blobs=blobs, msi_cache_dir=cache)
+    return Fleet(load_manifest(manifest_path), manifest_path, package, blobs, tuple(states))
+
+
+@dataclass
+class HttpLab:
+    """Simulated hosts served over HTTP, and an inventory that reaches them with NTLM."""
+
+    store: MemoryStateStore
+    inventory: Inventory
+    env: dict[str, str]
+
+    def credentials(self) -> CredentialCache:
+        return CredentialCache(prompt=None, env=self.env)
+
+    def state(self, name: str) -> HostState:
+        return self.store.read(name)
+
+    def mutations(self) -> dict[str, int]:
+        """Each host's count of changes made through WinRM."""
+        return {name: self.store.read(name).mutations for name in self.store.names()}
+
+    def verify(self, manifest: Manifest) -> Report:
+        return run_verify(
+            manifest, self.inventory, transports=default_registry(), credentials=self.credentials()
+        )
+
+    def inventory_file(self, folder: Path) -> Path:
+        """The inventory as a YAML file, for the CLI (the password by ``{env: ...}``)."""
+        groups: dict[str, dict[str, dict[str, object]]] = {}
+        for host in self.inventory.hosts:
+            for role in sorted(host.roles):
+                entry = {"address": host.address, "port": host.port}
+                groups.setdefault(role.value, {"hosts": {}})["hosts"][host.name] = entry
+        document = {
+            "all": {
+                "vars": {
+                    "user": LAB_ADMIN,
+                    "password": {"env": PASSWORD_ENV},
+                    "transport": "ntlm",
+                    "scheme": "http",
+                },
+                "children": groups,
+            }
+        }
+        path = folder / "inventory.yml"
+        path.write_text(yaml.safe_dump(document), encoding="utf-8")
+        return path
+
+
+def inventory_host(state: HostState, address: str, port: int) -> Host:
+    """A lab host as an inventory describes it: NTLM over HTTP, the password in an environment variable."""
+    return Host(
+        name=state.name,
+        address=address,
+        port=port,
+        scheme=Scheme.HTTP,
+        transport=AuthTransport.NTLM,
+        cert_validation=CertValidation.VALIDATE,
+        ca_trust_path=None,
+        user=LAB_ADMIN,
+        password=EnvRef(PASSWORD_ENV),
+        roles=frozenset(Role(r) for r in state.roles),
+        insecure_lab=False,
+        operation_timeout_s=20.0,
+        read_timeout_s=30.0,
+    )
+
+
+@contextlib.contextmanager
+def serving(states: Sequence[HostState], blobs: MemoryBlobStore, cert_dir: Path, *, password: str = PASSWORD,
+            extra: Sequence[Host] = ()) -> Iterator[HttpLab]:  # fmt: skip
+    """``states`` served on fresh loopback addresses; the inventory's password is ``password``."""
+    store = MemoryStateStore(list(states))
+    runner = LabRunner(store, blobs, time_factor=0.0, user=LAB_ADMIN)
+    account = (Credential(LAB_ADMIN, Secret(PASSWORD)),)
+    configs = [
+        EndpointConfig(s.name, next_address(), account, runner, port=0, os=WindowsVersion.SERVER_2003_SP2)
+        for s in states
+    ]
+    server = LabServer(configs, cert_dir=cert_dir)
+    server.start()
+    try:
+        endpoints = [server.endpoint(s.name) for s in states]
+        hosts = tuple(inventory_host(s, e.address, e.port) for s, e in zip(states, endpoints, strict=True))
+        yield HttpLab(store, Inventory("inventory/http-lab.yml", (*hosts, *extra)), {PASSWORD_ENV: password})
+    finally:
+        server.stop()
+    assert server.simulation_errors() == ()
+
+
+def rolled_up(states: Sequence[HostState], manifest: Manifest) -> list[HostState]:
+    """
+    ``states`` as the rollup leaves them: the rollup's files in C:\\MSIShare, its build of every
+    installed product, DNSProvider's security set, and the database's new objects.
+    """
+    done = [s.model_copy(deep=True) for s in states]
+    (tool,) = [s for s in done if Role.DEPLOYMENT_TOOL.value in s.roles]
+    package = {
+        path_key(f.name): tool.files[path_key(f"{PACKAGE_SOURCE}\\{f.name}")] for f in manifest.package.files
+    }
+    share = manifest.package.msishare
+    for f in manifest.msishare_files():
+        tool.files[path_key(f"{share}\\{f.name}")] = package[path_key(f.name)].model_copy(
+            update={"path": f"{share}\\{f.name}"}
+        )
+    builds = {p.msi.upgrade_code: p.msi for p in package.values() if p.msi is not None}
+    for state in done:
+        for code, product in list(state.products.items()):
+            new = builds.get(product.upgrade_code)
+            if new is None:
+                continue
+            del state.products[code]
+            state.products[new.product_code] = InstalledProduct(
+                product_code=new.product_code,
+                display_name=new.product_name,
+                display_version=new.product_version,
+                upgrade_code=new.upgrade_code,
+                install_date="20110321",
+                wow6432=product.wow6432,
+                package=product.package,
+            )
+        for vdir in state.iis.values():
+            vdir.default_logon_domain, vdir.access_ssl = "\\", True
+        database = state.databases.get("resourcemanager")
+        if database is not None and manifest.sql is not None:
+            database.objects += [
+                SqlObject(type="IX", name=i.name, table=i.table) for i in manifest.sql.indexes
+            ]
+            database.objects += [SqlObject(type="P", name=p) for p in manifest.sql.procedures]
+            database.objects += [
+                SqlObject(type="FN" if f.type == "scalar" else "TF", name=f.name)
+                for f in manifest.sql.functions
+            ]
+    return done
+
+
+def not_ok(report: Report) -> dict[tuple[str, str], str]:
+    """``(host, check) -> status`` of every check that is not ok."""
+    return {(h.host, c.name): c.status.value for h, c in report.checks() if c.status is not Status.OK}
+
+
+def test_the_prerollup_lab_drifts_on_every_component_it_should_and_nothing_else(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """Before the rollup: the share's files, every component, DNSProvider and the SQL objects drift; only."""
+    manifest = fleet.manifest
+    share = [f"C:\\MSIShare\\{f.name}" for f in manifest.msishare_files()]
+    tool = [c.name for c in manifest.components if c.managed_by == "deployment_tool"]
+    sql = [f"ResourceManager: {k}" for k in (
+        "index rmcore_candidates_ix_target_set_object_category_object_id_trans_id on rmcore_Candidates",
+        "procedure SeleteAndAssembleAllocateOrgMailStores",
+        "procedure SeleteAndAssembleReallocateOrgMailStores",
+        "scalar function fn_min", "table-valued function fn_ResourceCapacityOnAllocatedMailStores",
+        "table-valued function fn_ResourceCapacityOnUnallocatedMailStores")]  # fmt: skip
+    expected = {
+        **{("MPS01", name): "drift" for name in [*share, *tool]},
+        ("DNS01", "DNS Client"): "drift",
+        ("DNS01", "Default Web Site/DNSProvider: Basic authentication default domain"): "drift",
+        ("DNS01", "Default Web Site/DNSProvider: require secure channel (SSL)"): "drift",
+        ("MPSSQL", "Resource Manage Database"): "drift",
+        **{("MPSSQL", name): "drift" for name in sql},
+        ("COLLAB01", "SharePoint 2007 Provider Web Services"): "drift",
+        ("COLLAB02", "SharePoint 2007 Provider Web Services"): "drift",
+    }
+
+    with serving(fleet.fresh(), fleet.blobs, tmp_path) as lab:
+        report = lab.verify(manifest)
+        mutations = lab.mutations()
+        operations = {name: lab.state(name).operations for name in lab.store.names()}
+
+    assert not_ok(report) == expected
+    assert report.exit_code == ExitCode.DRIFT
+    assert mutations == dict.fromkeys(mutations, 0)
+    assert operations == {name: ["verify.facts"] for name in operations}
+    assert all(h.requests for h in report.hosts)
+
+
+def test_a_rolled_up_lab_is_compliant(fleet: Fleet, tmp_path: Path) -> None:
+    """With the rollup's state on every host, every check is ok and verify exits 0."""
+    with serving(rolled_up(fleet.states, fleet.manifest), fleet.blobs, tmp_path) as lab:
+        report = lab.verify(fleet.manifest)
+
+    assert not_ok(report) == {}
+    assert report.exit_code == ExitCode.OK
+    assert sum(len(h.checks) for h in report.hosts) == 21 + 18 + 1 + 3 + 7 + 1 + 1
+
+
+SHARE = "C:\\MSIShare"
+NEAR = "SelectAndAssembleAllocateOrgMailStores"
+SELETE = "SeleteAndAssembleAllocateOrgMailStores"
+DRIFTS = {
+    "file-size": (
+        {"hosts": "MPS01", "files": [{"path": f"{SHARE}\\DNSClient.msi", "size": 1000}]},
+        {("MPS01", f"{SHARE}\\DNSClient.msi"): "size (the KB says 679,936 bytes)"},
+    ),
+    "file-removed": (
+        {"hosts": "MPS01", "files": [{"path": f"{SHARE}\\ManagedHelpers.msi", "remove": True}]},
+        {("MPS01", f"{SHARE}\\ManagedHelpers.msi"): "missing"},
+    ),
+    "product-version": (
+        {"hosts": "COLLAB02",
+         "products": [{"product": "Windows SharePoint Services Web Service", "version": OLD}]},
+        {("COLLAB02", "SharePoint 2007 Provider Web Services"): f"version {OLD}"},
+    ),
+    "product-removed": (
+        {"hosts": "DNS01", "products": [{"product": "DNS Client", "remove": True}]},
+        {("DNS01", "DNS Client"): "not installed"},
+    ),
+    "iis": (
+        {"hosts": "DNS01", "iis": [{"vdir": "DNSProvider", "access_ssl": False}]},
+        {("DNS01", "Default Web Site/DNSProvider: require secure channel (SSL)"): "no"},
+    ),
+    "complus": (
+        {"hosts": "MPS01", "complus": [{"application": "Provisioning Engine", "running": False}]},
+        {("MPS01", "COM+ Provisioning Engine"): "not running"},
+    ),
+    "sql-near-miss": (
+        {"hosts": "MPSSQL", "sql": [{"database": "ResourceManager", "remove": [SELETE],
+                                     "add": [{"type": "P", "name": NEAR}]}]},
+        {("MPSSQL", f"ResourceManager: procedure {SELETE}"): f"near miss {NEAR}"},
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("drift", "found"), list(DRIFTS.values()), ids=list(DRIFTS))
+def test_each_drift_injected_through_the_lab_is_detected_and_named(
+    fleet: Fleet, tmp_path: Path, drift: dict[str, Any], found: dict[tuple[str, str], str]
+) -> None:
+    """On a rolled-up lab, one difference a scenario's drift brings is the only drift, named as found."""
+    states = rolled_up(fleet.states, fleet.manifest)
+    scenario = parse_scenario({"drift": [drift]}, source="scenario.yml")
+    apply_drift(states, scenario.drift, fleet.blobs, source="scenario.yml")
+
+    with serving(states, fleet.blobs, tmp_path) as lab:
+        report = lab.verify(fleet.manifest)
+        mutations = lab.mutations()
+
+    drifted = {(h.host, c.name): c for h, c in report.checks() if c.status is not Status.OK}
+    assert set(drifted) == set(found)
+    for key, text in found.items():
+        assert drifted[key].status is Status.DRIFT
+        assert text in f"{drifted[key].actual} {drifted[key].detail}"
+    assert report.exit_code == ExitCode.DRIFT
+    assert mutations == dict.fromkeys(mutations, 0)
+
+
+def test_an_unreachable_host_is_an_error_and_the_others_are_still_checked(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """A host nobody answers for is one error check; the reachable hosts are verified; exit 1."""
+    gone = inventory_host(fleet.states[-1].model_copy(update={"name": "COLLAB09"}), next_address(), 9)
+
+    with serving(rolled_up(fleet.states, fleet.manifest), fleet.blobs, tmp_path, extra=(gone,)) as lab:
+        report = lab.verify(fleet.manifest)
+
+    assert not_ok(report) == {("COLLAB09", "WinRM session"): "error"}
+    (checks,) = [h.checks for h in report.hosts if h.host == "COLLAB09"]
+    assert "COLLAB09" not in checks[0].actual.split(":")[0]
+    assert report.exit_code == ExitCode.RUN_FAILED
+
+
+def test_the_verify_command_reports_json_and_junit_and_exits_3(
+    fleet: Fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``rollup verify --json --junit FILE`` over HTTP: the document, the XML, exit 3 before the rollup."""
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    junit = tmp_path / "verify.xml"
+
+    with serving(fleet.fresh(), fleet.blobs, tmp_path) as lab:
+        inventory = lab.inventory_file(tmp_path)
+        code = main(
+            ["verify", "-i", str(inventory), "-m", str(fleet.manifest_path), "--json", "--junit", str(junit)]
+        )
+
+    document = json.loads(capsys.readouterr().out)
+    root = ET.parse(junit).getroot()  # noqa: S314 - rollup's own output, parsed to check it
+    assert code == ExitCode.DRIFT
+    assert document["manifest"]["pinned"] is True
+    assert {h["host"]: h["status"] for h in document["hosts"]} == dict.fromkeys(
+        ("MPS01", "DNS01", "MPSSQL", "COLLAB01", "COLLAB02"), "drift"
+    )
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("52", "50", "0")
+
+
+def test_pinning_from_a_host_over_http_gives_the_same_lock_as_the_local_package(
+    fleet: Fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``rollup manifest pin --from-host MPS01 --path ...`` reads the hotfix on the host, read-only."""
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    target = tmp_path / MANIFEST.name
+    shutil.copy(MANIFEST, target)
+
+    with serving(fleet.fresh(), fleet.blobs, tmp_path) as lab:
+        inventory = lab.inventory_file(tmp_path)
+        code = main(["manifest", "pin", "-m", str(target), "--from-host", "mps01", "-i", str(inventory),
+                     "--path", PACKAGE_SOURCE])  # fmt: skip
+        mutations = lab.mutations()
+
+    assert code == 0, capsys.readouterr().err
+    assert load_manifest(target).digest() == fleet.manifest.digest()
+    assert read_lock(lock_path(target)).source == f"MPS01:{PACKAGE_SOURCE}"
+    assert mutations == dict.fromkeys(mutations, 0)

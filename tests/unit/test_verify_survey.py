@@ -1,0 +1,94 @@
+"""
+``rollup.survey``: hosts read in parallel through read-only sessions; one host's failure is that
+host's error line, credentials are resolved before any host is contacted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rollup.credentials import CredentialCache
+from rollup.errors import ConnectError, CredentialError
+from rollup.model.manifest import load_manifest
+from rollup.ops.files import CopyParams
+from rollup.ops.registry import operation
+from rollup.ops.verify import FACTS, VerifyParams
+from rollup.survey import MutationRefused, ReadSession, run_verify, survey
+from rollup.testing.fleet import MemoryFleet, memory_fleet
+from rollup.testing.transport import InjectedFault
+
+MANIFEST = Path(__file__).resolve().parents[2] / "manifests" / "hmc40-rollup-2011-01.yml"
+
+
+@pytest.fixture(name="fleet")
+def _fleet(tmp_path_factory: pytest.TempPathFactory) -> MemoryFleet:
+    return memory_fleet(load_manifest(MANIFEST), cache_dir=tmp_path_factory.getbasetemp() / "msi-cache")
+
+
+def test_a_session_refuses_an_operation_that_may_change_a_host(fleet: MemoryFleet) -> None:
+    """A read function cannot send ``files.copy``: it is refused before anything reaches the host."""
+    copy = operation("files.copy")
+    assert copy is not None
+
+    def read(host: object, session: ReadSession) -> object:
+        return session.call(copy, CopyParams(source_dir="C:\\a", dest_dir="C:\\b", names=("x.msi",)))
+
+    with pytest.raises(MutationRefused, match=r"files\.copy"):
+        survey(fleet.inventory.hosts[:1], read, transports=fleet.registry(), credentials=fleet.credentials())
+
+    assert fleet.state("MPS01").operations == []
+
+
+def test_a_host_that_fails_gets_its_error_line_and_the_others_are_read(fleet: MemoryFleet) -> None:
+    """A connection refused on DNS01 is DNS01's one-line error (without its name); the rest answer."""
+
+    def refuse(host: str, op: str, n: int) -> InjectedFault | None:
+        error = ConnectError("http://127.0.200.2:5985/wsman: Command: connection refused", host=host)
+        return InjectedFault(error) if host == "DNS01" else None
+
+    fleet.faults = refuse
+
+    readings = survey(
+        fleet.inventory.hosts,
+        lambda host, session: session.call(FACTS, VerifyParams(services=("WinRM",))),
+        transports=fleet.registry(),
+        credentials=fleet.credentials(),
+        forks=3,
+    )
+
+    errors = {r.host.name: r.error for r in readings}
+    assert errors == {
+        **dict.fromkeys(errors),
+        "DNS01": "http://127.0.200.2:5985/wsman: Command: connection refused",
+    }
+    assert [r.host.name for r in readings] == [h.name for h in fleet.inventory.hosts]
+    assert all(r.value is not None for r in readings if r.host.name != "DNS01")
+
+
+def test_credentials_that_cannot_be_resolved_stop_before_any_host_is_contacted(fleet: MemoryFleet) -> None:
+    """A password variable that is not set is a CredentialError, and no host received anything."""
+    with pytest.raises(CredentialError, match="ROLLUP_TEST_PASSWORD"):
+        run_verify(
+            fleet.manifest,
+            fleet.inventory,
+            transports=fleet.registry(),
+            credentials=CredentialCache(prompt=None, env={}),
+        )
+
+    assert all(fleet.state(h.name).operations == [] for h in fleet.inventory.hosts)
+
+
+def test_run_verify_sends_one_script_per_host_and_changes_nothing(fleet: MemoryFleet) -> None:
+    """Every host receives exactly one ``verify.facts``; no host's state changes."""
+    report = run_verify(
+        fleet.manifest, fleet.inventory, transports=fleet.registry(), credentials=fleet.credentials()
+    )
+
+    assert [h.host for h in report.hosts] == [h.name for h in fleet.inventory.hosts]
+    assert {h.name: fleet.state(h.name).operations for h in fleet.inventory.hosts} == {
+        h.name: ["verify.facts"] for h in fleet.inventory.hosts
+    }
+    assert fleet.mutations() == dict.fromkeys(fleet.mutations(), 0)
+    assert not report.pinned
