@@ -203,10 +203,8 @@ class WinRMTransport:
         with self._lock:
             self.open()
             before = self.requests
-            if upload.already_there(self, remote, sha256=sha256, size=size):
-                return PutResult(skipped=True, bytes_sent=0, requests=self.requests - before)
-            upload.send(self, local, remote, sha256=sha256, size=size)
-            return PutResult(skipped=False, bytes_sent=size, requests=self.requests - before)
+            skipped, sent = upload.put(self, local, remote, sha256=sha256, size=size)
+            return PutResult(skipped=skipped, bytes_sent=sent, requests=self.requests - before)
 
     # ---- one command -----------------------------------------------------------------------
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -297,6 +299,30 @@ def test_put_sends_a_verified_msi_then_skips_it(winrm_lab: WinRMLab) -> None:
     assert winrm_lab.prerollup.blobs.get(stored.blob) == data
     assert lab.state().mutations == after_first.mutations
     assert lab.state().operations[-1] == "files.stat"
+
+
+def test_put_keeps_the_local_last_write_time(winrm_lab: WinRMLab, tmp_path: Path) -> None:
+    """The target gets the package file's time, as a Windows copy keeps it; a changed time alone is reset."""
+    lab = winrm_lab.start()
+    local = tmp_path / "DNSClient.msi"
+    local.write_bytes(b"dns client")
+    kb_time = datetime(2011, 3, 10, 10, 4, tzinfo=UTC)
+    os.utime(local, (kb_time.timestamp(), kb_time.timestamp()))
+    digest = hashlib.sha256(b"dns client").hexdigest()
+    target = "C:\\temp\\QFERollupPackage\\DNSClient.msi"
+
+    with transport(inventory_host(lab.endpoint)) as t:
+        t.put(local, target, sha256=digest, size=10)
+        uploaded = lab.state().files[path_key(target)].mtime
+        later = kb_time.replace(year=2012)
+        os.utime(local, (later.timestamp(), later.timestamp()))
+        again = t.put(local, target, sha256=digest, size=10)
+    operations = lab.state().operations
+
+    assert uploaded == kb_time
+    assert lab.state().files[path_key(target)].mtime == later
+    assert (again.skipped, again.bytes_sent) == (False, 0)
+    assert operations[-2:] == ["files.stat", "files.set_time"]
 
 
 def test_put_refuses_a_local_file_that_is_not_the_one_planned(winrm_lab: WinRMLab, tmp_path: Path) -> None:
