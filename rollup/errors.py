@@ -67,6 +67,10 @@ class UsageError(ConfigError):
     """The command line asks for something impossible."""
 
 
+class RehearsalRequired(UsageError):
+    """A production run has no passing rehearsal of its manifest (docs/rehearse.md). Exit 2."""
+
+
 class ResultParseError(RollupError, ValueError):
     """A remote script's output did not have the shape its parser expects."""
 

@@ -15,6 +15,10 @@ simulation runs under the host's lock. ``finish`` counts the run: it appends the
 to ``HostState.operations`` and adds 1 to ``mutations`` when the simulation changed the state
 (compared field by field). A read-only operation whose simulation changes the state is a bug
 in the operation: ``finish`` raises ``ReadOnlyViolation`` and the change is discarded.
+
+Simulations get the store as ``SimContext.peers``, so a simulated hypervisor (``rollup.lab.hyperv``)
+can capture and restore its guests' states. Changes made there are the guests' own: they are
+saved under each guest's lock and never counted as mutations of the host the operation ran on.
 """
 
 from __future__ import annotations
@@ -179,6 +183,7 @@ class LabRunner:
             read_blob=self._blobs.get,
             write_blob=self._blobs.put,
             stdin=stdin,
+            peers=self._store,
         )
         with self._store.update(host) as state:
             before = _counted_fields(state)

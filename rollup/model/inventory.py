@@ -60,6 +60,29 @@ class CertValidation(StrEnum):
     IGNORE = "ignore"
 
 
+class VmProvider(StrEnum):
+    """What holds a lab host's virtual machine, and so how rollup snapshots it (docs/rehearse.md)."""
+
+    HYPERV = "hyperv"
+    VMWARE = "vmware"
+
+
+class HyperVApi(StrEnum):
+    """How rollup drives a Hyper-V host: its 2012+ cmdlets, 2008/2008 R2 WMI, or whichever it has."""
+
+    AUTO = "auto"
+    CMDLETS = "cmdlets"
+    WMI = "wmi"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VmRef:
+    """Where a lab host runs (host variable ``vm``): the hypervisor's inventory name and the VM's name."""
+
+    hypervisor: str
+    name: str
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Host:
     """One Windows host: its roles and everything needed to open a WinRM session to it."""
@@ -77,12 +100,28 @@ class Host:
     insecure_lab: bool
     operation_timeout_s: float
     read_timeout_s: float
+    vm: VmRef | None = None
+    """The virtual machine the host is, in a lab that rehearsals snapshot; ``None`` otherwise."""
 
     @property
     def endpoint(self) -> str:
         """The WS-Management URL: ``http://address:port/wsman`` (an IPv6 address in brackets)."""
         address = f"[{self.address}]" if ":" in self.address else self.address
         return f"{self.scheme}://{address}:{self.port}/wsman"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hypervisor:
+    """
+    A Hyper-V host or a vSphere server holding lab VMs (``all.vars.rollup_hypervisors``).
+    ``connection`` is how rollup reaches it, as a host without roles: WinRM for Hyper-V; for
+    vSphere, its address, port (443), user, password and certificate settings.
+    """
+
+    name: str
+    provider: VmProvider
+    connection: Host
+    hyperv_api: HyperVApi = HyperVApi.AUTO
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,6 +133,13 @@ class InventorySettings:
     deployment_tool_strategy: str = "manual"
     deployment_tool_command: str | None = None
     shared_oab: str = "auto"
+    package_dir: Path | None = None
+    """The extracted rollup package on the control host (``rollup_package_dir``, relative to the
+    inventory file): where ``rollup apply`` reads the files it sends and their MSI properties."""
+    hypervisors: tuple[Hypervisor, ...] = ()
+    """Where the lab's VMs are (``rollup_hypervisors``), for ``rollup rehearse``."""
+    rehearsal_max_age_days: int = 14
+    """How old a passing rehearsal may be for a production apply (``rollup_rehearsal_max_age_days``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +167,13 @@ class Inventory:
 
     def roles_of(self, name: str) -> frozenset[Role]:
         return self.host(name).roles
+
+    def hypervisor(self, name: str) -> Hypervisor:
+        """The hypervisor called ``name`` (any case). Raises InventoryError if there is none."""
+        for hypervisor in self.settings.hypervisors:
+            if hypervisor.name.casefold() == name.casefold():
+                return hypervisor
+        raise InventoryError(f"{self.source}: all.vars.rollup_hypervisors: no hypervisor {_quote(name)}")
 
     def select(self, limit: str | None) -> Inventory:
         """
@@ -162,6 +215,7 @@ class Inventory:
             row["roles"] = sorted(host.roles)
             row["password"] = host.password.kind if host.password else None
             row["ca_trust_path"] = host.ca_trust_path is not None
+            del row["vm"]  # where a lab VM runs is not how rollup connects to it
             rows.append(row)
         text = json.dumps(rows, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -277,6 +331,50 @@ def _user(value: Any) -> str:
     return value
 
 
+class _NestedValueError(ValueError):
+    """A value error about one key inside a mapping value (the error names ``key`` in its path)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+@dataclass(frozen=True, slots=True)
+class _VmSpec:
+    """A host's ``vm`` as written; checked against ``rollup_hypervisors`` when the host is built."""
+
+    hypervisor: str
+    name: str
+    provider: VmProvider | None
+
+
+def _vm(value: Any) -> _VmSpec:
+    if not isinstance(value, dict):
+        raise ValueError("must be a mapping: {hypervisor: NAME, name: VM NAME} (provider optional)")
+    for key in value:
+        if key not in ("hypervisor", "name", "provider"):
+            raise _NestedValueError(str(key), "unknown key; expected one of hypervisor, name, provider")
+    for key in ("hypervisor", "name"):
+        if key not in value:
+            raise ValueError(f"{key} is required")
+    hypervisor, name, provider = value["hypervisor"], value["name"], value.get("provider")
+    if not isinstance(hypervisor, str) or not _DNS_NAME.match(hypervisor):
+        raise _NestedValueError("hypervisor", "must name an entry of all.vars.rollup_hypervisors")
+    try:
+        _text(name)
+    except ValueError as exc:
+        raise _NestedValueError("name", str(exc)) from None
+    if provider is not None and provider not in tuple(VmProvider):
+        raise _NestedValueError("provider", f"must be one of {', '.join(VmProvider)}")
+    return _VmSpec(hypervisor, name, None if provider is None else VmProvider(provider))
+
+
+def _hypervisors(value: Any) -> dict[Any, Any]:
+    if not isinstance(value, dict) or not value:
+        raise ValueError("must be a mapping of hypervisor names to their provider and connection")
+    return value
+
+
 def _transport(value: Any) -> str:
     if value in ("plaintext", "ssl"):
         raise ValueError("must be ntlm, kerberos, credssp or basic (pywinrm's plaintext and ssl are basic)")
@@ -294,6 +392,7 @@ _ANSIBLE_NAMES: dict[str, tuple[str, ...]] = {
     "user": ("ansible_user", "ansible_winrm_user"),
     "password": ("ansible_password", "ansible_winrm_password", "ansible_winrm_pass"),
     "insecure_lab": (),
+    "vm": (),
     "operation_timeout_s": ("ansible_winrm_operation_timeout_sec",),
     "read_timeout_s": ("ansible_winrm_read_timeout_sec",),
 }
@@ -308,6 +407,7 @@ _HOST_VARS: dict[str, Check] = {  # password is a credential reference, checked 
     "insecure_lab": _bool,
     "operation_timeout_s": _seconds,
     "read_timeout_s": _seconds,
+    "vm": _vm,
 }
 _SPELLINGS = {
     spelling: name
@@ -334,6 +434,9 @@ _SETTINGS: dict[str, Check] = {
     "rollup_deployment_tool_strategy": _choice("manual", "command"),
     "rollup_deployment_tool_command": _text,
     "rollup_shared_oab": _choice("auto", "always", "never"),
+    "rollup_package_dir": _text,
+    "rollup_hypervisors": _hypervisors,
+    "rollup_rehearsal_max_age_days": _whole(1, 3650),
 }
 _KNOWN = sorted({*_SPELLINGS, *_ANSIBLE_CHECKED, *_ANSIBLE_IGNORED, *_SETTINGS})
 DEFAULT_OPERATION_TIMEOUT_S = 20.0
@@ -407,6 +510,7 @@ class _Loader:
         self.check_deployment_tool(members)
         settings = self.build_settings()
         built = []
+        vms: dict[tuple[str, str], str] = {}
         for key, entry in self.hosts.items():
             in_groups = [g for g in self.groups.values() if key in members[g.name]]
             if not in_groups:
@@ -414,6 +518,7 @@ class _Loader:
             resolved = self.resolve(entry, in_groups, descendants)
             roles = frozenset(Role(g.name) for g in in_groups)
             built.append(self.build_host(entry, resolved, roles, settings))
+            self.check_vm_unique(built[-1], resolved, vms)
         return Inventory(self.source, tuple(built), settings)
 
     def mapping(self, value: Any, path: str, keys: tuple[str, ...] | None) -> dict[Any, Any]:
@@ -507,6 +612,8 @@ class _Loader:
                 self.fail(key_path, _unknown(key))
             try:
                 checked = self.check(key, name, raw)
+            except _NestedValueError as exc:
+                self.fail(_join(key_path, exc.key), str(exc))
             except ValueError as exc:
                 self.fail(key_path, str(exc))
             if name is None:
@@ -597,6 +704,7 @@ class _Loader:
             where = v["read_timeout_s"].path if "read_timeout_s" in v else v["operation_timeout_s"].path
             self.fail(where, f"read_timeout_s ({read:g}) must exceed operation_timeout_s ({operation:g})")
         ca_trust = get("ca_trust_path", None)
+        vm = self.vm_ref(v["vm"], settings) if "vm" in v else None
         return Host(
             name=entry.name,
             address=get("address", entry.name),
@@ -611,10 +719,79 @@ class _Loader:
             insecure_lab=insecure_lab,
             operation_timeout_s=operation,
             read_timeout_s=read,
+            vm=vm,
         )
+
+    def vm_ref(self, var: _Var, settings: InventorySettings) -> VmRef:
+        """A host's ``vm``, its hypervisor found in ``rollup_hypervisors`` (and of the provider it names)."""
+        spec: _VmSpec = var.value
+        wanted = spec.hypervisor.casefold()
+        found = next((h for h in settings.hypervisors if h.name.casefold() == wanted), None)
+        if found is None:
+            known = ", ".join(h.name for h in settings.hypervisors) or "none"
+            self.fail(
+                _join(var.path, "hypervisor"),
+                f"no hypervisor {spec.hypervisor} in all.vars.rollup_hypervisors (listed: {known})",
+            )
+        if spec.provider is not None and spec.provider is not found.provider:
+            self.fail(_join(var.path, "provider"), f"{found.name} is a {found.provider} hypervisor")
+        return VmRef(hypervisor=found.name, name=spec.name)
+
+    def check_vm_unique(self, host: Host, v: dict[str, _Var], seen: dict[tuple[str, str], str]) -> None:
+        """Refuse two hosts on one VM (a group's ``vm`` shared by its hosts, or a copy-paste)."""
+        if host.vm is None:
+            return
+        key = (host.vm.hypervisor.casefold(), host.vm.name.casefold())
+        if key in seen:
+            other = seen[key]
+            self.fail(v["vm"].path, f"VM {_quote(host.vm.name)} on {host.vm.hypervisor} is {other}'s too")
+        seen[key] = host.name
+
+    def read_hypervisors(self, var: _Var, settings: InventorySettings) -> tuple[Hypervisor, ...]:
+        """
+        ``rollup_hypervisors``: each entry's provider and its connection, built as a host without
+        roles. A Hyper-V host is reached over WinRM and inherits ``all.vars`` as hosts do; a
+        vSphere server is not a WinRM host, so it inherits nothing and is reached over https.
+        """
+        found: dict[str, Hypervisor] = {}
+        for name, body in var.value.items():
+            path = _join(var.path, name)
+            if not isinstance(name, str) or not _DNS_NAME.match(name) or name.endswith("."):
+                self.fail(path, f"not a valid host name ({HOST_NAME_RULE})")
+            if name.casefold() in found:
+                self.fail(path, f"also listed as {found[name.casefold()].name}; names are case-insensitive")
+            if not isinstance(body, dict) or "provider" not in body:
+                self.fail(path, "must be a mapping with provider (hyperv or vmware) and connection variables")
+            own = dict(body)
+            provider = own.pop("provider")
+            if provider not in tuple(VmProvider):
+                self.fail(_join(path, "provider"), f"must be one of {', '.join(VmProvider)}")
+            api = own.pop("hyperv_api", HyperVApi.AUTO)
+            if provider != VmProvider.HYPERV and "hyperv_api" in body:
+                self.fail(_join(path, "hyperv_api"), "only for provider hyperv")
+            if api not in tuple(HyperVApi):
+                self.fail(_join(path, "hyperv_api"), f"must be one of {', '.join(HyperVApi)}")
+            own_vars = self.read_vars(own, path, inventory_wide=False)
+            if "vm" in own_vars:
+                self.fail(own_vars["vm"].path, "a hypervisor is not a lab VM")
+            if provider == VmProvider.VMWARE:
+                scheme = own_vars.get("scheme")
+                if scheme is not None and scheme.value != Scheme.HTTPS:
+                    self.fail(scheme.path, "vSphere is reached over https only")
+                merged = {"scheme": _Var(Scheme.HTTPS.value, path), "port": _Var(443, path), **own_vars}
+            else:
+                merged = {**{k: d for k, d in self.defaults.items() if k != "vm"}, **own_vars}
+            connection = self.build_host(_HostEntry(name, path, own_vars), merged, frozenset(), settings)
+            found[name.casefold()] = Hypervisor(
+                name=name, provider=VmProvider(provider), connection=connection, hyperv_api=HyperVApi(api)
+            )
+        return tuple(found.values())
 
     def build_settings(self) -> InventorySettings:
         values = {name.removeprefix("rollup_"): var.value for name, var in self.settings.items()}
+        if "package_dir" in values:
+            values["package_dir"] = self.base_dir / values["package_dir"]
+        values.pop("hypervisors", None)
         settings = InventorySettings(**values)
         strategy = self.settings.get("rollup_deployment_tool_strategy")
         command = self.settings.get("rollup_deployment_tool_command")
@@ -623,6 +800,9 @@ class _Loader:
             self.fail(path, "the command strategy needs rollup_deployment_tool_command")
         if command is not None and settings.deployment_tool_strategy != "command":
             self.fail(command.path, "only used with rollup_deployment_tool_strategy: command")
+        hypervisors = self.settings.get("rollup_hypervisors")
+        if hypervisors is not None:
+            settings = replace(settings, hypervisors=self.read_hypervisors(hypervisors, settings))
         return settings
 
 

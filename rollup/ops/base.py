@@ -27,7 +27,7 @@ from rollup.errors import ResultParseError
 from rollup.ps.command import Param, RemoteCommand
 
 if TYPE_CHECKING:
-    from rollup.lab.state import HostState
+    from rollup.lab.state import HostState, StateStore
 
 P = TypeVar("P")
 R = TypeVar("R")
@@ -66,6 +66,13 @@ class SimContext:
     """Store bytes; returns the blob key (the SHA-256 hex of the bytes)."""
     stdin: bytes = b""
     """What the controller sent on stdin, for operations that read it (``reads_stdin``)."""
+    peers: StateStore | None = None
+    """
+    Every host of the lab, for an operation that acts on other hosts as a hypervisor acts on its
+    guests (``rollup.ops.hyperv``): ``peers.read(name)`` and ``with peers.update(name)``, each
+    under that host's lock. The running host's own state is the ``state`` argument, never taken
+    through here (its lock is held). ``None`` where the lab gives no such access.
+    """
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,6 +112,12 @@ class Operation(Generic[P, R]):
     """
     timeout_s: float = 300.0
     """Default time limit on a real host; steps may override it."""
+    min_powershell: str = "2.0"
+    """
+    The oldest PowerShell the body runs on: ``2.0``, which every HMC 4.0 host has, unless the
+    operation only targets newer Windows, e.g. ``3.0`` for Hyper-V's cmdlets on Windows Server
+    2012. The PowerShell checker accepts what that version has (``rollup.ps.check``).
+    """
     examples: tuple[P, ...] = field(default=())
     """Parameter values used by the tests that render, parse-check and round-trip every operation."""
 

@@ -405,7 +405,28 @@ def _register(state: HostState, props: MsiProps, package: str, now: float) -> tu
         wow6432=state.arch == "AMD64",
         package=package.replace("/", "\\").rsplit("\\", 1)[-1],
     )
-    return 0, tuple(events)
+    return 0, (*events, *_run_sql(state, code))
+
+
+def _run_sql(state: HostState, product_code: str) -> tuple[str, ...]:
+    """The database objects the package's custom action creates (``SqlEffect`` in the lab's table)."""
+    from rollup.lab.msi import load_products
+    from rollup.lab.state import SqlObject
+
+    effect = next(
+        (p.rollup.sql for p in load_products().products if p.rollup.product_code.upper() == product_code),
+        None,
+    )
+    database = state.databases.get(effect.database.lower()) if effect is not None else None
+    if effect is None or database is None:
+        return ()
+    have = {(o.type, o.name.lower()) for o in database.objects}
+    added = []
+    for obj in effect.objects:
+        if (obj.type, obj.name.lower()) not in have:
+            database.objects.append(SqlObject(type=obj.type, name=obj.name, table=obj.table))
+            added.append(f"Created {obj.type} {obj.name} in {effect.database}.")
+    return tuple(added)
 
 
 def install_from_file(

@@ -11,6 +11,12 @@ member accesses, so comments and string contents never trigger a finding (``#req
 which PowerShell obeys, are the exception). The deny-lists are in ``rollup.ps.ps2_denylist``,
 which says what each entry is; it is a list of known traps, not a proof of compatibility.
 
+A few operations target newer Windows only (Hyper-V's cmdlets on a Windows Server 2012 host)
+and declare it (``Operation.min_powershell``). Both checks then take a ``minimum`` version and
+drop the findings that version has: each finding names the version it needs, and the Windows
+Server 2012 modules and .NET 4 APIs count as 3.0, the PowerShell that ships with 2012 (on .NET
+4.5). A finding that names no version is always reported.
+
 Known limits: parameter names are matched in full (an abbreviation such as ``-Dir`` is not
 caught); whether a ``.CopyTo(`` is ``Stream.CopyTo`` is decided from how the receiver was
 assigned in the script; member enumeration (``$list.Name`` over a collection) cannot be seen
@@ -333,12 +339,45 @@ def _check_leaf(node: Node) -> str | None:
     return check(node) if check else None
 
 
-def ps2_problems(script: str) -> list[str]:
+_NEEDS_VERSION = re.compile(r"PowerShell (\d+)(?:\.(\d+))?")
+_NEEDS_3_0 = ("Windows 8/Server 2012 module", ".NET 4")
+
+
+def _version(text: str) -> tuple[int, int]:
+    """``"3.0"`` -> ``(3, 0)``; raises ValueError for anything but ``N`` or ``N.N``."""
+    major, _, minor = text.partition(".")
+    if not major.isdigit() or (minor and not minor.isdigit()):
+        raise ValueError(f"not a PowerShell version: {text!r}")
+    return int(major), int(minor or 0)
+
+
+def finding_version(why: str) -> tuple[int, int] | None:
     """
-    What in ``script`` needs more than PowerShell 2.0 on CLR 2.0, as ``line:column: ...`` strings.
+    The PowerShell version a finding's reason says the construct needs, or ``None`` when it names
+    none. The Windows Server 2012 modules and .NET 4 APIs need 3.0 (see the module docstring).
+    """
+    found = _NEEDS_VERSION.search(why)
+    if found:
+        return int(found.group(1)), int(found.group(2) or 0)
+    return (3, 0) if any(marker in why for marker in _NEEDS_3_0) else None
+
+
+def _beyond(why: str, minimum: tuple[int, int]) -> bool:
+    needs = finding_version(why)
+    return needs is None or needs > minimum
+
+
+def ps2_problems(script: str, *, minimum: str = "2.0") -> list[str]:
+    """
+    What in ``script`` needs more than PowerShell 2.0 on CLR 2.0 (or more than ``minimum``, for
+    an operation that declares one), as ``line:column: ...`` strings.
 
     Looks at syntax nodes only (see the module docstring for what is checked and the limits).
+
+    Raises:
+        ValueError: ``minimum`` is not a version such as ``3.0``.
     """
+    floor = _version(minimum)
     root, source = _parse(script)
     streams, defined = _stream_variables(root), _defined_functions(root)
     findings: list[tuple[Node, str]] = []
@@ -351,23 +390,25 @@ def ps2_problems(script: str) -> list[str]:
             why = _check_leaf(node)
             if why:
                 findings.append((node, f"{_short(node)}: {why}"))
-    ordered = sorted(findings, key=lambda f: (f[0].start_byte, f[1]))
+    kept = [f for f in findings if _beyond(f[1], floor)]
+    ordered = sorted(kept, key=lambda f: (f[0].start_byte, f[1]))
     unique = dict.fromkeys(f"{_where(node, source)}: {why}" for node, why in ordered)
     return list(unique)
 
 
-def assert_ps2_clean(script: str, *, name: str | None = None) -> None:
+def assert_ps2_clean(script: str, *, name: str | None = None, minimum: str = "2.0") -> None:
     """
-    Raise unless ``script`` parses and uses nothing newer than PowerShell 2.0.
+    Raise unless ``script`` parses and uses nothing newer than PowerShell 2.0 (or ``minimum``).
 
     Args:
         name: What to call the script in the message; defaults to the operation id from the
             script's ``#rollup-op`` header, or ``script``.
+        minimum: The operation's declared oldest PowerShell (``Operation.min_powershell``).
 
     Raises:
         NotPowerShell2: With every finding, parse errors first, on one line.
     """
-    problems = parse_errors(script) + ps2_problems(script)
+    problems = parse_errors(script) + ps2_problems(script, minimum=minimum)
     if not problems:
         return
     if name is None:

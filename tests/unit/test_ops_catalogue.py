@@ -81,11 +81,14 @@ def test_every_operation_has_examples_and_ends_with_an_explicit_exit(op: Operati
 
 @pytest.mark.parametrize(("op", "example"), EXAMPLES)
 def test_every_example_renders_parses_and_is_powershell_2(op: Operation[Any, Any], example: Any) -> None:
-    """The rendered script parses with tree-sitter and uses nothing newer than PowerShell 2.0."""
+    """
+    The rendered script parses with tree-sitter and uses nothing newer than PowerShell 2.0, or
+    than the operation's declared minimum.
+    """
     script = op.command(example).redacted()
 
     assert parse_errors(script) == []
-    assert ps2_problems(script) == []
+    assert ps2_problems(script, minimum=op.min_powershell) == []
 
 
 @pytest.mark.parametrize(("op", "example"), EXAMPLES)

@@ -24,6 +24,7 @@ MANIFEST = Path(__file__).resolve().parents[2] / "manifests" / "hmc40-rollup-201
 HOSTS = (
     ("MPS01", frozenset({Role.DEPLOYMENT_TOOL, Role.MPS_ENGINE})),
     ("DNS01", frozenset({Role.DNS})),
+    ("MPSSQL", frozenset({Role.MPSSQL})),
 )
 NOW = datetime(2011, 3, 21, 9, 30, tzinfo=UTC).timestamp()
 LOG = "C:\\temp\\rollup\\logs\\run.log"
@@ -407,3 +408,28 @@ def test_reusable_functions_honour_their_own_forced_codes(lab: Lab) -> None:
 
     assert (removed.exit_code, failed.exit_code) == (0, 1603)
     assert versions(state, "Managed Helpers") == []
+
+
+def test_database_package_creates_the_kb_objects(lab: Lab) -> None:
+    """Installing ResourceManageDatabase.msi on MPSSQL adds the KB's index, procedures and functions."""
+    source = lab.host("MPS01").files[path_key(f"{PACKAGE_SOURCE}\\ResourceManageDatabase.msi")]
+    state = lab.host("MPSSQL")
+    target = "C:\\temp\\QFERollupPackage\\ResourceManageDatabase.msi"
+    state.files[path_key(target)] = source.model_copy(update={"path": target})
+    before = {o.name for o in state.databases["resourcemanager"].objects}
+
+    answer = msi.simulate_install(state, InstallParams(path=target, log=LOG), lab.ctx())
+    again = msi.simulate_install(state, InstallParams(path=target, log=LOG), lab.ctx())
+    after = [o.name for o in state.databases["resourcemanager"].objects]
+
+    assert answer.exit_code == 0
+    assert again.exit_code == 0
+    assert set(after) - before == {
+        "rmcore_candidates_ix_target_set_object_category_object_id_trans_id",
+        "SeleteAndAssembleAllocateOrgMailStores",
+        "SeleteAndAssembleReallocateOrgMailStores",
+        "fn_min",
+        "fn_ResourceCapacityOnAllocatedMailStores",
+        "fn_ResourceCapacityOnUnallocatedMailStores",
+    }
+    assert len(after) == len(set(after))

@@ -45,6 +45,24 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class SqlObjectSpec(_Frozen):
+    """A database object a package's installation creates (an index, procedure or function)."""
+
+    type: Literal["IX", "P", "FN", "TF", "IF"]
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+    table: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+class SqlEffect(_Frozen):
+    """
+    What installing a database package does to a database on the host (the real MSI runs SQL
+    scripts in a custom action; the lab's package carries none, so the lab applies this).
+    """
+
+    database: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+    objects: tuple[SqlObjectSpec, ...] = Field(min_length=1)
+
+
 class BuildSpec(_Frozen):
     """One build of one package: the identity its MSI file carries, and its size and date."""
 
@@ -57,6 +75,8 @@ class BuildSpec(_Frozen):
     """When the file was built: its modification time and its summary stream's creation time."""
     size: int = Field(gt=0, multiple_of=SECTOR_BYTES)
     """The file's size in bytes (for the rollup build, the KB's)."""
+    sql: SqlEffect | None = None
+    """Database objects an install of this build creates, when the host has that database."""
 
 
 class LabProduct(_Frozen):

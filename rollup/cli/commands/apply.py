@@ -1,0 +1,348 @@
+"""
+``rollup apply``: carry the rollup across the inventory, journaled, retried, audited, resumable.
+
+The command gathers what a run needs (manifest, inventory narrowed by ``--limit``, plan, the
+checked package, transports, credentials) and hands it to ``rollup.engine.run.apply_plan``, or
+to ``rollup.engine.dryrun.preview_plan`` with ``--dry-run``. It prints the run id and the audit
+log's path, shows progress (``rollup.cli.progress``), and ends with the documented exit code:
+0 done, 1 failed, 5 waiting at a manual gate (``rollup confirm``, then ``--resume``).
+
+``--resume RUN_ID`` takes the manifest, inventory, ``--limit``, ``--wave-size`` and package
+directory the run started with (kept in its ``run.json``) unless given again. docs/apply.md is
+the operator's reference.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+from rich.console import Console
+
+from rollup.cli.options import INVENTORY_ENV, inventory_option, limit_option
+from rollup.cli.progress import ProgressRenderer, preview_table, summary_table
+from rollup.engine.events import Notice, StepOutcome
+from rollup.errors import RunFailed, RunWaiting, UsageError
+from rollup.model.manifest import DEFAULT_MANIFEST
+
+if TYPE_CHECKING:
+    from rollup.engine.journal import Confirmation
+    from rollup.engine.options import AskGate, RunSetup
+    from rollup.engine.run import RunReport
+    from rollup.planner import PlanStep
+
+RUNS_DIR_HELP = "Where runs are kept (default .rollup/runs)."
+
+
+def runs_dir_option(func: Any) -> Any:
+    """``--runs-dir PATH`` (env ``ROLLUP_RUNS_DIR``)."""
+    return click.option(
+        "--runs-dir",
+        "runs_dir",
+        metavar="PATH",
+        envvar="ROLLUP_RUNS_DIR",
+        show_envvar=True,
+        help=RUNS_DIR_HELP,
+    )(func)
+
+
+@click.command("apply")
+@inventory_option
+@click.option(
+    "-m",
+    "--manifest",
+    "manifest_path",
+    type=click.Path(path_type=Path),
+    envvar="ROLLUP_MANIFEST",
+    show_envvar=True,
+    help=f"The manifest file (default {DEFAULT_MANIFEST}).",
+)
+@limit_option
+@click.option(
+    "--package-dir",
+    type=click.Path(path_type=Path),
+    help="The extracted rollup package (default: the inventory's rollup_package_dir).",
+)
+@click.option(
+    "--wave-size", type=click.IntRange(min=1), help="COLLAB hosts per wave (default: the inventory's)."
+)
+@click.option(
+    "--forks", type=click.IntRange(min=1, max=256), default=None, help="Hosts worked on at once (default 8)."
+)
+@click.option(
+    "--max-fail-percent",
+    type=click.FloatRange(min=0, max=100),
+    default=None,
+    help="Share of a wave's hosts that may fail before later waves stop (default 0).",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Read every step's facts and show what would run; change nothing."
+)
+@click.option("--resume", metavar="RUN_ID|last", help="Finish an interrupted, failed or waiting run.")
+@click.option("--replan", is_flag=True, help="With --resume: continue even though the plan changed.")
+@click.option(
+    "--confirm",
+    "confirm",
+    multiple=True,
+    metavar="STEP",
+    help="Confirm this manual gate in advance (repeatable); recorded with your name.",
+)
+@click.option("--note", default="", help="A note recorded with confirmations given by --confirm.")
+@click.option(
+    "--break-remote-lock",
+    is_flag=True,
+    help="Remove another run's marker on the Deployment Tool host first (audited).",
+)
+@click.option(
+    "--skip-rehearsal",
+    is_flag=True,
+    help="Production only: start without a passing rehearsal of this manifest (needs --reason; audited).",
+)
+@click.option("--reason", metavar="TEXT", help="Why --skip-rehearsal; recorded in the audit log.")
+@runs_dir_option
+def command(  # noqa: PLR0917 - click passes every option by keyword position
+    inventory_ref: str | None,
+    manifest_path: Path | None,
+    limit: str | None,
+    package_dir: Path | None,
+    wave_size: int | None,
+    forks: int | None,
+    max_fail_percent: float | None,
+    dry_run: bool,
+    resume: str | None,
+    replan: bool,
+    confirm: tuple[str, ...],
+    note: str,
+    break_remote_lock: bool,
+    skip_rehearsal: bool,
+    reason: str | None,
+    runs_dir: str | None,
+) -> None:
+    """Apply the rollup to the inventory's hosts, in the KB's order, safely."""
+    from rollup.engine import rundir
+
+    if replan and not resume:
+        raise UsageError("--replan only makes sense with --resume RUN_ID")
+    if dry_run and resume:
+        raise UsageError("--dry-run and --resume cannot be combined")
+    runs = rundir.resolve_runs_dir(runs_dir)
+    earlier: dict[str, Any] = {}
+    if resume:
+        earlier = dict(rundir.resolve_run(runs, resume).read_facts().options)
+    chosen = _Choices(
+        inventory=inventory_ref or earlier.get("inventory"),
+        manifest=manifest_path or _path(earlier.get("manifest")) or DEFAULT_MANIFEST,
+        limit=limit if limit is not None else earlier.get("limit"),
+        package_dir=package_dir or _path(earlier.get("package_dir")),
+        wave_size=wave_size if wave_size is not None else earlier.get("wave_size"),
+        forks=forks or int(earlier.get("forks") or 8),
+        max_fail_percent=max_fail_percent
+        if max_fail_percent is not None
+        else float(earlier.get("max_fail_percent") or 0.0),
+    )
+    console = Console(highlight=False, soft_wrap=True)
+    _run(
+        chosen,
+        console,
+        runs=runs,
+        dry_run=dry_run,
+        resume=resume,
+        replan=replan,
+        confirm=confirm,
+        note=note,
+        break_remote_lock=break_remote_lock,
+        skip_rehearsal=(reason or "") if skip_rehearsal else None,
+    )
+
+
+def _path(value: object) -> Path | None:
+    return Path(value) if isinstance(value, str) and value else None
+
+
+class _Choices:
+    """The run's inputs after ``--resume`` filled in what was not given again."""
+
+    def __init__(
+        self,
+        *,
+        inventory: str | None,
+        manifest: Path,
+        limit: str | None,
+        package_dir: Path | None,
+        wave_size: int | None,
+        forks: int,
+        max_fail_percent: float,
+    ) -> None:
+        if not inventory:
+            raise UsageError(f"--inventory NAME|PATH is required, or set {INVENTORY_ENV}")
+        self.inventory = inventory
+        self.manifest = manifest
+        self.limit = limit
+        self.package_dir = package_dir
+        self.wave_size = wave_size
+        self.forks = forks
+        self.max_fail_percent = max_fail_percent
+
+
+def _inventory_path(ref: str) -> Path:
+    """The file an inventory reference names (as ``load_inventory`` resolves it), made absolute."""
+    if "/" in ref or ref.endswith((".yml", ".yaml")):
+        return Path(ref).resolve()
+    return (Path.cwd() / "inventory" / f"{ref}.yml").resolve()
+
+
+def _run(
+    chosen: _Choices,
+    console: Console,
+    *,
+    runs: Path,
+    dry_run: bool,
+    resume: str | None,
+    replan: bool,
+    confirm: tuple[str, ...],
+    note: str,
+    break_remote_lock: bool,
+    skip_rehearsal: str | None = None,
+) -> None:
+    from rollup.engine.dryrun import preview_plan
+    from rollup.engine.options import RunOptions
+    from rollup.engine.run import apply_plan
+    from rollup.rehearsal.gate import OVERRIDE_KIND, Verdict, check_gate
+
+    renderer = ProgressRenderer(console, live=console.is_terminal)
+    setup, folder = _setup(chosen, renderer, runs)
+    try:
+        gate = None  # a production run needs a passing rehearsal of this manifest (docs/rehearse.md)
+        if not dry_run and not resume:
+            digest, skip = setup.manifest.digest(), skip_rehearsal
+            gate = check_gate(setup.inventory, manifest_digest=digest, runs_dir=runs, skip_reason=skip)
+        gated = {} if gate is None or gate.verdict is Verdict.EXEMPT else {"rehearsal_gate": gate.facts()}
+        overrides: tuple[tuple[str, str], ...] = ()
+        if gate is not None and gate.verdict is Verdict.SKIPPED and gate.reason:
+            overrides = ((OVERRIDE_KIND, gate.reason),)
+        if dry_run:
+            previews = preview_plan(setup, forks=chosen.forks)
+            renderer.stop()
+            console.print(preview_table(previews))
+            return
+        options = RunOptions(
+            forks=chosen.forks,
+            max_fail_percent=chosen.max_fail_percent,
+            resume=resume,
+            replan=replan,
+            confirm=confirm,
+            note=note,
+            break_remote_lock=break_remote_lock,
+            overrides=overrides,
+            recorded={
+                "inventory": str(_inventory_path(chosen.inventory)),
+                "manifest": str(chosen.manifest.resolve()),
+                "limit": chosen.limit,
+                "wave_size": chosen.wave_size,
+                "package_dir": str(folder.resolve()),
+                **gated,
+            },
+        )
+        report = apply_plan(setup, options)
+    finally:
+        renderer.stop()
+    _conclude(console, report)
+
+
+def _setup(chosen: _Choices, renderer: ProgressRenderer, runs: Path) -> tuple[RunSetup, Path]:
+    """Load and check everything the run needs, before any host is contacted."""
+    from rollup.credentials import CredentialCache
+    from rollup.engine.options import RunSetup
+    from rollup.engine.package import load_package
+    from rollup.engine.rundir import control_host_name, operator_name
+    from rollup.model.inventory import load_inventory
+    from rollup.model.manifest import load_manifest
+    from rollup.planner import build_plan
+    from rollup.transport.base import default_registry
+
+    manifest = load_manifest(chosen.manifest)
+    whole = load_inventory(chosen.inventory)
+    inventory = whole.select(chosen.limit)
+    plan = build_plan(manifest, inventory, wave_size=chosen.wave_size)
+    folder = chosen.package_dir or inventory.settings.package_dir
+    if folder is None:
+        raise UsageError(
+            "no package directory: give --package-dir, or set rollup_package_dir in the inventory"
+        )
+    package = load_package(folder, manifest)
+    terminal = sys.stdin.isatty() and sys.stdout.isatty()
+    operator = operator_name()
+    setup = RunSetup(
+        manifest=manifest,
+        inventory=inventory,
+        inventory_digest=whole.digest(),
+        plan=plan,
+        package=package,
+        transports=default_registry(),
+        credentials=CredentialCache(prompt=_prompter(renderer) if terminal else None),
+        runs_dir=runs,
+        operator=operator,
+        control_host=control_host_name(),
+        emit=renderer,
+        ask=_asker(renderer, operator) if terminal else None,
+    )
+    unpinned = package.unpinned()
+    if unpinned:
+        renderer(
+            Notice(
+                text=f"the manifest pins no SHA-256 for {len(unpinned)} package file(s) "
+                f"({unpinned[0]}, ...): their hashes were taken from {folder}"
+            )
+        )
+    return setup, Path(folder)
+
+
+def _prompter(renderer: ProgressRenderer) -> Callable[[str], str]:
+    def prompt(question: str) -> str:
+        with renderer.paused():
+            return str(click.prompt(question, hide_input=True, err=True))
+
+    return prompt
+
+
+def _asker(renderer: ProgressRenderer, operator: str) -> AskGate:
+    """Shows a manual gate's checklist and asks the operator to confirm it (and for a note)."""
+
+    from rollup.engine.journal import Confirmation
+
+    def ask(step: PlanStep, checklist: tuple[str, ...]) -> Confirmation | None:
+        with renderer.paused() as out:
+            out.print(f"\n[bold yellow]{step.host}: {step.title}[/] ({step.id})")
+            for item in checklist:
+                out.print(f"  - {item}", highlight=False, markup=False)
+            if not click.confirm("Done, and confirmed?", default=False, err=True):
+                return None
+            text = click.prompt("Note for the audit log", default="", show_default=False, err=True)
+        return Confirmation(step=step.id, by=operator, at=datetime.now(UTC), note=str(text))
+
+    return ask
+
+
+def _conclude(console: Console, report: RunReport) -> None:
+    """The summary, the run id and audit log, and the exit code's error for failed or waiting."""
+    console.print(summary_table(report))
+    console.print(f"run id: {report.run_id}")
+    console.print(f"audit log: {report.audit_path} (head {report.audit_head[:16]})")
+    failed = report.in_state(StepOutcome.FAILED)
+    if report.state == "failed":
+        first = failed[0].summary if failed else "steps could not start"
+        raise RunFailed(
+            f"run {report.run_id} failed: {len(failed)} step(s) failed; first: {first}",
+            hint=f"fix the cause, then `rollup apply --resume {report.run_id}`",
+        )
+    if report.state == "waiting":
+        waiting = [r.step.id for r in report.in_state(StepOutcome.WAITING)]
+        raise RunWaiting(
+            f"run {report.run_id} waits for an operator at {', '.join(waiting)}",
+            hint=f"do the checklist, `rollup confirm {report.run_id} {waiting[0] if waiting else 'STEP'}`, "
+            f"then `rollup apply --resume {report.run_id}`",
+        )

@@ -1,0 +1,241 @@
+"""
+The console side of a run: the engine's events as live progress, plain lines, and a summary.
+
+On a terminal a live table shows each host's current step while finished steps scroll above it;
+when the output is piped (a CI log, ``tee``) every event is one plain line instead, with no
+control characters. Either way a failed step is shown with everything the operator needs to
+act: host, step, exit code, hint and the MSI log's last lines.
+
+The engine calls the renderer from several threads at once; one lock serialises output. A
+question to the operator (a manual gate, a password) pauses the live table while it is asked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+
+from rollup.engine import events as ev
+
+if TYPE_CHECKING:
+    from rollup.engine.executors import StepReport
+    from rollup.engine.run import RunReport
+
+_STYLE = {
+    ev.StepOutcome.DONE: "green",
+    ev.StepOutcome.NOOP: "dim",
+    ev.StepOutcome.SKIPPED: "dim",
+    ev.StepOutcome.FAILED: "bold red",
+    ev.StepOutcome.WAITING: "yellow",
+    ev.StepOutcome.BLOCKED: "red",
+    ev.Verdict.RUN: "green",
+    ev.Verdict.ASK: "yellow",
+    ev.Verdict.UNKNOWN: "red",
+}
+TAIL_SHOWN = 12
+
+
+@dataclass(slots=True)
+class _Host:
+    step: str = ""
+    state: str = "waiting"
+    done: int = 0
+    noop: int = 0
+    retries: int = 0
+    duration_s: float = 0.0
+    failed: bool = False
+    result: str = ""
+
+
+@dataclass(slots=True)
+class ProgressRenderer:
+    """An ``EventSink`` for the CLI: live on a terminal, plain lines otherwise."""
+
+    console: Console
+    live: bool
+    hosts: dict[str, _Host] = field(default_factory=dict)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+    _display: Live | None = None
+
+    def start(self, hosts: Sequence[str]) -> None:
+        """Show the host table (on a terminal)."""
+        for name in hosts:
+            self.hosts.setdefault(name, _Host())
+        if self.live and self._display is None:
+            self._display = Live(self._table(), console=self.console, refresh_per_second=4, transient=True)
+            self._display.start()
+
+    def stop(self) -> None:
+        """Remove the live table (the lines printed above it stay)."""
+        with self._lock:
+            if self._display is not None:
+                self._display.stop()
+                self._display = None
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[Console]:
+        """Stop the live table while the operator is asked something; resume it afterwards."""
+        with self._lock:
+            display = self._display
+            if display is not None:
+                display.stop()
+            try:
+                yield self.console
+            finally:
+                if display is not None:
+                    display.start()
+
+    def __call__(self, event: ev.Event) -> None:
+        with self._lock:
+            try:
+                self._handle(event)
+            except Exception as exc:
+                self.console.print(f"(progress display error: {escape(repr(exc))})", markup=True)
+            if self._display is not None:
+                self._display.update(self._table())
+
+    # ---- events ----------------------------------------------------------------------------
+
+    def _line(self, text: str) -> None:
+        if self.live:
+            self.console.print(text, highlight=False)
+        else:
+            stamp = datetime.now().strftime("%H:%M:%S")
+            self.console.print(f"{stamp} {text}", highlight=False, markup=True, soft_wrap=True)
+
+    def _handle(self, event: ev.Event) -> None:
+        match event:
+            case ev.RunStarted():
+                what = "Dry run" if event.dry_run else ("Resuming run" if event.resumed else "Run")
+                ident = f" {event.run_id}" if event.run_id else ""
+                self._line(f"[bold]{what}{ident}[/]: {event.steps} steps on {len(event.hosts)} hosts")
+                self.start(event.hosts)
+            case ev.Notice():
+                self._line(f"[yellow]note:[/] {escape(event.text)}")
+            case ev.StepStarted():
+                host = self.hosts.setdefault(event.host, _Host())
+                host.step, host.state = event.step_id.split("@")[0], "running"
+                if not self.live:
+                    again = f" (attempt {event.attempt})" if event.attempt > 1 else ""
+                    self._line(f"{event.host} {escape(event.step_id)} started{again}")
+            case ev.StepRetrying():
+                self.hosts.setdefault(event.host, _Host()).retries += 1
+                self._line(
+                    f"[yellow]{event.host} {escape(event.step_id)}: retry in {event.wait_s:g} s[/] "
+                    f"after attempt {event.attempt}: {escape(event.reason)}"
+                )
+            case ev.StepFinished():
+                self._finished(event)
+            case ev.GateWaiting():
+                self._line(
+                    f"[yellow]{event.host} {escape(event.step_id)} waits for an operator:[/] "
+                    f"{escape(event.title)}"
+                )
+                for item in event.checklist:
+                    self._line(f"    - {escape(item)}")
+            case ev.GateConfirmed():
+                note = f": {escape(event.note)}" if event.note else ""
+                self._line(f"{event.host} {escape(event.step_id)} confirmed by {escape(event.by)}{note}")
+            case ev.WaveStopped():
+                self._line(
+                    f"[bold red]wave {event.wave} stopped the later waves:[/] "
+                    f"{len(event.failed_hosts)} of {event.hosts} hosts failed ({event.percent:.0f}%; "
+                    f"--max-fail-percent {event.threshold:g}): "
+                    f"{', '.join(event.failed_hosts)}"
+                )
+            case ev.StepPreview():
+                pass  # a dry run's predictions are shown together, as a table, at its end
+            case ev.RunFinished():
+                self.stop()
+
+    def _finished(self, event: ev.StepFinished) -> None:
+        host = self.hosts.setdefault(event.host, _Host())
+        host.state = event.outcome.value
+        host.duration_s += event.duration_s
+        if event.outcome is ev.StepOutcome.DONE:
+            host.done += 1
+        elif event.outcome in (ev.StepOutcome.NOOP, ev.StepOutcome.SKIPPED):
+            host.noop += 1
+        elif event.outcome in (ev.StepOutcome.FAILED, ev.StepOutcome.BLOCKED):
+            host.failed = True
+        style = _STYLE.get(event.outcome, "")
+        code = f" (exit {event.exit_code})" if event.exit_code not in (None, 0) else ""
+        self._line(
+            f"{event.host} {escape(event.step_id)}: [{style}]{event.outcome.value}[/]{code} "
+            f"{escape(event.summary)}"
+            if style
+            else f"{event.host} {escape(event.step_id)}: {event.outcome.value}{code} {escape(event.summary)}"
+        )
+        if event.outcome is ev.StepOutcome.FAILED:
+            if event.hint:
+                self._line(f"    hint: {escape(event.hint)}")
+            if event.log_tail:
+                self._line("    MSI log, last lines:")
+                for line in event.log_tail[-TAIL_SHOWN:]:
+                    self._line(f"      {escape(line)}")
+
+    def _table(self) -> Table:
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        for name in ("host", "step", "state", "done", "no-op", "retries"):
+            table.add_column(name)
+        for name, host in self.hosts.items():
+            state = host.state
+            style = "red" if host.failed else ("green" if state == "running" else "")
+            table.add_row(
+                name,
+                host.step,
+                f"[{style}]{state}[/]" if style else state,
+                str(host.done),
+                str(host.noop),
+                str(host.retries),
+            )
+        return table
+
+
+def summary_table(report: RunReport) -> Table:
+    """Per host: steps done, no-ops, retries, time spent in steps, and the result."""
+    rows: dict[str, list[StepReport]] = {}
+    for step in report.reports:
+        rows.setdefault(step.step.host, []).append(step)
+    table = Table(title=f"Run {report.run_id}: {report.state}", header_style="bold")
+    for name in ("host", "done", "no-ops", "retries", "duration", "result"):
+        table.add_column(
+            name, justify="right" if name in ("done", "no-ops", "retries", "duration") else "left"
+        )
+    for host, steps in rows.items():
+        outcomes = [s.outcome for s in steps]
+        done = sum(o is ev.StepOutcome.DONE for o in outcomes)
+        noop = sum(o in (ev.StepOutcome.NOOP, ev.StepOutcome.SKIPPED) for o in outcomes)
+        retries = sum(len(s.retry_waits_s) for s in steps)
+        duration = sum(s.duration_s for s in steps)
+        if ev.StepOutcome.FAILED in outcomes:
+            result = "[bold red]failed[/]"
+        elif ev.StepOutcome.BLOCKED in outcomes:
+            result = "[red]not finished[/]"
+        elif ev.StepOutcome.WAITING in outcomes:
+            result = "[yellow]waiting[/]"
+        else:
+            result = "[green]ok[/]"
+        table.add_row(host, str(done), str(noop), str(retries), f"{duration:.1f} s", result)
+    return table
+
+
+def preview_table(previews: Sequence[ev.StepPreview]) -> Table:
+    """A dry run's predictions, one row per step."""
+    table = Table(title="Dry run: nothing was changed", header_style="bold")
+    for name in ("#", "step", "host", "would", "why"):
+        table.add_column(name, overflow="fold")
+    for n, preview in enumerate(previews, 1):
+        style = _STYLE.get(preview.verdict, "")
+        verdict = f"[{style}]{preview.verdict.value}[/]" if style else preview.verdict.value
+        table.add_row(str(n), preview.step_id.split("@")[0], preview.host, verdict, escape(preview.reason))
+    return table

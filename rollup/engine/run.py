@@ -1,0 +1,396 @@
+"""
+A run of a plan: its directory, locks, journal and audit log, its steps, and how it ends.
+
+``apply_plan`` is what ``rollup apply`` calls. In order:
+
+1. a new run directory (or, with ``resume``, the run named; refused if its plan changed, unless
+   ``replan``), the local lock of the inventory (one run at a time on this control host), and
+   the facts of the run (``run.json``);
+2. the journal and the audit log, each durable before anything happens on a host: a run that
+   dies at any instant leaves a record a resume continues from;
+3. the run lock marker on the Deployment Tool host (``lock.acquire``), so two operators on two
+   control hosts cannot run against one deployment;
+4. the steps, by ``rollup.engine.scheduler`` and ``rollup.engine.executors``, each transition
+   journaled before and after it happens, audited, and emitted as an event;
+5. the end: ``done``, ``failed`` (some step failed) or ``waiting`` (a manual gate awaits
+   ``rollup confirm``); the marker is released unless the run is waiting.
+
+A resume replays the journal: ``done``, ``noop`` and ``skipped`` steps are kept; every other step
+runs again from its guard, so a step that was running when the controller died is judged by the
+host's state, never re-run blindly. See docs/apply.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import JsonValue
+
+from rollup import __version__
+from rollup.audit.log import AuditLog
+from rollup.audit.redact import PROCESS_SECRETS, SecretRegistry
+from rollup.engine import locks, rundir
+from rollup.engine.events import Notice, RunFinished, RunStarted, StepOutcome, redacting
+from rollup.engine.executors import StepReport
+from rollup.engine.journal import Journal, RunState, StepStarted, StepStatus
+from rollup.engine.options import RunOptions, RunSetup
+from rollup.engine.plans import plan_differences, plan_material
+from rollup.engine.remote_lock import RemoteLock
+from rollup.engine.scheduler import Scheduler
+from rollup.engine.steprun import StepDriver
+from rollup.engine.steps.context import Hosts
+from rollup.errors import LockHeld, PlanError, RollupError, UsageError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunReport:
+    """How a run ended: its state and every step's report, in plan order."""
+
+    run_id: str
+    state: str
+    """``done``, ``failed``, ``waiting``."""
+    reports: tuple[StepReport, ...]
+    audit_path: Path
+    audit_head: str
+    duration_s: float
+
+    def in_state(self, *outcomes: StepOutcome) -> tuple[StepReport, ...]:
+        """The reports whose outcome is one of ``outcomes``."""
+        return tuple(r for r in self.reports if r.outcome in outcomes)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def apply_plan(setup: RunSetup, options: RunOptions) -> RunReport:
+    """
+    Run ``setup.plan`` (or resume a run of it) and report how it ended.
+
+    Raises:
+        LockHeld: another run holds the inventory's local lock or the Deployment Tool host's marker.
+        PlanError: the run to resume was started with another plan, and ``replan`` is not set.
+        UsageError: the run to resume does not exist.
+    """
+    started = time.monotonic()
+    setup = dataclasses.replace(setup, emit=redacting(setup.emit, setup.registry.redact_text))
+    run_dir, resumed = _run_dir(setup, options)
+    holder = locks.LockHolder(
+        run_id=run_dir.run_id,
+        operator=setup.operator,
+        pid=_pid(),
+        host=setup.control_host,
+        started_at=_now().isoformat(timespec="seconds"),
+        inventory=setup.inventory.source,
+    )
+    try:
+        local = locks.acquire_lock(setup.runs_dir, setup.inventory_digest, holder)
+    except LockHeld:
+        if not resumed:
+            run_dir.path.rmdir()
+        raise
+    with local:
+        if local.stale is not None and local.stale.run_id != run_dir.run_id:
+            setup.emit(
+                Notice(
+                    text=f"took over the lock left by {local.stale.describe()}, which ended "
+                    f"without releasing it; `rollup apply --resume {local.stale.run_id}` finishes it"
+                )
+            )
+        replanned = ""
+        if not resumed:
+            _write_facts(setup, options, run_dir)
+        else:
+            replanned = _check_plan(setup, options, run_dir)
+        with (
+            Journal.open(run_dir.journal_path, registry=setup.registry) as journal,
+            AuditLog.open(run_dir.audit_path, run_id=run_dir.run_id, registry=setup.registry) as audit,
+        ):
+            run = _Run(setup, options, run_dir, journal, audit, resumed=resumed, started=started)
+            return run.execute(replanned=replanned)
+
+
+def _pid() -> int:
+    return os.getpid()
+
+
+def _run_dir(setup: RunSetup, options: RunOptions) -> tuple[rundir.RunDir, bool]:
+    if options.resume is None:
+        return rundir.create_run(setup.runs_dir), False
+    return rundir.resolve_run(setup.runs_dir, options.resume), True
+
+
+def _write_facts(setup: RunSetup, options: RunOptions, run_dir: rundir.RunDir) -> None:
+    recorded: dict[str, JsonValue] = dict(options.recorded)
+    recorded["plan"] = plan_material(setup.plan, setup.inventory)
+    recorded["forks"] = options.forks
+    recorded["max_fail_percent"] = options.max_fail_percent
+    run_dir.write_facts(
+        rundir.RunFacts(
+            run_id=run_dir.run_id,
+            started_at=_now(),
+            operator=setup.operator,
+            control_host=setup.control_host,
+            tool_version=__version__,
+            inventory_source=setup.inventory.source,
+            inventory_digest=setup.inventory_digest,
+            manifest_id=setup.manifest.metadata.id,
+            manifest_digest=setup.manifest.digest(),
+            plan_fingerprint=setup.plan.fingerprint,
+            hosts=setup.plan.hosts(),
+            options=recorded,
+        )
+    )
+
+
+def _check_plan(setup: RunSetup, options: RunOptions, run_dir: rundir.RunDir) -> str:
+    """What changed in the plan since the run started ("" if nothing); raises unless ``replan``."""
+    facts = run_dir.read_facts()
+    if facts.plan_fingerprint == setup.plan.fingerprint:
+        return ""
+    before = facts.options.get("plan")
+    differences = plan_differences(
+        before if isinstance(before, Mapping) else {}, plan_material(setup.plan, setup.inventory)
+    )
+    what = "; ".join(differences) or "its fingerprint differs"
+    if not options.replan:
+        raise PlanError(
+            f"run {run_dir.run_id}: the plan changed since the run started: {what}",
+            hint="resume with the same manifest, inventory, --limit and --wave-size, "
+            "or add --replan to continue with the new plan",
+        )
+    setup.emit(Notice(text=f"continuing run {run_dir.run_id} with a new plan (--replan): {what}"))
+    return what
+
+
+class _Run:
+    """One invocation of a run (a start or a resume), from its first record to its last."""
+
+    def __init__(
+        self,
+        setup: RunSetup,
+        options: RunOptions,
+        run_dir: rundir.RunDir,
+        journal: Journal,
+        audit: AuditLog,
+        *,
+        resumed: bool,
+        started: float,
+    ) -> None:
+        self.setup = setup
+        self.options = options
+        self.run_dir = run_dir
+        self.journal = journal
+        self.audit = audit
+        self.resumed = resumed
+        self.started = started
+        self.prior = journal.state(is_live=True)
+        self.hosts = Hosts(setup.inventory, setup.transports, setup.credentials, setup.registry)
+
+    def execute(self, *, replanned: str = "") -> RunReport:
+        setup, plan = self.setup, self.setup.plan
+        if self.resumed and self.prior.run_state is RunState.DONE:
+            setup.emit(Notice(text=f"run {self.run_dir.run_id} is already done; nothing to resume"))
+            return self._report({}, "done")
+        self._record_start()
+        for kind, reason in self.options.overrides:
+            self.audit.override_recorded(kind=kind, reason=reason, by=setup.operator)
+        if replanned:
+            reason = f"the plan changed: {replanned}"
+            self.audit.override_recorded(kind="replan", reason=reason, by=setup.operator)
+        setup.emit(
+            RunStarted(
+                run_id=self.run_dir.run_id,
+                resumed=self.resumed,
+                dry_run=False,
+                hosts=plan.hosts(),
+                steps=len(plan.steps),
+                audit_path=str(self.run_dir.audit_path),
+                fingerprint=plan.fingerprint,
+            )
+        )
+        marker = RemoteLock(
+            self.hosts,
+            run_id=self.run_dir.run_id,
+            operator=setup.operator,
+            control_host=setup.control_host,
+            emit=setup.emit,
+            sleep=setup.sleep,
+        )
+        try:
+            try:
+                marker.acquire(break_lock=self.options.break_remote_lock, audit=self.audit)
+            except RollupError:
+                self._finish("failed", {})
+                raise
+            reports = self._steps()
+            state = _final_state(reports)
+            if state != "waiting":
+                marker.release()
+            return self._finish(state, reports)
+        except KeyboardInterrupt:
+            self.audit.run_finished(state="interrupted")
+            raise
+        finally:
+            self.hosts.close()
+
+    def _record_start(self) -> None:
+        setup = self.setup
+        if self.resumed:
+            self.journal.run_resumed(run_id=self.run_dir.run_id, operator=setup.operator)
+            self.audit.run_resumed(
+                operator=setup.operator, control_host=setup.control_host, tool_version=__version__
+            )
+            return
+        self.journal.run_started(
+            run_id=self.run_dir.run_id, plan_fingerprint=setup.plan.fingerprint, operator=setup.operator
+        )
+        self.audit.run_started(
+            operator=setup.operator,
+            control_host=setup.control_host,
+            tool_version=__version__,
+            manifest_id=setup.manifest.metadata.id,
+            manifest_digest=setup.manifest.digest(),
+            plan_fingerprint=setup.plan.fingerprint,
+            inventory_source=setup.inventory.source,
+            inventory_digest=setup.inventory_digest,
+            hosts=setup.plan.hosts(),
+            options={
+                "forks": self.options.forks,
+                "max_fail_percent": self.options.max_fail_percent,
+                **dict(self.options.recorded),
+            },
+        )
+
+    def _steps(self) -> dict[str, StepReport]:
+        kept = {
+            step: StepOutcome(record.status.value)
+            for step, record in self.prior.steps.items()
+            if record.status.value in ("done", "noop", "skipped")
+        }
+        first_started: dict[str, datetime] = {}
+        for entry in self.journal.existing.entries:
+            if isinstance(entry, StepStarted):
+                first_started.setdefault(entry.step, entry.ts)
+        driver = StepDriver(
+            setup=self.setup,
+            hosts=self.hosts,
+            run_id=self.run_dir.run_id,
+            run_dir=self.run_dir,
+            journal=self.journal,
+            audit=self.audit,
+            prior=self.prior,
+            first_started=first_started,
+            confirmed_ahead=self.options.confirm,
+            note=self.options.note,
+        )
+        scheduler = Scheduler(
+            self.setup.plan,
+            driver.run,
+            prior=kept,
+            forks=self.options.forks,
+            max_fail_percent=self.options.max_fail_percent,
+            emit=self.setup.emit,
+        )
+        driver.outcomes = scheduler.outcomes
+        return scheduler.run()
+
+    def _finish(self, state: str, reports: Mapping[str, StepReport]) -> RunReport:
+        counts: dict[str, int] = {}
+        for report in reports.values():
+            counts[report.outcome.value] = counts.get(report.outcome.value, 0) + 1
+        self.journal.run_finished(state)  # type: ignore[arg-type]
+        self.audit.run_finished(state=state, counts=counts)
+        result = self._report(reports, state)
+        self.setup.emit(
+            RunFinished(
+                run_id=self.run_dir.run_id,
+                state=state,
+                counts=counts,
+                duration_s=result.duration_s,
+                audit_path=str(self.run_dir.audit_path),
+                audit_head=result.audit_head,
+            )
+        )
+        return result
+
+    def _report(self, reports: Mapping[str, StepReport], state: str) -> RunReport:
+        ordered = tuple(reports[s.id] for s in self.setup.plan.steps if s.id in reports)
+        return RunReport(
+            run_id=self.run_dir.run_id,
+            state=state,
+            reports=ordered,
+            audit_path=self.run_dir.audit_path,
+            audit_head=self.audit.head,
+            duration_s=time.monotonic() - self.started,
+        )
+
+
+def _final_state(reports: Mapping[str, StepReport]) -> str:
+    """``failed`` if a step failed; else ``waiting`` if a gate waits; else ``done``."""
+    outcomes = {r.outcome for r in reports.values()}
+    if StepOutcome.FAILED in outcomes:
+        return "failed"
+    if StepOutcome.WAITING in outcomes:
+        return "waiting"
+    if StepOutcome.BLOCKED in outcomes:
+        return "failed"
+    return "done"
+
+
+def confirm_step(
+    runs_dir: Path,
+    ref: str,
+    step: str,
+    *,
+    operator: str,
+    control_host: str,
+    note: str = "",
+    registry: SecretRegistry = PROCESS_SECRETS,
+) -> tuple[rundir.RunDir, str]:
+    """
+    ``rollup confirm``: record that ``operator`` confirmed the waiting gate ``step`` of run ``ref``.
+
+    ``step`` is a plan step id (``uninstall-components@MPS01``) or a manifest step id when exactly
+    one waiting step has it. The run's local lock is held while writing, so a confirmation never
+    interleaves with a running resume.
+
+    Returns:
+        The run and the plan step id confirmed.
+
+    Raises:
+        UsageError: no such run, or the step is not waiting for a confirmation.
+        LockHeld: the run (or another of its inventory) is running now.
+    """
+    run_dir = rundir.resolve_run(runs_dir, ref)
+    facts = run_dir.read_facts()
+    holder = locks.LockHolder(
+        run_id=run_dir.run_id,
+        operator=operator,
+        pid=_pid(),
+        host=control_host,
+        started_at=_now().isoformat(timespec="seconds"),
+        inventory=facts.inventory_source,
+    )
+    with (
+        locks.acquire_lock(runs_dir, facts.inventory_digest, holder),
+        Journal.open(run_dir.journal_path, registry=registry) as journal,
+    ):
+        state = journal.state(is_live=False)
+        waiting = state.steps_in(StepStatus.WAITING)
+        chosen = [s for s in waiting if s == step or s.split("@", 1)[0] == step]
+        if len(chosen) != 1:
+            shown = ", ".join(waiting) or "none"
+            why = "matches several waiting steps" if chosen else "is not waiting for a confirmation"
+            raise UsageError(f"run {run_dir.run_id}: {step} {why} (waiting: {shown})")
+        (target,) = chosen
+        journal.gate_confirmed(target, by=operator, note=note)
+        with AuditLog.open(run_dir.audit_path, run_id=run_dir.run_id, registry=registry) as audit:
+            audit.gate_confirmed(step=target, host=target.split("@", 1)[-1], by=operator, note=note)
+    return run_dir, target

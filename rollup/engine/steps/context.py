@@ -1,0 +1,250 @@
+"""
+What a step executor works with: sessions to the hosts, the step's context, and its results.
+
+An executor (``rollup.engine.steps.<kind>``) is two functions over a ``StepContext``:
+
+- ``check(ctx) -> Guard``: read-only facts that say whether the step's effect is already in
+  place. Every attempt starts here (first, retry, or after a resume), so an action that may
+  have started before a crash or a broken link is judged by the host's state, never re-run
+  blindly;
+- ``act(ctx, guard) -> Acted``: make the change, and verify it. It raises
+  ``rollup.engine.retry.StepFailed`` (one line naming the host, with what the operator needs:
+  the exit code, a hint, the MSI log's tail; retried when the step lists that exit code),
+  ``GateWaiting`` when a person must act and nobody can be asked, or a transport error.
+
+``Hosts`` gives every executor thread-safe access to the sessions: one transport per host,
+opened on first use, used by one command at a time. In a dry run it refuses, loudly, any
+operation that may change a host, so "dry run changes nothing" is enforced here rather than
+trusted to each executor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from rollup.audit.redact import SecretRegistry
+from rollup.credentials import CredentialCache
+from rollup.engine.journal import Confirmation
+from rollup.engine.package import Package
+from rollup.errors import RollupError, TransportError
+from rollup.model.inventory import Inventory
+from rollup.model.manifest import Manifest
+from rollup.ops.base import Operation
+from rollup.ops.registry import operation
+from rollup.transport.base import PutResult, Transport, TransportRegistry
+
+if TYPE_CHECKING:
+    from rollup.planner import Plan, PlanStep
+
+P = TypeVar("P")
+R = TypeVar("R")
+
+HOST_LOG_DIR = "C:\\temp\\rollup"
+"""Where msiexec logs of a run go on each host: ``<dir>\\<run id>\\<step>.<attempt>.log``."""
+
+
+def op(op_id: str) -> Operation[Any, Any]:
+    """The operation with this id (a missing one is a programming error, raised at import)."""
+    found = operation(op_id)
+    if found is None:
+        raise RuntimeError(f"no operation {op_id!r} is registered")
+    return found
+
+
+class GateWaiting(RollupError):
+    """A person must act (a manual gate) and there is no terminal to ask on."""
+
+    def __init__(self, message: str, *, checklist: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.checklist = checklist
+
+
+class DryRunViolation(RuntimeError):
+    """An executor tried to send an operation that may change a host during a dry run (a bug)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Guard:
+    """What the guard facts say: in effect (nothing to do), skipped (a false condition), or not."""
+
+    in_effect: bool
+    reason: str
+    skipped: bool = False
+    facts: Any = None
+    """Whatever the check read that ``act`` can use (so it need not read it twice)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Acted:
+    """What ``act`` did: a one-line summary, the exit code that decided it, evidence to keep."""
+
+    summary: str
+    remote_code: int | None = None
+    evidence: Mapping[str, str] = field(default_factory=dict)
+    """Evidence name to text, kept in the run directory as ``<step>.<attempt>.<name>``."""
+    notices: tuple[str, ...] = ()
+    """Things the operator should know (a reboot became pending)."""
+
+
+class Hosts:
+    """
+    The run's sessions to its hosts. Thread-safe: each host's transport is used by one command
+    at a time (a transport is one WinRM shell), different hosts in parallel.
+
+    A transport that raised a ``TransportError`` is closed and dropped, so the next command
+    opens a fresh one. Credentials are resolved on first use, and each password is registered
+    with ``registry`` before anything can log it.
+    """
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        transports: TransportRegistry,
+        credentials: CredentialCache,
+        registry: SecretRegistry,
+        *,
+        read_only: bool = False,
+    ) -> None:
+        self.inventory = inventory
+        self.read_only = read_only
+        self._transports = transports
+        self._credentials = credentials
+        self._registry = registry
+        self._open: dict[str, Transport] = {}
+        self._locks: dict[str, threading.RLock] = {h.name: threading.RLock() for h in inventory.hosts}
+        self._guard = threading.Lock()
+
+    def _lock(self, host: str) -> threading.RLock:
+        with self._guard:
+            return self._locks.setdefault(host, threading.RLock())
+
+    def _transport(self, host: str) -> Transport:
+        found = self._open.get(host)
+        if found is None:
+            entry = self.inventory.host(host)
+            credentials = self._credentials.get(entry)
+            self._registry.add(credentials.password)
+            found = self._transports.create(entry, credentials)
+            found.open()
+            self._open[host] = found
+        return found
+
+    def _drop(self, host: str) -> None:
+        transport = self._open.pop(host, None)
+        if transport is not None:
+            with contextlib.suppress(TransportError):
+                transport.close()
+
+    def call(
+        self,
+        host: str,
+        op: Operation[P, R],
+        params: P,
+        *,
+        timeout_s: float | None = None,
+        stdin: bytes | None = None,
+    ) -> R:
+        """
+        Run ``op`` with ``params`` on ``host`` and parse its result.
+
+        Raises:
+            DryRunViolation: ``op`` may change the host and this is a dry run.
+            TransportError, ResultParseError, CommandFailed: from the transport and the parser.
+        """
+        if self.read_only and op.mutates:
+            raise DryRunViolation(f"{host}: {op.id} may change the host; a dry run sends only reads")
+        command = op.command(params)
+        with self._lock(host):
+            try:
+                result = self._transport(host).run(
+                    command, timeout_s=op.timeout_s if timeout_s is None else timeout_s, stdin=stdin
+                )
+            except TransportError:
+                self._drop(host)
+                raise
+        return op.parse(result, params)
+
+    def put(self, host: str, local: Path, remote: str, *, sha256: str, size: int) -> PutResult:
+        """Make ``remote`` on ``host`` hold ``local`` (nothing sent when it already does)."""
+        if self.read_only:
+            raise DryRunViolation(f"{host}: sending {remote} changes the host; a dry run sends only reads")
+        with self._lock(host):
+            try:
+                return self._transport(host).put(local, remote, sha256=sha256, size=size)
+            except TransportError:
+                self._drop(host)
+                raise
+
+    def close(self) -> None:
+        """Close every open session (errors of hosts that went away are ignored)."""
+        with self._guard:
+            names = list(self._open)
+        for host in names:
+            with self._lock(host):
+                self._drop(host)
+
+
+ConfirmGate = Callable[[tuple[str, ...]], Confirmation]
+"""Asks an operator to confirm a checklist and records it; raises ``GateWaiting`` with nobody to ask."""
+
+GateNeeded = Callable[[], tuple[bool, str]]
+"""Whether a manual gate must be passed: some step after it is not in effect (and which)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepContext:
+    """Everything one attempt of one plan step needs."""
+
+    step: PlanStep
+    plan: Plan
+    manifest: Manifest
+    package: Package
+    hosts: Hosts
+    run_id: str
+    attempt: int
+    started_at: datetime
+    """When this step first started in this run (UTC): the Deployment Tool logs are read from here."""
+    upstream_changed: bool
+    """Whether a step this one depends on (directly or not) acted in this run."""
+    confirmation: Confirmation | None
+    """The operator's confirmation of this step, if it has one (journal or command line)."""
+    confirm: ConfirmGate
+    gate_needed: GateNeeded
+    params: Mapping[str, Any] | None = None
+    """The parameters to use instead of ``step.params`` (a conditional's wrapped step)."""
+
+    @property
+    def host(self) -> str:
+        return self.step.host
+
+    @property
+    def p(self) -> Mapping[str, Any]:
+        """The step's parameters (the wrapped step's, inside a conditional)."""
+        return self.step.params if self.params is None else self.params
+
+    def call(self, op: Operation[P, R], params: P, *, host: str | None = None) -> R:
+        """Run ``op`` on this step's host (or ``host``), bounded by the step's timeout."""
+        timeout = float(min(self.step.timeout_s, op.timeout_s)) if host else float(self.step.timeout_s)
+        return self.hosts.call(host or self.step.host, op, params, timeout_s=timeout)
+
+    def log_path(self, what: str) -> str:
+        """Where msiexec writes its verbose log for this attempt on the host."""
+        return f"{HOST_LOG_DIR}\\{self.run_id}\\{self.step.step}.{what}.{self.attempt}.log"
+
+
+class Executor(Protocol):
+    """One step kind (see the module docstring)."""
+
+    def describe(self, step: PlanStep) -> str:
+        """One line saying what the step does, for the audit log and the dry run (no secrets)."""
+        ...
+
+    def check(self, ctx: StepContext) -> Guard: ...
+
+    def act(self, ctx: StepContext, guard: Guard) -> Acted: ...

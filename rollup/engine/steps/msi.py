@@ -1,0 +1,239 @@
+"""
+Windows Installer steps: ``msi_install``, ``msi_uninstall``, ``msi_run_twice``.
+
+The guard facts are the host's Uninstall entries (``products.list``, never ``Win32_Product``),
+compared with the identity of the package as read on the control host (``rollup.engine.package``):
+
+- ``msi_install`` is in effect when the package's ProductCode is installed, or an entry of its
+  ProductName is at its ProductVersion;
+- ``msi_uninstall`` is in effect when no entry of that product is at another version (the old
+  build is gone; the new one may be there already, on a second run);
+- ``msi_run_twice`` (the DNS Client, "run it two times") is in effect as ``msi_install`` is. It
+  runs the package, looks again, and runs it a second time only when the first run removed the
+  old build without installing the new one.
+
+msiexec's exit code decides an attempt: a code the step lists in ``ok_exit_codes`` is success
+(then the guard must hold, or the step fails: msiexec said yes but Windows disagrees); any
+other code fails the attempt with msiexec's hint, the failed actions and the log's last lines,
+and is retried when the step lists it in ``retry.on_exit_codes`` (1618).
+"""
+
+from __future__ import annotations
+
+import ntpath
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rollup.engine.package import LocalFile
+from rollup.engine.retry import StepFailed
+from rollup.engine.steps.context import Acted, Guard, StepContext, op
+from rollup.ops import msi, products
+from rollup.ops.products import InstalledEntry
+from rollup.planner import PlanStep
+
+REBOOT_CODES = frozenset({1641, 3010})
+_LIST = op("products.list")
+_INSTALL = op(msi.INSTALL)
+_UNINSTALL = op(msi.UNINSTALL)
+
+
+def version_key(text: str) -> tuple[int, ...]:
+    """A ProductVersion as numbers, four fields (``4.0.2491`` equals ``4.0.2491.0``)."""
+    parts = [int(p) if p.isdigit() else 0 for p in text.strip().split(".")]
+    return tuple([*parts, 0, 0, 0, 0][:4])
+
+
+def package_msi(ctx: StepContext, file: Mapping[str, Any]) -> LocalFile:
+    """The control-host copy of the package file a step names (``{"name": ...}``), which must be an MSI."""
+    local = ctx.package.file(str(file["name"]))
+    if local.msi is None:
+        raise StepFailed(f"{ctx.host}: {local.name} is not a Windows Installer package")
+    return local
+
+
+def entries_of(ctx: StepContext, local: LocalFile, *, host: str | None = None) -> tuple[InstalledEntry, ...]:
+    """The Uninstall entries of the package's product: by its ProductName, or its ProductCode."""
+    return entries_of_all(ctx, (local,), host=host)[local.name]
+
+
+def entries_of_all(
+    ctx: StepContext, packages: Sequence[LocalFile], *, host: str | None = None
+) -> dict[str, tuple[InstalledEntry, ...]]:
+    """
+    The Uninstall entries of each package's product (by package name), read in one call: an
+    entry belongs to a package whose ProductName or ProductCode it has.
+    """
+    infos = [(local.name, local.msi) for local in packages if local.msi is not None]
+    names = tuple(dict.fromkeys(info.product_name for _, info in infos))
+    codes = tuple(dict.fromkeys(info.product_code for _, info in infos))
+    found: tuple[InstalledEntry, ...] = ctx.call(
+        _LIST, products.ListParams(names=names, product_codes=codes), host=host
+    )
+    return {
+        name: tuple(
+            e
+            for e in found
+            if e.display_name.casefold() == info.product_name.casefold() or e.key.upper() == info.product_code
+        )
+        for name, info in infos
+    }
+
+
+def is_new(entry: InstalledEntry, local: LocalFile) -> bool:
+    """Whether an Uninstall entry is the package's own build."""
+    info = local.msi
+    assert info is not None
+    return entry.key.upper() == info.product_code or version_key(entry.display_version) == version_key(
+        info.product_version
+    )
+
+
+def installed_guard(ctx: StepContext, local: LocalFile) -> Guard:
+    """In effect when the package's build is installed; otherwise says what is."""
+    info = local.msi
+    assert info is not None
+    entries = entries_of(ctx, local)
+    if any(is_new(e, local) for e in entries):
+        return Guard(
+            in_effect=True, reason=f"{info.product_name} {info.product_version} is installed", facts=entries
+        )
+    if entries:
+        found = ", ".join(f"{e.display_version}" for e in entries)
+        return Guard(
+            in_effect=False,
+            reason=f"{info.product_name} is at {found}, not {info.product_version}",
+            facts=entries,
+        )
+    return Guard(in_effect=False, reason=f"{info.product_name} is not installed", facts=entries)
+
+
+def _properties(params: Mapping[str, Any]) -> tuple[str, ...]:
+    props = params.get("properties") or {}
+    return tuple(f"{name}={value}" for name, value in sorted(dict(props).items()))
+
+
+def _ok_codes(params: Mapping[str, Any], default: tuple[int, ...]) -> frozenset[int]:
+    return frozenset(int(c) for c in params.get("ok_exit_codes") or default)
+
+
+def judge(ctx: StepContext, outcome: msi.MsiOutcome, ok_codes: frozenset[int], what: str) -> None:
+    """Raise ``StepFailed`` (with msiexec's hint and log tail) unless the exit code is one of ``ok_codes``."""
+    if outcome.exit_code in ok_codes:
+        return
+    name = msi.EXIT_CODES.get(outcome.exit_code, "")
+    label = f"{outcome.exit_code} ({name})" if name else str(outcome.exit_code)
+    actions = f"; failed action: {outcome.failed_actions[-1].strip()}" if outcome.failed_actions else ""
+    raise StepFailed(
+        f"{ctx.host}: {what}: msiexec exited {label}{actions}; log {outcome.log}",
+        remote_code=outcome.exit_code,
+        hint=outcome.hint,
+        log_tail=outcome.log_tail,
+    )
+
+
+def _reboot_notice(ctx: StepContext, outcome: msi.MsiOutcome) -> tuple[str, ...]:
+    if outcome.exit_code in REBOOT_CODES:
+        return (f"{ctx.host}: msiexec exited {outcome.exit_code}: a restart of the host is pending",)
+    return ()
+
+
+def install(ctx: StepContext, local: LocalFile, *, what: str) -> msi.MsiOutcome:
+    """``msiexec /i`` of the package as it lies in the step's ``from_dir`` on the host."""
+    path = ntpath.join(str(ctx.p["from_dir"]), local.name)
+    params = msi.InstallParams(path=path, log=ctx.log_path(what), properties=_properties(ctx.p))
+    outcome: msi.MsiOutcome = ctx.call(_INSTALL, params)
+    return outcome
+
+
+class MsiInstall:
+    """``msi_install``: install the package unless its build is installed."""
+
+    def describe(self, step: PlanStep) -> str:
+        return f"msiexec /i {ntpath.join(str(step.params['from_dir']), str(step.params['file']['name']))}"
+
+    def check(self, ctx: StepContext) -> Guard:
+        return installed_guard(ctx, package_msi(ctx, ctx.p["file"]))
+
+    def act(self, ctx: StepContext, guard: Guard) -> Acted:
+        local = package_msi(ctx, ctx.p["file"])
+        outcome = install(ctx, local, what="install")
+        judge(ctx, outcome, _ok_codes(ctx.p, (0, 3010)), f"installing {local.name}")
+        after = installed_guard(ctx, local)
+        if not after.in_effect:
+            raise StepFailed(
+                f"{ctx.host}: msiexec exited {outcome.exit_code} but {after.reason}",
+                remote_code=outcome.exit_code,
+            )
+        return Acted(
+            summary=f"installed {after.reason.removesuffix(' is installed')}",
+            remote_code=outcome.exit_code,
+            notices=_reboot_notice(ctx, outcome),
+        )
+
+
+class MsiUninstall:
+    """``msi_uninstall``: remove every installed build of the product other than the package's own."""
+
+    def describe(self, step: PlanStep) -> str:
+        return f"msiexec /x the installed product that {step.params['product_of']['name']} replaces"
+
+    def check(self, ctx: StepContext) -> Guard:
+        local = package_msi(ctx, ctx.p["product_of"])
+        info = local.msi
+        assert info is not None
+        entries = entries_of(ctx, local)
+        old = tuple(e for e in entries if not is_new(e, local))
+        if not old:
+            return Guard(in_effect=True, reason=f"no older {info.product_name} is installed", facts=old)
+        versions = ", ".join(e.display_version for e in old)
+        return Guard(in_effect=False, reason=f"{info.product_name} {versions} is installed", facts=old)
+
+    def act(self, ctx: StepContext, guard: Guard) -> Acted:
+        ok = _ok_codes(ctx.p, (0, 1605, 3010))
+        removed: list[str] = []
+        notices: list[str] = []
+        code = 0
+        for entry in guard.facts:
+            params = msi.UninstallParams(
+                target=entry.key, log=ctx.log_path(f"uninstall-{entry.display_version}")
+            )
+            outcome = ctx.call(_UNINSTALL, params)
+            judge(ctx, outcome, ok, f"removing {entry.display_name} {entry.display_version}")
+            removed.append(f"{entry.display_name} {entry.display_version} ({entry.key})")
+            notices.extend(_reboot_notice(ctx, outcome))
+            code = outcome.exit_code
+        after = self.check(ctx)
+        if not after.in_effect:
+            raise StepFailed(f"{ctx.host}: after msiexec /x, {after.reason}", remote_code=code)
+        return Acted(summary="removed " + "; ".join(removed), remote_code=code, notices=tuple(notices))
+
+
+class MsiRunTwice:
+    """``msi_run_twice``: run the package, and once more if the first run only removed the old build."""
+
+    def describe(self, step: PlanStep) -> str:
+        path = ntpath.join(str(step.params["from_dir"]), str(step.params["file"]["name"]))
+        return f"msiexec /i {path}, two times"
+
+    def check(self, ctx: StepContext) -> Guard:
+        return installed_guard(ctx, package_msi(ctx, ctx.p["file"]))
+
+    def act(self, ctx: StepContext, guard: Guard) -> Acted:
+        local = package_msi(ctx, ctx.p["file"])
+        ok = _ok_codes(ctx.p, (0, 3010))
+        notices: list[str] = []
+        for run in (1, 2):
+            outcome = install(ctx, local, what=f"run{run}")
+            judge(ctx, outcome, ok, f"run {run} of {local.name}")
+            notices.extend(_reboot_notice(ctx, outcome))
+            after = installed_guard(ctx, local)
+            if after.in_effect:
+                runs = "one run" if run == 1 else "two runs"
+                return Acted(
+                    summary=f"{after.reason} after {runs}",
+                    remote_code=outcome.exit_code,
+                    notices=tuple(notices),
+                )
+        raise StepFailed(
+            f"{ctx.host}: after two runs of {local.name}, {after.reason}", remote_code=outcome.exit_code
+        )

@@ -1,0 +1,449 @@
+"""
+The simulated Hyper-V host: a lab host whose virtual machines are the lab's other hosts.
+
+A hypervisor (``HV01``) plays no HMC role. Its model keeps, in one file (``VM_REGISTRY``), the VMs
+it holds: each VM's name, the lab host it is (its guest), its power state and its checkpoints. A
+checkpoint is the guest's whole ``HostState`` at that moment, stored in the lab's blob store,
+except the lab's counters of what reached the guest through WinRM (``mutations``,
+``operations``): those are the lab's bookkeeping, not Windows state, and keep counting through a
+restore. So after a checkpoint, changes and a restore, ``rollup lab state GUEST`` shows the state
+from before, the counters aside.
+
+The guests' states are reached through ``SimContext.peers`` (the lab's state store), each under
+its own lock, while the operation holds the hypervisor's. A VM's power state is the registry's
+word only: a guest that is "off" still answers WinRM (the lab takes a host down with its own
+outage, ``LabEndpoint.set_down``, which is what the host-down drill uses in the simulated lab).
+
+The host is a Windows Server 2008 R2 SP1 Hyper-V host by default (PowerShell 2.0 and WMI
+``root\\virtualization``, the Hyper-V of January 2011); ``modern=True`` makes it a Windows
+Server 2012 R2 host (the Hyper-V module and ``root\\virtualization\\v2``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from rollup.lab.labdir import (
+    HTTP_PORT,
+    HTTPS_PORT,
+    LabConfig,
+    LabHost,
+    LabPaths,
+    free_first_address,
+    host_addresses,
+    write_config,
+)
+from rollup.lab.state import HostState, Service, StateStore, path_key
+from rollup.lab.store import FileStateStore, atomic_write
+from rollup.lab.wsman import WindowsVersion
+from rollup.ops.base import SimContext, SimResult
+from rollup.ops.files import put_text
+from rollup.ops.hyperv import V1_NAMESPACE, V2_NAMESPACE, ProbeParams, VmActionParams
+
+if TYPE_CHECKING:
+    from rollup.lab.fleet import RunningLab
+
+VM_REGISTRY = "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V\\rollup-lab-vms.json"
+"""Where the simulated host keeps its VMs (one small JSON file of its model)."""
+
+COUNTERS = frozenset({"mutations", "operations"})
+"""``HostState`` fields a checkpoint neither captures nor restores (see the module docstring)."""
+
+Power = Literal["Running", "Off", "Saved"]
+BlobWriter = Callable[[bytes], str]
+"""``SimContext.write_blob``: store bytes, get their key."""
+BlobReader = Callable[[str], bytes]
+"""``SimContext.read_blob``: the bytes stored under a key."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SimCheckpoint(_Model):
+    """A checkpoint of one VM: its guest's state (a blob key) and the VM's power state then."""
+
+    name: str
+    created: float
+    """Seconds since the epoch, from the lab's clock."""
+    blob: str
+    power: Power
+
+
+class SimVm(_Model):
+    """A VM on the simulated host."""
+
+    name: str
+    guest: str
+    """The lab host this VM is."""
+    id: str
+    """A GUID, as ``Msvm_ComputerSystem.Name`` and ``VM.Id`` show it."""
+    power: Power = "Running"
+    checkpoints: list[SimCheckpoint] = Field(default_factory=list)
+
+
+class SimHypervisor(_Model):
+    """Everything ``VM_REGISTRY`` holds."""
+
+    vms: list[SimVm] = Field(default_factory=list)
+
+    def vm(self, name: str) -> SimVm | None:
+        """The VM called ``name``, compared ignoring case as ``-eq`` does in PowerShell."""
+        return next((vm for vm in self.vms if vm.name.casefold() == name.casefold()), None)
+
+
+class GuestUnreachable(RuntimeError):
+    """The lab gave the operation no access to the other hosts (``SimContext.peers`` is ``None``)."""
+
+
+def hyperv_state(name: str, guests: Mapping[str, str], *, admin: str, modern: bool = False) -> HostState:
+    """
+    A Hyper-V host holding one running VM per ``guests`` entry (VM name -> lab host name).
+
+    ``admin`` is the lab account (a member of Domain Admins, as on the other hosts).
+    """
+    state = HostState(
+        name=name,
+        roles=[],
+        os_caption="Microsoft Windows Server 2012 R2 Datacenter"
+        if modern
+        else "Microsoft Windows Server 2008 R2 Enterprise",
+        os_version="6.3.9600" if modern else "6.1.7601",
+        service_pack=0 if modern else 1,
+        arch="AMD64",
+        ps_version="4.0" if modern else "2.0",
+        services={
+            "vmms": Service(name="vmms", display_name="Hyper-V Virtual Machine Management"),
+            "winrm": Service(name="WinRM", display_name="Windows Remote Management (WS-Management)"),
+        },
+        domain_admins=[admin.lower()],
+    )
+    registry = SimHypervisor(
+        vms=[
+            SimVm(name=vm, guest=guest, id=str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{name}/{vm}")).upper())
+            for vm, guest in guests.items()
+        ]
+    )
+    write_registry(state, registry, 0.0)
+    return state
+
+
+def is_modern(state: HostState) -> bool:
+    """Whether the host is Windows Server 2012 or later (6.2+): the Hyper-V module and WMI v2."""
+    major, minor, *_ = (int(part) for part in state.os_version.split("."))
+    return (major, minor) >= (6, 2)
+
+
+def read_registry(state: HostState) -> SimHypervisor | None:
+    """The host's VMs, or ``None`` when it is not a simulated Hyper-V host."""
+    entry = state.files.get(path_key(VM_REGISTRY))
+    if entry is None or entry.text is None:
+        return None
+    return SimHypervisor.model_validate_json(entry.text)
+
+
+def write_registry(state: HostState, registry: SimHypervisor, now: float) -> None:
+    """Save the host's VMs into its model."""
+    put_text(state, VM_REGISTRY, registry.model_dump_json(indent=1), now)
+
+
+def _peers(peers: StateStore | None) -> StateStore:
+    if peers is None:
+        raise GuestUnreachable("the simulated host cannot reach its guests' states")
+    return peers
+
+
+def checkpoint(
+    vm: SimVm, snapshot: str, *, peers: StateStore | None, now: float, write_blob: BlobWriter
+) -> None:
+    """
+    Capture the guest's state as checkpoint ``snapshot`` of ``vm``.
+
+    Raises:
+        ValueError: a checkpoint of that name exists (names must tell checkpoints apart).
+        GuestUnreachable: no access to the guests.
+    """
+    if any(c.name == snapshot for c in vm.checkpoints):
+        raise ValueError(f"a checkpoint named {snapshot} already exists")
+    guest = _peers(peers).read(vm.guest)
+    data = guest.model_dump_json(exclude=set(COUNTERS)).encode("utf-8")
+    vm.checkpoints.append(SimCheckpoint(name=snapshot, created=now, blob=write_blob(data), power=vm.power))
+
+
+def find_checkpoint(vm: SimVm, snapshot: str) -> SimCheckpoint:
+    """
+    The checkpoint called ``snapshot`` (exactly one).
+
+    Raises:
+        ValueError: none, or several, have that name.
+    """
+    found = [c for c in vm.checkpoints if c.name == snapshot]
+    if len(found) != 1:
+        raise ValueError(f"{len(found)} checkpoints are named {snapshot}")
+    return found[0]
+
+
+def restore(vm: SimVm, snapshot: str, *, peers: StateStore | None, read_blob: BlobReader) -> None:
+    """
+    Put the guest back in the state of checkpoint ``snapshot``, counters aside. The VM is then in
+    the state the checkpoint saved: ``Saved`` for one taken while it ran (its memory), else ``Off``.
+
+    Raises:
+        ValueError: no such checkpoint.
+        GuestUnreachable: no access to the guests.
+    """
+    chosen = find_checkpoint(vm, snapshot)
+    captured = HostState.model_validate_json(read_blob(chosen.blob))
+    with _peers(peers).update(vm.guest) as live:
+        for field in HostState.model_fields:
+            if field not in COUNTERS:
+                setattr(live, field, getattr(captured, field))
+    vm.power = "Saved" if chosen.power in ("Running", "Saved") else "Off"
+
+
+def remove(vm: SimVm, snapshot: str) -> None:
+    """
+    Delete checkpoint ``snapshot`` (its captured state stays in the content-addressed blob store).
+
+    Raises:
+        ValueError: no such checkpoint.
+    """
+    chosen = find_checkpoint(vm, snapshot)
+    vm.checkpoints = [c for c in vm.checkpoints if c is not chosen]
+
+
+# ---- the operations' simulations (rollup.ops.hyperv) ---------------------------------------------
+
+_ENABLED_V1 = {"Running": 2, "Off": 3, "Saved": 32769}
+_ENABLED_V2 = {"Running": 2, "Off": 3, "Saved": 6}
+_NO_GET_VM = (
+    "The term 'Get-VM' is not recognized as the name of a cmdlet, function, script file, or operable program."
+)
+
+
+def simulate_probe(state: HostState, params: ProbeParams, ctx: SimContext) -> SimResult:
+    """``hyperv.probe``: versions, the interfaces this host has (none without VMs), the VMs."""
+    registry = read_registry(state)
+    modern = is_modern(state)
+    namespace = "" if registry is None else (V2_NAMESPACE if modern else V1_NAMESPACE)
+    enabled = _ENABLED_V2 if modern else _ENABLED_V1
+    vms = []
+    for name in params.vms:
+        entry: dict[str, Any] = {"vm": name, "matches": 0}
+        vm = registry.vm(name) if registry is not None else None
+        if vm is not None:
+            entry.update(matches=1, id=vm.id, enabled_state=enabled[vm.power])
+        vms.append(entry)
+    result = {
+        "ps_version": state.ps_version,
+        "os_version": state.os_version,
+        "module": registry is not None and modern,
+        "namespace": namespace,
+        "vms": vms,
+    }
+    return SimResult(result=result)
+
+
+def simulate_cmdlets(state: HostState, params: VmActionParams, ctx: SimContext) -> SimResult:
+    """``hyperv.vm_action``: before Windows Server 2012 there is no ``Get-VM`` to call."""
+    registry = read_registry(state)
+    entries = []
+    for name in params.vms:
+        entry: dict[str, Any] = {"vm": name, "ok": False}
+        vm = registry.vm(name) if registry is not None and is_modern(state) else None
+        if registry is None or not is_modern(state):
+            entry["error"] = _NO_GET_VM
+        elif vm is None:
+            entry["error"] = f"0 virtual machines are named {name}"
+        else:
+            entry["state_before"] = vm.power
+            _run_action(vm, params, ctx, entry, calls=None)
+            entry["state_after"] = vm.power
+        entries.append(entry)
+    if registry is not None:
+        write_registry(state, registry, ctx.now)
+    return SimResult(result={"vms": entries})
+
+
+def simulate_wmi(state: HostState, params: VmActionParams, ctx: SimContext) -> SimResult:
+    """``hyperv.wmi_vm_action``: only a 2008/2008 R2 host has ``root\\virtualization`` (v1)."""
+    registry = read_registry(state)
+    if registry is None or is_modern(state):
+        return SimResult(exit_code=1, stderr="Get-WmiObject : Invalid namespace \r\n")
+    entries = []
+    for name in params.vms:
+        calls: list[dict[str, Any]] = []
+        entry: dict[str, Any] = {"vm": name, "ok": False, "calls": calls}
+        vm = registry.vm(name)
+        if vm is None:
+            entry["error"] = f"0 virtual machines are named {name}"
+        else:
+            entry["state_before"] = _ENABLED_V1[vm.power]
+            _run_action(vm, params, ctx, entry, calls=calls)
+            entry["state_after"] = _ENABLED_V1[vm.power]
+        entries.append(entry)
+    write_registry(state, registry, ctx.now)
+    return SimResult(result={"vms": entries})
+
+
+def _run_action(
+    vm: SimVm, params: VmActionParams, ctx: SimContext, entry: dict[str, Any], *, calls: list[Any] | None
+) -> None:
+    """One VM's action as the scripts do it; ``calls`` collects the WMI calls (WMI script only)."""
+
+    def call(name: str, code: int = 4096) -> None:
+        if calls is not None:
+            calls.append({"call": name, "return_value": code, "job_state": 7 if code == 4096 else None})
+
+    def power(want: Power) -> None:
+        if vm.power != want:
+            call("RequestStateChange")
+            vm.power = want
+
+    before = vm.power
+    try:
+        if params.action == "create":
+            checkpoint(vm, params.snapshot, peers=ctx.peers, now=ctx.now, write_blob=ctx.write_blob)
+            call("CreateVirtualSystemSnapshot")
+            call("ModifyVirtualSystem", 0)
+        elif params.action == "restore":
+            find_checkpoint(vm, params.snapshot)
+            power("Off")
+            restore(vm, params.snapshot, peers=ctx.peers, read_blob=ctx.read_blob)
+            call("ApplyVirtualSystemSnapshot")
+            if before == "Running" and params.start:
+                power("Running")
+        elif params.action == "remove":
+            remove(vm, params.snapshot)
+            call("RemoveVirtualSystemSnapshot")
+        else:
+            power("Off" if params.action == "stop" else "Running")
+        entry["ok"] = True
+    except (ValueError, GuestUnreachable) as exc:
+        entry["error"] = str(exc)
+
+
+# ---- a lab with a Hyper-V host, served in this process (``rollup rehearse --simulated``) -----------
+
+HYPERVISOR = "HV01"
+REHEARSAL_INVENTORY = "rehearsal.yml"
+
+
+def add_hypervisor(paths: LabPaths, config: LabConfig, *, name: str = HYPERVISOR) -> LabConfig:
+    """
+    Add a simulated Hyper-V host to the lab in ``paths``, holding each of the lab's hosts as a VM
+    of the same name, on the next address after the last host. A lab that has it already is
+    returned as it is. The caller holds the lab's lock.
+    """
+    if any(host.name.casefold() == name.casefold() for host in config.hosts):
+        return config
+    guests = {host.name: host.name for host in config.hosts if host.roles}
+    address = host_addresses(config.hosts[0].address, len(config.hosts) + 1)[-1]
+    names = [host.name for host in config.hosts]
+    FileStateStore(paths.hosts, [*names, name]).write(hyperv_state(name, guests, admin=config.user))
+    added = LabHost(name=name, roles=(), address=address, os=WindowsVersion.SERVER_2008_R2_SP1)
+    updated = config.model_copy(update={"hosts": (*config.hosts, added)})
+    write_config(paths, updated)
+    return updated
+
+
+def write_rehearsal_inventory(paths: LabPaths, config: LabConfig, *, hypervisor: str = HYPERVISOR) -> Path:
+    """
+    ``rehearsal.yml`` beside the lab's own inventory: that inventory, with each host's ``vm`` and
+    the hypervisor under ``rollup_hypervisors`` (its WinRM settings are the lab's).
+    """
+    data: Any = yaml.safe_load(paths.inventory.read_text(encoding="utf-8"))
+    host = config.host(hypervisor)
+    entry: dict[str, Any] = {"provider": "hyperv", "address": host.address}
+    if host.http_port != HTTP_PORT:
+        entry["port"] = host.http_port
+    data["all"]["vars"]["rollup_hypervisors"] = {host.name: entry}
+    for group in data["all"]["children"].values():
+        for name, variables in group["hosts"].items():
+            if variables is not None:
+                variables["vm"] = {"hypervisor": host.name, "name": name}
+    head = "# The simulated lab as a rehearsal lab: its hosts are VMs on the simulated Hyper-V host.\n"
+    text = head + yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=1000)
+    target = paths.root / REHEARSAL_INVENTORY
+    atomic_write(target, text.encode("utf-8"))
+    return target
+
+
+class LabOutage:
+    """The host-down drill in the simulated lab: a host's listeners close for a while (``set_down``)."""
+
+    def __init__(self, lab: RunningLab) -> None:
+        self._lab = lab
+
+    def take_down(self, host: str, seconds: float) -> None:
+        self._lab.server.endpoint(host).set_down(seconds)
+
+    def wait_up(self, host: str, timeout_s: float) -> bool:
+        endpoint = self._lab.server.endpoint(host)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with socket.create_connection((endpoint.address, endpoint.port), timeout=1.0):
+                    return True
+            except OSError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.05)
+
+
+@dataclass(frozen=True, slots=True)
+class RehearsalLab:
+    """A lab with a Hyper-V host, being served, and its rehearsal inventory."""
+
+    paths: LabPaths
+    config: LabConfig
+    inventory: Path
+    running: RunningLab
+
+
+@contextlib.contextmanager
+def serving_rehearsal_lab(
+    root: Path, *, manifest: Path, collab: int, time_factor: float, seed: int, env: Mapping[str, str]
+) -> Iterator[RehearsalLab]:
+    """
+    Create (or reuse) the lab in ``root`` with ``collab`` COLLAB hosts and a Hyper-V host, and
+    serve it in this process for the block, holding the lab's lock.
+
+    Raises:
+        UsageError: a lab already runs in ``root``, or it was created with another COLLAB count.
+        ConfigError: an address or port is taken.
+    """
+    from rollup.lab.fleet import LabOptions, RunningLab, lab_hosts, prepare_lab
+    from rollup.lab.process import holding_lock
+
+    paths = LabPaths(root)
+    root.mkdir(parents=True, exist_ok=True)
+    with holding_lock(paths):
+        count = len(lab_hosts(collab)) + 1
+        first = None if paths.config.exists() else free_first_address(count, (HTTP_PORT, HTTPS_PORT))
+        options = LabOptions(
+            collab=collab,
+            scenario=None,
+            manifest=manifest,
+            first_address=first,
+            time_factor=time_factor,
+            seed=seed,
+        )
+        config = add_hypervisor(paths, prepare_lab(paths, options, env))
+        inventory = write_rehearsal_inventory(paths, config)
+        running = RunningLab(paths, config, env)
+        running.start()
+        try:
+            yield RehearsalLab(paths=paths, config=config, inventory=inventory, running=running)
+        finally:
+            running.stop()
