@@ -51,20 +51,37 @@ def _prod(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch:
         (package / name).write_bytes(path.read_bytes())
     inventory = tmp_path / "prod.yml"
     inventory.write_text(PROD, encoding="utf-8")
+    manifest = tmp_path / "manifest.yml"
+    manifest.write_bytes(MANIFEST.read_bytes())
+    assert main(["manifest", "pin", "--manifest", str(manifest), "--package-dir", str(package)]) == 0
     return inventory
 
 
 def apply(prod: Path, *more: str) -> int:
     runs = prod.parent / ".rollup" / "runs"
-    return main(["apply", "--inventory", str(prod), "--manifest", str(MANIFEST), "--package-dir",
-                 str(prod.parent / "package"), "--runs-dir", str(runs), *more])  # fmt: skip
+    return main(["apply", "--inventory", str(prod), "--manifest", str(prod.parent / "manifest.yml"),
+                 "--package-dir", str(prod.parent / "package"), "--runs-dir", str(runs), *more])  # fmt: skip
+
+
+def test_production_needs_a_pinned_manifest(prod: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An unpinned manifest is refused for production with exit 2, naming the pin command."""
+    runs = prod.parent / ".rollup" / "runs"
+    package = str(prod.parent / "package")
+    code = main(["apply", "--inventory", str(prod), "--manifest", str(MANIFEST), "--package-dir", package,
+                 "--runs-dir", str(runs), "--skip-rehearsal", "--reason", "x"])  # fmt: skip
+    err = capsys.readouterr().err
+
+    assert code == 2
+    assert "a production run needs a pinned manifest" in err
+    assert "rollup manifest pin" in err
+    assert not runs.exists() or not list_runs(runs)
 
 
 def test_production_without_a_rehearsal_is_refused_before_any_run_starts(
     prod: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Exit 2, one line naming the inventory, the manifest's digest and the override; no run exists."""
-    digest = load_manifest(MANIFEST).digest()
+    digest = load_manifest(prod.parent / "manifest.yml").digest()
 
     code = apply(prod)
     err = capsys.readouterr().err

@@ -291,6 +291,12 @@ def _setup(chosen: _Choices, renderer: ProgressRenderer, runs: Path) -> tuple[Ru
         ask=_asker(renderer, operator) if terminal else None,
     )
     unpinned = package.unpinned()
+    if unpinned and inventory.production:
+        raise UsageError(
+            f"{inventory.source}: a production run needs a pinned manifest; {chosen.manifest} pins no "
+            f"SHA-256 for {len(unpinned)} package file(s) ({unpinned[0]}, ...)",
+            hint=f"pin it first: rollup manifest pin --manifest {chosen.manifest} --package-dir {folder}",
+        )
     if unpinned:
         renderer(
             Notice(
