@@ -30,7 +30,7 @@ from rollup.lab.prerollup import prerollup_states, rollup_package
 from rollup.lab.runner import LabRunner
 from rollup.lab.state import MemoryBlobStore, MemoryStateStore
 from rollup.lab.wsman import Credential, EndpointConfig, LabServer
-from rollup.model.inventory import AuthTransport, CertValidation, Host, Scheme
+from rollup.model.inventory import Host
 from rollup.model.manifest import load_manifest
 from rollup.model.roles import Role
 from rollup.ops.files import StatParams
@@ -39,6 +39,7 @@ from rollup.ops.registry import operation
 from rollup.ps.command import RemoteCommand
 from rollup.ps.delivery import fits_command_line
 from rollup.secret import Secret
+from rollup.testing.fleet import lab_host
 from rollup.transport.base import PutResult
 from rollup.transport.winrm import MAX_COMMANDS_PER_SHELL, WinRMTransport
 
@@ -49,21 +50,7 @@ ADDRESS = "127.0.9.201"
 
 
 def _host(port: int) -> Host:
-    return Host(
-        name="COLLAB01",
-        address=ADDRESS,
-        port=port,
-        scheme=Scheme.HTTP,
-        transport=AuthTransport.NTLM,
-        cert_validation=CertValidation.VALIDATE,
-        ca_trust_path=None,
-        user=USER,
-        password=None,
-        roles=frozenset({Role.COLLAB}),
-        insecure_lab=False,
-        operation_timeout_s=20.0,
-        read_timeout_s=30.0,
-    )
+    return lab_host("COLLAB01", frozenset({Role.COLLAB}), address=ADDRESS, port=port, user=USER)
 
 
 def _command(op_id: str, params: object) -> RemoteCommand:

@@ -8,10 +8,16 @@ Two fleets, each over NTLM (message encryption) and over Basic (HTTP, ``insecure
 
 The lab runs in a process of its own (``rollup lab up --detach --latency-ms 20 --time-factor 0``,
 so operations take no simulated time and the wait is the network's), and verify runs in this
-process with a pinned manifest. For each run it prints the wall time, the HTTP requests per
-host (authentication legs included), this process's CPU time and peak memory (Python heap, and
-the process's maximum resident set), and the ratio of the wall time to the lower bound
-``requests per host x latency x hosts / forks``. The aim is at most 1.5.
+process with a pinned manifest. Each configuration is timed ``--repeat`` times (3 by default)
+after a warm-up pass; it prints the median wall time (and the range), the HTTP requests per
+host (authentication legs included), this process's CPU time and the lab process's (the two
+share the machine's cores), the peak memory (Python heap, and at the end the process's maximum
+resident set), the 1-minute load average before the run, and the ratio of the median wall time
+to the lower bound ``requests per host x latency x hosts / forks``. The aim is at most 1.5.
+
+Both processes need CPU for every request, so the figures hold for an otherwise idle machine
+only: the load average is printed at the start and on every line, and a run taken while other
+work kept the cores busy says so.
 
 For comparison, in the same run and with the same forks, the same checks are made the way a
 hand-written script makes them: one pywinrm ``Session.run_ps`` per check (a shell opened and
@@ -27,6 +33,7 @@ import argparse
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -62,6 +69,8 @@ from rollup.verify import components_on, verify_params
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "manifests" / "hmc40-rollup-2011-01.yml"
 LATENCY_S = 0.020
+IDLE_LOAD = 0.5
+"""A 1-minute load average above this at the start means other work is using the cores."""
 
 
 def rollup(*args: str) -> None:
@@ -100,13 +109,26 @@ def pinned(state_dir: Path, folder: Path) -> Manifest:
 
 @dataclass(frozen=True)
 class Measure:
-    """One measured run."""
+    """The timed runs of one configuration (medians of ``repeat`` runs)."""
 
-    wall_s: float
+    walls_s: tuple[float, ...]
     cpu_s: float
+    lab_cpu_s: float
     heap_mb: float
     requests_per_host: float
     hosts: int
+    load: float
+    """The 1-minute load average just before the first timed run."""
+
+    @property
+    def wall_s(self) -> float:
+        return statistics.median(self.walls_s)
+
+
+def lab_cpu_s(pid: int) -> float:
+    """The CPU time (user and system) the lab process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measured(
@@ -114,20 +136,37 @@ def measured(
     manifest: Manifest,
     inventory: Inventory,
     forks: int,
+    *,
+    lab_pid: int,
+    repeat: int,
 ) -> Measure:
     """
     ``run(manifest, inventory, forks)``, which returns the requests it sent and the hosts, timed
-    in wall and CPU time; then once more under ``tracemalloc`` for its peak heap (tracing slows
-    Python down, so that run is not timed).
+    ``repeat`` times in wall time and in this process's and the lab's CPU time; then once more
+    under ``tracemalloc`` for its peak heap (tracing slows Python down, so that run is not timed).
     """
-    cpu, wall = time.process_time(), time.perf_counter()
-    requests, hosts = run(manifest, inventory, forks)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    load = os.getloadavg()[0]
+    walls, cpus, lab_cpus = [], [], []
+    requests = hosts = 0
+    for _ in range(repeat):
+        cpu, lab, wall = time.process_time(), lab_cpu_s(lab_pid), time.perf_counter()
+        requests, hosts = run(manifest, inventory, forks)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+        lab_cpus.append(lab_cpu_s(lab_pid) - lab)
     tracemalloc.start()
     run(manifest, inventory, forks)
     heap = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
-    return Measure(wall, cpu, heap, requests / hosts, hosts)
+    return Measure(
+        walls_s=tuple(walls),
+        cpu_s=statistics.median(cpus),
+        lab_cpu_s=statistics.median(lab_cpus),
+        heap_mb=heap,
+        requests_per_host=requests / hosts,
+        hosts=hosts,
+        load=load,
+    )
 
 
 def verify_once(manifest: Manifest, inventory: Inventory, forks: int) -> tuple[int, int]:
@@ -223,31 +262,42 @@ def hand_written_once(manifest: Manifest, inventory: Inventory, forks: int) -> t
     return total.total, len(inventory.hosts)
 
 
+def lower_bound_s(requests_per_host: float, hosts: int, forks: int) -> float:
+    """The issue's lower bound: requests per host x latency x hosts / forks."""
+    return requests_per_host * LATENCY_S * hosts / forks
+
+
 def report(label: str, m: Measure, forks: int) -> None:
-    """One line; ``waves`` is the bound counting whole rounds of ``forks`` hosts (ceil(hosts / forks))."""
-    bound = m.requests_per_host * LATENCY_S * m.hosts / forks
+    """Two lines; ``whole rounds`` counts the bound in rounds of ``forks`` hosts (ceil(hosts / forks))."""
+    bound = lower_bound_s(m.requests_per_host, m.hosts, forks)
     waves = m.requests_per_host * LATENCY_S * -(-m.hosts // forks)
     print(
-        f"  {label:<24} wall {m.wall_s:6.2f} s  requests/host {m.requests_per_host:5.1f}  "
-        f"CPU {m.cpu_s:5.2f} s  heap peak {m.heap_mb:5.1f} MB  "
-        f"bound {bound:5.2f} s  ratio {m.wall_s / bound:5.2f}  (whole rounds: {m.wall_s / waves:4.2f})"
+        f"  {label:<24} wall {m.wall_s:6.2f} s ({min(m.walls_s):.2f}-{max(m.walls_s):.2f})  "
+        f"requests/host {m.requests_per_host:5.2f}  bound {bound:5.2f} s  ratio {m.wall_s / bound:5.2f}  "
+        f"(whole rounds: {m.wall_s / waves:4.2f})"
+    )
+    print(
+        f"  {'':<24} CPU {m.cpu_s:5.2f} s, lab CPU {m.lab_cpu_s:5.2f} s  heap peak {m.heap_mb:5.1f} MB  "
+        f"load average before {m.load:4.2f}"
     )
 
 
-def fleet(folder: Path, collab: int, forks: int, *, hand_written: bool) -> None:
+def fleet(folder: Path, collab: int, forks: int, *, hand_written: bool, repeat: int) -> None:
     """Start a lab of ``collab`` COLLAB hosts, measure verify (and the hand-written way), stop it."""
     state_dir = folder / f"lab-{collab}"
     rollup("lab", "up", "--state-dir", str(state_dir), "--collab", str(collab),
            "--latency-ms", str(LATENCY_S * 1000), "--time-factor", "0", "--detach")  # fmt: skip
     try:
+        lab_pid = int((state_dir / "lab.pid").read_text(encoding="ascii"))
         manifest = pinned(state_dir, folder)
         print(f"{collab + 3} hosts, {forks} forks, {LATENCY_S * 1000:.0f} ms per HTTP answer")
         for auth, path in inventories(state_dir).items():
             inventory = load_inventory(str(path))
             verify_once(manifest, inventory, forks)  # a first pass warms imports and caches
-            report(f"verify ({auth})", measured(verify_once, manifest, inventory, forks), forks)
+            run = measured(verify_once, manifest, inventory, forks, lab_pid=lab_pid, repeat=repeat)
+            report(f"verify ({auth})", run, forks)
             if hand_written:
-                run = measured(hand_written_once, manifest, inventory, forks)
+                run = measured(hand_written_once, manifest, inventory, forks, lab_pid=lab_pid, repeat=repeat)
                 report(f"run_ps per check ({auth})", run, forks)
                 calls = sum(len(hand_written_checks(manifest, host)) for host in inventory.hosts)
                 print(
@@ -261,11 +311,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="Only the 50-host fleet.")
     parser.add_argument("--no-hand-written", action="store_true", help="Skip the run_ps comparison.")
+    parser.add_argument("--repeat", type=int, default=3, help="Timed runs per configuration (default 3).")
     args: Any = parser.parse_args()
+    one, five, fifteen = os.getloadavg()
+    cpus = os.cpu_count() or 1
+    print(f"load average at start: {one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min) on {cpus} CPUs")
+    if one > IDLE_LOAD:
+        print("  the machine is not idle: other work shares the cores; the ratios below overstate verify's")
+    hand_written = not args.no_hand_written
     with tempfile.TemporaryDirectory(prefix="rollup-bench-verify-") as folder:
-        fleet(Path(folder), 47, 16, hand_written=not args.no_hand_written)
+        fleet(Path(folder), 47, 16, hand_written=hand_written, repeat=args.repeat)
         if not args.quick:
-            fleet(Path(folder), 200, DEFAULT_FORKS, hand_written=not args.no_hand_written)
+            fleet(Path(folder), 200, DEFAULT_FORKS, hand_written=hand_written, repeat=args.repeat)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"maximum resident set of this process: {peak:.0f} MB")
 

@@ -9,6 +9,8 @@ silently keeps the last one), and formats a pydantic ``ValidationError`` as
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -93,15 +95,43 @@ def read_yaml(path: Path, *, error: type[E], display: str | None = None) -> Any:
 
 
 def key_path(loc: Sequence[int | str], prefix: str = "") -> str:
-    """Render a pydantic ``loc`` as a dotted key path (``all.children.collab.hosts.COLLAB01.port``)."""
+    """
+    Render a pydantic ``loc`` as a dotted key path (``all.children.collab.hosts.COLLAB01.port``);
+    a key that is not plain is shown JSON-quoted, so the path stays one line.
+    """
     parts = [prefix] if prefix else []
     for item in loc:
         if isinstance(item, int):
             parts.append(f"[{item}]")
         else:
-            parts.append(str(item))
+            parts.append(item if _PLAIN_KEY.match(item) else quote(item))
     text = ".".join(parts)
     return text.replace(".[", "[") or "(top level)"
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_.-]+\Z")
+
+
+def join_key(path: str, *keys: Any) -> str:
+    """Extend a dotted key path; a key that is not plain is shown quoted, so the path stays one line."""
+    for key in keys:
+        if isinstance(key, int) and not isinstance(key, bool) and abs(key) < 10**18:
+            segment = str(key)
+        else:
+            segment = key if isinstance(key, str) and _PLAIN_KEY.match(key) else quote(key)
+        path = f"{path}.{segment}" if path else segment
+    return path
+
+
+def quote(value: Any) -> str:
+    """Any value as one line of ASCII: JSON-quoted, shortened past 80 characters."""
+    try:
+        text = value if isinstance(value, str) else str(value)
+    except ValueError:  # an integer too long to print
+        text = "(a very long number)"
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return json.dumps(text)
 
 
 def validation_message(exc: ValidationError, *, source: str, prefix: str = "") -> str:

@@ -10,7 +10,9 @@ credentials, answers something unreadable) becomes that host's one-line error, n
 survey's: the other hosts are read all the same.
 
 ``run_verify`` is ``rollup verify`` without the printing: one ``verify.facts`` per host (the
-fact groups its roles need, ``rollup.verify.verify_params``), then ``rollup.verify.evaluate``.
+fact groups its roles need, ``rollup.verify.verify_params``, worked out once per set of roles
+and shared by the hosts that have it, like the script itself), longest scripts first, then
+``rollup.verify.evaluate``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from rollup.model.inventory import Host, Inventory
 from rollup.model.manifest import Manifest
 from rollup.ops.base import Operation
 from rollup.ops.verify import FACTS, VerifyFacts
+from rollup.ps.command import RemoteCommand
 from rollup.transport.base import Transport, TransportRegistry
 from rollup.verify import evaluate, is_pinned, verify_params
 
@@ -59,9 +62,23 @@ class ReadSession:
             MutationRefused: ``op`` may change the host.
             TransportError, ResultParseError, CommandFailed: from the transport and the parser.
         """
+        return self.run(op, op.command(params), params)
+
+    def run(self, op: Operation[P, R], command: RemoteCommand, params: P) -> R:
+        """
+        ``call``, with ``command`` already built from ``params`` (``op.command(params)``), so that
+        hosts asked the same share one.
+
+        Raises:
+            MutationRefused: ``op`` may change the host (checked on ``op``, whatever ``command`` is).
+            ValueError: ``command`` is not an ``op`` command.
+            TransportError, ResultParseError, CommandFailed: from the transport and the parser.
+        """
         if op.mutates:
             raise MutationRefused(f"{self._transport.host}: {op.id} may change the host; a survey only reads")
-        result = self._transport.run(op.command(params), timeout_s=op.timeout_s)
+        if command.op != op.id:
+            raise ValueError(f"{self._transport.host}: command {command.op} is not {op.id}")
+        result = self._transport.run(command, timeout_s=op.timeout_s)
         return op.parse(result, params)
 
 
@@ -90,11 +107,14 @@ def survey(
     transports: TransportRegistry,
     credentials: CredentialCache,
     forks: int = DEFAULT_FORKS,
+    cost: Callable[[Host], float] | None = None,
 ) -> tuple[Reading[T], ...]:
     """
     ``read`` each host through its own session, ``forks`` hosts at a time; results in host order.
 
-    A session is closed (its shell deleted) off the reading threads, so a fork moves on to its
+    Hosts are started costliest first when ``cost`` estimates each one (ties keep host order),
+    so that a long host does not start last and keep one fork busy while the others idle. A
+    session is closed (its shell deleted) off the reading threads, so a fork moves on to its
     next host without waiting for the Delete; every session is closed before this returns.
 
     Raises:
@@ -115,7 +135,9 @@ def survey(
                 closers.submit(_close, transport)
             return reading, transport
 
-        done = list(readers.map(one, hosts))
+        order = sorted(range(len(hosts)), key=lambda i: -cost(hosts[i])) if cost else range(len(hosts))
+        started = {i: readers.submit(one, hosts[i]) for i in order}
+        done = [started[i].result() for i in range(len(hosts))]
     return tuple(replace(reading, requests=_requests(transport)) for reading, transport in done)
 
 
@@ -171,13 +193,21 @@ def run_verify(
     """
     started_at = datetime.now(UTC)
     started = time.monotonic()
-    wanted = {host.name: verify_params(manifest, host.roles) for host in inventory.hosts}
+    by_roles = {roles: verify_params(manifest, roles) for roles in {host.roles for host in inventory.hosts}}
+    commands = {roles: FACTS.command(params) for roles, params in by_roles.items() if not params.empty}
 
     def read(host: Host, session: ReadSession) -> VerifyFacts:
-        params = wanted[host.name]
-        return VerifyFacts() if params.empty else session.call(FACTS, params)
+        params = by_roles[host.roles]
+        return VerifyFacts() if params.empty else session.run(FACTS, commands[host.roles], params)
 
-    readings = survey(inventory.hosts, read, transports=transports, credentials=credentials, forks=forks)
+    def cost(host: Host) -> float:
+        """Script length: a script too long for the command line also costs its Send."""
+        command = commands.get(host.roles)
+        return 0.0 if command is None else len(command.render())
+
+    readings = survey(
+        inventory.hosts, read, transports=transports, credentials=credentials, forks=forks, cost=cost
+    )
     observed = [(r.host, r.value if r.value is not None else (r.error or "no facts")) for r in readings]
     hosts = tuple(
         replace(report, requests=r.requests, duration_s=r.duration_s)

@@ -27,8 +27,8 @@ checked host of its roles is drift. A component installed only under a condition
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import PureWindowsPath
 from typing import TypeVar
 
@@ -52,7 +52,7 @@ from rollup.ops.files import FileStat
 from rollup.ops.iis import VdirSecurity
 from rollup.ops.products import InstalledEntry
 from rollup.ops.sql import params_for
-from rollup.ops.verify import Unreadable, VdirMissing, VerifyFacts, VerifyParams, name_key
+from rollup.ops.verify import Unreadable, VdirMissing, VerifyFacts, VerifyParams, name_key, sql_group
 
 S = TypeVar("S", bound=Step)
 
@@ -138,26 +138,16 @@ def verify_params(manifest: Manifest, roles: Iterable[Role]) -> VerifyParams:
     names, codes = product_filter(manifest, components_on(manifest, wanted))
     share = manifest.package.msishare
     in_share = tuple(str(PureWindowsPath(share, f.name)) for f in manifest.msishare_files())
-    params = VerifyParams(
-        files=in_share if Role.DEPLOYMENT_TOOL in wanted else (),
-        file_identity=is_pinned(manifest),
+    files = in_share if Role.DEPLOYMENT_TOOL in wanted else ()
+    sql = manifest.sql if steps_on(manifest, SqlObjectsCheckStep, wanted) else None
+    return VerifyParams(
+        files=files,
+        file_identity=bool(files) and is_pinned(manifest),
         product_names=names,
         product_codes=codes,
         vdirs=tuple(dict.fromkeys(f"{s.site}/{s.vdir}" for s in steps_on(manifest, IisSettingStep, wanted))),
+        sql=sql_group(params_for(sql)) if sql is not None else (),
         complus=tuple(dict.fromkeys(s.application for s in steps_on(manifest, ComplusRestartStep, wanted))),
-    )
-    if manifest.sql is None or not steps_on(manifest, SqlObjectsCheckStep, wanted):
-        return params
-    objects = params_for(manifest.sql)
-    return replace(
-        params,
-        sql_instance=objects.instance,
-        sql_database=objects.database,
-        sql_indexes=objects.indexes,
-        sql_procedures=objects.procedures,
-        sql_scalar_functions=objects.scalar_functions,
-        sql_table_functions=objects.table_functions,
-        sql_near_miss=objects.near_miss,
     )
 
 
@@ -170,7 +160,9 @@ Observed = tuple[Host, VerifyFacts | str]
 def evaluate(manifest: Manifest, observed: Sequence[Observed]) -> tuple[HostReport, ...]:
     """Every host's verify checks, in the order given (a host that could not be read gets one ``error``)."""
     components = expected_components(manifest)
-    somewhere = _installed_somewhere(manifest, components, observed)
+    files = {windows_key(f.name): f for f in manifest.package.files}
+    somewhere = _installed_somewhere(files, components, observed)
+    on_roles: dict[frozenset[Role], tuple[list[ExpectedComponent], list[IisSettingStep]]] = {}
     reports = []
     for host, facts in observed:
         if isinstance(facts, str):
@@ -179,10 +171,16 @@ def evaluate(manifest: Manifest, observed: Sequence[Observed]) -> tuple[HostRepo
                       "the host could not be checked"),
             )  # fmt: skip
         else:
+            if host.roles not in on_roles:
+                on_roles[host.roles] = (
+                    [c for c in components if c.roles & host.roles],
+                    steps_on(manifest, IisSettingStep, host.roles),
+                )
+            components_here, iis_steps = on_roles[host.roles]
             checks = (
                 *_file_checks(manifest, facts),
-                *_product_checks(manifest, [c for c in components if c.roles & host.roles], facts, somewhere),
-                *_iis_checks(manifest, host.roles, facts),
+                *_product_checks(files, components_here, facts, somewhere),
+                *_iis_checks(iis_steps, facts),
                 *_sql_checks(facts),
                 *_complus_checks(facts),
             )
@@ -206,12 +204,12 @@ def entries_of(
 
 
 def _installed_somewhere(
-    manifest: Manifest, components: Sequence[ExpectedComponent], observed: Sequence[Observed]
+    files: Mapping[str, PackageFile], components: Sequence[ExpectedComponent], observed: Sequence[Observed]
 ) -> set[str]:
-    """The components found on at least one checked host of their roles."""
+    """The components found on at least one checked host of their roles (``files`` by ``windows_key``)."""
     found: set[str] = set()
     for component in components:
-        code = manifest.file(component.msi).product_code
+        code = files[windows_key(component.msi)].product_code
         for host, facts in observed:
             listed = facts.products if isinstance(facts, VerifyFacts) else None
             if (
@@ -273,14 +271,18 @@ def _file_check(f: PackageFile, stat: FileStat | None, path: str) -> Check:
 
 
 def _product_checks(
-    manifest: Manifest, components: Sequence[ExpectedComponent], facts: VerifyFacts, somewhere: set[str]
+    files: Mapping[str, PackageFile],
+    components: Sequence[ExpectedComponent],
+    facts: VerifyFacts,
+    somewhere: set[str],
 ) -> list[Check]:
     if not components or facts.products is None:
         return []
     if isinstance(facts.products, Unreadable):
         message = facts.products.message
         return [check("products", "Uninstall entries", "readable", message, Status.ERROR, "not read")]
-    return [_product_check(manifest.file(c.msi), c, facts.products, somewhere) for c in components]
+    listed = facts.products
+    return [_product_check(files[windows_key(c.msi)], c, listed, somewhere) for c in components]
 
 
 def _product_check(
@@ -314,9 +316,9 @@ def _product_check(
     return check("products", c.name, expected, actual, Status.DRIFT, why)
 
 
-def _iis_checks(manifest: Manifest, roles: frozenset[Role], facts: VerifyFacts) -> list[Check]:
+def _iis_checks(steps: Sequence[IisSettingStep], facts: VerifyFacts) -> list[Check]:
     checks = []
-    for step in steps_on(manifest, IisSettingStep, roles):
+    for step in steps:
         key = f"{step.site}/{step.vdir}"
         found = facts.vdirs.get(key)
         wanted: list[tuple[str, str, str]] = []

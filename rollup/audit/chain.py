@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -91,7 +92,7 @@ class BadRecord:
     line: int
     """1-based line number in the file (0 when the problem is the whole file)."""
     seq: int | None
-    """The record's ``seq`` when it could be read, else ``None``."""
+    """The record's ``seq`` when it could be read (a torn line's too, if its bytes show it), else ``None``."""
     problem: Problem
     detail: str
 
@@ -161,6 +162,16 @@ def _check_line(raw: bytes, expected_seq: int, prev: str) -> dict[str, Any]:
     return record
 
 
+_TORN_SEQ = re.compile(rb'"seq":([0-9]{1,18})[,}]')
+
+
+def _torn_seq(torn: bytes) -> int | None:
+    """The ``seq`` a torn last line still shows (its top-level key, after ``prev``), else ``None``."""
+    start = torn.find(b'"prev":')
+    found = _TORN_SEQ.search(torn, start) if start >= 0 else None
+    return int(found.group(1)) if found else None
+
+
 def verify_chain(path: Path, *, expect_head: str | None = None) -> ChainReport:
     """
     Verify an audit log and name its first bad record.
@@ -193,7 +204,7 @@ def verify_chain(path: Path, *, expect_head: str | None = None) -> ChainReport:
     if lines.torn is not None:
         bad = BadRecord(
             line=len(lines.lines) + 1,
-            seq=None,
+            seq=_torn_seq(lines.torn),
             problem=Problem.TORN_LINE,
             detail=f"the last {len(lines.torn)} bytes have no end of line (a write cut short)",
         )

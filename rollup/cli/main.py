@@ -53,9 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
         exc.show()
         return ExitCode.CONFIG
     except RollupError as exc:
-        click.echo(f"rollup: {exc}", err=True)
+        from rollup.cli.progress import printable  # a host's text in a message stays on its line
+
+        click.echo(f"rollup: {printable(str(exc))}", err=True)
         if exc.hint:
-            click.echo(f"hint: {exc.hint}", err=True)
+            click.echo(f"hint: {printable(exc.hint)}", err=True)
         return int(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("rollup: interrupted", err=True)

@@ -13,6 +13,7 @@ question to the operator (a manual gate, a password) pauses the live table while
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,22 @@ _STYLE = {
     ev.Verdict.UNKNOWN: "red",
 }
 TAIL_SHOWN = 12
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """
+    ``text`` as one line for the console: each control character (a line break, a tab, an escape
+    sequence's ESC) shown as its Python escape (``\\n``, ``\\x1b``). Hosts report free text
+    (product versions, MSI logs, error messages); a line break in it must not start a line of its
+    own that looks like rollup's.
+    """
+    return _CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
+
+
+def _text(text: str) -> str:
+    """Free text inside a console line: one line, and no Rich markup."""
+    return escape(printable(text))
 
 
 @dataclass(slots=True)
@@ -120,31 +137,31 @@ class ProgressRenderer:
                 self._line(f"[bold]{what}{ident}[/]: {event.steps} steps on {len(event.hosts)} hosts")
                 self.start(event.hosts)
             case ev.Notice():
-                self._line(f"[yellow]note:[/] {escape(event.text)}")
+                self._line(f"[yellow]note:[/] {_text(event.text)}")
             case ev.StepStarted():
                 host = self.hosts.setdefault(event.host, _Host())
                 host.step, host.state = event.step_id.split("@")[0], "running"
                 if not self.live:
                     again = f" (attempt {event.attempt})" if event.attempt > 1 else ""
-                    self._line(f"{event.host} {escape(event.step_id)} started{again}")
+                    self._line(f"{event.host} {_text(event.step_id)} started{again}")
             case ev.StepRetrying():
                 self.hosts.setdefault(event.host, _Host()).retries += 1
                 self._line(
-                    f"[yellow]{event.host} {escape(event.step_id)}: retry in {event.wait_s:g} s[/] "
-                    f"after attempt {event.attempt}: {escape(event.reason)}"
+                    f"[yellow]{event.host} {_text(event.step_id)}: retry in {event.wait_s:g} s[/] "
+                    f"after attempt {event.attempt}: {_text(event.reason)}"
                 )
             case ev.StepFinished():
                 self._finished(event)
             case ev.GateWaiting():
                 self._line(
-                    f"[yellow]{event.host} {escape(event.step_id)} waits for an operator:[/] "
-                    f"{escape(event.title)}"
+                    f"[yellow]{event.host} {_text(event.step_id)} waits for an operator:[/] "
+                    f"{_text(event.title)}"
                 )
                 for item in event.checklist:
-                    self._line(f"    - {escape(item)}")
+                    self._line(f"    - {_text(item)}")
             case ev.GateConfirmed():
-                note = f": {escape(event.note)}" if event.note else ""
-                self._line(f"{event.host} {escape(event.step_id)} confirmed by {escape(event.by)}{note}")
+                note = f": {_text(event.note)}" if event.note else ""
+                self._line(f"{event.host} {_text(event.step_id)} confirmed by {_text(event.by)}{note}")
             case ev.WaveStopped():
                 self._line(
                     f"[bold red]wave {event.wave} stopped the later waves:[/] "
@@ -170,18 +187,18 @@ class ProgressRenderer:
         style = _STYLE.get(event.outcome, "")
         code = f" (exit {event.exit_code})" if event.exit_code not in (None, 0) else ""
         self._line(
-            f"{event.host} {escape(event.step_id)}: [{style}]{event.outcome.value}[/]{code} "
-            f"{escape(event.summary)}"
+            f"{event.host} {_text(event.step_id)}: [{style}]{event.outcome.value}[/]{code} "
+            f"{_text(event.summary)}"
             if style
-            else f"{event.host} {escape(event.step_id)}: {event.outcome.value}{code} {escape(event.summary)}"
+            else f"{event.host} {_text(event.step_id)}: {event.outcome.value}{code} {_text(event.summary)}"
         )
         if event.outcome is ev.StepOutcome.FAILED:
             if event.hint:
-                self._line(f"    hint: {escape(event.hint)}")
+                self._line(f"    hint: {_text(event.hint)}")
             if event.log_tail:
                 self._line("    MSI log, last lines:")
                 for line in event.log_tail[-TAIL_SHOWN:]:
-                    self._line(f"      {escape(line)}")
+                    self._line(f"      {_text(line)}")
 
     def _table(self) -> Table:
         table = Table(box=None, header_style="bold", pad_edge=False)
@@ -237,5 +254,5 @@ def preview_table(previews: Sequence[ev.StepPreview]) -> Table:
     for n, preview in enumerate(previews, 1):
         style = _STYLE.get(preview.verdict, "")
         verdict = f"[{style}]{preview.verdict.value}[/]" if style else preview.verdict.value
-        table.add_row(str(n), preview.step_id.split("@")[0], preview.host, verdict, escape(preview.reason))
+        table.add_row(str(n), preview.step_id.split("@")[0], preview.host, verdict, _text(preview.reason))
     return table

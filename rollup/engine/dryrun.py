@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 
 from rollup.engine.events import RunFinished, RunStarted, StepPreview, Verdict, redacting
 from rollup.engine.executors import GATES, RESTARTS, executor_for
-from rollup.engine.journal import Confirmation
+from rollup.engine.journal_state import Confirmation
 from rollup.engine.options import RunSetup
 from rollup.engine.steprun import relatives
 from rollup.engine.steps.context import GateWaiting, Hosts, StepContext

@@ -18,7 +18,7 @@ from pydantic import JsonValue
 from rollup.audit.redact import PROCESS_SECRETS, SecretRegistry
 from rollup.credentials import CredentialCache
 from rollup.engine.events import EventSink, discard
-from rollup.engine.journal import Confirmation
+from rollup.engine.journal_state import Confirmation
 from rollup.engine.package import Package
 from rollup.model.inventory import Inventory
 from rollup.model.manifest import Manifest

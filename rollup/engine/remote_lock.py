@@ -25,7 +25,7 @@ from rollup.engine.retry import RetryPolicy, run_with_retries
 from rollup.engine.steps.context import Hosts, op
 from rollup.errors import LockHeld, RollupError
 from rollup.model.roles import Role
-from rollup.ops import lock
+from rollup.ops.lockmarker import LockAcquireParams, LockReadParams, LockReleaseParams, LockState
 
 _READ = op("lock.read")
 _ACQUIRE = op("lock.acquire")
@@ -55,9 +55,9 @@ class RemoteLock:
         self._emit = emit
         self._sleep = sleep
 
-    def _call(self, operation: object, params: object) -> lock.LockState:
-        def attempt(_: int) -> lock.LockState:
-            state: lock.LockState = self._hosts.call(self.host, operation, params)  # type: ignore[arg-type]
+    def _call(self, operation: object, params: object) -> LockState:
+        def attempt(_: int) -> LockState:
+            state: LockState = self._hosts.call(self.host, operation, params)  # type: ignore[arg-type]
             return state
 
         return run_with_retries(attempt, _POLICY, on_retry=lambda n, wait, error: None, sleep=self._sleep)
@@ -72,7 +72,7 @@ class RemoteLock:
         """
         if break_lock:
             self._break(audit)
-        params = lock.LockAcquireParams(
+        params = LockAcquireParams(
             run_id=self._run_id,
             operator=self._operator,
             control_host=self._control_host,
@@ -83,11 +83,7 @@ class RemoteLock:
         if state.acquired:
             return
         holder = state.holder
-        who = (
-            f"run {holder.run_id} of {holder.operator} on {holder.control_host} since {holder.acquired_at}"
-            if holder
-            else "a file that is not a rollup marker"
-        )
+        who = holder.describe() if holder else "a file that is not a rollup marker"
         resume = (
             f"`rollup apply --resume {holder.run_id}` on {holder.control_host} finishes that run, or "
             if holder
@@ -100,17 +96,13 @@ class RemoteLock:
         )
 
     def _break(self, audit: AuditLog) -> None:
-        found = self._call(_READ, lock.LockReadParams())
+        found = self._call(_READ, LockReadParams())
         if not found.held or (found.holder is not None and found.holder.run_id == self._run_id):
             return
         holder = found.holder
         victim = holder.run_id if holder else "unknown"
-        self._call(_RELEASE, lock.LockReleaseParams(run_id=victim, force=True))
-        who = (
-            f"run {holder.run_id} of {holder.operator} on {holder.control_host} since {holder.acquired_at}"
-            if holder
-            else f"an unreadable marker: {(found.text or '')[:80]!r}"
-        )
+        self._call(_RELEASE, LockReleaseParams(run_id=victim, force=True))
+        who = holder.describe() if holder else f"an unreadable marker: {(found.text or '')[:80]!r}"
         audit.override_recorded(
             kind="remote_lock_broken", reason=f"{self.host}: removed {who}", by=self._operator
         )
@@ -119,7 +111,7 @@ class RemoteLock:
     def release(self) -> None:
         """Delete the marker; a failure is reported as a notice, never fails a finished run."""
         try:
-            state = self._call(_RELEASE, lock.LockReleaseParams(run_id=self._run_id))
+            state = self._call(_RELEASE, LockReleaseParams(run_id=self._run_id))
         except RollupError as exc:
             self._emit(
                 Notice(

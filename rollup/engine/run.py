@@ -38,7 +38,8 @@ from rollup.audit.redact import PROCESS_SECRETS, SecretRegistry
 from rollup.engine import locks, rundir
 from rollup.engine.events import Notice, RunFinished, RunStarted, StepOutcome, redacting
 from rollup.engine.executors import StepReport
-from rollup.engine.journal import Journal, RunState, StepStarted, StepStatus
+from rollup.engine.journal import Journal
+from rollup.engine.journal_state import RunState, StepStarted, StepStatus
 from rollup.engine.options import RunOptions, RunSetup
 from rollup.engine.plans import plan_differences, plan_material
 from rollup.engine.remote_lock import RemoteLock

@@ -35,7 +35,8 @@ from rollup.audit.log import AuditLog
 from rollup.engine import events as ev
 from rollup.engine.events import StepOutcome
 from rollup.engine.executors import GATES, RESTARTS, StepReport, executor_for, policy_for, run_step
-from rollup.engine.journal import Confirmation, Journal, JournalState, Outcome, StepStatus
+from rollup.engine.journal import Journal
+from rollup.engine.journal_state import Confirmation, JournalState, Outcome, StepStatus
 from rollup.engine.options import RunSetup
 from rollup.engine.rundir import RunDir
 from rollup.engine.steps.context import GateWaiting, Hosts, StepContext

@@ -6,29 +6,24 @@ executable itself). This module reproduces what cmd.exe does with such a line, w
 and its exact messages: 8191 characters, ``&``/``&&``/``||``, ``%VAR%`` expansion, the
 redirections ``>nul``, ``2>&1`` and ``>&2``, the built-ins ``echo``, ``ver``, ``exit`` and
 ``rem``, the programs ``hostname`` and ``cmd``, and ``powershell.exe``. PowerShell is not
-emulated: the script a ``powershell.exe`` line carries (``-EncodedCommand``, the stdin bootstrap
-of ``rollup.ps.delivery``, or plain ``-Command`` text) goes to the host's ``ScriptRunner``; a
-runner that is a ``StdinRunner`` gets stdin too for the command-line scripts it says read it.
-A redirection to a file fails as it does for a path cmd.exe cannot open: the simulated hosts
-have no file system at this level.
+emulated: ``rollup.lab.powershell_exe`` hands the script a ``powershell.exe`` line carries to the
+host's runner. A redirection to a file fails as it does for a path cmd.exe cannot open: the
+simulated hosts have no file system at this level.
 
-A started command is a generator (``Process``) driven by the WinRS layer: it yields ``Emit``
-(output), ``ReadStdin`` (answered with every stdin byte once the client sends End) and
-``Start`` (answered with the ``ScriptOutcome`` once the run finishes), and returns the exit code.
-Keeping it a generator keeps this module free of I/O and clocks.
+A started command is a generator (``Process``, ``rollup.lab.winproc``) driven by the WinRS layer.
 """
 
 from __future__ import annotations
 
 import ntpath
 import re
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
-from typing import Protocol, runtime_checkable
 
-from rollup.lab.wsman.api import ScriptOutcome, ScriptRun, ScriptRunner, WindowsVersion
-from rollup.ps.delivery import CMD_LINE_LIMIT, decode_powershell, decode_stdin_payload
+from rollup.lab.powershell_exe import run_powershell, split_arguments
+from rollup.lab.winproc import CmdHost, Emit, LaunchError, Process, Sent, Step
+from rollup.lab.wsman.api import WindowsVersion
+from rollup.ps.delivery import CMD_LINE_LIMIT
 
 CREATE_PROCESS_LIMIT = 32767
 """CreateProcess's maximum command line, in characters (beyond it: ERROR_FILENAME_EXCED_RANGE)."""
@@ -36,82 +31,6 @@ CREATE_PROCESS_LIMIT = 32767
 TOO_LONG = "The command line is too long.\r\n"
 PATH_NOT_FOUND = "The system cannot find the path specified.\r\n"
 NOT_RECOGNIZED_TAIL = "operable program or batch file.\r\n"
-BAD_ENCODED_COMMAND = (
-    "Cannot process the command because the value specified with -EncodedCommand is not properly encoded. "
-    "The value must be Base64 encoded.\r\n"
-)
-BAD_STDIN_SCRIPT = (
-    'Exception calling "FromBase64String" with "1" argument(s): "Invalid character in a Base-64 string."\r\n'
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Emit:
-    """Output text, not yet encoded (the shell's code page applies)."""
-
-    stdout: str = ""
-    stderr: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ReadStdin:
-    """Wait for the whole of stdin (until the client's ``End``); answered with its bytes."""
-
-
-@dataclass(frozen=True, slots=True)
-class Start:
-    """Start a run (calls the runner); answered with its ``ScriptOutcome`` when it finishes."""
-
-    start: Callable[[], ScriptRun]
-
-
-Step = Emit | ReadStdin | Start
-Sent = ScriptOutcome | bytes | None
-Process = Generator[Step, Sent, int]
-
-
-@runtime_checkable
-class StdinRunner(Protocol):
-    """
-    A runner some of whose scripts read data from stdin (a file upload): for such a script on
-    the command line, cmd.exe collects stdin up to the client's End and passes it along.
-    """
-
-    def wants_stdin(self, script: str) -> bool:
-        """Whether ``script`` reads stdin."""
-        ...
-
-    def __call__(self, host: str, script: str, stdin: bytes = b"") -> ScriptRun:
-        """Start a run of ``script`` with ``stdin``."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class CmdHost:
-    """What cmd.exe knows of its host and shell."""
-
-    name: str
-    os: WindowsVersion
-    runner: ScriptRunner
-    codepage: int = 437
-    environment: Mapping[str, str] | None = None
-    """Variables from the shell's Create, over the host's defaults."""
-
-
-class LaunchError(Exception):
-    """CreateProcess failed before anything ran; ``code`` is the Win32 error (2 or 206)."""
-
-    FILE_NOT_FOUND = 2
-    FILENAME_TOO_LONG = 206
-
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-def codec(codepage: int) -> str:
-    """The Python codec of a Windows code page (65001 is UTF-8)."""
-    return "utf-8" if codepage == 65001 else f"cp{codepage}"
 
 
 def launch(command: str, arguments: Sequence[str], host: CmdHost, *, skip_cmd_shell: bool) -> Process:
@@ -338,85 +257,4 @@ def _program(program: str, arguments: str, host: CmdHost) -> Process:
         if switch is None:
             return 0
         return (yield from _cmd(arguments[switch.end() :], host))
-    return (yield from _powershell(split_arguments(arguments), host))
-
-
-def split_arguments(text: str) -> list[str]:
-    """Split a command line into arguments as CommandLineToArgvW does for simple quoting."""
-    return [a.replace('\\"', '"').strip('"') for a in re.findall(r'(?:[^\s"]+|"(?:\\.|[^"])*")+', text)]
-
-
-_SWITCHES_WITH_VALUE = (
-    "executionpolicy",
-    "windowstyle",
-    "version",
-    "inputformat",
-    "outputformat",
-    "psconsolefile",
-    "encodedcommand",
-)
-_SWITCHES = ("noprofile", "noninteractive", "nologo", "noexit", "sta", "mta")
-
-
-def _command_text(arguments: list[str]) -> str | None:
-    """What PowerShell runs without ``-EncodedCommand``: the text after its switches (``None``: stdin)."""
-    index = 0
-    while index < len(arguments):
-        argument = arguments[index]
-        name = argument[1:].lower() if argument[:1] in ("-", "/") and len(argument) > 1 else ""
-        if name and "command".startswith(name):
-            rest = arguments[index + 1 :]
-            return None if rest in ([], ["-"]) else " ".join(rest)
-        if name == "ep" or (name and any(s.startswith(name) for s in _SWITCHES_WITH_VALUE)):
-            index += 2
-            continue
-        if name and any(s.startswith(name) for s in _SWITCHES):
-            index += 1
-            continue
-        return None if arguments[index:] == ["-"] else " ".join(arguments[index:])
-    return None
-
-
-def _powershell(arguments: list[str], host: CmdHost) -> Process:
-    script = yield from _script(arguments, host)
-    if isinstance(script, Emit):
-        yield script
-        return 1
-    start = partial(host.runner, host.name, script)
-    runner = host.runner
-    if isinstance(runner, StdinRunner) and _is_inline(arguments) and runner.wants_stdin(script):
-        start = partial(runner, host.name, script, (yield from _read_stdin()))
-    outcome = yield Start(start)
-    if not isinstance(outcome, ScriptOutcome):
-        raise TypeError("a Start step must be answered with a ScriptOutcome")
-    yield Emit(outcome.stdout, outcome.stderr)
-    return outcome.exit_code
-
-
-def _is_inline(arguments: list[str]) -> bool:
-    """Whether the script is on the command line (``-EncodedCommand``), leaving stdin unread."""
-    decoded = decode_powershell(arguments)
-    return decoded is not None and decoded.mode == "inline"
-
-
-def _script(arguments: list[str], host: CmdHost) -> Generator[Step, Sent, str | Emit]:
-    """The script a ``powershell.exe`` command line runs, or the error PowerShell prints instead."""
-    decoded = decode_powershell(arguments)
-    if decoded is not None and decoded.mode == "inline":
-        return decoded.script
-    if decoded is not None:
-        script = decode_stdin_payload((yield from _read_stdin()))
-        return Emit(stderr=BAD_STDIN_SCRIPT) if script is None else script
-    if any(re.fullmatch(r"[-/](e|ec|enc|encodedcommand)", a, re.IGNORECASE) for a in arguments):
-        return Emit(stderr=BAD_ENCODED_COMMAND)
-    text = _command_text(arguments)
-    if text is None:
-        text = (yield from _read_stdin()).decode(codec(host.codepage), errors="replace")
-    return text
-
-
-def _read_stdin() -> Generator[Step, Sent, bytes]:
-    data = yield ReadStdin()
-    if not isinstance(data, bytes):
-        raise TypeError("a ReadStdin step must be answered with bytes")
-    return data
+    return (yield from run_powershell(split_arguments(arguments), host))

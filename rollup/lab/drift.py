@@ -25,7 +25,7 @@ from rollup.errors import ConfigError
 from rollup.lab.patterns import VERSION, Frozen, HostGlobs, Text, WindowsPath, matches
 from rollup.lab.state import BlobStore, HostState, LabFile, SqlObject, path_key
 from rollup.ops.base import SimContext
-from rollup.ops.files import msi_properties
+from rollup.ops.labfs import msi_properties
 
 
 def _some_change(model: BaseModel, key: str) -> None:

@@ -44,12 +44,12 @@ from rollup.lab.store import FileBlobStore, FileStateStore, atomic_write
 from rollup.lab.wsman import Credential, EndpointConfig, LabServer, WindowsVersion
 from rollup.model.manifest import load_manifest
 from rollup.model.roles import Role
-from rollup.ops.deploytool import LAB_COMMAND
+from rollup.ops.deploytool import LAB_TEMPLATE
 
 MAX_COLLAB = 997
 """COLLAB hosts a lab may have (1,000 hosts in all)."""
 CACHE_ENV = "ROLLUP_CACHE_DIR"
-SITE_COMMAND = LAB_COMMAND + ' {action} "{name}" {msi}'
+SITE_COMMAND = LAB_TEMPLATE
 """The inventory's ``rollup_deployment_tool_command``: the lab's site command on MPS01."""
 SERVER_WORKERS = 8
 """Threads running simulations; each holds one host's lock while it reads and writes its file."""

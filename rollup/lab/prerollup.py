@@ -204,13 +204,7 @@ def _packages(paths: Mapping[str, Path], blobs: BlobStore) -> dict[str, _Package
     for name, path in paths.items():
         data = path.read_bytes()
         info = read_msi(path, error=PackageError, display=name)
-        props = MsiProps(
-            product_code=info.product_code,
-            product_name=info.product_name,
-            product_version=info.product_version,
-            upgrade_code=info.upgrade_code or "",
-            manufacturer=info.manufacturer,
-        )
+        props = MsiProps.of(info)
         mtime = datetime.fromtimestamp(path.stat().st_mtime_ns / 1e9, UTC).replace(microsecond=0)
         sha256 = hashlib.sha256(data).hexdigest()
         found[name] = _Package(name, blobs.put(data), len(data), mtime, sha256, props)

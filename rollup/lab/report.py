@@ -15,7 +15,7 @@ from typing import Any
 from rollup.errors import ConfigError
 from rollup.lab.state import BlobStore, HostState, LabFile
 from rollup.ops.base import SimContext
-from rollup.ops.files import msi_properties
+from rollup.ops.labfs import msi_properties
 
 
 def host_report(state: HostState, blobs: BlobStore) -> dict[str, Any]:

@@ -14,9 +14,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from rollup.msi import MsiInfo
 
 
 def path_key(path: str) -> str:
@@ -39,6 +42,17 @@ class MsiProps(_Model):
     product_version: str
     upgrade_code: str
     manufacturer: str = "Microsoft Corporation"
+
+    @classmethod
+    def of(cls, info: MsiInfo) -> MsiProps:
+        """The properties ``rollup.msi.read_msi`` read from a package (no UpgradeCode: ``""``)."""
+        return cls(
+            product_code=info.product_code,
+            product_name=info.product_name,
+            product_version=info.product_version,
+            upgrade_code=info.upgrade_code or "",
+            manufacturer=info.manufacturer,
+        )
 
 
 class LabFile(_Model):
@@ -170,6 +184,16 @@ class HostState(_Model):
     """How many operations received through WinRM changed this state."""
     operations: list[str] = Field(default_factory=list)
     """Ids of the operations received through WinRM, in order (the last 1,000)."""
+
+    def pop_forced_exit_code(self, op_id: str) -> int | None:
+        """The next exit code a fault scenario queued for ``op_id`` (consumed), or ``None``."""
+        queue = self.forced_exit_codes.get(op_id)
+        if not queue:
+            return None
+        code = queue.pop(0)
+        if not queue:
+            del self.forced_exit_codes[op_id]
+        return code
 
 
 class StateStore(Protocol):

@@ -144,3 +144,13 @@ def params_to_mapping(params: object) -> dict[str, Param]:
     if not dataclasses.is_dataclass(params) or isinstance(params, type):
         raise TypeError(f"operation parameters must be a dataclass instance, not {type(params).__name__}")
     return {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
+
+
+def compact_body(source: str) -> str:
+    """
+    A body without indentation, blank lines or comment lines: readable in the source, short on
+    the wire (a script that reads stdin must fit cmd.exe's line, about 3,000 characters in all).
+    Bodies written for it keep comments on lines of their own and use no here-strings.
+    """
+    lines = (line.strip() for line in source.splitlines())
+    return "\n".join(line for line in lines if line and not line.startswith("#"))

@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rollup.errors import CommandFailed
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult
-from rollup.ops.files import compact_body
-from rollup.ops.service import ResultModel, read_object
+from rollup.ops.base import CommandResult, Operation, SimContext, SimResult, compact_body
+from rollup.ops.results import ResultModel, read_object
 
 if TYPE_CHECKING:
     from rollup.lab.state import ComPlusApplication, HostState

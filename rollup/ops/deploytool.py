@@ -29,8 +29,8 @@ The simulated lab's Deployment Tool host has a site command, ``LAB_COMMAND``
     lab-deploytool.cmd initialize "<node>"             run the node's Initialize, one log
     lab-deploytool.cmd start_deployment                one log (the lab acts at once, queues nothing)
 
-The lab's implementation is ``lab_command`` (see its docstring); ``simulate`` gives it the one
-host the command runs on, and the lab runner may give it every host of the lab.
+The lab's implementation is ``rollup.lab.sitecommand`` (``lab_command``); ``simulate`` gives it
+the one host the command runs on, and the lab runner may give it every host of the lab.
 """
 
 from __future__ import annotations
@@ -42,17 +42,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 from rollup.errors import CommandFailed, PlanError
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult
-from rollup.ops.files import (
-    compact_body,
-    copy_file,
-    host_file,
-    is_dir,
-    put_text,
-    remove_file,
-    utc,
-)
-from rollup.ops.service import ResultModel, read_object
+from rollup.ops.base import CommandResult, Operation, SimContext, SimResult, compact_body
+from rollup.ops.labfs import file_text, is_dir
+from rollup.ops.results import ResultModel, read_object
 
 if TYPE_CHECKING:
     from rollup.lab.state import HostState
@@ -197,7 +189,7 @@ def simulate_logs(state: HostState, params: LogsParams, ctx: SimContext) -> SimR
         name = entry.path.replace("/", "\\").rsplit("\\", 1)[-1]
         if key.rsplit("\\", 1)[0] != folder or not key.endswith(".log") or entry.mtime < since:
             continue
-        text = entry.text if entry.text is not None else ctx.read_blob(entry.blob or "").decode("utf-8-sig")
+        text = file_text(entry, ctx)
         codes = _RETURNING.findall(text)
         logs.append(
             {
@@ -332,122 +324,13 @@ def parse_command(result: CommandResult, params: CommandParams) -> CommandRun:
     return run
 
 
-# ---------------------------------------------------------------------------------------------
-# The lab's site command
-# ---------------------------------------------------------------------------------------------
-
-
-def _forced(state: HostState) -> int | None:
-    queue = state.forced_exit_codes.get(OP_COMMAND)
-    if not queue:
-        return None
-    code = queue.pop(0)
-    if not queue:
-        del state.forced_exit_codes[OP_COMMAND]
-    return code
-
-
-def _log_path(deploy: HostState, stem: str, server: str, now: float) -> str:
-    """``<stem> on <SERVER> <yyyy-MM-dd>_<HH-mm-ss>.log`` in the log folder, made unique."""
-    base = f"{LOG_DIR}\\{stem} on {server.upper()} {utc(now):%Y-%m-%d_%H-%M-%S}"
-    path, n = f"{base}.log", 1
-    while host_file(deploy, path) is not None:
-        n += 1
-        path = f"{base} ({n}).log"
-    return path
-
-
-def _tool_log(deploy: HostState, title: str, code: int, ctx: SimContext) -> None:
-    clock = f"{utc(ctx.now):%H:%M:%S}"
-    lines = [
-        f"=== Deployment Tool: {title} on {deploy.name.upper()} {utc(ctx.now):%Y-%m-%d} {clock} ===",
-        f"Action start {clock}: {title}.",
-        f"Action ended {clock}: {title}. Return value {1 if code in OK_CODES else 3}.",
-        f"MainEngineThread is returning {code}",
-    ]
-    put_text(deploy, _log_path(deploy, title, deploy.name, ctx.now), "\r\n".join(lines) + "\r\n", ctx.now)
-
-
-def _run_msi(deploy: HostState, target: HostState, msi: str, ctx: SimContext, code: str | None) -> int:
-    """Uninstall ProductCode ``code``, or install ``msi`` from the share, on ``target``; log on ``deploy``."""
-    from rollup.ops.msi import install_from_file, uninstall_product
-
-    final = _log_path(deploy, msi.rsplit(".", 1)[0], target.name, ctx.now)
-    log = final if target is deploy else f"C:\\WINDOWS\\Temp\\{msi}.deploytool.log"
-    if code is not None:
-        answer = uninstall_product(target, code, ctx, log_path=log, op_id=OP_COMMAND)
-    else:
-        source = host_file(deploy, f"{MSISHARE}\\{msi}")
-        path = f"{MSISHARE}\\{msi}" if target is deploy else f"C:\\WINDOWS\\Installer\\{msi}"
-        if source is not None and target is not deploy:
-            copy_file(target, source, path)
-        answer = install_from_file(target, path, ctx, log_path=log, op_id=OP_COMMAND)
-    written = host_file(target, log)
-    if target is not deploy and written is not None and written.text is not None:
-        put_text(deploy, final, written.text, ctx.now)
-        remove_file(target, log)
-    return answer.exit_code
-
-
-def _answer(code: int, output: list[str]) -> SimResult:
-    return SimResult(exit_code=code, result={"exit_code": code, "output": output[-TAIL_LINES:]})
-
-
-USAGE = (
-    "usage: lab-deploytool.cmd uninstall|reinstall <component> <msi> | initialize <node> | start_deployment"
-)
-
-
 def lab_command(
     states: Mapping[str, HostState], deploy_host: str, argv: tuple[str, ...], ctx: SimContext
 ) -> SimResult:
-    """
-    What the lab's site command does, on ``states`` (by host name; ``deploy_host`` among them).
+    """What the lab's site command does on ``states`` (``rollup.lab.sitecommand.run_site_command``)."""
+    from rollup.lab.sitecommand import run_site_command
 
-    ``uninstall <component> <msi>`` removes the product of ``<msi>`` (its UpgradeCode, from the
-    lab's package table) from every given host that has it; ``reinstall`` installs
-    ``C:\\MSIShare\\<msi>`` on every given host of the roles the package belongs to. Each run
-    goes through ``rollup.ops.msi`` (mutex, versions, forced exit codes of ``deploytool.command``)
-    and its log becomes ``<MSI> on <SERVER> <date>_<time>.log`` in ``C:\\ConfigShare\\Log`` on
-    the Deployment Tool host; another host gets the package in its ``C:\\WINDOWS\\Installer``
-    cache, as Windows Installer keeps it. ``initialize <node>`` and ``start_deployment`` write one
-    log each, returning 0 or the next forced exit code. For a reinstall, a role none of
-    ``states`` plays is named in the output as not reached. The exit code is the first failing
-    run's, else 0.
-    """
-    from rollup.lab.msi import load_products
-
-    deploy = states[deploy_host]
-    action, rest = (argv[0], argv[1:]) if argv else ("", ())
-    if (action, len(rest)) in (("initialize", 1), ("start_deployment", 0)):
-        code = _forced(deploy) or 0
-        _tool_log(deploy, f"Initialize {rest[0]}" if rest else "Start Deployment", code, ctx)
-        return _answer(code, [f"{' '.join(argv)}: {code}"])
-    if action not in ("uninstall", "reinstall") or len(rest) != 2:
-        return _answer(2, [USAGE])
-    name, msi = rest
-    try:
-        product = load_products().product(msi)
-    except KeyError:
-        return _answer(2, [f"{msi}: not a component package"])
-    order = [deploy, *(states[h] for h in sorted(states) if states[h] is not deploy)]
-    output: list[str] = []
-    codes: list[int] = []
-    for target in order:
-        runs: list[str | None] = [None] if set(target.roles) & set(product.installed_on) else []
-        if action == "uninstall":
-            installed = target.products.values()
-            runs = [p.product_code for p in installed if p.upgrade_code == product.upgrade_code]
-        for product_code in runs:
-            codes.append(_run_msi(deploy, target, product.file, ctx, product_code))
-            output.append(f"{action} {name} on {target.name.upper()}: {codes[-1]}")
-    if not codes:
-        output.append(f"{action} {name}: nothing to do on {', '.join(s.name.upper() for s in order)}")
-    if action == "reinstall":
-        reached = {role for s in order for role in s.roles}
-        missing = [role for role in product.installed_on if role not in reached]
-        output += [f"{action} {name}: no {role} host reached" for role in missing]
-    return _answer(next((c for c in codes if c not in OK_CODES), 0), output)
+    return run_site_command(states, deploy_host, argv, ctx)
 
 
 def simulate_command(state: HostState, params: CommandParams, ctx: SimContext) -> SimResult:

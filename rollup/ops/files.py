@@ -11,15 +11,8 @@ old target untouched and never a half-written one.
 line: with the result writer, that leaves room for target paths of up to about 95 characters
 (``rollup.ps.delivery.fits_command_line`` tells; a longer target does not fit).
 
-Backups in ``C:\\MSIShare`` (``files.backup``) keep each file as ``<name>.<yyyyMMdd-HHmmss>.bak``
-beside it (UTC time of the host; ``-2``, ``-3``... appended when that name is taken). They stay
-in the share, where the KB's operator looks for them, and do not end in ``.msi``, so nothing
-that picks up ``*.msi`` (the Deployment Tool) sees them. An existing backup is never
-overwritten, and a file whose hash equals one of its backups is not backed up again.
-
-The simulations also give ``msi.py`` (and other operations) the simulated host's file system:
-``host_file``, ``put_file``, ``put_text``, ``write_problem`` and ``msi_properties``. They import
-the lab's state model only when they run, so the pure core never loads ``rollup.lab``.
+``files.backup`` and ``files.copy`` are written in ``rollup.ops.filecopy``; this module lists
+all five. The simulated host's file system the simulations share is ``rollup.ops.labfs``.
 """
 
 from __future__ import annotations
@@ -27,229 +20,32 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import ntpath
-import tempfile
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rollup.errors import PackageError, ResultParseError
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult
-from rollup.ps.result import read_result
+from rollup.errors import ResultParseError
+from rollup.ops.base import CommandResult, Operation, SimContext, SimResult, compact_body
+from rollup.ops.filecopy import (
+    BACKUP_BODY,
+    COPY_BODY,
+    BackupParams,
+    CopyParams,
+    parse_actions,
+    simulate_backup,
+    simulate_copy,
+)
+from rollup.ops.labfs import IN_USE as IN_USE  # noqa: PLC0414 - a failed write's message, re-exported
+from rollup.ops.labfs import NO_SPACE as NO_SPACE  # noqa: PLC0414 - likewise
+from rollup.ops.labfs import host_file, make_dir, msi_properties, put_file, utc, write_problem
+from rollup.ops.results import OPT_INT, OPT_STR, result_field, result_object, result_objects
 
 if TYPE_CHECKING:
-    from rollup.lab.state import HostState, LabFile, MsiProps
+    from rollup.lab.state import HostState
 
-NO_SPACE = "There is not enough space on the disk."
-IN_USE = "The process cannot access the file because it is being used by another process."
 UPLOAD_LINE = 76
 """Characters per base64 line of an upload's stdin (57 bytes; each line decodes on its own)."""
 MSI_FIELDS = ("product_code", "product_name", "product_version")
-
-
-def compact_body(source: str) -> str:
-    """
-    A body without indentation, blank lines or comment lines: readable in the source, short on
-    the wire (a script that reads stdin must fit cmd.exe's line, about 3,000 characters in all).
-    Bodies written for it keep comments on lines of their own and use no here-strings.
-    """
-    lines = (line.strip() for line in source.splitlines())
-    return "\n".join(line for line in lines if line and not line.startswith("#"))
-
-
-# ---------------------------------------------------------------------------------------------
-# The simulated host's file system
-# ---------------------------------------------------------------------------------------------
-
-
-def utc(moment: float) -> datetime:
-    """A lab clock reading as an aware UTC datetime."""
-    return datetime.fromtimestamp(moment, UTC)
-
-
-def host_file(state: HostState, path: str) -> LabFile | None:
-    """The file at ``path`` on the host (Windows paths compare ignoring case), or ``None``."""
-    from rollup.lab.state import path_key
-
-    return state.files.get(path_key(path))
-
-
-def _inside(key: str, folder: str) -> bool:
-    return key == folder or key.startswith(folder + "\\")
-
-
-def is_dir(state: HostState, path: str) -> bool:
-    """Whether a directory exists at ``path``: a drive root, listed, or the parent of something."""
-    from rollup.lab.state import path_key
-
-    key = path_key(path)
-    if len(key) == 2 and key.endswith(":"):
-        return True
-    return any(_inside(path_key(d), key) for d in state.directories) or any(
-        other.startswith(key + "\\") for other in state.files
-    )
-
-
-def make_dir(state: HostState, path: str) -> bool:
-    """Create the directory ``path`` (with its parents); returns whether it did not exist."""
-    if is_dir(state, path):
-        return False
-    state.directories.append(path.rstrip("\\/"))
-    return True
-
-
-def is_locked(state: HostState, path: str) -> bool:
-    """Whether another process holds the file open (rename, overwrite and delete fail)."""
-    from rollup.lab.state import path_key
-
-    return any(path_key(p) == path_key(path) for p in state.locked_files)
-
-
-def write_problem(state: HostState, path: str, size: int = 0) -> str | None:
-    """Why writing ``size`` bytes at ``path`` fails on this host (a Windows message), or ``None``."""
-    from rollup.lab.state import path_key
-
-    if is_locked(state, path):
-        return IN_USE
-    key = path_key(path)
-    if any(_inside(key, path_key(p)) for p in state.disk_full_paths) or size > state.disk_free_bytes:
-        return NO_SPACE
-    return None
-
-
-def put_file(
-    state: HostState,
-    path: str,
-    *,
-    size: int,
-    mtime: datetime,
-    sha256: str,
-    blob: str | None = None,
-    text: str | None = None,
-    msi: MsiProps | None = None,
-) -> LabFile:
-    """Create or replace the file at ``path`` (its parent directories exist implicitly)."""
-    from rollup.lab.state import LabFile, path_key
-
-    entry = LabFile(path=path, size=size, mtime=mtime, sha256=sha256, blob=blob, text=text, msi=msi)
-    state.files[path_key(path)] = entry
-    return entry
-
-
-def put_text(state: HostState, path: str, text: str, now: float) -> LabFile:
-    """Write a small text file (UTF-8), e.g. an MSI log, with ``now`` as its last write time."""
-    data = text.encode("utf-8")
-    return put_file(
-        state, path, size=len(data), mtime=utc(now), sha256=hashlib.sha256(data).hexdigest(), text=text
-    )
-
-
-def remove_file(state: HostState, path: str) -> None:
-    """Delete the file at ``path`` if it exists."""
-    from rollup.lab.state import path_key
-
-    state.files.pop(path_key(path), None)
-
-
-def copy_file(state: HostState, source: LabFile, target: str) -> LabFile:
-    """Copy ``source`` to ``target`` as ``File.Copy`` does: same content, same last write time."""
-    return put_file(
-        state,
-        target,
-        size=source.size,
-        mtime=source.mtime,
-        sha256=source.sha256,
-        blob=source.blob,
-        text=source.text,
-        msi=source.msi,
-    )
-
-
-_msi_cache: dict[str, MsiProps | None] = {}
-_msi_lock = threading.Lock()
-
-
-def msi_properties(entry: LabFile, ctx: SimContext) -> MsiProps | None:
-    """
-    The MSI properties of a file on the host, read from its real bytes with ``rollup.msi.read_msi``
-    (``None`` when it is not a readable installer package). The value cached in ``LabFile.msi``
-    is used when present; otherwise the reading is cached per content in this process, so a
-    read-only operation never has to store it in the host's state.
-
-    Raises:
-        ConfigError: ``msiinfo`` is not installed (the lab cannot read packages at all).
-    """
-    from rollup.lab.state import MsiProps
-    from rollup.msi import read_msi
-
-    if entry.msi is not None or entry.blob is None:
-        return entry.msi
-    with _msi_lock:
-        if entry.blob in _msi_cache:
-            return _msi_cache[entry.blob]
-    with tempfile.TemporaryDirectory(prefix="rollup-lab-msi-") as folder:
-        package = Path(folder) / "package.msi"
-        package.write_bytes(ctx.read_blob(entry.blob))
-        try:
-            info = read_msi(package, error=PackageError, display=entry.path)
-        except PackageError:
-            props = None
-        else:
-            props = MsiProps(
-                product_code=info.product_code,
-                product_name=info.product_name,
-                product_version=info.product_version,
-                upgrade_code=info.upgrade_code or "",
-                manufacturer=info.manufacturer,
-            )
-    with _msi_lock:
-        _msi_cache[entry.blob] = props
-    return props
-
-
-def _child(folder: str, name: str) -> str | None:
-    """``folder\\name``, or ``None`` when ``name`` is not a plain file name (as the bodies refuse)."""
-    if not name or any(c in name for c in "\\/:"):
-        return None
-    return ntpath.join(folder, name)
-
-
-# ---------------------------------------------------------------------------------------------
-# Parsing helpers
-# ---------------------------------------------------------------------------------------------
-
-
-def result_object(result: CommandResult) -> dict[str, Any]:
-    """The result line as an object, or a ``ResultParseError`` naming the host and showing stderr."""
-    data = read_result(result.stdout)
-    if not isinstance(data, dict):
-        shown = result.tail() or result.tail("stdout", 3) or "no output"
-        shown = " | ".join(shown.splitlines())
-        raise ResultParseError(
-            f"{result.host}: {result.op}: no result object (exit {result.exit_code}): {shown}"
-        )
-    return data
-
-
-def result_field(data: dict[str, Any], key: str, kind: type | tuple[type, ...], result: CommandResult) -> Any:
-    """``data[key]`` checked against ``kind`` (``None`` allowed when ``kind`` includes ``type(None)``)."""
-    value = data.get(key)
-    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _types(kind)):
-        raise ResultParseError(f"{result.host}: {result.op}: result field {key!r} has the wrong type")
-    return value
-
-
-def _types(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
-
-
-def _entries(result: CommandResult) -> list[dict[str, Any]]:
-    items = result_field(result_object(result), "files", list, result)
-    if not all(isinstance(item, dict) for item in items):
-        raise ResultParseError(f"{result.host}: {result.op}: result field 'files' is not a list of objects")
-    return list(items)
 
 
 def _when(text: str | None, result: CommandResult) -> datetime | None:
@@ -260,9 +56,6 @@ def _when(text: str | None, result: CommandResult) -> datetime | None:
     except ValueError:
         raise ResultParseError(f"{result.host}: {result.op}: {text!r} is not a result timestamp") from None
 
-
-_OPT_STR = (str, type(None))
-_OPT_INT = (int, type(None))
 
 # ---------------------------------------------------------------------------------------------
 # files.stat
@@ -326,15 +119,15 @@ exit 0
 def parse_stat(result: CommandResult, params: StatParams) -> tuple[FileStat, ...]:
     """One ``FileStat`` per requested path, in the order asked."""
     stats = []
-    for item in _entries(result):
+    for item in result_objects(result, "files"):
         stats.append(
             FileStat(
                 path=result_field(item, "path", str, result),
                 exists=result_field(item, "exists", bool, result),
-                size=result_field(item, "size", _OPT_INT, result),
-                mtime=_when(result_field(item, "mtime", _OPT_STR, result), result),
-                error=result_field(item, "error", _OPT_STR, result),
-                **{k: result_field(item, k, _OPT_STR, result) for k in ("sha256", *MSI_FIELDS)},
+                size=result_field(item, "size", OPT_INT, result),
+                mtime=_when(result_field(item, "mtime", OPT_STR, result), result),
+                error=result_field(item, "error", OPT_STR, result),
+                **{k: result_field(item, k, OPT_STR, result) for k in ("sha256", *MSI_FIELDS)},
             )
         )
     if [s.path for s in stats] != list(params.paths):
@@ -434,9 +227,9 @@ def parse_upload(result: CommandResult, params: UploadParams) -> UploadOutcome:
     data = result_object(result)
     return UploadOutcome(
         committed=result_field(data, "committed", bool, result),
-        size=result_field(data, "size", _OPT_INT, result),
-        sha256=result_field(data, "sha256", _OPT_STR, result),
-        error=result_field(data, "error", _OPT_STR, result),
+        size=result_field(data, "size", OPT_INT, result),
+        sha256=result_field(data, "sha256", OPT_STR, result),
+        error=result_field(data, "error", OPT_STR, result),
     )
 
 
@@ -466,211 +259,6 @@ def simulate_upload(state: HostState, params: UploadParams, ctx: SimContext) -> 
 
 def _upload_answer(size: int | None, digest: str | None, error: str) -> SimResult:
     return SimResult(exit_code=1, result={"committed": False, "size": size, "sha256": digest, "error": error})
-
-
-# ---------------------------------------------------------------------------------------------
-# files.backup and files.copy
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BackupParams:
-    """The share, the file names in it to keep, and ``rename`` or ``copy`` (the manifest's method)."""
-
-    share: str
-    names: tuple[str, ...]
-    method: str = "rename"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CopyParams:
-    """Copy ``names`` from ``source_dir`` into ``dest_dir``, each verified by SHA-256."""
-
-    source_dir: str
-    dest_dir: str
-    names: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FileAction:
-    """
-    What happened to one named file. ``action`` is, for a backup, ``renamed``, ``copied``,
-    ``already`` (a backup with the same hash exists: ``backup`` names it) or ``missing`` (no such
-    file: nothing to keep); for a copy, ``copied``, ``identical`` (nothing to do) or ``missing``
-    (not in the source folder, a failure). ``failed`` carries the Windows message in ``error``.
-    """
-
-    name: str
-    action: str
-    sha256: str | None
-    backup: str | None = None
-    error: str | None = None
-
-
-BACKUP_BODY = compact_body(r"""
-$t = [DateTime]::UtcNow.ToString('yyyyMMdd-HHmmss')
-$o = @()
-foreach ($n in $p_names) {
-    $e = @{ name = $n; action = 'missing'; sha256 = $null; backup = $null; error = $null }
-    try {
-        if ($n -match '[\\/:]') { throw 'not a plain file name' }
-        $f = [IO.Path]::Combine($p_share, $n)
-        if ([IO.File]::Exists($f)) {
-            $h = Get-RollupSha256 $f
-            $e.sha256 = $h
-            $e.action = 'already'
-            foreach ($x in @(Get-ChildItem -LiteralPath $p_share | Where-Object { -not $_.PSIsContainer })) {
-                $m = $x.Name.StartsWith($n + '.', 'OrdinalIgnoreCase')
-                $m = $m -and $x.Name.EndsWith('.bak', 'OrdinalIgnoreCase')
-                if ($m -and (Get-RollupSha256 $x.FullName) -eq $h) { $e.backup = $x.FullName }
-            }
-            if ($null -eq $e.backup) {
-                $b = '{0}.{1}.bak' -f $f, $t
-                $i = 1
-                while ([IO.File]::Exists($b)) { $i++; $b = '{0}.{1}-{2}.bak' -f $f, $t, $i }
-                if ($p_method -eq 'copy') { [IO.File]::Copy($f, $b, $false); $e.action = 'copied' }
-                else { [IO.File]::Move($f, $b); $e.action = 'renamed' }
-                $e.backup = $b
-            }
-        }
-    }
-    catch { $e.action = 'failed'; $e.error = $_.Exception.Message }
-    $o += $e
-}
-Write-RollupResult @{ files = $o }
-exit ([int](@($o | Where-Object { $_.action -eq 'failed' }).Count -gt 0))
-""")
-
-COPY_BODY = compact_body(r"""
-$o = @()
-foreach ($n in $p_names) {
-    $e = @{ name = $n; action = 'missing'; sha256 = $null; backup = $null; error = $null }
-    $q = $null
-    try {
-        if ($n -match '[\\/:]') { throw 'not a plain file name' }
-        $s = [IO.Path]::Combine($p_source_dir, $n)
-        $d = [IO.Path]::Combine($p_dest_dir, $n)
-        if ([IO.File]::Exists($s)) {
-            $h = Get-RollupSha256 $s
-            $e.sha256 = $h
-            if ([IO.File]::Exists($d) -and (Get-RollupSha256 $d) -eq $h) { $e.action = 'identical' }
-            else {
-                [void][IO.Directory]::CreateDirectory($p_dest_dir)
-                $q = $d + '.partial'
-                [IO.File]::Copy($s, $q, $true)
-                if ((Get-RollupSha256 $q) -ne $h) { throw "the copy of $n differs from its source" }
-                # File.Replace gets a backup name: PowerShell 2.0 passes $null to a string as ''
-                if ([IO.File]::Exists($d)) {
-                    [IO.File]::Replace($q, $d, "$q.old")
-                    [IO.File]::Delete("$q.old")
-                }
-                else { [IO.File]::Move($q, $d) }
-                $e.action = 'copied'
-            }
-        }
-    }
-    catch { $e.action = 'failed'; $e.error = $_.Exception.Message }
-    finally { if ($q -and [IO.File]::Exists($q)) { [IO.File]::Delete($q) } }
-    $o += $e
-}
-Write-RollupResult @{ files = $o }
-exit ([int](@($o | Where-Object { 'missing', 'failed' -contains $_.action }).Count -gt 0))
-""")
-
-
-def parse_actions(result: CommandResult, params: BackupParams | CopyParams) -> tuple[FileAction, ...]:
-    """One ``FileAction`` per named file, in the order asked."""
-    actions = tuple(
-        FileAction(
-            name=result_field(item, "name", str, result),
-            action=result_field(item, "action", str, result),
-            sha256=result_field(item, "sha256", _OPT_STR, result),
-            backup=result_field(item, "backup", _OPT_STR, result),
-            error=result_field(item, "error", _OPT_STR, result),
-        )
-        for item in _entries(result)
-    )
-    if [a.name for a in actions] != list(params.names):
-        raise ResultParseError(f"{result.host}: {result.op}: the result does not list the files asked for")
-    return actions
-
-
-def _action(name: str, action: str, sha256: str | None = None, **extra: str | None) -> dict[str, str | None]:
-    return {"name": name, "action": action, "sha256": sha256, "backup": None, "error": None, **extra}
-
-
-def simulate_backup(state: HostState, params: BackupParams, ctx: SimContext) -> SimResult:
-    """Rename or copy each file to an unused ``<name>.<stamp>.bak``, unless a backup has its hash."""
-    from rollup.lab.state import path_key
-
-    stamp = utc(ctx.now).strftime("%Y%m%d-%H%M%S")
-    done = []
-    for name in params.names:
-        path = _child(params.share, name)
-        entry = host_file(state, path) if path else None
-        if path is None or entry is None:
-            done.append(
-                _action(name, "missing") if path else _action(name, "failed", error="not a plain file name")
-            )
-            continue
-        prefix = path_key(path) + "."
-        same = sorted(
-            f.path
-            for key, f in state.files.items()
-            if key.startswith(prefix) and key.endswith(".bak") and f.sha256 == entry.sha256
-        )
-        if same:
-            done.append(_action(name, "already", entry.sha256, backup=same[-1]))
-            continue
-        backup, n = f"{path}.{stamp}.bak", 1
-        while host_file(state, backup) is not None:
-            n += 1
-            backup = f"{path}.{stamp}-{n}.bak"
-        copying = params.method == "copy"
-        problem = (
-            write_problem(state, backup, entry.size)
-            if copying
-            else (IN_USE if is_locked(state, path) else None)
-        )
-        if problem:
-            done.append(_action(name, "failed", entry.sha256, error=problem))
-            continue
-        copy_file(state, entry, backup)
-        if params.method != "copy":
-            remove_file(state, path)
-        done.append(
-            _action(name, "copied" if params.method == "copy" else "renamed", entry.sha256, backup=backup)
-        )
-    failed = any(d["action"] == "failed" for d in done)
-    return SimResult(exit_code=int(failed), result={"files": done})
-
-
-def simulate_copy(state: HostState, params: CopyParams, ctx: SimContext) -> SimResult:
-    """Copy each file through ``<name>.partial``; skip one whose target already has its hash."""
-    done = []
-    for name in params.names:
-        source_path, target = _child(params.source_dir, name), _child(params.dest_dir, name)
-        source = host_file(state, source_path) if source_path else None
-        if source_path is None or target is None or source is None:
-            done.append(
-                _action(name, "missing")
-                if source_path
-                else _action(name, "failed", error="not a plain file name")
-            )
-            continue
-        existing = host_file(state, target)
-        if existing is not None and existing.sha256 == source.sha256:
-            done.append(_action(name, "identical", source.sha256))
-            continue
-        problem = write_problem(state, target + ".partial", source.size)
-        problem = problem or (write_problem(state, target) if existing is not None else None)
-        if problem:
-            done.append(_action(name, "failed", source.sha256, error=problem))
-            continue
-        copy_file(state, source, target)
-        done.append(_action(name, "copied", source.sha256))
-    failed = any(d["action"] in ("missing", "failed") for d in done)
-    return SimResult(exit_code=int(failed), result={"files": done})
 
 
 # ---------------------------------------------------------------------------------------------

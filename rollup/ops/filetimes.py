@@ -14,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from rollup.errors import CommandFailed, ResultParseError
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult
-from rollup.ops.files import IN_USE, compact_body, host_file, is_locked, result_field, result_object
+from rollup.ops.base import CommandResult, Operation, SimContext, SimResult, compact_body
+from rollup.ops.labfs import IN_USE, host_file, is_locked
+from rollup.ops.results import OPT_STR, result_field, result_object
 
 if TYPE_CHECKING:
     from rollup.lab.state import HostState
@@ -62,7 +63,7 @@ def parse_set_time(result: CommandResult, params: SetTimeParams) -> datetime:
         CommandFailed: the host could not set it (no such file, file in use).
     """
     data = result_object(result)
-    error = result_field(data, "error", (str, type(None)), result)
+    error = result_field(data, "error", OPT_STR, result)
     if error:
         raise CommandFailed(f"{result.host}: cannot set the time of {params.path}: {error}")
     text = result_field(data, "mtime", str, result)

@@ -34,9 +34,9 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult
-from rollup.ops.files import compact_body, host_file, is_dir
-from rollup.ops.service import ResultModel, read_object
+from rollup.ops.base import CommandResult, Operation, SimContext, SimResult, compact_body
+from rollup.ops.labfs import host_file, is_dir
+from rollup.ops.results import ResultModel, read_object
 
 if TYPE_CHECKING:
     from rollup.lab.state import HostState

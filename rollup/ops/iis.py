@@ -20,9 +20,7 @@ authentication is on. The script picks the interface by the IIS version the host
 of the settings it changed (none when everything was already set: it is idempotent). The
 parser refuses a result whose read-back differs from what was asked.
 
-``iis.reset`` runs ``iisreset /restart /timeout:<n>`` and reads the IIS services afterwards:
-``W3SVC`` and ``IISADMIN`` on IIS 6, ``W3SVC`` and ``WAS`` on IIS 7. In the lab it honours the
-host's ``forced_exit_codes["iis.reset"]``.
+``iis.reset`` is written in ``rollup.ops.iisreset``; this module lists all three.
 
 Parsers return the outcome when the host did what was asked and raise ``CommandFailed`` (one
 line naming the host) when it reports that it could not.
@@ -34,9 +32,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from rollup.errors import CommandFailed
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult
-from rollup.ops.files import compact_body
-from rollup.ops.service import ResultModel, lab_state_word, read_object
+from rollup.ops.base import CommandResult, Operation, SimContext, SimResult, compact_body
+from rollup.ops.iisreset import RESET_BODY, IisReset, ResetParams, not_installed, parse_reset, simulate_reset
+from rollup.ops.results import ResultModel, read_object
 
 if TYPE_CHECKING:
     from rollup.lab.state import HostState, IisVirtualDirectory
@@ -102,17 +100,6 @@ def _check_vdir(op: str, site: str, vdir: str) -> None:
             raise ValueError(f"{op}: vdir {vdir!r} must be a path of names separated by /")
 
 
-@dataclass(frozen=True, slots=True)
-class ResetParams:
-    """Seconds iisreset waits for the services to stop before killing them (its default is 20)."""
-
-    timeout_s: int = 120
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.timeout_s <= 3600:
-            raise ValueError("iis.reset: timeout_s must be 1-3600")
-
-
 class VdirSecurity(ResultModel):
     """A virtual directory's directory security, and what ``iis.set_vdir`` changed (in order)."""
 
@@ -126,15 +113,6 @@ class VdirSecurity(ResultModel):
     require_ssl: bool
     basic_auth: bool
     changed: tuple[Setting, ...] = ()
-
-
-class IisReset(ResultModel):
-    """iisreset's exit code and output, and each IIS service's ``Win32_Service.State`` (None: absent)."""
-
-    iis_version: int
-    exit_code: int
-    services: dict[str, str | None]
-    output: tuple[str, ...]
 
 
 _START = r"""
@@ -265,38 +243,11 @@ exit 0
 GET_BODY = compact_body(_START + _IIS7 + _END)
 SET_BODY = compact_body(_START + _SET6 + _IIS7 + _SET7 + _END)
 
-RESET_BODY = compact_body(r"""
-$ErrorActionPreference = 'Stop'
-try {
-    $k = Get-ItemProperty 'HKLM:\SOFTWARE\Microsoft\InetStp' -ErrorAction SilentlyContinue
-    if (-not $k) { Write-RollupResult @{ error = 'iis_not_installed' }; exit 1 }
-    $v = [int]$k.MajorVersion
-    $names = @('W3SVC', 'IISADMIN')
-    if ($v -ge 7) { $names = @('W3SVC', 'WAS') }
-    $o = & "$env:SystemRoot\System32\iisreset.exe" /restart "/timeout:$p_timeout_s" | Out-String
-    $rc = $LASTEXITCODE
-    $st = @{}
-    foreach ($n in $names) { $st[$n] = $null }
-    foreach ($s in @(Get-WmiObject -Class Win32_Service)) {
-        foreach ($n in $names) { if ($s.Name -eq $n) { $st[$n] = [string]$s.State } }
-    }
-    $lines = @($o.Split("`n") | ForEach-Object { $_.Trim() } | Where-Object { $_ } | Select-Object -Last 10)
-    Write-RollupResult @{ iis_version = $v; exit_code = $rc; services = $st; output = $lines }
-}
-catch {
-    Write-RollupResult @{ error = 'failed'; message = $_.Exception.Message }
-    exit 1
-}
-if ($rc -ne 0) { exit $rc }
-foreach ($n in $names) { if ($st[$n] -ne 'Running') { exit 1 } }
-exit 0
-""")
-
 
 def _vdir_failure(result: CommandResult, data: dict[str, Any], where: str) -> CommandFailed:
     error = data.get("error")
     if error == "iis_not_installed":
-        return CommandFailed(f"{result.host}: IIS is not installed", hint="check the inventory's roles")
+        return not_installed(result)
     if error == "site_not_found":
         return CommandFailed(f"{result.host}: IIS has no web site named {data.get('site')!r}")
     if error == "vdir_not_found":
@@ -338,28 +289,6 @@ def parse_set(result: CommandResult, params: SetVdirParams) -> VdirSecurity:
                 f"{result.host}: {params.site}/{params.vdir}: {name} reads back as "
                 f"{getattr(outcome, name)!r} after setting {value!r}"
             )
-    return outcome
-
-
-def parse_reset(result: CommandResult, params: ResetParams) -> IisReset:
-    """
-    iisreset's outcome when it succeeded and every IIS service is running.
-
-    Raises:
-        CommandFailed: IIS is not installed, iisreset failed, or a service is not running
-            (the message names the exit code and each service's state).
-        ResultParseError: No result line or a malformed one.
-    """
-    data = read_object(result)
-    if "error" in data:
-        if data["error"] == "iis_not_installed":
-            raise CommandFailed(f"{result.host}: IIS is not installed", hint="check the inventory's roles")
-        raise CommandFailed(f"{result.host}: iisreset: {data.get('message')}")
-    outcome = IisReset.read(result, data)
-    states = ", ".join(f"{name} {state or 'absent'}" for name, state in sorted(outcome.services.items()))
-    if outcome.exit_code != 0 or any(s != "Running" for s in outcome.services.values()):
-        last = outcome.output[-1] if outcome.output else "no output"
-        raise CommandFailed(f"{result.host}: iisreset exited {outcome.exit_code} ({last}); {states}")
     return outcome
 
 
@@ -409,40 +338,6 @@ def simulate_vdir(state: HostState, params: VdirParams | SetVdirParams, ctx: Sim
         basic_auth=found.auth_basic,
     )
     return SimResult(result=result)
-
-
-_RESET_LINES = ("Attempting stop...", "Internet services successfully stopped", "Attempting start...")
-"""iisreset's output before the last line ("Internet services successfully restarted" or a failure)."""
-
-
-def simulate_reset(state: HostState, params: ResetParams, ctx: SimContext) -> SimResult:
-    """
-    Restart the simulated IIS services (each present one ends Running). A forced exit code,
-    or a disabled service (1058, ERROR_SERVICE_DISABLED), makes iisreset fail.
-    """
-    if state.iis_version is None:
-        return SimResult(exit_code=1, result={"error": "iis_not_installed"})
-    names = ("W3SVC", "IISADMIN") if state.iis_version < 7 else ("W3SVC", "WAS")
-    forced = state.forced_exit_codes.get("iis.reset") or [0]
-    code = forced.pop(0)
-    if not forced:
-        state.forced_exit_codes.pop("iis.reset", None)
-    present = [state.services[n.lower()] for n in names if n.lower() in state.services]
-    if code == 0 and any(s.start_mode == "Disabled" for s in present):
-        code = 1058
-    for service in present if code == 0 else ():
-        service.status = "Running"
-    output = (
-        *_RESET_LINES,
-        "Internet services successfully restarted" if code == 0 else "Restart attempt failed.",
-    )
-    services = {
-        n: (lab_state_word(state.services[n.lower()].status) if n.lower() in state.services else None)
-        for n in names
-    }
-    result = {"iis_version": state.iis_version, "exit_code": code, "services": services, "output": output}
-    exit_code = code or (0 if all(s == "Running" for s in services.values()) else 1)
-    return SimResult(exit_code=exit_code, result=result)
 
 
 _SITE = "Default Web Site"

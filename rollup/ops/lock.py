@@ -22,21 +22,19 @@ operator of that host sees it. Its content is one line of JSON, written by the r
 The scripts find "this run's marker" by the exact JSON text of ``"run_id":<id>`` that the
 writer produces; the parser reads the whole marker with ``json``. A marker that is not such
 JSON (edited by hand, half-written) is reported as held with ``holder`` ``None`` and its text.
+The parameters and the marker's model are ``rollup.ops.lockmarker``.
 """
 
 from __future__ import annotations
 
 import ntpath
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
 from rollup.errors import CommandFailed, LockHeld
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult
-from rollup.ops.files import (
+from rollup.ops.base import CommandResult, Operation, SimContext, SimResult, compact_body
+from rollup.ops.labfs import (
     IN_USE,
-    compact_body,
+    file_text,
     host_file,
     is_dir,
     is_locked,
@@ -44,124 +42,19 @@ from rollup.ops.files import (
     remove_file,
     write_problem,
 )
-from rollup.ops.service import ResultModel, read_object
-from rollup.ps.result import to_json
+from rollup.ops.lockmarker import (
+    LockAcquireParams,
+    LockReadParams,
+    LockReleaseParams,
+    LockState,
+    holder_of,
+    marker_text,
+    run_id_member,
+)
+from rollup.ops.results import ResultModel, read_object
 
 if TYPE_CHECKING:
     from rollup.lab.state import HostState
-
-DEFAULT_PATH = "C:\\ConfigShare\\rollup.lock"
-MARKER_VERSION = 1
-
-
-def _check(op: str, **values: str) -> None:
-    for name, value in values.items():
-        if not value.strip() or any(ord(c) < 32 for c in value):
-            raise ValueError(f"{op}: {name} must be non-blank, on one line")
-
-
-@dataclass(frozen=True, slots=True)
-class LockReadParams:
-    """Where the marker is."""
-
-    path: str = DEFAULT_PATH
-
-    def __post_init__(self) -> None:
-        _check("lock.read", path=self.path)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LockAcquireParams:
-    """Who takes the lock: the run, the operator, the controller, the inventory, and when (UTC ISO 8601)."""
-
-    path: str = DEFAULT_PATH
-    run_id: str
-    operator: str
-    control_host: str
-    inventory: str
-    acquired_at: str
-
-    def __post_init__(self) -> None:
-        _check(
-            "lock.acquire",
-            path=self.path,
-            run_id=self.run_id,
-            operator=self.operator,
-            control_host=self.control_host,
-            inventory=self.inventory,
-            acquired_at=self.acquired_at,
-        )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LockReleaseParams:
-    """The run releasing its lock; ``force`` releases whoever holds it."""
-
-    path: str = DEFAULT_PATH
-    run_id: str
-    force: bool = False
-
-    def __post_init__(self) -> None:
-        _check("lock.release", path=self.path, run_id=self.run_id)
-
-
-class LockHolder(ResultModel):
-    """The content of a lock marker."""
-
-    version: int
-    run_id: str
-    operator: str
-    control_host: str
-    inventory: str
-    acquired_at: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LockState:
-    """
-    The lock after an operation. ``held``: a marker exists; ``holder``: its content (``None``
-    when there is no marker, or it is not rollup's JSON: then ``text`` shows what it is).
-    """
-
-    path: str
-    held: bool
-    holder: LockHolder | None
-    text: str | None
-    acquired: bool = False
-    """``lock.acquire``: this run holds the lock now (created it, or already held it)."""
-    created: bool = False
-    """``lock.acquire``: this call created the marker."""
-    released: bool = False
-    """``lock.release``: this call deleted the marker."""
-
-
-def marker_text(params: LockAcquireParams) -> str:
-    """The marker ``lock.acquire`` writes, character for character as ``ConvertTo-RollupJson`` writes it."""
-    return to_json(
-        {
-            "version": MARKER_VERSION,
-            "run_id": params.run_id,
-            "operator": params.operator,
-            "control_host": params.control_host,
-            "inventory": params.inventory,
-            "acquired_at": params.acquired_at,
-        }
-    )
-
-
-def _mine(run_id: str) -> str:
-    """The text by which a marker names ``run_id``: its exact JSON member, as the writer prints it."""
-    return '"run_id":' + to_json(run_id)
-
-
-def holder_of(text: str | None) -> LockHolder | None:
-    """The holder a marker's text names, or ``None`` when there is no marker or it is not rollup's JSON."""
-    if text is None:
-        return None
-    try:
-        return LockHolder.model_validate_json(text.strip())
-    except ValidationError:
-        return None
 
 
 def held_error(host: str, state: LockState) -> LockHeld:
@@ -309,11 +202,7 @@ def parse_release(result: CommandResult, params: LockReleaseParams) -> LockState
 
 def _marker(state: HostState, path: str, ctx: SimContext) -> str | None:
     entry = host_file(state, path)
-    if entry is None:
-        return None
-    if entry.text is not None:
-        return entry.text
-    return ctx.read_blob(entry.blob).decode("utf-8-sig") if entry.blob else ""
+    return None if entry is None else file_text(entry, ctx)
 
 
 def _failed(message: str) -> SimResult:
@@ -340,7 +229,7 @@ def simulate_acquire(state: HostState, params: LockAcquireParams, ctx: SimContex
             return _failed(problem)
         put_text(state, params.path, text, ctx.now)
         held = text
-    ours = _mine(params.run_id) in held
+    ours = run_id_member(params.run_id) in held
     result = {"path": params.path, "held": True, "text": held, "created": created, "acquired": ours}
     return SimResult(exit_code=0 if ours else 1, result=result)
 
@@ -348,7 +237,7 @@ def simulate_acquire(state: HostState, params: LockAcquireParams, ctx: SimContex
 def simulate_release(state: HostState, params: LockReleaseParams, ctx: SimContext) -> SimResult:
     """Delete the marker when it is this run's, or with ``force``; otherwise leave it."""
     text = _marker(state, params.path, ctx)
-    ok = text is None or _mine(params.run_id) in text or params.force
+    ok = text is None or run_id_member(params.run_id) in text or params.force
     if ok and text is not None:
         if is_locked(state, params.path):
             return _failed(IN_USE)

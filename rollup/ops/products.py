@@ -15,9 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rollup.errors import ResultParseError
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult
-from rollup.ops.files import compact_body, result_field, result_object
+from rollup.ops.base import CommandResult, Operation, SimContext, SimResult, compact_body
+from rollup.ops.results import result_field, result_objects
 
 if TYPE_CHECKING:
     from rollup.lab.state import HostState
@@ -76,13 +75,8 @@ _TEXT = ("key", "display_name", "display_version", "publisher", "install_date")
 
 def parse(result: CommandResult, params: ListParams) -> tuple[InstalledEntry, ...]:
     """The entries, native view first, each view in key order."""
-    items = result_field(result_object(result), "products", list, result)
     entries = []
-    for item in items:
-        if not isinstance(item, dict):
-            raise ResultParseError(
-                f"{result.host}: {result.op}: result field 'products' is not a list of objects"
-            )
+    for item in result_objects(result, "products"):
         entries.append(
             InstalledEntry(
                 windows_installer=result_field(item, "windows_installer", bool, result),

@@ -1,9 +1,11 @@
 """
 Every remote operation, by id.
 
-Each module in ``rollup/ops/`` (other than this one and ``base``) exposes ``OPERATIONS``, a
-tuple of ``Operation``s. The simulated lab dispatches on the id in a script's header through
-``operation(id)``; the tests render, parse-check and round-trip every operation listed here.
+Each module in ``rollup/ops/`` that defines operations exposes ``OPERATIONS``, a tuple of
+``Operation``s; the others hold what operations share (``base``, ``results``, ``labfs``, the
+msiexec policy and simulation...) and list none. The simulated lab dispatches on the id in a
+script's header through ``operation(id)``; the tests render, parse-check and round-trip every
+operation listed here.
 """
 
 from __future__ import annotations

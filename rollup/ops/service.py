@@ -7,22 +7,16 @@ and matched by name in the script (case-insensitively, as Windows does), so no n
 a WQL query. A name with no service is reported as ``found: false``, not as an error: pre-flight
 and verify decide what a missing service means.
 
-This module also holds what the IIS, COM+, SQL, host, Deployment Tool and lock operations share
-to read their results: ``ResultModel`` (strict, frozen outcome models) and ``read_object`` (the
-result line's object, every error naming the host).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Self
-
-from pydantic import BaseModel, ConfigDict, ValidationError
+from typing import TYPE_CHECKING, Literal
 
 from rollup.errors import CommandFailed, ResultParseError
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult
-from rollup.ops.files import compact_body, result_object
+from rollup.ops.base import CommandResult, Operation, SimContext, SimResult, compact_body
+from rollup.ops.results import ResultModel, read_object
 
 if TYPE_CHECKING:
     from rollup.lab.state import HostState
@@ -60,45 +54,6 @@ class ServiceParams:
     def __post_init__(self) -> None:
         if not self.names or any(not n.strip() for n in self.names):
             raise ValueError("service.state: give at least one non-blank service name")
-
-
-class ResultModel(BaseModel):
-    """
-    Base of the outcomes read from a result line: frozen, strict (no coercion: ``"1"`` is not an
-    integer), and no unknown keys, so a script and its parser cannot drift apart silently.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-    @classmethod
-    def read(cls, result: CommandResult, data: object) -> Self:
-        """
-        ``data`` (a decoded result line) as this model.
-
-        Raises:
-            ResultParseError: The first mismatch, with the host, the operation and the key path.
-        """
-        try:
-            return cls.model_validate_json(json.dumps(data))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "result"
-            raise ResultParseError(f"{result.host}: {result.op}: result {where}: {first['msg']}") from None
-
-
-def read_object(result: CommandResult) -> dict[str, Any]:
-    """
-    The result line's object (``rollup.ops.files.result_object``), every error naming the host.
-
-    Raises:
-        ResultParseError: No result line, not an object, or not JSON.
-    """
-    try:
-        return result_object(result)
-    except ResultParseError as exc:
-        if str(exc).startswith(f"{result.host}: "):
-            raise
-        raise ResultParseError(f"{result.host}: {result.op}: {exc}") from None
 
 
 class ServiceState(ResultModel):

@@ -32,9 +32,8 @@ from typing import TYPE_CHECKING, Literal
 
 from rollup.errors import CommandFailed
 from rollup.model.manifest import Sql
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult
-from rollup.ops.files import compact_body
-from rollup.ops.service import ResultModel, read_object
+from rollup.ops.base import CommandResult, Operation, SimContext, SimResult, compact_body
+from rollup.ops.results import ResultModel, read_object
 
 if TYPE_CHECKING:
     from rollup.lab.state import HostState

@@ -23,11 +23,17 @@ Each group's result has the shape of its single operation's result, so the parse
 simulations of those operations read and produce it here too: the composite cannot drift apart
 from them. Each group is read in its own ``try``: one that fails (no SQL client, WMI refusing)
 is reported under ``errors`` and the others still arrive. The script changes nothing.
+
+The script holds the code of the groups asked for only (``script_body``), and the hashing
+helpers only when files are hashed: a COLLAB host's script (its products) then fits cmd.exe's
+command line, about 3,000 characters, and costs no Send. Every parameter is bound in every
+script, so the SQL group is one field (``sql``, ``key=value`` entries) rather than seven.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,14 +41,16 @@ from typing import TYPE_CHECKING, Any
 
 from rollup.errors import CommandFailed, ResultParseError
 from rollup.ops import complus, iis, products, service
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult
+from rollup.ops.base import CommandResult, Operation, SimContext, SimResult, compact_body, params_to_mapping
 from rollup.ops.complus import ComPlusState
-from rollup.ops.files import FileStat, StatParams, compact_body
+from rollup.ops.files import FileStat, StatParams
 from rollup.ops.iis import VdirSecurity
 from rollup.ops.products import InstalledEntry
-from rollup.ops.service import ServiceStates, read_object
+from rollup.ops.results import read_object
+from rollup.ops.service import ServiceStates
 from rollup.ops.sql import SqlObjectsParams, SqlObjectsReport
-from rollup.ps.result import format_result
+from rollup.ps.command import RemoteCommand
+from rollup.ps.result import RESULT_MARKER
 
 if TYPE_CHECKING:
     from rollup.lab.state import HostState
@@ -66,13 +74,13 @@ class VerifyParams:
     product_codes: tuple[str, ...] = ()
     vdirs: tuple[str, ...] = ()
     """``<site>/<vdir>``: the site's name (no ``/``), then the virtual directory's path."""
-    sql_instance: str = "."
-    sql_database: str | None = None
-    sql_indexes: tuple[str, ...] = ()
-    sql_procedures: tuple[str, ...] = ()
-    sql_scalar_functions: tuple[str, ...] = ()
-    sql_table_functions: tuple[str, ...] = ()
-    sql_near_miss: tuple[str, ...] = ()
+    sql: tuple[str, ...] = ()
+    """
+    The SQL group as ``key=value`` entries (``sql_group`` makes them from ``sql.objects``
+    parameters): ``instance=`` and ``database=`` once each, then any ``index=<table>.<index>``,
+    ``procedure=``, ``scalar_function=``, ``table_function=`` and ``near_miss=`` entries. One
+    field rather than seven, because every field is bound in every host's script.
+    """
     complus: tuple[str, ...] = ()
     services: tuple[str, ...] = ()
 
@@ -90,24 +98,54 @@ class VerifyParams:
         return StatParams(paths=self.files, sha256=self.file_identity, msi=self.file_identity)
 
     def sql_objects(self) -> SqlObjectsParams | None:
-        """The ``sql.objects`` parameters of the SQL group, or ``None`` when it is not read."""
-        if self.sql_database is None:
+        """
+        The ``sql.objects`` parameters of the SQL group, or ``None`` when it is not read.
+
+        Raises:
+            ValueError: an entry is not ``key=value`` with a known key, or ``instance`` or
+                ``database`` is not given exactly once.
+        """
+        if not self.sql:
             return None
+        values: dict[str, list[str]] = {key: [] for key in ("instance", "database", *_SQL_LISTS)}
+        for entry in self.sql:
+            key, equals, value = entry.partition("=")
+            if not equals or key not in values:
+                raise ValueError(f"verify.facts: SQL entry {entry!r} is not <key>=<value> with a known key")
+            values[key].append(value)
+        if len(values["instance"]) != 1 or len(values["database"]) != 1:
+            raise ValueError("verify.facts: the SQL group names one instance and one database")
+        lists = {key: tuple(values[key]) for key in _SQL_LISTS}
         return SqlObjectsParams(
-            instance=self.sql_instance,
-            database=self.sql_database,
-            indexes=self.sql_indexes,
-            procedures=self.sql_procedures,
-            scalar_functions=self.sql_scalar_functions,
-            table_functions=self.sql_table_functions,
-            near_miss=self.sql_near_miss,
+            instance=values["instance"][0],
+            database=values["database"][0],
+            indexes=lists["index"],
+            procedures=lists["procedure"],
+            scalar_functions=lists["scalar_function"],
+            table_functions=lists["table_function"],
+            near_miss=lists["near_miss"],
         )
 
     @property
     def empty(self) -> bool:
         """Whether no group is asked for (the host has nothing to read)."""
         groups = (self.files, self.product_names, self.product_codes, self.vdirs, self.complus, self.services)
-        return not any(groups) and self.sql_database is None
+        return not any(groups) and not self.sql
+
+
+_SQL_LISTS = ("index", "procedure", "scalar_function", "table_function", "near_miss")
+"""The keys of the SQL group that may repeat, in ``SqlObjectsParams`` order."""
+
+
+def sql_group(objects: SqlObjectsParams) -> tuple[str, ...]:
+    """The ``VerifyParams.sql`` entries that read what ``objects`` asks ``sql.objects`` for."""
+    lists = (objects.indexes, objects.procedures, objects.scalar_functions, objects.table_functions,
+             objects.near_miss)  # fmt: skip
+    return (
+        f"instance={objects.instance}",
+        f"database={objects.database}",
+        *(f"{key}={value}" for key, values in zip(_SQL_LISTS, lists, strict=True) for value in values),
+    )
 
 
 def _split_vdir(query: str) -> iis.VdirParams:
@@ -143,60 +181,73 @@ class VerifyFacts:
     services: ServiceStates | Unreadable | None = None
 
 
-BODY = compact_body(r"""
+_PROLOGUE = compact_body(r"""
 $ErrorActionPreference = 'Stop'
 $r = @{ errors = @{} }
-if ($p_files.Count -gt 0) {
-    try {
-        $o = @()
-        foreach ($x in $p_files) {
-            $e = @{ path = $x; exists = $false; size = $null; mtime = $null; sha256 = $null; error = $null
-                product_code = $null; product_name = $null; product_version = $null }
-            if ([IO.File]::Exists($x)) {
-                $i = New-Object IO.FileInfo $x
-                $e.exists = $true
-                $e.size = $i.Length
-                $e.mtime = $i.LastWriteTimeUtc
-                if ($p_file_identity) {
-                    try {
-                        $e.sha256 = Get-RollupSha256 $x
-                        $m = Get-RollupMsiProperty $x @('ProductCode', 'ProductName', 'ProductVersion')
-                        $e.product_code = $m['ProductCode']
-                        $e.product_name = $m['ProductName']
-                        $e.product_version = $m['ProductVersion']
-                    }
-                    catch { $e.error = $_.Exception.Message }
+""")
+
+_EPILOGUE = compact_body(r"""
+Write-RollupResult $r
+exit 0
+""")
+
+_FILES_OPEN = compact_body(r"""
+try {
+    $o = @()
+    foreach ($x in $p_files) {
+        $e = @{ path = $x; exists = $false; size = $null; mtime = $null; sha256 = $null; error = $null
+            product_code = $null; product_name = $null; product_version = $null }
+        if ([IO.File]::Exists($x)) {
+            $i = New-Object IO.FileInfo $x
+            $e.exists = $true
+            $e.size = $i.Length
+            $e.mtime = $i.LastWriteTimeUtc
+""")
+
+_FILES_CLOSE = compact_body(r"""
+        }
+        $o += $e
+    }
+    $r.files = @{ files = $o }
+}
+catch { $r.errors.files = $_.Exception.Message }
+""")
+
+_IDENTITY = compact_body(r"""
+try {
+    $e.sha256 = Get-RollupSha256 $x
+    $m = Get-RollupMsiProperty $x @('ProductCode', 'ProductName', 'ProductVersion')
+    $e.product_code = $m['ProductCode']
+    $e.product_name = $m['ProductName']
+    $e.product_version = $m['ProductVersion']
+}
+catch { $e.error = $_.Exception.Message }
+""")
+
+_PRODUCTS = compact_body(r"""
+try {
+    $o = @()
+    foreach ($w in 0, 1) {
+        $k = 'HKLM:\SOFTWARE\' + ('', 'Wow6432Node\')[$w] + 'Microsoft\Windows\CurrentVersion\Uninstall'
+        if (Test-Path $k) {
+            foreach ($v in @(Get-ItemProperty "$k\*")) {
+                $d = [string]$v.DisplayName
+                $n = $v.PSChildName
+                $c = $p_product_names -contains ($d -replace '[^A-Za-z0-9]').ToLowerInvariant()
+                if ($d -and ($c -or $p_product_codes -contains $n)) {
+                    $o += @{ key = $n; display_name = $d; display_version = [string]$v.DisplayVersion
+                        publisher = [string]$v.Publisher; install_date = [string]$v.InstallDate
+                        windows_installer = $v.WindowsInstaller -eq 1; wow6432 = [bool]$w }
                 }
             }
-            $o += $e
         }
-        $r.files = @{ files = $o }
     }
-    catch { $r.errors.files = $_.Exception.Message }
+    $r.products = @{ products = $o }
 }
-if ($p_product_names.Count + $p_product_codes.Count -gt 0) {
-    try {
-        $o = @()
-        foreach ($w in @($false, $true)) {
-            $k = 'HKLM:\SOFTWARE\' + @('', 'Wow6432Node\')[[int]$w]
-            $k += 'Microsoft\Windows\CurrentVersion\Uninstall'
-            if (-not (Test-Path -LiteralPath $k)) { continue }
-            foreach ($e in @(Get-ChildItem -LiteralPath $k)) {
-                $v = Get-ItemProperty -LiteralPath $e.PSPath
-                $n = $e.PSChildName
-                if (-not $v.DisplayName) { continue }
-                $c = ([string]$v.DisplayName -replace '[^A-Za-z0-9]', '').ToLowerInvariant()
-                if (-not ($p_product_names -contains $c -or $p_product_codes -contains $n)) { continue }
-                $o += @{ key = $n; display_name = [string]$v.DisplayName
-                    display_version = [string]$v.DisplayVersion
-                    publisher = [string]$v.Publisher; install_date = [string]$v.InstallDate
-                    windows_installer = $v.WindowsInstaller -eq 1; wow6432 = $w }
-            }
-        }
-        $r.products = @{ products = $o }
-    }
-    catch { $r.errors.products = $_.Exception.Message }
-}
+catch { $r.errors.products = $_.Exception.Message }
+""")
+
+_VDIRS = compact_body(r"""
 function Invoke-Appcmd {
     $t = & "$env:SystemRoot\System32\inetsrv\appcmd.exe" @args | Out-String
     if ($LASTEXITCODE -ne 0) { throw "appcmd $($args[0]) $($args[1]) exited $($LASTEXITCODE): $t" }
@@ -249,128 +300,183 @@ function Read-Iis7($e) {
         $e.require_ssl = $l -contains 'Ssl'
     }
 }
-if ($p_vdirs.Count -gt 0) {
-    $o = @()
-    $k = $null
-    $ke = $null
-    try { $k = Get-ItemProperty 'HKLM:\SOFTWARE\Microsoft\InetStp' -ErrorAction SilentlyContinue }
-    catch { $ke = $_.Exception.Message }
-    foreach ($q in $p_vdirs) {
-        $j = $q.IndexOf('/')
-        $e = @{ site = $q.Substring(0, $j); vdir = $q.Substring($j + 1); changed = @() }
-        try {
-            if ($ke) { throw $ke }
-            if (-not $k) { $e.error = 'iis_not_installed' }
-            else {
-                $e.iis_version = [int]$k.MajorVersion
-                if ($e.iis_version -lt 7) { Read-Iis6 $e } else { Read-Iis7 $e }
-            }
-        }
-        catch { $e.error = 'failed'; $e.message = $_.Exception.Message }
-        $o += $e
-    }
-    $r.iis = $o
-}
-if ($p_sql_database) {
+$o = @()
+$k = $null
+$ke = $null
+try { $k = Get-ItemProperty 'HKLM:\SOFTWARE\Microsoft\InetStp' -ErrorAction SilentlyContinue }
+catch { $ke = $_.Exception.Message }
+foreach ($q in $p_vdirs) {
+    $j = $q.IndexOf('/')
+    $e = @{ site = $q.Substring(0, $j); vdir = $q.Substring($j + 1); changed = @() }
     try {
-        $q = 'SET NOCOUNT ON; SELECT ''IX'', o.name, i.name FROM sysindexes i ' +
-            'JOIN sysobjects o ON o.id = i.id WHERE i.indid BETWEEN 1 AND 254; ' +
-            'SELECT RTRIM(xtype), '''', name FROM sysobjects ' +
-            'WHERE xtype IN (''P'', ''FN'', ''TF'', ''IF'')'
-        $names = @($p_sql_procedures) + @($p_sql_scalar_functions) + @($p_sql_table_functions)
-        $client = $null
-        if (Get-Command sqlcmd.exe -ErrorAction SilentlyContinue) {
-            $client = 'sqlcmd'
-            $x = & sqlcmd.exe -E -S $p_sql_instance -d $p_sql_database -b -h -1 -W -s '|' -Q $q
+        if ($ke) { throw $ke }
+        if (-not $k) { $e.error = 'iis_not_installed' }
+        else {
+            $e.iis_version = [int]$k.MajorVersion
+            if ($e.iis_version -lt 7) { Read-Iis6 $e } else { Read-Iis7 $e }
         }
-        elseif (Get-Command osql.exe -ErrorAction SilentlyContinue) {
-            $client = 'osql'
-            $x = & osql.exe -E -S $p_sql_instance -d $p_sql_database -b '-h-1' -n -w 2048 -s '|' -Q $q
-        }
-        if (-not $client) {
-            $r.sql = @{ error = 'no_client'; message = 'neither sqlcmd.exe nor osql.exe is on the PATH' }
+    }
+    catch { $e.error = 'failed'; $e.message = $_.Exception.Message }
+    $o += $e
+}
+$r.iis = $o
+""")
+
+_SQL = compact_body(r"""
+try {
+    $s = @{ index = @(); procedure = @(); scalar_function = @(); table_function = @(); near_miss = @() }
+    foreach ($x in $p_sql) {
+        $j = $x.IndexOf('=')
+        $k = $x.Substring(0, $j)
+        $v = $x.Substring($j + 1)
+        if ($s.ContainsKey($k)) { $s[$k] += $v } else { $s[$k] = $v }
+    }
+    $q = 'SET NOCOUNT ON; SELECT ''IX'', o.name, i.name FROM sysindexes i ' +
+        'JOIN sysobjects o ON o.id = i.id WHERE i.indid BETWEEN 1 AND 254; ' +
+        'SELECT RTRIM(xtype), '''', name FROM sysobjects ' +
+        'WHERE xtype IN (''P'', ''FN'', ''TF'', ''IF'')'
+    $names = $s.procedure + $s.scalar_function + $s.table_function
+    $client = $null
+    if (Get-Command sqlcmd.exe -ErrorAction SilentlyContinue) {
+        $client = 'sqlcmd'
+        $x = & sqlcmd.exe -E -S $s.instance -d $s.database -b -h -1 -W -s '|' -Q $q
+    }
+    elseif (Get-Command osql.exe -ErrorAction SilentlyContinue) {
+        $client = 'osql'
+        $x = & osql.exe -E -S $s.instance -d $s.database -b '-h-1' -n -w 2048 -s '|' -Q $q
+    }
+    if (-not $client) {
+        $r.sql = @{ error = 'no_client'; message = 'neither sqlcmd.exe nor osql.exe is on the PATH' }
+    }
+    else {
+        $rc = $LASTEXITCODE
+        $lines = @($x | ForEach-Object { ([string]$_).Trim() } | Where-Object { $_ })
+        if ($rc -ne 0) {
+            $tail = @($lines | Select-Object -Last 5) -join ' '
+            $r.sql = @{ error = 'sql'; message = "$client exited $($rc): $tail" }
         }
         else {
-            $rc = $LASTEXITCODE
-            $lines = @($x | ForEach-Object { ([string]$_).Trim() } | Where-Object { $_ })
-            if ($rc -ne 0) {
-                $tail = @($lines | Select-Object -Last 5) -join ' '
-                $r.sql = @{ error = 'sql'; message = "$client exited $($rc): $tail" }
-            }
-            else {
-                $rows = @()
-                foreach ($l in $lines) {
-                    $f = $l.Split([char[]]'|', 3)
-                    if ($f.Count -lt 3) { continue }
-                    $e = @{ type = $f[0].Trim(); table = $f[1].Trim(); name = $f[2].Trim() }
-                    if ($e.type -eq 'IX') { $keep = $p_sql_indexes -contains ($e.table + '.' + $e.name) }
-                    else {
-                        $keep = $names -contains $e.name
-                        foreach ($w in $p_sql_near_miss) {
-                            if ($e.name -like $w.Replace('%', '*').Replace('_', '?')) { $keep = $true }
-                        }
+            $rows = @()
+            foreach ($l in $lines) {
+                $f = $l.Split([char[]]'|', 3)
+                if ($f.Count -lt 3) { continue }
+                $e = @{ type = $f[0].Trim(); table = $f[1].Trim(); name = $f[2].Trim() }
+                if ($e.type -eq 'IX') { $keep = $s.index -contains ($e.table + '.' + $e.name) }
+                else {
+                    $keep = $names -contains $e.name
+                    foreach ($w in $s.near_miss) {
+                        if ($e.name -like $w.Replace('%', '*').Replace('_', '?')) { $keep = $true }
                     }
-                    if ($keep) { $rows += $e }
                 }
-                $r.sql = @{ client = $client; instance = $p_sql_instance; database = $p_sql_database
-                    rows = $rows }
+                if ($keep) { $rows += $e }
             }
+            $r.sql = @{ client = $client; instance = $s.instance; database = $s.database
+                rows = $rows }
         }
     }
-    catch { $r.errors.sql = $_.Exception.Message }
 }
-if ($p_complus.Count -gt 0) {
-    try {
-        $cat = New-Object -ComObject COMAdmin.COMAdminCatalog
-        $apps = $cat.GetCollection('Applications')
-        $apps.Populate()
-        $inst = $cat.GetCollection('ApplicationInstances')
-        $inst.Populate()
-        $o = @()
-        foreach ($n in $p_complus) {
-            $e = @{ application = $n; found = $false }
-            foreach ($a in $apps) {
-                if ([string]$a.Name -eq $n) {
-                    $e.application = [string]$a.Name
-                    $e.found = $true
-                    $e.app_id = [string]$a.Key
-                    $e.enabled = [bool]$a.Value('IsEnabled')
-                    $ids = @()
-                    foreach ($y in $inst) {
-                        if ([string]$y.Value('Application') -eq $a.Key) { $ids += [int]$y.Value('ProcessID') }
-                    }
-                    $e.process_ids = $ids
-                }
-            }
-            $o += $e
-        }
-        $r.complus = $o
-    }
-    catch { $r.errors.complus = $_.Exception.Message }
-}
-if ($p_services.Count -gt 0) {
-    try {
-        $all = @(Get-WmiObject -Class Win32_Service)
-        $o = @()
-        foreach ($n in $p_services) {
-            $e = @{ query = $n; found = $false }
-            foreach ($s in $all) {
-                if ($s.Name -eq $n) {
-                    $e.found = $true
-                    $e.name = [string]$s.Name
-                    $e.state = [string]$s.State
-                    $e.start_mode = [string]$s.StartMode
-                }
-            }
-            $o += $e
-        }
-        $r.services = @{ services = $o }
-    }
-    catch { $r.errors.services = $_.Exception.Message }
-}
-Write-RollupResult $r
-exit 0
+catch { $r.errors.sql = $_.Exception.Message }
 """)
+
+_COMPLUS = compact_body(r"""
+try {
+    $cat = New-Object -ComObject COMAdmin.COMAdminCatalog
+    $apps = $cat.GetCollection('Applications')
+    $apps.Populate()
+    $inst = $cat.GetCollection('ApplicationInstances')
+    $inst.Populate()
+    $o = @()
+    foreach ($n in $p_complus) {
+        $e = @{ application = $n; found = $false }
+        foreach ($a in $apps) {
+            if ([string]$a.Name -eq $n) {
+                $e.application = [string]$a.Name
+                $e.found = $true
+                $e.app_id = [string]$a.Key
+                $e.enabled = [bool]$a.Value('IsEnabled')
+                $ids = @()
+                foreach ($y in $inst) {
+                    if ([string]$y.Value('Application') -eq $a.Key) { $ids += [int]$y.Value('ProcessID') }
+                }
+                $e.process_ids = $ids
+            }
+        }
+        $o += $e
+    }
+    $r.complus = $o
+}
+catch { $r.errors.complus = $_.Exception.Message }
+""")
+
+_SERVICES = compact_body(r"""
+try {
+    $all = @(Get-WmiObject -Class Win32_Service)
+    $o = @()
+    foreach ($n in $p_services) {
+        $e = @{ query = $n; found = $false }
+        foreach ($s in $all) {
+            if ($s.Name -eq $n) {
+                $e.found = $true
+                $e.name = [string]$s.Name
+                $e.state = [string]$s.State
+                $e.start_mode = [string]$s.StartMode
+            }
+        }
+        $o += $e
+    }
+    $r.services = @{ services = $o }
+}
+catch { $r.errors.services = $_.Exception.Message }
+""")
+
+_IDENTITY_HELPERS = ("Get-RollupSha256", "Get-RollupMsiProperty")
+"""The prelude helpers the file identity part calls."""
+
+BODY = "\n".join(
+    (_PROLOGUE, _FILES_OPEN, _IDENTITY, _FILES_CLOSE, _PRODUCTS, _VDIRS, _SQL, _COMPLUS, _SERVICES, _EPILOGUE)
+)
+"""Every group: the script of parameters that ask for all of them."""
+
+
+def script_body(params: VerifyParams) -> str:
+    """
+    The body for ``params``: the groups asked for, in a fixed order, and nothing of the others.
+    A COLLAB host's script (its products only) fits cmd.exe's line, so it costs no Send.
+    """
+    parts = [_PROLOGUE]
+    if params.files:
+        parts += [_FILES_OPEN, *((_IDENTITY,) if params.file_identity else ()), _FILES_CLOSE]
+    if params.product_names or params.product_codes:
+        parts.append(_PRODUCTS)
+    if params.vdirs:
+        parts.append(_VDIRS)
+    if params.sql:
+        parts.append(_SQL)
+    if params.complus:
+        parts.append(_COMPLUS)
+    if params.services:
+        parts.append(_SERVICES)
+    parts.append(_EPILOGUE)
+    return "\n".join(parts)
+
+
+def script_helpers(params: VerifyParams) -> tuple[str, ...]:
+    """The prelude helpers ``script_body(params)`` calls."""
+    return _IDENTITY_HELPERS if params.files and params.file_identity else ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _FactsOperation(Operation[VerifyParams, VerifyFacts]):
+    """``verify.facts``, whose script carries only the groups (and helpers) its parameters ask for."""
+
+    def command(self, params: VerifyParams) -> RemoteCommand:
+        """The ``RemoteCommand`` that reads the groups of ``params``."""
+        return RemoteCommand(
+            op=self.id,
+            params=params_to_mapping(params),
+            body=script_body(params),
+            helpers=script_helpers(params),
+        )
 
 
 def _op(op_id: str) -> Operation[Any, Any]:
@@ -385,8 +491,13 @@ def _op(op_id: str) -> Operation[Any, Any]:
 
 
 def _part(result: CommandResult, data: Any) -> CommandResult:
-    """One group's result as its single operation prints it, so that operation's parser reads it."""
-    return dataclasses.replace(result, exit_code=0, stdout=format_result(data) + "\n", stderr="")
+    """
+    One group's result as its single operation prints it, so that operation's parser reads it.
+    ``data`` came out of ``json.loads``, so plain ``json.dumps`` writes it back for the parser:
+    ``format_result``, the writer's exact twin, would cost more for the same reading.
+    """
+    line = f"{RESULT_MARKER} {json.dumps(data, separators=(',', ':'))}\n"
+    return dataclasses.replace(result, exit_code=0, stdout=line, stderr="")
 
 
 def _group(data: dict[str, Any], key: str, kind: type, result: CommandResult) -> Any:
@@ -500,13 +611,13 @@ def simulate(state: HostState, params: VerifyParams, ctx: SimContext) -> SimResu
 _MSISHARE = ("C:\\MSIShare\\DNSClient.msi", "C:\\MSIShare\\ResourceManageDatabase.msi")
 _INDEX = "rmcore_Candidates.rmcore_candidates_ix_target_set_object_category_object_id_trans_id"
 
-FACTS: Operation[VerifyParams, VerifyFacts] = Operation(
+FACTS: Operation[VerifyParams, VerifyFacts] = _FactsOperation(
     id="verify.facts",
     params=VerifyParams,
     body=BODY,
     parse=parse,
     simulate=simulate,
-    helpers=("Get-RollupSha256", "Get-RollupMsiProperty"),
+    helpers=_IDENTITY_HELPERS,
     kind="fact",
     mutates=False,
     timeout_s=300.0,
@@ -522,19 +633,23 @@ FACTS: Operation[VerifyParams, VerifyFacts] = Operation(
         VerifyParams(files=_MSISHARE),
         VerifyParams(vdirs=("Default Web Site/DNSProvider",), product_names=("dnsclient",)),
         VerifyParams(
-            sql_database="ResourceManager",
-            sql_indexes=(_INDEX,),
-            sql_procedures=("SeleteAndAssembleAllocateOrgMailStores",),
-            sql_scalar_functions=("fn_min",),
-            sql_table_functions=("fn_ResourceCapacityOnAllocatedMailStores",),
-            sql_near_miss=("%AndAssemble%OrgMailStores",),
+            sql=sql_group(
+                SqlObjectsParams(
+                    instance=".",
+                    database="ResourceManager",
+                    indexes=(_INDEX,),
+                    procedures=("SeleteAndAssembleAllocateOrgMailStores",),
+                    scalar_functions=("fn_min",),
+                    table_functions=("fn_ResourceCapacityOnAllocatedMailStores",),
+                    near_miss=("%AndAssemble%OrgMailStores",),
+                )
+            ),
         ),
         VerifyParams(
             files=("C:\\it's $(x)\\a`b.msi",),
             product_names=("x'; $(calc)",),
             vdirs=("Site 'x' $(y)/App \u2019",),
-            sql_instance="SQL'; DROP TABLE x; --",
-            sql_database="Db $(calc)",
+            sql=("instance=SQL'; DROP TABLE x; --", "database=Db $(calc)", "procedure=a=b $(c)"),
             complus=("Engine 'A' \"B\" $(calc)",),
             services=('it\'s "odd"; $(Stop-Service W3SVC)',),
         ),

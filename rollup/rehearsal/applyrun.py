@@ -25,7 +25,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rollup.engine.journal import read_journal, replay
+from rollup.engine.journal import read_journal
+from rollup.engine.journal_state import replay
 from rollup.engine.rundir import RunDir, list_runs
 from rollup.rehearsal.drills import DrillPlan, HostOutage, judge_host_down, judge_kill_resume, read_progress
 from rollup.rehearsal.record import DrillRecord

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from rollup.audit.chain import verify_chain
-from rollup.engine.journal import RunResumed, StepStarted, StepStatus, read_journal, replay
+from rollup.engine.journal import read_journal
+from rollup.engine.journal_state import RunResumed, StepStarted, StepStatus, replay
 from rollup.rehearsal.record import DrillName, DrillRecord
 
 if TYPE_CHECKING:

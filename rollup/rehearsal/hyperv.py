@@ -20,7 +20,8 @@ from typing import Any
 from rollup.errors import CommandFailed
 from rollup.model.inventory import HyperVApi, Hypervisor
 from rollup.ops.base import Operation
-from rollup.ops.hyperv import PROBE, VM_ACTION, WMI_VM_ACTION, Action, HyperVHost, ProbeParams, VmActionParams
+from rollup.ops.hyperv import PROBE, VM_ACTION, Action, HyperVHost, ProbeParams, VmActionParams
+from rollup.ops.hyperv_wmi import WMI_VM_ACTION
 from rollup.rehearsal.providers import ProviderContext, VmTarget
 from rollup.transport.base import Transport
 

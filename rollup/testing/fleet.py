@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rollup.audit.redact import SecretRegistry
-from rollup.credentials import CredentialCache, EnvRef
+from rollup.credentials import CredentialCache, CredentialRef, EnvRef
 from rollup.engine.events import EventSink, discard
 from rollup.engine.options import AskGate, RunSetup
 from rollup.engine.package import Package, load_package
@@ -106,26 +106,39 @@ def fleet_roles(collab: int) -> tuple[tuple[str, frozenset[Role]], ...]:
     )
 
 
+def lab_host(
+    name: str,
+    roles: frozenset[Role],
+    *,
+    address: str,
+    port: int = 5985,
+    user: str | None = LAB_ADMIN,
+    password: CredentialRef | None = None,
+) -> Host:
+    """A lab host as an inventory describes it: NTLM over HTTP, with pywinrm's default timeouts."""
+    return Host(
+        name=name,
+        address=address,
+        port=port,
+        scheme=Scheme.HTTP,
+        transport=AuthTransport.NTLM,
+        cert_validation=CertValidation.VALIDATE,
+        ca_trust_path=None,
+        user=user,
+        password=password,
+        roles=roles,
+        insecure_lab=False,
+        operation_timeout_s=20.0,
+        read_timeout_s=30.0,
+    )
+
+
 def fleet_inventory(
     roles: tuple[tuple[str, frozenset[Role]], ...], settings: InventorySettings | None = None
 ) -> Inventory:
     """An inventory of ``roles``' hosts (addresses are never used by the direct transport)."""
     hosts = tuple(
-        Host(
-            name=name,
-            address=f"127.0.200.{n}",
-            port=5985,
-            scheme=Scheme.HTTP,
-            transport=AuthTransport.NTLM,
-            cert_validation=CertValidation.VALIDATE,
-            ca_trust_path=None,
-            user=LAB_ADMIN,
-            password=EnvRef(PASSWORD_ENV),
-            roles=host_roles,
-            insecure_lab=False,
-            operation_timeout_s=20.0,
-            read_timeout_s=30.0,
-        )
+        lab_host(name, host_roles, address=f"127.0.200.{n}", password=EnvRef(PASSWORD_ENV))
         for n, (name, host_roles) in enumerate(roles, 1)
     )
     return Inventory("inventory/memory.yml", hosts, settings or InventorySettings(collab_wave_size=2))

@@ -116,27 +116,50 @@ def _mount(session: requests.Session, counter: RequestCounter) -> None:
         session.mount("https://", adapter)
 
 
+_ENVIRONMENT = threading.Lock()
+"""
+Held while pywinrm builds a session: it reads the proxy settings through requests, which for
+``no_proxy`` rewrites ``os.environ`` for a moment, so two hosts' sessions built at once could
+leave the variable changed or fail with ``KeyError``. Released before the first request.
+"""
+
+
 def _count_requests(protocol: Any, counter: RequestCounter) -> None:
     """
     Count every HTTP request ``protocol`` sends, on every requests session it builds.
 
     pywinrm builds its session lazily and, for encryption, sends its first request while
     building it (``setup_encryption``), so the counting adapter is mounted from inside both.
-    The wrappers are set on this one transport object; pywinrm itself is unchanged.
+    Building reads the environment under ``_ENVIRONMENT``, which is let go before that first
+    request. The wrappers are set on this one transport object; pywinrm itself is unchanged.
     """
     transport = protocol.transport
     build_session = transport.build_session
     setup_encryption = transport.setup_encryption
+    building: list[bool] = []
+    """Holds ``True`` while this transport's ``build_session`` holds ``_ENVIRONMENT``."""
+
+    def environment_read() -> None:
+        if building:
+            building.clear()
+            _ENVIRONMENT.release()
 
     def setup_counted(session: requests.Session) -> None:
         # requests otherwise reads (and, for no_proxy, temporarily rewrites) os.environ on every
         # request, which races between threads; pywinrm has already resolved proxies and CA trust.
         session.trust_env = False
         _mount(session, counter)
+        environment_read()  # the handshake that follows needs no lock
         setup_encryption(session)
 
     def build_counted() -> requests.Session:
-        session: requests.Session = build_session()
+        if transport.session is None:
+            _ENVIRONMENT.acquire()
+            building.append(True)
+        try:
+            session: requests.Session = build_session()
+        finally:
+            environment_read()
         session.trust_env = False
         _mount(session, counter)
         return session

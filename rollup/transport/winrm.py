@@ -2,7 +2,10 @@
 The WinRM transport: one WinRS shell per host, on pywinrm's ``Protocol`` (pywinrm unchanged).
 
 A command costs three requests on an open shell: Command, Receive (more while it runs), and
-Signal. The shell is opened by the first command and reused for the whole run, with three
+Signal. The Signal that ends a finished command goes out just before the shell's next Command,
+so ``run`` returns with the output, and it is not sent at all when the shell is deleted first
+(deleting a shell ends its commands): a session of one command costs Create, Command, Receive
+and Delete. The shell is opened by the first command and reused for the whole run, with three
 exceptions, all handled here and invisible to the caller:
 
 - WinRM 2.0 counts every Command against MaxConcurrentOperationsPerUser (15) until its shell is
@@ -13,7 +16,7 @@ exceptions, all handled here and invisible to the caller:
   unknown-ShellId fault: a new shell is opened and the Command sent once more.
 - A host that restarted has also forgotten the NTLM context of the connection, and answers an
   encrypted request it cannot read with HTTP 400: the session authenticates again and sends
-  that request once more.
+  that request once more (``rollup.transport.session``, which sends every request).
 
 None of these repeats a command that may have run: each repeats a request the host refused
 or could not read. Everything else becomes a ``TransportError`` (see
@@ -32,13 +35,12 @@ import logging
 import math
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Any, Self
+from typing import Self
 
-from winrm.exceptions import WinRMOperationTimeoutError, WinRMTransportError, WSManFaultError
+from winrm.exceptions import WinRMOperationTimeoutError, WSManFaultError
 
 from rollup.credentials import Credentials
 from rollup.errors import TransportError, TransportTimeout
@@ -48,15 +50,14 @@ from rollup.ps.command import RemoteCommand
 from rollup.ps.delivery import command_line, fits_command_line, stdin_command, stdin_payload
 from rollup.transport import upload
 from rollup.transport.base import PutResult
-from rollup.transport.connect import RequestCounter, TransportStats, build_protocol, timeouts
+from rollup.transport.connect import TransportStats, build_protocol
 from rollup.transport.errors import (
     QUOTA_MAX_OPERATIONS,
     UNEXPECTED_SELECTORS,
     Stage,
-    Where,
-    translate,
     transport_error,
 )
+from rollup.transport.session import WsmanSession
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def _split(data: bytes, limit: int) -> list[bytes]:
     return pieces
 
 
-class WinRMTransport:
+class WinRMTransport(WsmanSession):
     """
     The ``Transport`` for one host over WinRM. Not shared between threads (a lock makes
     concurrent calls wait rather than interleave).
@@ -97,15 +98,11 @@ class WinRMTransport:
     """
 
     def __init__(self, host: Host, credentials: Credentials) -> None:
-        self.host = host.name
-        self._config = host
-        self._credentials = credentials
-        self._counter = RequestCounter()
-        self._protocol: Any = None
+        super().__init__(host, credentials)
         self._shell_id: str | None = None
         self._shell_commands = 0
-        self._soap: Counter[str] = Counter()
-        self._events: Counter[str] = Counter()
+        self._finished: tuple[str, str, str] | None = None
+        """``(op, shell, command)`` of the finished command not yet signalled."""
         self._lock = threading.RLock()
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -128,6 +125,7 @@ class WinRMTransport:
                 log.debug("%s: shell not deleted: %s", self.host, exc)
             finally:
                 self._shell_id = None
+                self._finished = None
                 self._protocol.transport.close_session()
 
     def __enter__(self) -> Self:
@@ -141,16 +139,6 @@ class WinRMTransport:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
-
-    @property
-    def requests(self) -> int:
-        """HTTP requests sent so far."""
-        return self._counter.total
-
-    @property
-    def encrypted(self) -> bool:
-        """Whether messages are encrypted by the authentication (NTLM, Kerberos or CredSSP over HTTP)."""
-        return self._protocol is not None and self._protocol.transport.encryption is not None
 
     def stats(self) -> TransportStats:
         """A snapshot of what was sent."""
@@ -227,13 +215,27 @@ class WinRMTransport:
                     n == len(pieces),
                 )
         exit_code, out, err = self._receive(op, command_id, deadline, timeout_s)
+        if shell_id is not None:
+            self._finished = (op, shell_id, command_id)
+        return exit_code, out, err
+
+    def _signal_finished(self) -> None:
+        """Signal the finished command of the current shell, if there is one not yet signalled."""
+        finished, self._finished = self._finished, None
+        if finished is None or finished[1] != self._shell_id:
+            return
+        op, shell_id, command_id = finished
         try:
-            self._call(f"{op}: Signal", Stage.STARTED, self._protocol.cleanup_command, shell_id, command_id)
+            self._call(f"{op}: Signal", Stage.STARTED, self._protocol.cleanup_command, shell_id, command_id,
+                       keep=_shell_gone)  # fmt: skip
+        except WSManFaultError:
+            # The host no longer knows the shell (it restarted, or the shell idled out).
+            self._shell_id = None
+            self._events["reopened"] += 1
         except TransportError as exc:
             # The outcome is known; the shell is left to idle out and the next command opens another.
             log.debug("%s: %s; the shell is abandoned", self.host, exc)
             self._shell_id = None
-        return exit_code, out, err
 
     def _start(self, op: str, program: str, arguments: tuple[str, ...]) -> str:
         """Send the Command on a usable shell; a refused Command gets one new shell and one more try."""
@@ -319,6 +321,7 @@ class WinRMTransport:
         if self._shell_id is not None and self._shell_commands >= MAX_COMMANDS_PER_SHELL:
             self._delete_shell()
             self._events["recycled"] += 1
+        self._signal_finished()
         if self._shell_id is None:
             self._open_shell(op)
 
@@ -329,8 +332,9 @@ class WinRMTransport:
         self._events["opened"] += 1
 
     def _delete_shell(self) -> None:
-        """Delete the shell (one the host no longer knows counts as deleted)."""
+        """Delete the shell, and with it its commands (one the host no longer knows counts as deleted)."""
         shell_id, self._shell_id = self._shell_id, None
+        self._finished = None
         try:
             self._call(
                 "Delete",
@@ -338,64 +342,10 @@ class WinRMTransport:
                 self._protocol.close_shell,
                 shell_id,
                 close_session=False,
-                keep=lambda exc: _fault(exc) == UNEXPECTED_SELECTORS,
+                keep=_shell_gone,
             )
         except WSManFaultError:
             return
-
-    # ---- one request -----------------------------------------------------------------------
-
-    def _call(
-        self,
-        action: str,
-        stage: Stage,
-        request: Callable[..., Any],
-        *args: Any,
-        keep: Callable[[BaseException], bool] | None = None,
-        **kwargs: Any,
-    ) -> Any:
-        """
-        Send one WS-Management request through pywinrm, translating what it raises.
-
-        ``keep`` selects exceptions the caller handles itself (they are raised unchanged).
-        A request the host could not read (HTTP 400 on an encrypted session) is sent once more
-        on a freshly authenticated session.
-        """
-        for attempt in (1, 2):
-            self._soap[action.rpartition(": ")[2]] += 1
-            try:
-                return request(*args, **kwargs)
-            except Exception as exc:
-                if keep is not None and keep(exc):
-                    raise
-                if not _is_fault(exc):
-                    self._protocol.transport.close_session()  # the connection's state is unknown
-                if attempt == 1 and self._unreadable(exc):
-                    self._events["reauthenticated"] += 1
-                    continue
-                error = translate(exc, self._where(action, stage))
-                if error is None:
-                    raise
-                raise error from None
-        raise AssertionError("unreachable: the second attempt raises or returns")
-
-    def _unreadable(self, exc: BaseException) -> bool:
-        """HTTP 400 with no body on an encrypted session: the host lost the connection's context."""
-        encrypted = self._protocol.transport.encryption is not None
-        return (
-            isinstance(exc, WinRMTransportError) and exc.code == 400 and not exc.response_text and encrypted
-        )
-
-    def _where(self, action: str, stage: Stage) -> Where:
-        return Where(
-            host=self.host,
-            action=action,
-            stage=stage,
-            endpoint=self._config.endpoint,
-            read_timeout_s=timeouts(self._config)[1],
-            user=self._credentials.user,
-            secret=self._credentials.password,
-        )
 
 
 def _fault(exc: BaseException) -> int | None:
@@ -403,11 +353,11 @@ def _fault(exc: BaseException) -> int | None:
     return exc.wsman_fault_code if isinstance(exc, WSManFaultError) else None
 
 
+def _shell_gone(exc: BaseException) -> bool:
+    """The host does not know the shell (it restarted, or the shell idled out)."""
+    return _fault(exc) == UNEXPECTED_SELECTORS
+
+
 def _shell_unusable(exc: BaseException) -> bool:
     """The Command was refused for its shell (gone, or out of operations): a new shell cures it."""
     return _fault(exc) in (UNEXPECTED_SELECTORS, QUOTA_MAX_OPERATIONS)
-
-
-def _is_fault(exc: BaseException) -> bool:
-    """The host answered with a fault: the connection itself is fine."""
-    return isinstance(exc, WSManFaultError | WinRMOperationTimeoutError)

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from rollup.engine.journal import StepFinished, read_journal
+from rollup.engine.journal import read_journal
+from rollup.engine.journal_state import StepFinished
 from rollup.engine.rundir import list_runs
 from rollup.testing.labproc import LabProcess
 

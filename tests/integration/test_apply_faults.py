@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from rollup.engine.journal import read_journal, replay
+from rollup.engine.journal import read_journal
+from rollup.engine.journal_state import replay
 from rollup.engine.rundir import list_runs
 from rollup.testing.labproc import LabProcess, quick_manifest
 

@@ -16,7 +16,7 @@ import pytest
 from rollup.audit.log import head_hash
 from rollup.cli.commands.rehearse import SIMULATED_COLLAB, SIMULATED_TIME_FACTOR
 from rollup.cli.main import main
-from rollup.lab.hyperv import serving_rehearsal_lab
+from rollup.lab.rehearsal_lab import serving_rehearsal_lab
 from rollup.model.manifest import load_manifest
 
 ROOT = Path(__file__).resolve().parents[2]

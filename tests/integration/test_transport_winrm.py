@@ -57,6 +57,7 @@ from rollup.ops.registry import operation
 from rollup.ps.command import RemoteCommand
 from rollup.ps.delivery import fits_command_line, stdin_command
 from rollup.secret import Secret
+from rollup.testing.fleet import lab_host
 from rollup.transport.winrm import MAX_COMMANDS_PER_SHELL, WinRMTransport
 from tests.lab.conftest import DOMAIN_USER, PASSWORD, Lab, next_address
 
@@ -166,21 +167,7 @@ def inventory_host(endpoint: LabEndpoint, **changes: object) -> Host:
 
 def inventory_host_at(address: str, port: int) -> Host:
     """COLLAB01 with NTLM over HTTP at ``address:port``, and pywinrm's default timeouts."""
-    return Host(
-        name="COLLAB01",
-        address=address,
-        port=port,
-        scheme=Scheme.HTTP,
-        transport=AuthTransport.NTLM,
-        cert_validation=CertValidation.VALIDATE,
-        ca_trust_path=None,
-        user=DOMAIN_USER,
-        password=None,
-        roles=frozenset({Role.COLLAB}),
-        insecure_lab=False,
-        operation_timeout_s=20.0,
-        read_timeout_s=30.0,
-    )
+    return lab_host("COLLAB01", frozenset({Role.COLLAB}), address=address, port=port, user=DOMAIN_USER)
 
 
 def transport(host: Host, password: str = PASSWORD) -> WinRMTransport:
@@ -247,6 +234,26 @@ def test_one_shell_serves_ten_operations_at_three_requests_each(winrm_lab: WinRM
     assert (creates_while_open, shells_while_open) == (1, 1)
     assert costs[1:] == [3] * 9
     assert (lab.hook.count(Action.DELETE), lab.endpoint.open_shells()) == (1, 0)
+
+
+def test_a_finished_command_is_signalled_before_the_next_one_or_never(winrm_lab: WinRMLab) -> None:
+    """
+    ``run`` returns without the Signal: it goes out before the shell's next Command, and a
+    session's last command is never signalled (deleting the shell ends it).
+    """
+    lab = winrm_lab.start()
+
+    with transport(inventory_host(lab.endpoint)) as t:
+        list_products(t)
+        after_first = lab.hook.count(Action.SIGNAL)
+        list_products(t)
+        after_second = lab.hook.count(Action.SIGNAL)
+        soap = t.stats().soap
+
+    assert (after_first, after_second, lab.hook.count(Action.SIGNAL)) == (0, 1, 1)
+    assert soap["Signal"] == 1
+    assert (lab.hook.count(Action.DELETE), lab.endpoint.open_shells()) == (1, 0)
+    assert lab.state().operations == ["products.list", "products.list"]
 
 
 def test_shell_is_recycled_before_the_operations_quota(winrm_lab: WinRMLab) -> None:

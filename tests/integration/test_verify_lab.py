@@ -38,14 +38,14 @@ from rollup.lab.state import (
     path_key,
 )
 from rollup.lab.wsman import Credential, EndpointConfig, LabServer, WindowsVersion
-from rollup.model.inventory import AuthTransport, CertValidation, Host, Inventory, Scheme
+from rollup.model.inventory import Host, Inventory
 from rollup.model.lock import lock_path, read_lock
 from rollup.model.manifest import Manifest, load_manifest
 from rollup.model.roles import Role
 from rollup.pin import pin, read_local
 from rollup.secret import Secret
 from rollup.survey import run_verify
-from rollup.testing.fleet import fleet_roles
+from rollup.testing.fleet import fleet_roles, lab_host
 from rollup.transport.base import default_registry
 from tests.lab.conftest import next_address
 
@@ -134,21 +134,8 @@ class HttpLab:
 
 def inventory_host(state: HostState, address: str, port: int) -> Host:
     """A lab host as an inventory describes it: NTLM over HTTP, the password in an environment variable."""
-    return Host(
-        name=state.name,
-        address=address,
-        port=port,
-        scheme=Scheme.HTTP,
-        transport=AuthTransport.NTLM,
-        cert_validation=CertValidation.VALIDATE,
-        ca_trust_path=None,
-        user=LAB_ADMIN,
-        password=EnvRef(PASSWORD_ENV),
-        roles=frozenset(Role(r) for r in state.roles),
-        insecure_lab=False,
-        operation_timeout_s=20.0,
-        read_timeout_s=30.0,
-    )
+    roles = frozenset(Role(r) for r in state.roles)
+    return lab_host(state.name, roles, address=address, port=port, password=EnvRef(PASSWORD_ENV))
 
 
 @contextlib.contextmanager
@@ -268,6 +255,19 @@ def test_a_rolled_up_lab_is_compliant(fleet: Fleet, tmp_path: Path) -> None:
     assert not_ok(report) == {}
     assert report.exit_code == ExitCode.OK
     assert sum(len(h.checks) for h in report.hosts) == 21 + 18 + 1 + 3 + 7 + 1 + 1
+
+
+def test_a_collab_host_costs_seven_requests(fleet: Fleet, tmp_path: Path) -> None:
+    """
+    NTLM's three legs, Create, Command (the script on the command line), Receive and Delete: no
+    Send and no Signal. MPS01's script (the share's 21 files) is too long and costs one Send more.
+    """
+    with serving(fleet.fresh(), fleet.blobs, tmp_path) as lab:
+        report = lab.verify(fleet.manifest)
+
+    requests = {h.host: h.requests for h in report.hosts}
+    assert requests["COLLAB01"] == requests["COLLAB02"] == 7
+    assert requests["MPS01"] == 8
 
 
 SHARE = "C:\\MSIShare"

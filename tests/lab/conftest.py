@@ -1,6 +1,7 @@
 """
 Fixtures for the simulated WinRM server: a factory of running lab servers on fresh loopback
-addresses, and a scripted stand-in for the host model that records what reached it.
+addresses, and a scripted stand-in for the host model that records what reached it; and, for
+the tests of the lab's state directory, the session's MSI cache and template lab (``labkit``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from rollup.lab.labdir import LabPaths
 from rollup.lab.wsman import (
     Credential,
     EndpointConfig,
@@ -22,6 +24,7 @@ from rollup.lab.wsman import (
     ScriptRun,
 )
 from rollup.secret import Secret
+from tests.lab import labkit
 
 DOMAIN_USER = "HOSTING\\admin"
 LOCAL_USER = "labadmin"
@@ -92,3 +95,13 @@ def _lab(tmp_path: Path) -> Iterator[Lab]:
     yield lab
     for server in lab.servers:
         server.stop()
+
+
+@pytest.fixture(name="cache", scope="session")
+def _cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return labkit.msi_cache(tmp_path_factory)
+
+
+@pytest.fixture(name="template", scope="session")
+def _template(tmp_path_factory: pytest.TempPathFactory) -> LabPaths:
+    return labkit.template_lab(tmp_path_factory)

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from rollup.lab.cmdshell import CmdHost, Emit, LaunchError, ReadStdin, launch
+from rollup.lab.cmdshell import launch
+from rollup.lab.winproc import CmdHost, Emit, LaunchError, ReadStdin
 from rollup.lab.wsman import ScriptOutcome, WindowsVersion
 from rollup.ps.delivery import command_line, stdin_command, stdin_payload
 from tests.lab.conftest import FakeHost

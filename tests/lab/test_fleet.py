@@ -29,16 +29,6 @@ from rollup.model.roles import Role
 from tests.lab import labkit
 
 
-@pytest.fixture(name="cache", scope="session")
-def _cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return labkit.msi_cache(tmp_path_factory)
-
-
-@pytest.fixture(name="template", scope="session")
-def _template(tmp_path_factory: pytest.TempPathFactory) -> LabPaths:
-    return labkit.template_lab(tmp_path_factory)
-
-
 def test_state_store_writes_whole_files_and_only_on_change(tmp_path: Path) -> None:
     """An unchanged update leaves the file alone, a change replaces it, a failed block changes nothing."""
     store = FileStateStore.create(tmp_path, [HostState(name="MPS01", roles=["mps_engine"])])

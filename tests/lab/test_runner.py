@@ -13,10 +13,11 @@ import pytest
 from winrm.protocol import Protocol
 
 from rollup.lab import runner as runner_module
-from rollup.lab.cmdshell import CmdHost, Emit, ReadStdin, Start, launch
+from rollup.lab.cmdshell import launch
 from rollup.lab.prerollup import PACKAGE_SOURCE, prerollup_states
 from rollup.lab.runner import DEFAULT_DURATION_S, NO_HEADER, LabRunner, ReadOnlyViolation
 from rollup.lab.state import HostState, MemoryBlobStore, MemoryStateStore, path_key
+from rollup.lab.winproc import CmdHost, Emit, ReadStdin, Start
 from rollup.lab.wsman import ScriptOutcome, WindowsVersion
 from rollup.model.manifest import load_manifest
 from rollup.model.roles import Role

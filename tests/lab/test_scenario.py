@@ -29,16 +29,6 @@ KINDS = ", ".join(sorted(operation_kinds()))
 PACKAGE = "C:\\temp\\KB2492954\\HostedEmail2007NS.msi"
 
 
-@pytest.fixture(name="cache", scope="session")
-def _cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return labkit.msi_cache(tmp_path_factory)
-
-
-@pytest.fixture(name="template", scope="session")
-def _template(tmp_path_factory: pytest.TempPathFactory) -> LabPaths:
-    return labkit.template_lab(tmp_path_factory)
-
-
 def _lab(template: LabPaths, tmp_path: Path, **scenario: Any) -> LabPaths:
     return labkit.copy_lab(template, tmp_path / "lab", {"time_factor": 0, **scenario})
 

@@ -11,7 +11,8 @@ import pytest
 
 from rollup.audit.log import AuditLog, head_hash
 from rollup.cli.main import main
-from rollup.engine.journal import Journal, Outcome
+from rollup.engine.journal import Journal
+from rollup.engine.journal_state import Outcome
 from rollup.engine.locks import LockHolder, acquire_lock, lock_path
 from rollup.engine.rundir import RunDir, RunFacts, control_host_name, create_run
 from rollup.model.inventory import load_inventory

@@ -25,29 +25,16 @@ from rollup.credentials import (
     resolve_credentials,
 )
 from rollup.errors import CredentialError
-from rollup.model.inventory import AuthTransport, CertValidation, Host, Scheme
+from rollup.model.inventory import Host
 from rollup.secret import Secret
+from rollup.testing.fleet import lab_host
 
 PASSWORD = "s3cr3t-Pw'\"$(x)"
 USER = "HOSTING\\svc-rollup"
 
 
 def make_host(password: CredentialRef | None, *, name: str = "MPS01", user: str | None = USER) -> Host:
-    return Host(
-        name=name,
-        address="192.0.2.11",
-        port=5985,
-        scheme=Scheme.HTTP,
-        transport=AuthTransport.NTLM,
-        cert_validation=CertValidation.VALIDATE,
-        ca_trust_path=None,
-        user=user,
-        password=password,
-        roles=frozenset(),
-        insecure_lab=False,
-        operation_timeout_s=20.0,
-        read_timeout_s=30.0,
-    )
+    return lab_host(name, frozenset(), address="192.0.2.11", user=user, password=password)
 
 
 class MemoryKeyring(KeyringBackend):

@@ -11,7 +11,8 @@ import pytest
 from rollup.audit.chain import verify_chain
 from rollup.engine.dryrun import preview_plan
 from rollup.engine.events import Event, StepOutcome, StepPreview, Verdict
-from rollup.engine.journal import Confirmation, RunFinished, StepStatus, read_journal
+from rollup.engine.journal import read_journal
+from rollup.engine.journal_state import Confirmation, RunFinished, StepStatus
 from rollup.engine.options import RunOptions
 from rollup.engine.run import RunReport, apply_plan, confirm_step
 from rollup.engine.rundir import list_runs
@@ -203,7 +204,7 @@ def test_an_operator_who_does_not_confirm_leaves_the_run_waiting(fleet: MemoryFl
     report = apply_plan(fleet.setup(tmp_path, ask=lambda step, checklist: None), RunOptions())
 
     (run,) = list_runs(tmp_path)
-    from rollup.engine.journal import replay
+    from rollup.engine.journal_state import replay
 
     state = replay(read_journal(run.journal_path).entries)
 

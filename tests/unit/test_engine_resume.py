@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from rollup.engine.events import Event, Notice, StepOutcome
-from rollup.engine.journal import StepStatus, read_journal, replay
+from rollup.engine.journal import read_journal
+from rollup.engine.journal_state import StepStatus, replay
 from rollup.engine.options import RunOptions
 from rollup.engine.run import RunReport, apply_plan
 from rollup.engine.rundir import list_runs

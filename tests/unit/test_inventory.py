@@ -17,30 +17,9 @@ from rollup.model.inventory import (
     load_inventory,
 )
 from rollup.model.roles import Role
+from tests.unit.inventories import BASE
 
 ROOT = Path(__file__).resolve().parents[2]
-
-BASE = """\
-all:
-  vars:
-    rollup_user: HOSTING\\svc-rollup
-    rollup_password: {env: ROLLUP_PASSWORD}
-  children:
-    deployment_tool:
-      hosts:
-        MPS01: {address: 192.0.2.11}
-    mps_engine:
-      hosts:
-        MPS01:
-        MPS02: {ansible_host: 192.0.2.12}
-    dns:
-      hosts:
-        DNS01: {address: 192.0.2.21}
-    collab:
-      vars: {port: 5986, scheme: https}
-      hosts:
-        COLLAB01: {address: 192.0.2.31}
-"""
 
 
 def write(tmp_path: Path, text: str, name: str = "prod") -> Path:

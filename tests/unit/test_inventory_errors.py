@@ -9,32 +9,12 @@ import pytest
 
 from rollup.errors import InventoryError
 from rollup.model.inventory import load_inventory
+from tests.unit.inventories import BASE
 
 ROOT = Path(__file__).resolve().parents[2]
 F = "inventory/prod.yml"
 SECRET = "hunter2-Zq9"
 
-BASE = """\
-all:
-  vars:
-    rollup_user: HOSTING\\svc-rollup
-    rollup_password: {env: ROLLUP_PASSWORD}
-  children:
-    deployment_tool:
-      hosts:
-        MPS01: {address: 192.0.2.11}
-    mps_engine:
-      hosts:
-        MPS01:
-        MPS02: {ansible_host: 192.0.2.12}
-    dns:
-      hosts:
-        DNS01: {address: 192.0.2.21}
-    collab:
-      vars: {port: 5986, scheme: https}
-      hosts:
-        COLLAB01: {address: 192.0.2.31}
-"""
 ALL_VARS = "    rollup_user: HOSTING\\svc-rollup\n"
 COLLAB_VARS = "{port: 5986, scheme: https}"
 

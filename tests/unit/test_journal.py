@@ -14,15 +14,8 @@ import pytest
 
 from rollup.audit import durable
 from rollup.audit.redact import SecretRegistry
-from rollup.engine.journal import (
-    Journal,
-    Outcome,
-    RunState,
-    StepFinished,
-    StepStarted,
-    StepStatus,
-    read_journal,
-)
+from rollup.engine.journal import Journal, read_journal
+from rollup.engine.journal_state import Outcome, RunState, StepFinished, StepStarted, StepStatus
 from rollup.errors import RollupError
 
 ROOT = Path(__file__).resolve().parents[2]

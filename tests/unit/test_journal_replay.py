@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from rollup.engine.journal import (
+from rollup.engine.journal_state import (
     Confirmation,
     GateConfirmed,
     JournalEntry,

@@ -13,20 +13,12 @@ import yaml
 from rollup.errors import ManifestError
 from rollup.model.fields import check_file_name, check_windows_dir, windows_key
 from rollup.model.manifest import load_manifest, parse_manifest
+from tests.unit.documents import fresh as _fresh
 
 SHIPPED = Path(__file__).resolve().parents[2] / "manifests" / "hmc40-rollup-2011-01.yml"
 RAW = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
 
 Doc = dict[str, Any]
-
-
-def _fresh(node: Any) -> Any:
-    """A deep copy that does not share the lists YAML anchors made common."""
-    if isinstance(node, dict):
-        return {k: _fresh(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_fresh(v) for v in node]
-    return node
 
 
 def _error(mutate: Callable[[Doc], object]) -> str:
@@ -432,3 +424,11 @@ def test_windows_key_maps_each_character_on_its_own() -> None:
     """Names compare case-insensitively, but a character never becomes two (ß stays ß)."""
     assert windows_key("DNSClient.msi") == windows_key("dnsclient.MSI")
     assert windows_key("straße") == "STRAßE"
+
+
+def test_an_unknown_key_with_a_line_break_is_quoted_on_one_line() -> None:
+    """A key carrying a newline is named JSON-quoted, so the error stays one line."""
+    line = _error(lambda doc: doc["metadata"].__setitem__("bad\nkey", 1))
+
+    assert '"bad\\nkey": unknown key' in line
+    assert "\n" not in line

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from rollup.errors import ManifestError
 from rollup.load import parse_yaml
 from rollup.model.manifest import Manifest, parse_manifest
+from tests.unit.documents import fresh as _fresh
 
 SHIPPED = Path(__file__).resolve().parents[2] / "manifests" / "hmc40-rollup-2011-01.yml"
 RAW = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
@@ -45,14 +46,6 @@ documents = st.recursive(
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=5)),
     max_leaves=25,
 )
-
-
-def _fresh(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {k: _fresh(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_fresh(v) for v in node]
-    return node
 
 
 def _outcome(data: Any) -> Manifest | str:

@@ -2,35 +2,26 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pytest
 
 from rollup.errors import CommandFailed, ResultParseError
-from rollup.lab.state import ComPlusApplication, HostState, MemoryBlobStore
+from rollup.lab.state import ComPlusApplication, HostState
 from rollup.ops import complus
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult
+from rollup.ops.base import Operation
 from rollup.ops.complus import ComPlusParams, RestartParams
 from rollup.ps.check import assert_ps2_clean
 from rollup.ps.command import bindings_of, read_header
-from rollup.ps.result import format_result
+from tests.simkit import answered, command_result, sim_context
 
 APP_ID = "{6A0C7E51-93B4-4F0A-9A46-0A3A8F1D2C11}"
 
 
-def _ctx() -> SimContext:
-    blobs = MemoryBlobStore()
-    return SimContext(now=1_300_000_000.0, user="HOSTING\\admin", read_blob=blobs.get, write_blob=blobs.put)
-
-
-def _result(op: str, stdout: str, exit_code: int = 0) -> CommandResult:
-    return CommandResult(
-        host="MPS01", op=op, command="", exit_code=exit_code, stdout=stdout, stderr="", duration_s=1
-    )
-
-
-def _answered(op: str, sim: SimResult) -> CommandResult:
-    return _result(op, sim.stdout + format_result(sim.result) + "\r\n", sim.exit_code)
+_ctx = sim_context
+_result = partial(command_result, "MPS01")
+_answered = partial(answered, "MPS01")
 
 
 def _state(**app: Any) -> HostState:

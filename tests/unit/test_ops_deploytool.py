@@ -26,10 +26,10 @@ from rollup.ops.deploytool import (
     LogsParams,
     site_command,
 )
-from rollup.ops.files import copy_file, host_file
+from rollup.ops.labfs import copy_file, host_file
 from rollup.ps.check import assert_ps2_clean
 from rollup.ps.command import bindings_of, read_header
-from rollup.ps.result import format_result
+from tests.simkit import answered, sim_context
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_300_000_000.0
@@ -39,15 +39,11 @@ PROVIDER, WEB = "DNSProvider.msi", "HostedEmail2007WS.msi"
 
 
 def _ctx(now: float = NOW) -> SimContext:
-    blobs = MemoryBlobStore()
-    return SimContext(now=now, user="HOSTING\\admin", read_blob=blobs.get, write_blob=blobs.put)
+    return sim_context(now=now)
 
 
 def _result(op: str, sim: SimResult, host: str = "MPS01") -> CommandResult:
-    stdout = sim.stdout + format_result(sim.result) + "\r\n"
-    return CommandResult(
-        host=host, op=op, command="", exit_code=sim.exit_code, stdout=stdout, stderr="", duration_s=1
-    )
+    return answered(host, op, sim)
 
 
 def _installed(msi: str) -> InstalledProduct:

@@ -4,58 +4,37 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from rollup.errors import ResultParseError
-from rollup.lab.prerollup import PACKAGE_SOURCE, prerollup_states
-from rollup.lab.state import HostState, MemoryBlobStore, path_key
-from rollup.model.manifest import load_manifest
+from rollup.lab.prerollup import PACKAGE_SOURCE
+from rollup.lab.state import HostState, path_key
 from rollup.model.roles import Role
 from rollup.ops import files
 from rollup.ops.base import CommandResult, Operation, SimContext
-from rollup.ops.files import BackupParams, CopyParams, EnsureDirParams, StatParams, UploadParams
+from rollup.ops.filecopy import BackupParams, CopyParams
+from rollup.ops.files import EnsureDirParams, StatParams, UploadParams
 from rollup.ps.check import assert_ps2_clean
 from rollup.ps.command import bindings_of, read_header
 from rollup.ps.delivery import fits_command_line
 from rollup.ps.result import format_result
+from tests.simkit import PrerollupLab as Lab
+from tests.simkit import prerollup_lab
 
-MANIFEST = Path(__file__).resolve().parents[2] / "manifests" / "hmc40-rollup-2011-01.yml"
 NOW = datetime(2011, 3, 21, 9, 30, 5, tzinfo=UTC).timestamp()
 OPS = {op.id: op for op in files.OPERATIONS}
 SHARE = "C:\\MSIShare"
 EXTRACT = "C:\\temp\\QFERollupPackage"
 
 
-@dataclass
-class Lab:
-    blobs: MemoryBlobStore
-    mps01: HostState
-
-    def host(self) -> HostState:
-        return self.mps01.model_copy(deep=True)
-
-    def ctx(self, stdin: bytes = b"", now: float = NOW) -> SimContext:
-        return SimContext(
-            now=now,
-            user="HOSTING\\rollup-lab",
-            read_blob=self.blobs.get,
-            write_blob=self.blobs.put,
-            stdin=stdin,
-        )
-
-
 @pytest.fixture(scope="module", name="lab")
 def _lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
-    blobs = MemoryBlobStore()
-    hosts = [("MPS01", frozenset({Role.DEPLOYMENT_TOOL, Role.MPS_ENGINE}))]
-    cache = tmp_path_factory.getbasetemp() / "msi-cache"
-    (state,) = prerollup_states(load_manifest(MANIFEST), hosts, blobs=blobs, msi_cache_dir=cache)
-    return Lab(blobs, state)
+    return prerollup_lab(
+        tmp_path_factory, [("MPS01", frozenset({Role.DEPLOYMENT_TOOL, Role.MPS_ENGINE}))], now=NOW
+    )
 
 
 def run(op_id: str, state: HostState, params: Any, ctx: SimContext) -> tuple[int, Any]:

@@ -5,34 +5,28 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
+from functools import partial
 
 import pytest
 
 from rollup.errors import ResultParseError
-from rollup.lab.state import HostState, InstalledProduct, LabFile, MemoryBlobStore
+from rollup.lab.state import HostState, InstalledProduct, LabFile
 from rollup.ops import host
-from rollup.ops.base import CommandResult, SimContext, SimResult
+from rollup.ops.base import SimContext
 from rollup.ops.host import FactsParams
 from rollup.ps.check import assert_ps2_clean
 from rollup.ps.command import bindings_of, read_header
-from rollup.ps.result import format_result
+from tests.simkit import answered, command_result, sim_context
 
 NOW = 1_300_000_000.0
 
 
 def _ctx(user: str = "HOSTING\\admin") -> SimContext:
-    blobs = MemoryBlobStore()
-    return SimContext(now=NOW, user=user, read_blob=blobs.get, write_blob=blobs.put)
+    return sim_context(now=NOW, user=user)
 
 
-def _result(stdout: str) -> CommandResult:
-    return CommandResult(
-        host="MPS01", op="host.facts", command="", exit_code=0, stdout=stdout, stderr="", duration_s=1
-    )
-
-
-def _answered(sim: SimResult) -> CommandResult:
-    return _result(sim.stdout + format_result(sim.result) + "\r\n")
+_result = partial(command_result, "MPS01", "host.facts")
+_answered = partial(answered, "MPS01", "host.facts")
 
 
 def _mps01() -> HostState:

@@ -4,35 +4,27 @@ from __future__ import annotations
 
 import base64
 import json
+from functools import partial
 from typing import Any
 
 import pytest
 
 from rollup.errors import CommandFailed, ResultParseError
-from rollup.lab.state import HostState, IisVirtualDirectory, MemoryBlobStore, Service
+from rollup.lab.state import HostState, IisVirtualDirectory, Service
 from rollup.ops import iis
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult
-from rollup.ops.iis import ResetParams, SetVdirParams, VdirParams
+from rollup.ops.base import Operation
+from rollup.ops.iis import SetVdirParams, VdirParams
+from rollup.ops.iisreset import ResetParams
 from rollup.ps.check import assert_ps2_clean
 from rollup.ps.command import bindings_of, read_header
-from rollup.ps.result import format_result
+from tests.simkit import answered, command_result, sim_context
 
 SITE = "Default Web Site"
 
 
-def _ctx() -> SimContext:
-    blobs = MemoryBlobStore()
-    return SimContext(now=1_300_000_000.0, user="HOSTING\\admin", read_blob=blobs.get, write_blob=blobs.put)
-
-
-def _result(op: str, stdout: str, exit_code: int = 0) -> CommandResult:
-    return CommandResult(
-        host="DNS01", op=op, command="", exit_code=exit_code, stdout=stdout, stderr="", duration_s=1
-    )
-
-
-def _answered(op: str, sim: SimResult) -> CommandResult:
-    return _result(op, sim.stdout + format_result(sim.result) + "\r\n", sim.exit_code)
+_ctx = sim_context
+_result = partial(command_result, "DNS01")
+_answered = partial(answered, "DNS01")
 
 
 def _dns01(version: int = 6) -> HostState:

@@ -8,13 +8,20 @@ from typing import Any
 import pytest
 
 from rollup.errors import CommandFailed, ResultParseError
-from rollup.lab.state import HostState, MemoryBlobStore
+from rollup.lab.state import HostState
 from rollup.ops import lock
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult
-from rollup.ops.lock import DEFAULT_PATH, LockAcquireParams, LockReadParams, LockReleaseParams, LockState
+from rollup.ops.base import CommandResult, Operation, SimResult
+from rollup.ops.lockmarker import (
+    DEFAULT_PATH,
+    LockAcquireParams,
+    LockReadParams,
+    LockReleaseParams,
+    LockState,
+)
 from rollup.ps.check import assert_ps2_clean
 from rollup.ps.command import bindings_of, read_header
 from rollup.ps.result import format_result
+from tests.simkit import sim_context
 
 FIRST = LockAcquireParams(
     run_id="20110310-100000-ab12",
@@ -32,9 +39,7 @@ SECOND = LockAcquireParams(
 )
 
 
-def _ctx() -> SimContext:
-    blobs = MemoryBlobStore()
-    return SimContext(now=1_300_000_000.0, user="HOSTING\\admin", read_blob=blobs.get, write_blob=blobs.put)
+_ctx = sim_context
 
 
 def _mps01() -> HostState:

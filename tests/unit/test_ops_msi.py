@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from rollup.errors import ResultParseError
-from rollup.lab.prerollup import PACKAGE_SOURCE, prerollup_states
-from rollup.lab.state import HostState, LabFile, MemoryBlobStore, path_key
-from rollup.model.manifest import load_manifest
+from rollup.lab.prerollup import PACKAGE_SOURCE
+from rollup.lab.state import HostState, LabFile, path_key
 from rollup.model.roles import Role
 from rollup.ops import msi
-from rollup.ops.base import CommandResult, SimContext, SimResult
-from rollup.ops.msi import InstallParams, MsiStatus, UninstallParams, outcome_for
+from rollup.ops.base import CommandResult, SimResult
+from rollup.ops.msi import InstallParams, UninstallParams
+from rollup.ops.msiexec import MsiStatus, outcome_for
 from rollup.ps.check import assert_ps2_clean
 from rollup.ps.command import bindings_of, read_header
 from rollup.ps.result import format_result
+from tests.simkit import PrerollupLab as Lab
+from tests.simkit import prerollup_lab
 
-MANIFEST = Path(__file__).resolve().parents[2] / "manifests" / "hmc40-rollup-2011-01.yml"
 HOSTS = (
     ("MPS01", frozenset({Role.DEPLOYMENT_TOOL, Role.MPS_ENGINE})),
     ("DNS01", frozenset({Role.DNS})),
@@ -31,27 +30,9 @@ LOG = "C:\\temp\\rollup\\logs\\run.log"
 INSTALL, UNINSTALL = msi.OPERATIONS
 
 
-@dataclass
-class Lab:
-    blobs: MemoryBlobStore
-    states: dict[str, HostState]
-
-    def host(self, name: str) -> HostState:
-        """A private copy of a pre-rollup host."""
-        return self.states[name].model_copy(deep=True)
-
-    def ctx(self, now: float = NOW) -> SimContext:
-        return SimContext(
-            now=now, user="HOSTING\\rollup-lab", read_blob=self.blobs.get, write_blob=self.blobs.put
-        )
-
-
 @pytest.fixture(scope="module", name="lab")
 def _lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
-    blobs = MemoryBlobStore()
-    cache = tmp_path_factory.getbasetemp() / "msi-cache"
-    states = prerollup_states(load_manifest(MANIFEST), HOSTS, blobs=blobs, msi_cache_dir=cache)
-    return Lab(blobs, {s.name: s for s in states})
+    return prerollup_lab(tmp_path_factory, HOSTS, now=NOW)
 
 
 def as_result(answer: SimResult, op: str = "msi.install", host: str = "MPS01") -> CommandResult:

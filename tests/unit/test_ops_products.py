@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from rollup.errors import ResultParseError
-from rollup.lab.prerollup import DEPLOYMENT_TOOL, PACKAGE_SOURCE, prerollup_states
-from rollup.lab.state import HostState, MemoryBlobStore
-from rollup.model.manifest import load_manifest
+from rollup.lab.prerollup import DEPLOYMENT_TOOL, PACKAGE_SOURCE
+from rollup.lab.state import HostState
 from rollup.model.roles import Role
 from rollup.ops import msi, products
 from rollup.ops.base import CommandResult, SimContext
@@ -19,33 +16,18 @@ from rollup.ops.products import InstalledEntry, ListParams
 from rollup.ps.check import assert_ps2_clean
 from rollup.ps.command import bindings_of, read_header
 from rollup.ps.result import format_result
+from tests.simkit import PrerollupLab as Lab
+from tests.simkit import prerollup_lab
 
-MANIFEST = Path(__file__).resolve().parents[2] / "manifests" / "hmc40-rollup-2011-01.yml"
 NOW = datetime(2011, 3, 21, 9, 30, tzinfo=UTC).timestamp()
 (LIST,) = products.OPERATIONS
 
 
-@dataclass
-class Lab:
-    blobs: MemoryBlobStore
-    mps01: HostState
-
-    def host(self) -> HostState:
-        return self.mps01.model_copy(deep=True)
-
-    def ctx(self) -> SimContext:
-        return SimContext(
-            now=NOW, user="HOSTING\\rollup-lab", read_blob=self.blobs.get, write_blob=self.blobs.put
-        )
-
-
 @pytest.fixture(scope="module", name="lab")
 def _lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
-    blobs = MemoryBlobStore()
-    hosts = [("MPS01", frozenset({Role.DEPLOYMENT_TOOL, Role.MPS_ENGINE}))]
-    cache = tmp_path_factory.getbasetemp() / "msi-cache"
-    (state,) = prerollup_states(load_manifest(MANIFEST), hosts, blobs=blobs, msi_cache_dir=cache)
-    return Lab(blobs, state)
+    return prerollup_lab(
+        tmp_path_factory, [("MPS01", frozenset({Role.DEPLOYMENT_TOOL, Role.MPS_ENGINE}))], now=NOW
+    )
 
 
 def listed(state: HostState, params: ListParams, ctx: SimContext) -> tuple[InstalledEntry, ...]:

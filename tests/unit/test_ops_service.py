@@ -2,37 +2,21 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from rollup.errors import CommandFailed, ResultParseError
-from rollup.lab.state import HostState, MemoryBlobStore, Service
+from rollup.lab.state import HostState, Service
 from rollup.ops import service
-from rollup.ops.base import CommandResult, SimContext, SimResult
 from rollup.ops.service import ServiceParams
 from rollup.ps.check import assert_ps2_clean
 from rollup.ps.command import bindings_of, read_header
-from rollup.ps.result import format_result
+from tests.simkit import answered, command_result, sim_context
 
-
-def _ctx() -> SimContext:
-    blobs = MemoryBlobStore()
-    return SimContext(now=1_300_000_000.0, user="HOSTING\\admin", read_blob=blobs.get, write_blob=blobs.put)
-
-
-def _result(stdout: str, exit_code: int = 0) -> CommandResult:
-    return CommandResult(
-        host="PROV01",
-        op="service.state",
-        command="",
-        exit_code=exit_code,
-        stdout=stdout,
-        stderr="",
-        duration_s=0,
-    )
-
-
-def _answered(sim: SimResult) -> CommandResult:
-    return _result(sim.stdout + format_result(sim.result) + "\r\n", sim.exit_code)
+_ctx = sim_context
+_result = partial(command_result, "PROV01", "service.state", duration_s=0)
+_answered = partial(answered, "PROV01", "service.state", duration_s=0)
 
 
 def _state() -> HostState:

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from rollup.errors import CommandFailed, ResultParseError
-from rollup.lab.state import HostState, MemoryBlobStore, SqlDatabase, SqlObject
+from rollup.lab.state import HostState, SqlDatabase, SqlObject
 from rollup.model.manifest import DEFAULT_MANIFEST, load_manifest
 from rollup.ops import sql
-from rollup.ops.base import CommandResult, SimContext, SimResult
 from rollup.ops.sql import SqlObjectsParams, near_miss_patterns, params_for
 from rollup.ps.check import assert_ps2_clean
 from rollup.ps.command import bindings_of, read_header
-from rollup.ps.result import format_result
+from tests.simkit import answered, command_result, sim_context
 
 ROOT = Path(__file__).resolve().parents[2]
 INDEX = "rmcore_candidates_ix_target_set_object_category_object_id_trans_id"
@@ -24,25 +24,9 @@ REALLOCATE = "SeleteAndAssembleReallocateOrgMailStores"
 TVFS = ("fn_ResourceCapacityOnAllocatedMailStores", "fn_ResourceCapacityOnUnallocatedMailStores")
 
 
-def _ctx() -> SimContext:
-    blobs = MemoryBlobStore()
-    return SimContext(now=1_300_000_000.0, user="HOSTING\\admin", read_blob=blobs.get, write_blob=blobs.put)
-
-
-def _result(stdout: str, exit_code: int = 0) -> CommandResult:
-    return CommandResult(
-        host="MPSSQL01",
-        op="sql.objects",
-        command="",
-        exit_code=exit_code,
-        stdout=stdout,
-        stderr="",
-        duration_s=1,
-    )
-
-
-def _answered(sim: SimResult) -> CommandResult:
-    return _result(sim.stdout + format_result(sim.result) + "\r\n", sim.exit_code)
+_ctx = sim_context
+_result = partial(command_result, "MPSSQL01", "sql.objects")
+_answered = partial(answered, "MPSSQL01", "sql.objects")
 
 
 def _params() -> SqlObjectsParams:

@@ -21,16 +21,8 @@ from rollup.lab.state import HostState, InstalledProduct, MemoryBlobStore, Memor
 from rollup.model.inventory import parse_inventory
 from rollup.ops.base import CommandResult
 from rollup.ops.files import EnsureDirParams
-from rollup.ops.hyperv import (
-    PROBE,
-    VM_ACTION,
-    WMI_VM_ACTION,
-    HyperVHost,
-    ProbeParams,
-    VmActionParams,
-    parse_cmdlets,
-    parse_wmi,
-)
+from rollup.ops.hyperv import PROBE, VM_ACTION, HyperVHost, ProbeParams, VmActionParams, parse_cmdlets
+from rollup.ops.hyperv_wmi import WMI_VM_ACTION, parse_wmi
 from rollup.ops.registry import operation
 from rollup.ps.check import ps2_problems
 from rollup.ps.result import format_result

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from rollup.audit.log import AuditLog
-from rollup.engine.journal import Journal, Outcome
+from rollup.engine.journal import Journal
+from rollup.engine.journal_state import Outcome
 from rollup.rehearsal.drills import DrillPlan, judge_host_down, judge_kill_resume, plan_drills, read_progress
 from rollup.rehearsal.record import (
     DrillRecord,

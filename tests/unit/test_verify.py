@@ -23,7 +23,8 @@ from rollup.ops.files import FileStat
 from rollup.ops.iis import VdirSecurity
 from rollup.ops.products import InstalledEntry
 from rollup.ops.sql import SqlObjectCheck, SqlObjectsReport
-from rollup.ops.verify import Unreadable, VdirMissing, VerifyFacts, name_key
+from rollup.ops.verify import FACTS, Unreadable, VdirMissing, VerifyFacts, name_key
+from rollup.ps.delivery import fits_command_line
 from rollup.testing.fleet import fleet_inventory, fleet_roles
 from rollup.verify import components_on, evaluate, expected_components, verify_params
 
@@ -80,7 +81,7 @@ def compliant(manifest: Manifest, host: Host) -> VerifyFacts:
         products=products if params.product_names else None,
         vdirs={q: vdir() for q in params.vdirs},
         sql=SqlObjectsReport(client="sqlcmd", instance=".", database="ResourceManager", objects=objects)
-        if params.sql_database
+        if params.sql
         else None,
         complus={name: ComPlusState(application=name, found=True, enabled=True, process_ids=(2004,))
                  for name in params.complus},
@@ -370,13 +371,34 @@ def test_each_role_reads_only_the_fact_groups_it_needs() -> None:
     assert params["MPS01"].complus == (ENGINE,)
     assert params["DNS01"].vdirs == (VDIR,)
     assert params["DNS01"].files == ()
-    assert params["MPSSQL"].sql_procedures == (
+    objects = params["MPSSQL"].sql_objects()
+    assert objects is not None
+    assert (objects.instance, objects.database) == (".", "ResourceManager")
+    assert objects.procedures == (
         "SeleteAndAssembleAllocateOrgMailStores", "SeleteAndAssembleReallocateOrgMailStores",
     )  # fmt: skip
-    assert params["MPSSQL"].sql_near_miss == ("%AndAssemble%OrgMailStores",)
+    assert objects.near_miss == ("%AndAssemble%OrgMailStores",)
     assert params["COLLAB01"].product_names == (
         "sharepoint2007providerwebservices",
         "windowssharepointserviceswebservice",
     )
-    assert params["COLLAB01"].sql_database is None
+    assert params["COLLAB01"].sql == ()
+    assert params["COLLAB01"].sql_objects() is None
+    assert not params["COLLAB01"].file_identity, "no files: no hashing helpers in the script"
     assert not verify_params(UNPINNED, HOSTS["MPS01"].roles).file_identity
+
+
+def test_a_collab_host_s_script_travels_on_the_command_line() -> None:
+    """
+    A COLLAB host's ``verify.facts`` carries its products group only and fits cmd.exe's line,
+    pinned or not (no Send); MPS01's carries the hashing helpers and goes on stdin.
+    """
+    for manifest in (PINNED, UNPINNED):
+        script = FACTS.command(verify_params(manifest, HOSTS["COLLAB01"].roles)).render()
+
+        assert fits_command_line(script), len(script)
+        assert "Uninstall" in script
+        assert not any(word in script for word in ("Get-RollupSha256", "sqlcmd", "appcmd", "COMAdmin"))
+    mps = FACTS.command(verify_params(PINNED, HOSTS["MPS01"].roles)).render()
+    assert "function Get-RollupSha256" in mps
+    assert not fits_command_line(mps)

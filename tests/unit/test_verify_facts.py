@@ -18,8 +18,8 @@ from rollup.model.manifest import load_manifest
 from rollup.ops.base import CommandResult, SimContext
 from rollup.ops.complus import ComPlusState
 from rollup.ops.iis import VdirSecurity
-from rollup.ops.sql import SqlObjectsReport
-from rollup.ops.verify import FACTS, Unreadable, VdirMissing, VerifyFacts, VerifyParams
+from rollup.ops.sql import SqlObjectsParams, SqlObjectsReport
+from rollup.ops.verify import FACTS, Unreadable, VdirMissing, VerifyFacts, VerifyParams, sql_group
 from rollup.ps.result import format_result
 from rollup.testing.fleet import fleet_roles
 from rollup.verify import verify_params
@@ -113,12 +113,12 @@ def test_a_group_that_failed_is_unreadable_and_the_others_still_arrive() -> None
 def test_a_missing_sql_client_is_unreadable_and_a_missing_vdir_is_a_finding(lab: Lab) -> None:
     """No sqlcmd on a host makes SQL unreadable; a host without the site reports the directory missing."""
     manifest = load_manifest(MANIFEST)
-    params = verify_params(manifest, ROLES["MPSSQL"])
-    params = VerifyParams(
-        vdirs=("Default Web Site/DNSProvider",),
-        sql_database=params.sql_database,
-        sql_procedures=params.sql_procedures,
+    objects = verify_params(manifest, ROLES["MPSSQL"]).sql_objects()
+    assert objects is not None
+    only = SqlObjectsParams(
+        instance=objects.instance, database=objects.database, procedures=objects.procedures
     )
+    params = VerifyParams(vdirs=("Default Web Site/DNSProvider",), sql=sql_group(only))
 
     facts = simulated(lab, "COLLAB01", params)
 
@@ -140,3 +140,41 @@ def test_a_vdir_that_is_not_site_and_path_is_refused() -> None:
     """``vdirs`` entries are ``<site>/<vdir>``; anything else is refused before a script is built."""
     with pytest.raises(ValueError, match="site"):
         VerifyParams(vdirs=("DNSProvider",))
+
+
+def test_the_script_holds_only_the_groups_asked_for() -> None:
+    """Each group's code, and the hashing helpers, are in the script only when its group is read."""
+    products = FACTS.command(VerifyParams(product_names=("dnsclient",))).render()
+    files = FACTS.command(VerifyParams(files=("C:\\MSIShare\\DNSClient.msi",))).render()
+    hashed = FACTS.command(VerifyParams(files=("C:\\MSIShare\\DNSClient.msi",), file_identity=True)).render()
+
+    assert "Uninstall" in products
+    assert not any(w in products for w in ("IO.FileInfo", "appcmd", "sqlcmd", "COMAdmin", "Win32_Service"))
+    assert "IO.FileInfo" in files
+    assert "Get-RollupSha256" not in files
+    assert "function Get-RollupSha256" in hashed
+    assert "function Get-RollupMsiProperty" in hashed
+    for script in (products, files, hashed):
+        assert script.rstrip().endswith("Write-RollupResult $r\nexit 0")
+
+
+def test_the_sql_group_is_one_field_of_key_value_entries() -> None:
+    """``sql_group`` and ``sql_objects`` are inverse; an unknown key or a second database is refused."""
+    objects = SqlObjectsParams(
+        instance="SQL01\\INST",
+        database="ResourceManager",
+        indexes=("t.ix",),
+        procedures=("p=1", "q"),
+        scalar_functions=("fn_min",),
+        table_functions=("tf",),
+        near_miss=("%And%",),
+    )
+
+    params = VerifyParams(sql=sql_group(objects))
+
+    assert params.sql_objects() == objects
+    assert params.sql[:2] == ("instance=SQL01\\INST", "database=ResourceManager")
+    assert VerifyParams().sql_objects() is None
+    for bad in (("database=x",), ("instance=.", "database=x", "database=y"), ("instance=.", "view=v")):
+        with pytest.raises(ValueError, match="SQL"):
+            VerifyParams(sql=bad)

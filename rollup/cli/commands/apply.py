@@ -30,7 +30,7 @@ from rollup.errors import RunFailed, RunWaiting, UsageError
 from rollup.model.manifest import DEFAULT_MANIFEST
 
 if TYPE_CHECKING:
-    from rollup.engine.journal import Confirmation
+    from rollup.engine.journal_state import Confirmation
     from rollup.engine.options import AskGate, RunSetup
     from rollup.engine.run import RunReport
     from rollup.planner import PlanStep
@@ -318,7 +318,7 @@ def _prompter(renderer: ProgressRenderer) -> Callable[[str], str]:
 def _asker(renderer: ProgressRenderer, operator: str) -> AskGate:
     """Shows a manual gate's checklist and asks the operator to confirm it (and for a note)."""
 
-    from rollup.engine.journal import Confirmation
+    from rollup.engine.journal_state import Confirmation
 
     def ask(step: PlanStep, checklist: tuple[str, ...]) -> Confirmation | None:
         with renderer.paused() as out:

@@ -224,7 +224,7 @@ def _simulated(lab_dir: Path, manifest_path: Path) -> Iterator[tuple[Manifest, P
     whose retry waits run on the lab's clock (scaled as operations are), pinned to the lab's
     package (the simulated lab's MSIs are its own builds), so verify can compare hosts with it.
     """
-    from rollup.lab.hyperv import LabOutage, serving_rehearsal_lab
+    from rollup.lab.rehearsal_lab import LabOutage, serving_rehearsal_lab
     from rollup.model.inventory import load_inventory
     from rollup.model.lock import lock_path
     from rollup.model.manifest import load_manifest

@@ -20,7 +20,8 @@ import click
 
 from rollup.audit.chain import ChainReport, verify_chain
 from rollup.cli.options import inventory_option, runs_dir_option
-from rollup.engine.journal import JournalState, TornTail, read_journal, replay
+from rollup.engine.journal import TornTail, read_journal
+from rollup.engine.journal_state import JournalState, replay
 from rollup.engine.locks import LockState, run_is_live, unlock
 from rollup.engine.rundir import RunDir, RunFacts, list_runs, resolve_run, resolve_runs_dir
 from rollup.errors import RollupError, UsageError

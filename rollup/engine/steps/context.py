@@ -21,6 +21,7 @@ trusted to each executor.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from rollup.audit.redact import SecretRegistry
 from rollup.credentials import CredentialCache
-from rollup.engine.journal import Confirmation
+from rollup.engine.journal_state import Confirmation
 from rollup.engine.package import Package
 from rollup.errors import RollupError, TransportError
 from rollup.model.inventory import Inventory
@@ -47,6 +48,7 @@ R = TypeVar("R")
 
 HOST_LOG_DIR = "C:\\temp\\rollup"
 """Where msiexec logs of a run go on each host: ``<dir>\\<run id>\\<step>.<attempt>.log``."""
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def op(op_id: str) -> Operation[Any, Any]:
@@ -234,8 +236,14 @@ class StepContext:
         return self.hosts.call(host or self.step.host, op, params, timeout_s=timeout)
 
     def log_path(self, what: str) -> str:
-        """Where msiexec writes its verbose log for this attempt on the host."""
-        return f"{HOST_LOG_DIR}\\{self.run_id}\\{self.step.step}.{what}.{self.attempt}.log"
+        """
+        Where msiexec writes its verbose log for this attempt on the host. ``what`` may carry text
+        a host reported (an installed product's version): only its letters, digits, ``.``, ``_``
+        and ``-`` are kept (the rest become ``_``, at most 64 characters), so the file is always
+        one valid Windows file name in the run's folder.
+        """
+        safe = _UNSAFE_NAME.sub("_", what)[:64]
+        return f"{HOST_LOG_DIR}\\{self.run_id}\\{self.step.step}.{safe}.{self.attempt}.log"
 
 
 class Executor(Protocol):

@@ -24,6 +24,7 @@ from rollup.engine.package import LocalFile
 from rollup.engine.retry import StepFailed
 from rollup.engine.steps.context import Acted, Guard, StepContext, op
 from rollup.ops import files
+from rollup.ops.filecopy import BackupParams, CopyParams, FileAction
 from rollup.planner import PlanStep
 
 _STAT = op("files.stat")
@@ -138,8 +139,8 @@ class Backup:
 
     def act(self, ctx: StepContext, guard: Guard) -> Acted:
         share = self._share(ctx)
-        params = files.BackupParams(share=share, names=tuple(guard.facts), method=str(ctx.p["method"]))
-        done: tuple[files.FileAction, ...] = ctx.call(_BACKUP, params)
+        params = BackupParams(share=share, names=tuple(guard.facts), method=str(ctx.p["method"]))
+        done: tuple[FileAction, ...] = ctx.call(_BACKUP, params)
         failed = [a for a in done if a.action == "failed"]
         record = "\n".join(f"{a.name}\t{a.action}\t{a.backup or ''}\t{a.sha256 or ''}" for a in done) + "\n"
         evidence = {"backups.tsv": record}
@@ -170,10 +171,10 @@ class Copy:
 
     def act(self, ctx: StepContext, guard: Guard) -> Acted:
         names = tuple(local.name for local, _ in guard.facts)
-        params = files.CopyParams(
+        params = CopyParams(
             source_dir=str(ctx.p["extract_to"]), dest_dir=str(ctx.p["msishare"]), names=names
         )
-        done: tuple[files.FileAction, ...] = ctx.call(_COPY, params)
+        done: tuple[FileAction, ...] = ctx.call(_COPY, params)
         bad = [a for a in done if a.action in ("missing", "failed")]
         if bad:
             raise StepFailed(

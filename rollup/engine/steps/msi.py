@@ -28,6 +28,7 @@ from rollup.engine.package import LocalFile
 from rollup.engine.retry import StepFailed
 from rollup.engine.steps.context import Acted, Guard, StepContext, op
 from rollup.ops import msi, products
+from rollup.ops.msiexec import EXIT_CODES, MsiOutcome
 from rollup.ops.products import InstalledEntry
 from rollup.planner import PlanStep
 
@@ -116,11 +117,11 @@ def _ok_codes(params: Mapping[str, Any], default: tuple[int, ...]) -> frozenset[
     return frozenset(int(c) for c in params.get("ok_exit_codes") or default)
 
 
-def judge(ctx: StepContext, outcome: msi.MsiOutcome, ok_codes: frozenset[int], what: str) -> None:
+def judge(ctx: StepContext, outcome: MsiOutcome, ok_codes: frozenset[int], what: str) -> None:
     """Raise ``StepFailed`` (with msiexec's hint and log tail) unless the exit code is one of ``ok_codes``."""
     if outcome.exit_code in ok_codes:
         return
-    name = msi.EXIT_CODES.get(outcome.exit_code, "")
+    name = EXIT_CODES.get(outcome.exit_code, "")
     label = f"{outcome.exit_code} ({name})" if name else str(outcome.exit_code)
     actions = f"; failed action: {outcome.failed_actions[-1].strip()}" if outcome.failed_actions else ""
     raise StepFailed(
@@ -131,17 +132,17 @@ def judge(ctx: StepContext, outcome: msi.MsiOutcome, ok_codes: frozenset[int], w
     )
 
 
-def _reboot_notice(ctx: StepContext, outcome: msi.MsiOutcome) -> tuple[str, ...]:
+def _reboot_notice(ctx: StepContext, outcome: MsiOutcome) -> tuple[str, ...]:
     if outcome.exit_code in REBOOT_CODES:
         return (f"{ctx.host}: msiexec exited {outcome.exit_code}: a restart of the host is pending",)
     return ()
 
 
-def install(ctx: StepContext, local: LocalFile, *, what: str) -> msi.MsiOutcome:
+def install(ctx: StepContext, local: LocalFile, *, what: str) -> MsiOutcome:
     """``msiexec /i`` of the package as it lies in the step's ``from_dir`` on the host."""
     path = ntpath.join(str(ctx.p["from_dir"]), local.name)
     params = msi.InstallParams(path=path, log=ctx.log_path(what), properties=_properties(ctx.p))
-    outcome: msi.MsiOutcome = ctx.call(_INSTALL, params)
+    outcome: MsiOutcome = ctx.call(_INSTALL, params)
     return outcome
 
 

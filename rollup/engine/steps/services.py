@@ -18,6 +18,7 @@ from __future__ import annotations
 from rollup.engine.retry import StepFailed
 from rollup.engine.steps.context import Acted, Guard, StepContext, op
 from rollup.ops import complus, iis, service, sql
+from rollup.ops.iisreset import IisReset, ResetParams
 from rollup.planner import PlanStep
 
 _GET_VDIR = op("iis.get_vdir")
@@ -94,7 +95,7 @@ class IisRestart:
 
     def act(self, ctx: StepContext, guard: Guard) -> Acted:
         timeout = max(1, min(3600, ctx.step.timeout_s // 2))
-        done: iis.IisReset = ctx.call(_RESET, iis.ResetParams(timeout_s=timeout))
+        done: IisReset = ctx.call(_RESET, ResetParams(timeout_s=timeout))
         states = ", ".join(f"{name} {state}" for name, state in sorted(done.services.items()))
         return Acted(summary=f"IIS restarted (IIS {done.iis_version}); {states}", remote_code=done.exit_code)
 

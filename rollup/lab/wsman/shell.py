@@ -16,7 +16,8 @@ import contextlib
 import math
 from dataclasses import dataclass, field
 
-from rollup.lab.cmdshell import CmdHost, Emit, LaunchError, Process, ReadStdin, Sent, codec, launch
+from rollup.lab.cmdshell import launch
+from rollup.lab.winproc import CmdHost, Emit, LaunchError, Process, ReadStdin, Sent, codec
 from rollup.lab.wsman import faults, messages
 from rollup.lab.wsman.api import ScriptRunner, WindowsVersion
 from rollup.lab.wsman.faults import WSManFault

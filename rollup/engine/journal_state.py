@@ -1,0 +1,243 @@
+"""
+What a run journal (``rollup.engine.journal``) says: its entries, and their replay into run state.
+
+Events (``event`` field; ``seq`` and ``ts`` on every line):
+
+- ``run_started`` / ``run_resumed``: run id, operator, pid (and the plan fingerprint at start);
+- ``step_started``: plan step id (``<step>@<HOST>``) and attempt (1-based);
+- ``step_finished``: outcome ``done`` | ``noop`` (the guard found it already in effect) |
+  ``failed`` | ``skipped`` (its condition was false), exit code, retries, duration, redacted summary;
+- ``step_waiting``: a manual gate with no terminal to ask on, and the checklist shown;
+- ``gate_confirmed``: who confirmed a gate, and a note (``ts`` says when);
+- ``run_finished``: the final state, ``done`` | ``failed`` | ``waiting``.
+
+``replay`` folds entries into a ``JournalState``: each step's status, the confirmations, and
+the run's state. It is pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class Outcome(StrEnum):
+    """How a step ended."""
+
+    DONE = "done"
+    NOOP = "noop"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+FinalState = Literal["done", "failed", "waiting"]
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seq: int = Field(ge=1)
+    ts: AwareDatetime
+
+
+class RunStarted(_Entry):
+    event: Literal["run_started"] = "run_started"
+    run_id: str
+    plan_fingerprint: str
+    operator: str
+    pid: int
+
+
+class RunResumed(_Entry):
+    event: Literal["run_resumed"] = "run_resumed"
+    run_id: str
+    operator: str
+    pid: int
+
+
+class StepStarted(_Entry):
+    event: Literal["step_started"] = "step_started"
+    step: str
+    attempt: int = Field(ge=1)
+
+
+class StepFinished(_Entry):
+    event: Literal["step_finished"] = "step_finished"
+    step: str
+    outcome: Outcome
+    exit_code: int | None = None
+    retries: int = Field(default=0, ge=0)
+    duration_s: float = Field(default=0.0, ge=0)
+    summary: str = ""
+
+
+class StepWaiting(_Entry):
+    event: Literal["step_waiting"] = "step_waiting"
+    step: str
+    checklist: tuple[str, ...] = ()
+
+
+class GateConfirmed(_Entry):
+    event: Literal["gate_confirmed"] = "gate_confirmed"
+    step: str
+    by: str
+    note: str = ""
+
+
+class RunFinished(_Entry):
+    event: Literal["run_finished"] = "run_finished"
+    state: FinalState
+
+
+JournalEntry = Annotated[
+    RunStarted | RunResumed | StepStarted | StepFinished | StepWaiting | GateConfirmed | RunFinished,
+    Field(discriminator="event"),
+]
+ENTRY: TypeAdapter[JournalEntry] = TypeAdapter(JournalEntry)
+
+
+class StepStatus(StrEnum):
+    """Where a plan step stands after replay."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    """Started with no finish: it MAY have acted on the host. A resume never re-runs it blindly;
+    the engine asks the step's guard fact whether its effect is in place."""
+    DONE = "done"
+    NOOP = "noop"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    WAITING = "waiting"
+    CONFIRMED = "confirmed"
+
+
+class RunState(StrEnum):
+    """Where a run stands after replay."""
+
+    RUNNING = "running"
+    WAITING = "waiting"
+    FAILED = "failed"
+    DONE = "done"
+    INTERRUPTED = "interrupted"
+    """No ``run_finished`` since the last start or resume, and no live process holds the run."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepRecord:
+    """A plan step's last known state, from its last transition (and the last finish)."""
+
+    step: str
+    status: StepStatus
+    attempt: int = 0
+    """The last attempt started (0: never started)."""
+    exit_code: int | None = None
+    retries: int = 0
+    duration_s: float | None = None
+    summary: str = ""
+    checklist: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Confirmation:
+    """A manual gate confirmed by an operator."""
+
+    step: str
+    by: str
+    at: datetime
+    note: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JournalState:
+    """The replay of a journal: per-step status, confirmations, and the run's state."""
+
+    run_state: RunState
+    steps: Mapping[str, StepRecord]
+    """Plan steps the journal mentions, in the order it first mentions them."""
+    confirmations: tuple[Confirmation, ...] = ()
+    run_id: str | None = None
+    resumes: int = 0
+
+    def status(self, step: str) -> StepStatus:
+        """The status of ``step``: ``pending`` when the journal never mentions it."""
+        record = self.steps.get(step)
+        return StepStatus.PENDING if record is None else record.status
+
+    def steps_in(self, *statuses: StepStatus) -> tuple[str, ...]:
+        """The plan steps whose status is one of ``statuses``, in journal order."""
+        return tuple(step for step, record in self.steps.items() if record.status in statuses)
+
+    def counts(self) -> dict[str, int]:
+        """How many steps are in each status (only statuses that occur)."""
+        counts: dict[str, int] = {}
+        for record in self.steps.values():
+            counts[record.status.value] = counts.get(record.status.value, 0) + 1
+        return counts
+
+
+StepEntry = StepStarted | StepFinished | StepWaiting | GateConfirmed
+
+
+def _step_update(record: StepRecord, entry: StepEntry) -> StepRecord:
+    if isinstance(entry, StepStarted):
+        return replace(record, status=StepStatus.RUNNING, attempt=entry.attempt)
+    if isinstance(entry, StepFinished):
+        return replace(
+            record,
+            status=StepStatus(entry.outcome.value),
+            exit_code=entry.exit_code,
+            retries=entry.retries,
+            duration_s=entry.duration_s,
+            summary=entry.summary,
+        )
+    if isinstance(entry, StepWaiting):
+        return replace(record, status=StepStatus.WAITING, checklist=entry.checklist)
+    return replace(record, status=StepStatus.CONFIRMED)
+
+
+def replay(entries: Iterable[JournalEntry], *, is_live: bool = True) -> JournalState:
+    """
+    Fold journal entries into a ``JournalState``. Pure: no I/O, no clock.
+
+    Each step's status is its last transition. The run's state is the ``run_finished`` state
+    if one follows the last start or resume; otherwise the run has not ended, and it is
+    ``waiting`` (a gate is waiting) or ``running`` while ``is_live`` (a live process holds the
+    run's lock), else ``interrupted``.
+    """
+    steps: dict[str, StepRecord] = {}
+    confirmations: list[Confirmation] = []
+    finished: RunState | None = None
+    run_id: str | None = None
+    resumes = 0
+    for entry in entries:
+        if isinstance(entry, RunStarted | RunResumed):
+            run_id, finished = entry.run_id, None
+            resumes += isinstance(entry, RunResumed)
+        elif isinstance(entry, RunFinished):
+            finished = RunState(entry.state)
+        else:
+            record = steps.get(entry.step, StepRecord(step=entry.step, status=StepStatus.PENDING))
+            steps[entry.step] = _step_update(record, entry)
+            if isinstance(entry, GateConfirmed):
+                confirmations.append(Confirmation(step=entry.step, by=entry.by, at=entry.ts, note=entry.note))
+    if finished is not None:
+        state = finished
+    elif not is_live:
+        state = RunState.INTERRUPTED
+    elif any(record.status is StepStatus.WAITING for record in steps.values()):
+        state = RunState.WAITING
+    else:
+        state = RunState.RUNNING
+    return JournalState(
+        run_state=state,
+        steps=MappingProxyType(steps),
+        confirmations=tuple(confirmations),
+        run_id=run_id,
+        resumes=resumes,
+    )

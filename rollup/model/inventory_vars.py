@@ -1,0 +1,222 @@
+"""
+The variables an inventory may set, and the checks of their values.
+
+Every host variable has a rollup name (``address``), which may also be written ``rollup_<name>``,
+and its Ansible spellings (``ansible_host``); inventory-wide settings are ``rollup_<field>`` under
+``all.vars``. Each check takes the value as written and returns it checked (or raises
+``ValueError`` with a message that does not repeat the value); ``rollup.model.inventory_loader``
+names the file and key path.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rollup.credentials import parse_reference
+from rollup.model.inventory import AuthTransport, CertValidation, Scheme, VmProvider
+
+Check = Callable[[Any], Any]
+
+
+def _choice(*options: str) -> Check:
+    def check(value: Any) -> Any:
+        if value not in options or not isinstance(value, str):
+            raise ValueError(f"must be one of {', '.join(options)}")
+        return value
+
+    return check
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+def _whole(low: int, high: int) -> Check:
+    def check(value: Any) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ValueError(f"must be {low}-{high}")
+        return value
+
+    return check
+
+
+def _seconds(value: Any) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value <= 86400:
+        raise ValueError("must be a number of seconds, more than 0 and at most 86400")
+    return float(value)
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 1024:
+        raise ValueError("must be text of 1 to 1024 characters")
+    return value
+
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+DNS_NAME = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(?:\.{_LABEL})*\.?\Z")
+_USER_NAME = re.compile(r"[^\"/\[\]:;|=,+*?<>]{1,256}\Z")
+HOST_NAME_RULE = "letters, digits and hyphens, in dot-separated labels of at most 63 characters"
+
+
+def _address(value: Any) -> str:
+    if isinstance(value, str):
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            if DNS_NAME.match(value):
+                return value
+    raise ValueError("must be an IP address or a DNS name")
+
+
+def _user(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or not _USER_NAME.match(value):
+        raise ValueError('must be a Windows user name (DOMAIN\\user or user@domain; none of "/[]:;|=,+*?<>)')
+    return value
+
+
+class NestedValueError(ValueError):
+    """A value error about one key inside a mapping value (the error names ``key`` in its path)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+@dataclass(frozen=True, slots=True)
+class VmSpec:
+    """A host's ``vm`` as written; checked against ``rollup_hypervisors`` when the host is built."""
+
+    hypervisor: str
+    name: str
+    provider: VmProvider | None
+
+
+def _vm(value: Any) -> VmSpec:
+    if not isinstance(value, dict):
+        raise ValueError("must be a mapping: {hypervisor: NAME, name: VM NAME} (provider optional)")
+    for key in value:
+        if key not in ("hypervisor", "name", "provider"):
+            raise NestedValueError(str(key), "unknown key; expected one of hypervisor, name, provider")
+    for key in ("hypervisor", "name"):
+        if key not in value:
+            raise ValueError(f"{key} is required")
+    hypervisor, name, provider = value["hypervisor"], value["name"], value.get("provider")
+    if not isinstance(hypervisor, str) or not DNS_NAME.match(hypervisor):
+        raise NestedValueError("hypervisor", "must name an entry of all.vars.rollup_hypervisors")
+    try:
+        _text(name)
+    except ValueError as exc:
+        raise NestedValueError("name", str(exc)) from None
+    if provider is not None and provider not in tuple(VmProvider):
+        raise NestedValueError("provider", f"must be one of {', '.join(VmProvider)}")
+    return VmSpec(hypervisor, name, None if provider is None else VmProvider(provider))
+
+
+def _hypervisors(value: Any) -> dict[Any, Any]:
+    if not isinstance(value, dict) or not value:
+        raise ValueError("must be a mapping of hypervisor names to their provider and connection")
+    return value
+
+
+def _transport(value: Any) -> str:
+    if value in ("plaintext", "ssl"):
+        raise ValueError("must be ntlm, kerberos, credssp or basic (pywinrm's plaintext and ssl are basic)")
+    return str(_choice(*AuthTransport)(value))
+
+
+_ANSIBLE_NAMES: dict[str, tuple[str, ...]] = {
+    # rollup name: its Ansible spellings; every name may also be written rollup_<name>
+    "address": ("ansible_host", "ansible_winrm_host"),
+    "port": ("ansible_port", "ansible_winrm_port"),
+    "scheme": ("ansible_winrm_scheme",),
+    "transport": ("ansible_winrm_transport",),
+    "cert_validation": ("ansible_winrm_server_cert_validation",),
+    "ca_trust_path": ("ansible_winrm_ca_trust_path",),
+    "user": ("ansible_user", "ansible_winrm_user"),
+    "password": ("ansible_password", "ansible_winrm_password", "ansible_winrm_pass"),
+    "insecure_lab": (),
+    "vm": (),
+    "operation_timeout_s": ("ansible_winrm_operation_timeout_sec",),
+    "read_timeout_s": ("ansible_winrm_read_timeout_sec",),
+}
+HOST_VARS: dict[str, Check] = {  # password is a credential reference, checked by rollup.credentials
+    "address": _address,
+    "port": _whole(1, 65535),
+    "scheme": _choice(*Scheme),
+    "transport": _transport,
+    "cert_validation": _choice(*CertValidation),
+    "ca_trust_path": _text,
+    "user": _user,
+    "insecure_lab": _bool,
+    "operation_timeout_s": _seconds,
+    "read_timeout_s": _seconds,
+    "vm": _vm,
+}
+SPELLINGS = {
+    spelling: name
+    for name, ansible in _ANSIBLE_NAMES.items()
+    for spelling in (name, f"rollup_{name}", *ansible)
+}
+ANSIBLE_CHECKED: dict[str, Check] = {
+    # accepted for compatibility; checked, but rollup's behaviour does not depend on them
+    "ansible_connection": _choice("winrm", "psrp"),
+    "ansible_winrm_message_encryption": _choice("auto", "always"),
+    "ansible_winrm_path": _choice("/wsman", "wsman"),
+}
+ANSIBLE_IGNORED = frozenset(  # no bearing on how rollup connects or what it runs
+    {
+        "ansible_shell_type",
+        "ansible_python_interpreter",
+        "ansible_winrm_kinit_cmd",
+        "ansible_winrm_kinit_mode",
+    },
+)
+SETTINGS: dict[str, Check] = {
+    "rollup_production": _bool,
+    "rollup_collab_wave_size": _whole(1, 1000),
+    "rollup_deployment_tool_strategy": _choice("manual", "command"),
+    "rollup_deployment_tool_command": _text,
+    "rollup_shared_oab": _choice("auto", "always", "never"),
+    "rollup_package_dir": _text,
+    "rollup_hypervisors": _hypervisors,
+    "rollup_rehearsal_max_age_days": _whole(1, 3650),
+}
+_KNOWN = sorted({*SPELLINGS, *ANSIBLE_CHECKED, *ANSIBLE_IGNORED, *SETTINGS})
+DEFAULT_OPERATION_TIMEOUT_S = 20.0
+DEFAULT_READ_TIMEOUT_S = 30.0
+
+
+def unknown_variable(key: str) -> str:
+    if key.startswith("ansible_"):
+        return "an Ansible variable rollup does not use (docs/inventory.md lists those it understands)"
+    close = difflib.get_close_matches(key, _KNOWN, n=1, cutoff=0.75)
+    return "unknown variable" + (f" (did you mean {close[0]}?)" if close else "")
+
+
+def has_control(text: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text)
+
+
+def check_value(key: str, name: str | None, raw: Any, *, base_dir: Path) -> Any:
+    """
+    The checked value of variable ``key`` (rollup name ``name``, ``None`` for an Ansible variable
+    rollup does not use); raises ValueError with a message free of the value.
+    """
+    if key in ANSIBLE_CHECKED:
+        return ANSIBLE_CHECKED[key](raw)
+    if name is None:
+        return None
+    if name in SETTINGS:
+        return SETTINGS[name](raw)
+    if name == "password":
+        return parse_reference(raw, base_dir=base_dir)
+    return HOST_VARS[name](raw)

@@ -1,0 +1,234 @@
+"""
+``files.backup`` and ``files.copy``: keeping the share's files, and copying files between folders.
+
+Backups in ``C:\\MSIShare`` (``files.backup``) keep each file as ``<name>.<yyyyMMdd-HHmmss>.bak``
+beside it (UTC time of the host; ``-2``, ``-3``... appended when that name is taken). They stay
+in the share, where the KB's operator looks for them, and do not end in ``.msi``, so nothing
+that picks up ``*.msi`` (the Deployment Tool) sees them. An existing backup is never
+overwritten, and a file whose hash equals one of its backups is not backed up again.
+
+A copy goes through ``<target>.partial``, is checked by SHA-256 and only then replaces the
+target (``File.Replace``). ``rollup.ops.files`` lists both operations with the other ``files.*``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rollup.errors import ResultParseError
+from rollup.ops.base import CommandResult, SimContext, SimResult, compact_body
+from rollup.ops.labfs import (
+    IN_USE,
+    child_path,
+    copy_file,
+    host_file,
+    is_locked,
+    remove_file,
+    utc,
+    write_problem,
+)
+from rollup.ops.results import OPT_STR, result_field, result_objects
+
+if TYPE_CHECKING:
+    from rollup.lab.state import HostState
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BackupParams:
+    """The share, the file names in it to keep, and ``rename`` or ``copy`` (the manifest's method)."""
+
+    share: str
+    names: tuple[str, ...]
+    method: str = "rename"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CopyParams:
+    """Copy ``names`` from ``source_dir`` into ``dest_dir``, each verified by SHA-256."""
+
+    source_dir: str
+    dest_dir: str
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileAction:
+    """
+    What happened to one named file. ``action`` is, for a backup, ``renamed``, ``copied``,
+    ``already`` (a backup with the same hash exists: ``backup`` names it) or ``missing`` (no such
+    file: nothing to keep); for a copy, ``copied``, ``identical`` (nothing to do) or ``missing``
+    (not in the source folder, a failure). ``failed`` carries the Windows message in ``error``.
+    """
+
+    name: str
+    action: str
+    sha256: str | None
+    backup: str | None = None
+    error: str | None = None
+
+
+BACKUP_BODY = compact_body(r"""
+$t = [DateTime]::UtcNow.ToString('yyyyMMdd-HHmmss')
+$o = @()
+foreach ($n in $p_names) {
+    $e = @{ name = $n; action = 'missing'; sha256 = $null; backup = $null; error = $null }
+    try {
+        if ($n -match '[\\/:]') { throw 'not a plain file name' }
+        $f = [IO.Path]::Combine($p_share, $n)
+        if ([IO.File]::Exists($f)) {
+            $h = Get-RollupSha256 $f
+            $e.sha256 = $h
+            $e.action = 'already'
+            foreach ($x in @(Get-ChildItem -LiteralPath $p_share | Where-Object { -not $_.PSIsContainer })) {
+                $m = $x.Name.StartsWith($n + '.', 'OrdinalIgnoreCase')
+                $m = $m -and $x.Name.EndsWith('.bak', 'OrdinalIgnoreCase')
+                if ($m -and (Get-RollupSha256 $x.FullName) -eq $h) { $e.backup = $x.FullName }
+            }
+            if ($null -eq $e.backup) {
+                $b = '{0}.{1}.bak' -f $f, $t
+                $i = 1
+                while ([IO.File]::Exists($b)) { $i++; $b = '{0}.{1}-{2}.bak' -f $f, $t, $i }
+                if ($p_method -eq 'copy') { [IO.File]::Copy($f, $b, $false); $e.action = 'copied' }
+                else { [IO.File]::Move($f, $b); $e.action = 'renamed' }
+                $e.backup = $b
+            }
+        }
+    }
+    catch { $e.action = 'failed'; $e.error = $_.Exception.Message }
+    $o += $e
+}
+Write-RollupResult @{ files = $o }
+exit ([int](@($o | Where-Object { $_.action -eq 'failed' }).Count -gt 0))
+""")
+
+COPY_BODY = compact_body(r"""
+$o = @()
+foreach ($n in $p_names) {
+    $e = @{ name = $n; action = 'missing'; sha256 = $null; backup = $null; error = $null }
+    $q = $null
+    try {
+        if ($n -match '[\\/:]') { throw 'not a plain file name' }
+        $s = [IO.Path]::Combine($p_source_dir, $n)
+        $d = [IO.Path]::Combine($p_dest_dir, $n)
+        if ([IO.File]::Exists($s)) {
+            $h = Get-RollupSha256 $s
+            $e.sha256 = $h
+            if ([IO.File]::Exists($d) -and (Get-RollupSha256 $d) -eq $h) { $e.action = 'identical' }
+            else {
+                [void][IO.Directory]::CreateDirectory($p_dest_dir)
+                $q = $d + '.partial'
+                [IO.File]::Copy($s, $q, $true)
+                if ((Get-RollupSha256 $q) -ne $h) { throw "the copy of $n differs from its source" }
+                # File.Replace gets a backup name: PowerShell 2.0 passes $null to a string as ''
+                if ([IO.File]::Exists($d)) {
+                    [IO.File]::Replace($q, $d, "$q.old")
+                    [IO.File]::Delete("$q.old")
+                }
+                else { [IO.File]::Move($q, $d) }
+                $e.action = 'copied'
+            }
+        }
+    }
+    catch { $e.action = 'failed'; $e.error = $_.Exception.Message }
+    finally { if ($q -and [IO.File]::Exists($q)) { [IO.File]::Delete($q) } }
+    $o += $e
+}
+Write-RollupResult @{ files = $o }
+exit ([int](@($o | Where-Object { 'missing', 'failed' -contains $_.action }).Count -gt 0))
+""")
+
+
+def parse_actions(result: CommandResult, params: BackupParams | CopyParams) -> tuple[FileAction, ...]:
+    """One ``FileAction`` per named file, in the order asked."""
+    actions = tuple(
+        FileAction(
+            name=result_field(item, "name", str, result),
+            action=result_field(item, "action", str, result),
+            sha256=result_field(item, "sha256", OPT_STR, result),
+            backup=result_field(item, "backup", OPT_STR, result),
+            error=result_field(item, "error", OPT_STR, result),
+        )
+        for item in result_objects(result, "files")
+    )
+    if [a.name for a in actions] != list(params.names):
+        raise ResultParseError(f"{result.host}: {result.op}: the result does not list the files asked for")
+    return actions
+
+
+def _action(name: str, action: str, sha256: str | None = None, **extra: str | None) -> dict[str, str | None]:
+    return {"name": name, "action": action, "sha256": sha256, "backup": None, "error": None, **extra}
+
+
+def simulate_backup(state: HostState, params: BackupParams, ctx: SimContext) -> SimResult:
+    """Rename or copy each file to an unused ``<name>.<stamp>.bak``, unless a backup has its hash."""
+    from rollup.lab.state import path_key
+
+    stamp = utc(ctx.now).strftime("%Y%m%d-%H%M%S")
+    done = []
+    for name in params.names:
+        path = child_path(params.share, name)
+        entry = host_file(state, path) if path else None
+        if path is None or entry is None:
+            done.append(
+                _action(name, "missing") if path else _action(name, "failed", error="not a plain file name")
+            )
+            continue
+        prefix = path_key(path) + "."
+        same = sorted(
+            f.path
+            for key, f in state.files.items()
+            if key.startswith(prefix) and key.endswith(".bak") and f.sha256 == entry.sha256
+        )
+        if same:
+            done.append(_action(name, "already", entry.sha256, backup=same[-1]))
+            continue
+        backup, n = f"{path}.{stamp}.bak", 1
+        while host_file(state, backup) is not None:
+            n += 1
+            backup = f"{path}.{stamp}-{n}.bak"
+        copying = params.method == "copy"
+        problem = (
+            write_problem(state, backup, entry.size)
+            if copying
+            else (IN_USE if is_locked(state, path) else None)
+        )
+        if problem:
+            done.append(_action(name, "failed", entry.sha256, error=problem))
+            continue
+        copy_file(state, entry, backup)
+        if params.method != "copy":
+            remove_file(state, path)
+        done.append(
+            _action(name, "copied" if params.method == "copy" else "renamed", entry.sha256, backup=backup)
+        )
+    failed = any(d["action"] == "failed" for d in done)
+    return SimResult(exit_code=int(failed), result={"files": done})
+
+
+def simulate_copy(state: HostState, params: CopyParams, ctx: SimContext) -> SimResult:
+    """Copy each file through ``<name>.partial``; skip one whose target already has its hash."""
+    done = []
+    for name in params.names:
+        source_path, target = child_path(params.source_dir, name), child_path(params.dest_dir, name)
+        source = host_file(state, source_path) if source_path else None
+        if source_path is None or target is None or source is None:
+            done.append(
+                _action(name, "missing")
+                if source_path
+                else _action(name, "failed", error="not a plain file name")
+            )
+            continue
+        existing = host_file(state, target)
+        if existing is not None and existing.sha256 == source.sha256:
+            done.append(_action(name, "identical", source.sha256))
+            continue
+        problem = write_problem(state, target + ".partial", source.size)
+        problem = problem or (write_problem(state, target) if existing is not None else None)
+        if problem:
+            done.append(_action(name, "failed", source.sha256, error=problem))
+            continue
+        copy_file(state, source, target)
+        done.append(_action(name, "copied", source.sha256))
+    failed = any(d["action"] in ("missing", "failed") for d in done)
+    return SimResult(exit_code=int(failed), result={"files": done})

@@ -1,0 +1,217 @@
+"""
+The simulated msiexec: what the lab does when a package is installed or removed.
+
+It reads the package's identity from the real MSI bytes in the lab's blob store, registers or
+removes the Uninstall entry from those properties, and writes a verbose log shaped like
+msiexec's. ``rollup.ops.msi`` drives it (``install_from_file``, ``uninstall_product``). The DNS
+Client follows its KB's "run it two times": with an older DNS Client installed, the first run
+removes it and exits 0 without installing; the second run installs the new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING
+
+from rollup.ops.base import SimContext, SimResult
+from rollup.ops.labfs import host_file, msi_properties, put_text, utc, write_problem
+from rollup.ops.msiexec import SUCCESS, TAIL_LINES
+
+if TYPE_CHECKING:
+    from rollup.lab.state import HostState, MsiProps
+
+REBOOT_REASONS: Mapping[int, str] = {3010: "msi 3010", 1641: "msi 1641"}
+"""What a reboot-requesting exit code adds to ``HostState.pending_reboot``."""
+RUN_TWICE_FILES = ("DNSClient.msi",)
+"""Packages whose KB says to run them two times: remove the old build, then install the new one."""
+_MESSAGES: Mapping[int, str] = {
+    1605: "This action is only valid for products that are currently installed.",
+    1618: "Another installation is already in progress. "
+    "Complete that installation before proceeding with this install.",
+    1619: "This installation package could not be opened. "
+    "Verify that the package exists and that you can access it.",
+    1620: "This installation package could not be opened. "
+    "Contact the application vendor to verify that this is a valid Windows Installer package.",
+    1638: "Another version of this product is already installed. "
+    "Installation of this version cannot continue.",
+}
+
+
+@cache
+def _run_twice_upgrade_codes() -> frozenset[str]:
+    from rollup.lab.msi import load_products
+
+    table = load_products()
+    return frozenset(table.product(name).upgrade_code for name in RUN_TWICE_FILES)
+
+
+def _version(text: str) -> tuple[int, ...]:
+    """The fields Windows Installer compares: the first three of ProductVersion."""
+    return tuple(int(part) if part.isdigit() else 0 for part in text.split(".")[:3])
+
+
+def _log_text(
+    code: int, *, uninstall: bool, package: str, props: MsiProps | None, now: float, events: tuple[str, ...]
+) -> str:
+    """A verbose log shaped like msiexec's, ending in ``MainEngineThread is returning <code>``."""
+    moment = utc(now)
+    clock = moment.strftime("%H:%M:%S")
+    date = f"{moment.month}/{moment.day}/{moment.year}"
+    lines = [
+        f"=== Verbose logging started: {date}  {clock}  Build type: SHIP UNICODE 3.01.4001.5512  "
+        "Calling process: C:\\WINDOWS\\system32\\msiexec.exe ===",
+        f"MSI (c) (C4:A0) [{clock}:000]: Resetting cached policy values",
+        f"MSI (c) (C4:A0) [{clock}:000]: ******* RunEngine:",
+        f"           ******* Product: {package}",
+        "           ******* Action: ",
+        f"           ******* CommandLine: {'REMOVE=ALL' if uninstall else '**********'}",
+    ]
+    if code == 1618:
+        lines.append(f"MSI (c) (C4:A0) [{clock}:015]: Failed to grab execution mutex. System error 258.")
+    if code in _MESSAGES:
+        lines.append(f"MSI (c) (C4:A0) [{clock}:015]: Product: {package} -- {_MESSAGES[code]}")
+    else:
+        ok = code in SUCCESS
+        lines.append(f"Action start {clock}: INSTALL.")
+        lines.extend(f"MSI (s) (D8:9C) [{clock}:100]: {event}" for event in events)
+        if not ok:
+            lines.append(f"Action ended {clock}: InstallFinalize. Return value 3.")
+        lines.append(f"Action ended {clock}: INSTALL. Return value {1 if ok else 3}.")
+        if props is not None:
+            lines += [f"Property(S): {name} = {getattr(props, key)}" for name, key in _LOGGED]
+            verb = "Removal" if uninstall else "Installation"
+            done = "completed successfully" if ok else "operation failed"
+            lines.append(f"MSI (s) (D8:9C) [{clock}:500]: Product: {props.product_name} -- {verb} {done}.")
+            did = "removed" if uninstall else "installed"
+            lines.append(
+                f"MSI (s) (D8:9C) [{clock}:500]: Windows Installer {did} the product. "
+                f"Product Name: {props.product_name}. Product Version: {props.product_version}. "
+                f"Product Language: 1033. Manufacturer: {props.manufacturer}. "
+                f"Installation success or error status: {code}."
+            )
+    lines.append(f"MSI (c) (C4:A0) [{clock}:531]: MainEngineThread is returning {code}")
+    lines.append(f"=== Verbose logging stopped: {date}  {clock} ===")
+    return "\r\n".join(lines) + "\r\n"
+
+
+_LOGGED = (
+    ("ProductCode", "product_code"),
+    ("ProductName", "product_name"),
+    ("ProductVersion", "product_version"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MsiexecRun:
+    """One simulated msiexec run: where it logs, and how it answers."""
+
+    state: HostState
+    ctx: SimContext
+    log_path: str
+    uninstall: bool
+    package: str
+
+    def refusal(self) -> int | None:
+        """What msiexec stops with first: 1622 (the log cannot be written), 1618 (the mutex is held)."""
+        if write_problem(self.state, self.log_path) is not None:
+            return 1622
+        busy_until = self.state.installer_busy_until
+        return 1618 if busy_until is not None and self.ctx.now < busy_until else None
+
+    def answer(self, code: int, props: MsiProps | None = None, events: tuple[str, ...] = ()) -> SimResult:
+        """Write the log (when it cannot be written, msiexec exits 1622) and answer as the body does."""
+        state, now = self.state, self.ctx.now
+        lines: list[str] = []
+        if write_problem(state, self.log_path) is not None:
+            code = 1622
+        else:
+            text = _log_text(
+                code, uninstall=self.uninstall, package=self.package, props=props, now=now, events=events
+            )
+            put_text(state, self.log_path, text, now)
+            lines = [line for line in text.split("\r\n") if line] if code not in SUCCESS else []
+        if code in REBOOT_REASONS and REBOOT_REASONS[code] not in state.pending_reboot:
+            state.pending_reboot.append(REBOOT_REASONS[code])
+        failed = [line for line in lines if "Return value 3." in line]
+        result = {
+            "exit_code": code,
+            "log": self.log_path,
+            "log_tail": lines[-TAIL_LINES:],
+            "failed_actions": failed,
+        }
+        return SimResult(exit_code=code, result=result)
+
+
+def open_package(run: MsiexecRun, path: str) -> MsiProps | int:
+    """
+    The package's properties, or the exit code msiexec stops with first: ``run.refusal()``,
+    1619 when the file is missing, locked or on a full disk, 1620 when it is not a package.
+    """
+    state, ctx = run.state, run.ctx
+    refusal = run.refusal()
+    if refusal is not None:
+        return refusal
+    entry = host_file(state, path)
+    if entry is None or write_problem(state, path) is not None:
+        return 1619
+    props = msi_properties(entry, ctx)
+    if props is None:
+        return 1620
+    entry.msi = props
+    return props
+
+
+def register_product(
+    state: HostState, props: MsiProps, package: str, now: float
+) -> tuple[int, tuple[str, ...]]:
+    """Install ``props``' product as Windows Installer would: the exit code and what the log tells."""
+    from rollup.lab.state import InstalledProduct
+
+    code = props.product_code.upper()
+    if code in state.products:
+        return 0, (f"Product {code} is already installed; nothing to do.",)
+    upgrade = props.upgrade_code.upper()
+    related = [p for p in state.products.values() if upgrade and p.upgrade_code.upper() == upgrade]
+    if any(_version(p.display_version) > _version(props.product_version) for p in related):
+        return 1638, ()
+    events = []
+    for old in related:
+        del state.products[old.product_code.upper()]
+        events.append(f"Removing older version {old.display_version} ({old.product_code}).")
+    if related and upgrade in _run_twice_upgrade_codes():
+        events.append("The older version was removed; run the package again to install this version.")
+        return 0, tuple(events)
+    state.products[code] = InstalledProduct(
+        product_code=code,
+        display_name=props.product_name,
+        display_version=props.product_version,
+        upgrade_code=upgrade,
+        publisher=props.manufacturer,
+        install_date=utc(now).strftime("%Y%m%d"),
+        wow6432=state.arch == "AMD64",
+        package=package.replace("/", "\\").rsplit("\\", 1)[-1],
+    )
+    return 0, (*events, *_run_sql(state, code))
+
+
+def _run_sql(state: HostState, product_code: str) -> tuple[str, ...]:
+    """The database objects the package's custom action creates (``SqlEffect`` in the lab's table)."""
+    from rollup.lab.msi import load_products
+    from rollup.lab.state import SqlObject
+
+    effect = next(
+        (p.rollup.sql for p in load_products().products if p.rollup.product_code.upper() == product_code),
+        None,
+    )
+    database = state.databases.get(effect.database.lower()) if effect is not None else None
+    if effect is None or database is None:
+        return ()
+    have = {(o.type, o.name.lower()) for o in database.objects}
+    added = []
+    for obj in effect.objects:
+        if (obj.type, obj.name.lower()) not in have:
+            database.objects.append(SqlObject(type=obj.type, name=obj.name, table=obj.table))
+            added.append(f"Created {obj.type} {obj.name} in {effect.database}.")
+    return tuple(added)
