@@ -21,8 +21,8 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 
 from rollup.lab.powershell_exe import run_powershell, split_arguments
+from rollup.lab.scripting import WindowsVersion
 from rollup.lab.winproc import CmdHost, Emit, LaunchError, Process, Sent, Step
-from rollup.lab.wsman.api import WindowsVersion
 from rollup.ps.delivery import CMD_LINE_LIMIT
 
 CREATE_PROCESS_LIMIT = 32767

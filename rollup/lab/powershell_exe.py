@@ -13,8 +13,8 @@ import re
 from collections.abc import Generator
 from functools import partial
 
+from rollup.lab.scripting import ScriptOutcome
 from rollup.lab.winproc import CmdHost, Emit, Process, Sent, Start, StdinRunner, Step, codec, read_stdin
-from rollup.lab.wsman.api import ScriptOutcome
 from rollup.ps.delivery import decode_powershell, decode_stdin_payload
 
 BAD_ENCODED_COMMAND = (

@@ -13,7 +13,7 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from rollup.lab.wsman.api import ScriptOutcome, ScriptRun, ScriptRunner, WindowsVersion
+from rollup.lab.scripting import ScriptOutcome, ScriptRun, ScriptRunner, WindowsVersion
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,68 +19,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from rollup.errors import ConfigError
+from rollup.lab.scripting import ScriptOutcome as ScriptOutcome  # noqa: PLC0414 - re-exported
+from rollup.lab.scripting import ScriptRun as ScriptRun  # noqa: PLC0414 - re-exported
+from rollup.lab.scripting import ScriptRunner as ScriptRunner  # noqa: PLC0414 - re-exported
+from rollup.lab.scripting import WindowsVersion as WindowsVersion  # noqa: PLC0414 - re-exported
 from rollup.lab.wsman.faults import WSManFault
 from rollup.lab.wsman.limits import WINRM_2_0, Limits
 from rollup.secret import Secret
-
-
-@dataclass(frozen=True, slots=True)
-class ScriptOutcome:
-    """
-    What a PowerShell process printed and returned.
-
-    The text is encoded in the shell's code page (437 unless the client asked for another,
-    e.g. 65001) with CRLF line ends; characters the code page lacks become ``?``, as on Windows.
-    """
-
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-@dataclass(frozen=True, slots=True)
-class ScriptRun:
-    """
-    A started operation.
-
-    ``finish`` is called exactly once, ``duration_s`` seconds after the run started, even if
-    the client signalled terminate, deleted its shell or went away meanwhile (a started
-    msiexec finishes on Windows too), and at once for every unfinished run when the server
-    stops, so the host model is never left half-way. Its outcome reaches the client if the
-    command is still there to receive it.
-    """
-
-    duration_s: float
-    finish: Callable[[], ScriptOutcome]
-
-
-ScriptRunner = Callable[[str, str], ScriptRun]
-"""``(host name, PowerShell script text) -> ScriptRun``; starting the run is the call itself."""
-
-
-class WindowsVersion(StrEnum):
-    """The Windows release a host runs; it decides ``ver`` and the system directory."""
-
-    SERVER_2003_SP2 = "2003-sp2"
-    SERVER_2008_SP2 = "2008-sp2"
-    SERVER_2008_R2_SP1 = "2008r2-sp1"
-
-    @property
-    def build(self) -> str:
-        """The version ``ver`` prints, e.g. ``6.0.6002``."""
-        return _BUILDS[self]
-
-    @property
-    def system_root(self) -> str:
-        """``%SystemRoot%``: ``C:\\WINDOWS`` on 2003, ``C:\\Windows`` from 2008."""
-        return "C:\\WINDOWS" if self is WindowsVersion.SERVER_2003_SP2 else "C:\\Windows"
-
-
-_BUILDS = {
-    WindowsVersion.SERVER_2003_SP2: "5.2.3790",
-    WindowsVersion.SERVER_2008_SP2: "6.0.6002",
-    WindowsVersion.SERVER_2008_R2_SP1: "6.1.7601",
-}
 
 
 @dataclass(frozen=True, slots=True)
