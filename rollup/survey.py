@@ -200,14 +200,12 @@ def run_verify(
         params = by_roles[host.roles]
         return VerifyFacts() if params.empty else session.run(FACTS, commands[host.roles], params)
 
-    def cost(host: Host) -> float:
-        """Script length: a script too long for the command line also costs its Send."""
-        command = commands.get(host.roles)
-        return 0.0 if command is None else len(command.render())
-
+    # The script's length: a script too long for the command line costs its Send as well.
+    lengths = {roles: float(len(command.render())) for roles, command in commands.items()}
     readings = survey(
-        inventory.hosts, read, transports=transports, credentials=credentials, forks=forks, cost=cost
-    )
+        inventory.hosts, read, transports=transports, credentials=credentials, forks=forks,
+        cost=lambda host: lengths.get(host.roles, 0.0),
+    )  # fmt: skip
     observed = [(r.host, r.value if r.value is not None else (r.error or "no facts")) for r in readings]
     hosts = tuple(
         replace(report, requests=r.requests, duration_s=r.duration_s)
