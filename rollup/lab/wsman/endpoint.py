@@ -158,6 +158,11 @@ class Endpoint:
         self._connections.add(connection)
         try:
             await serve_connection(connection, self._handle)
+        except asyncio.CancelledError:
+            # The lab is stopping. Ending the task normally matters on Python 3.11, whose
+            # asyncio.streams callback calls task.exception() on a cancelled connection task
+            # and prints a traceback to stderr (fixed in 3.12).
+            writer.close()
         finally:
             self._connections.discard(connection)
 
