@@ -77,6 +77,8 @@ def _expand(line: str, host: CmdHost) -> str:
 
 def _split_operators(line: str) -> list[tuple[str, str]]:
     """``(operator before it, segment)`` pairs for ``&``, ``&&`` and ``||`` outside double quotes."""
+    if "&" not in line and "|" not in line:
+        return [("", line)]
     segments: list[tuple[str, str]] = []
     operator, start, index, quoted = "", 0, 0, False
     while index < len(line):
