@@ -44,9 +44,7 @@ def _construct_mapping(
                 None, None, "a mapping key must be a plain value", key_node.start_mark
             ) from exc
         if key in mapping:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         mapping[key] = loader.construct_object(value_node, deep=deep)
     return mapping
 
@@ -171,4 +169,3 @@ def _is_union_tag(part: int | str) -> bool:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
-

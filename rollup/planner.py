@@ -211,8 +211,11 @@ def _chain_waves(nodes: dict[str, PlanStep], waves: Mapping[str, int]) -> None:
         previous = [pid for pid in earlier if pid not in depended_on]
         for pid in by_wave[wave]:
             node = nodes[pid]
-            same_host_collab = [a for a in node.after if a in nodes and nodes[a].host == node.host
-                                and nodes[a].wave is not None]
+            same_host_collab = [
+                a
+                for a in node.after
+                if a in nodes and nodes[a].host == node.host and nodes[a].wave is not None
+            ]
             if same_host_collab:
                 continue
             nodes[pid] = PlanStep(
@@ -266,9 +269,7 @@ def _params(step: Step, manifest: Manifest, inventory: Inventory) -> dict[str, A
     elif isinstance(step, TransferStep):
         params["file"] = _file(manifest, step.file)
     elif isinstance(step, DeploymentToolStep):
-        params["components"] = [
-            {"name": c, "msi": manifest.component(c).msi} for c in step.components
-        ]
+        params["components"] = [{"name": c, "msi": manifest.component(c).msi} for c in step.components]
         params["nodes"] = [
             {"name": n.name, "path": list(n.path)} for n in manifest.initialize if n.name in step.nodes
         ]

@@ -27,3 +27,10 @@ def test_mypy_strict_finds_nothing() -> None:
     proc = _run("mypy", "--no-incremental")
 
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_ruff_format_changes_nothing() -> None:
+    """The code is laid out as ``ruff format`` lays it out."""
+    proc = _run("ruff", "format", "--check", "--no-cache", "rollup", "tests", "bench")
+
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -258,4 +258,3 @@ class RunningLab:
         """Finish the runs in progress, close every listener, lift timed conditions."""
         self.server.stop()
         self.injector.close()
-

@@ -116,7 +116,12 @@ class FaultInjector:
                         chosen = rule
                         log.info(
                             "%s: fault %d (%s) on %s request %d of %s",
-                            host, trigger.index, rule.kind, info.action.value, trigger.count, info.op or "-",
+                            host,
+                            trigger.index,
+                            rule.kind,
+                            info.action.value,
+                            trigger.count,
+                            info.op or "-",
                         )
             return None if chosen is None else _http_fault(chosen)
 

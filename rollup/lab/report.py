@@ -109,7 +109,7 @@ def report_lines(report: dict[str, Any]) -> list[str]:
     lines.append("IIS virtual directories:" if report["iis"] else "IIS virtual directories: none")
     for v in report["iis"]:
         lines.append(
-            f"  {v['site']}/{v['name']}: default logon domain \"{v['default_logon_domain']}\", "
+            f'  {v["site"]}/{v["name"]}: default logon domain "{v["default_logon_domain"]}", '
             f"SSL required {_yes(v['access_ssl'])}, Basic {_yes(v['auth_basic'])}"
         )
     lines.append("COM+ applications:" if report["complus"] else "COM+ applications: none")

@@ -266,5 +266,3 @@ def parse_inventory(data: Any, *, source: str, base_dir: Path) -> Inventory:
     from rollup.model.inventory_loader import Loader  # the loader builds the records above
 
     return Loader(source, base_dir).load(data)
-
-

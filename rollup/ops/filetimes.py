@@ -101,7 +101,7 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
                 path="C:\\temp\\QFERollupPackage\\DNSClient.msi",
                 filetime=to_filetime(datetime(2011, 3, 10, 10, 4, tzinfo=UTC)),
             ),
-            SetTimeParams(path="C:\\temp\\it's $(x);`n\"q\".msi", filetime=0),
+            SetTimeParams(path='C:\\temp\\it\'s $(x);`n"q".msi', filetime=0),
         ),
     ),
 )

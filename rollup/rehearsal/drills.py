@@ -169,7 +169,8 @@ def read_progress(journal: Path, step_hosts: Mapping[str, str]) -> Progress:
         kept=frozenset(step for step, record in state.steps.items() if record.status in _KEPT),
         pending_hosts=frozenset(host for step, host in step_hosts.items() if step not in final),
         running_hosts=frozenset(
-            step_hosts[step] for step, record in state.steps.items()
+            step_hosts[step]
+            for step, record in state.steps.items()
             if record.status is StepStatus.RUNNING and step in step_hosts
         ),
         retries=sum(record.retries for record in state.steps.values()),

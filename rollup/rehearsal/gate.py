@@ -162,5 +162,3 @@ def check_gate(
             'with --skip-rehearsal --reason "..." (recorded in the audit log)',
         )
     return decision
-
-

@@ -5,7 +5,8 @@ A pywinrm ``Protocol`` for one inventory host, and the count of the HTTP request
 Authentication (``Host.transport``), as pywinrm 0.5 supports it:
 
 - ``ntlm``: NTLM (requests-ntlm, installed with rollup) with MS-WSMV message encryption over
-  HTTP; over HTTPS, TLS protects the messages.
+  HTTP, where the first request already carries the NEGOTIATE message (``rollup.transport.ntlm``:
+  two legs, not three); over HTTPS, TLS protects the messages.
 - ``kerberos``: pywinrm's Kerberos, which needs ``pykerberos`` (``pip install pywinrm[kerberos]``),
   a ticket for the user (``kinit``) and a host address that is a DNS name (the SPN is
   ``HTTP/<address>``). Messages are encrypted over HTTP.
@@ -33,11 +34,13 @@ from typing import Any, Literal
 
 import requests
 import requests.adapters
+from requests_ntlm import HttpNtlmAuth
 from winrm.protocol import Protocol
 
 from rollup.credentials import Credentials
 from rollup.errors import ConfigError
 from rollup.model.inventory import AuthTransport, CertValidation, Host, Scheme
+from rollup.transport.ntlm import PreemptiveNtlmAuth
 
 _PYWINRM_AUTH: Mapping[AuthTransport, Literal["ntlm", "kerberos", "credssp", "basic"]] = {
     AuthTransport.NTLM: "ntlm",
@@ -149,6 +152,8 @@ def _count_requests(protocol: Any, counter: RequestCounter) -> None:
         # request, which races between threads; pywinrm has already resolved proxies and CA trust.
         session.trust_env = False
         _mount(session, counter)
+        if type(session.auth) is HttpNtlmAuth:  # encryption is set up over HTTP only
+            session.auth = PreemptiveNtlmAuth(transport.username, transport.password)
         environment_read()  # the handshake that follows needs no lock
         setup_encryption(session)
 

@@ -168,8 +168,11 @@ def test_truncation_inside_a_record_is_a_torn_line(log_path: Path) -> None:
             continue
         log_path.write_bytes(original[:size])
         bad = verify_chain(log_path).bad
-        results.append(bad is not None and bad.problem is Problem.TORN_LINE
-                       and bad.line == original.count(b"\n", 0, size) + 1)
+        results.append(
+            bad is not None
+            and bad.problem is Problem.TORN_LINE
+            and bad.line == original.count(b"\n", 0, size) + 1
+        )
 
     assert all(results)
     assert len(results) == len(original) - 3
@@ -292,13 +295,26 @@ def test_typed_records_carry_what_auditors_need(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     with AuditLog.open(path, run_id=RUN_ID) as log:
         log.run_started(
-            operator="alice", control_host="ctl01", tool_version="0.1.0", manifest_id="hmc40-rollup-2011-01",
-            manifest_digest="d" * 64, plan_fingerprint="f" * 64, inventory_source="inventory/lab.yml",
-            inventory_digest="e" * 64, hosts=["MPS01"], options={"limit": "MPS01"},
+            operator="alice",
+            control_host="ctl01",
+            tool_version="0.1.0",
+            manifest_id="hmc40-rollup-2011-01",
+            manifest_digest="d" * 64,
+            plan_fingerprint="f" * 64,
+            inventory_source="inventory/lab.yml",
+            inventory_digest="e" * 64,
+            hosts=["MPS01"],
+            options={"limit": "MPS01"},
         )
         log.step_finished(
-            step="install@MPS01", host="MPS01", operation="msi.install", outcome="done", exit_code=3010,
-            duration_s=12.34567, retry_waits_s=[1.0, 2.0], summary="reboot required",
+            step="install@MPS01",
+            host="MPS01",
+            operation="msi.install",
+            outcome="done",
+            exit_code=3010,
+            duration_s=12.34567,
+            retry_waits_s=[1.0, 2.0],
+            summary="reboot required",
             evidence={"install@MPS01-1.log": "a" * 64},
         )
         log.gate_confirmed(step="gate@MPS01", host="MPS01", by="alice", note="checked")
@@ -307,7 +323,11 @@ def test_typed_records_carry_what_auditors_need(tmp_path: Path) -> None:
     records = [json.loads(line) for line in _lines(path)]
 
     assert [r["event"] for r in records] == [
-        "run_started", "step_finished", "gate_confirmed", "override_recorded", "run_finished",
+        "run_started",
+        "step_finished",
+        "gate_confirmed",
+        "override_recorded",
+        "run_finished",
     ]
     assert records[0]["plan_fingerprint"] == "f" * 64
     assert records[0]["inventory"] == "inventory/lab.yml"

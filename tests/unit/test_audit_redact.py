@@ -62,7 +62,12 @@ def test_every_named_form_is_replaced(registry: SecretRegistry) -> None:
     utf16 = base64.b64encode(SECRET.encode("utf-16-le")).decode()
     lower_hex = re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), quote(SECRET, safe=""))
     forms = [
-        SECRET, utf8, utf16, quote(SECRET, safe=""), quote_plus(SECRET), lower_hex,
+        SECRET,
+        utf8,
+        utf16,
+        quote(SECRET, safe=""),
+        quote_plus(SECRET),
+        lower_hex,
         json.dumps(SECRET)[1:-1],
     ]
 
@@ -203,8 +208,9 @@ def test_audit_records_are_redacted_before_hashing(registry: SecretRegistry, tmp
     path = tmp_path / "audit.jsonl"
     encoded = base64.b64encode(b"prefix" + SECRET.encode("utf-16-le")).decode()
     with AuditLog.open(path, run_id="20261121T104512Z-3f9c", registry=registry) as log:
-        log.step_started(step="s@H", host="H", operation="msi.install", command=f"-EncodedCommand {encoded}",
-                         attempt=1)
+        log.step_started(
+            step="s@H", host="H", operation="msi.install", command=f"-EncodedCommand {encoded}", attempt=1
+        )
         log.record("step_finished", output={"lines": [f"password={quote_plus(SECRET)}"]})
     text = path.read_text()
 

@@ -34,18 +34,33 @@ def _run(runs_dir: Path, *, finished: bool, second: int = 0) -> RunDir:
     run = create_run(runs_dir, now=T0.replace(second=second))
     run.write_facts(
         RunFacts(
-            run_id=run.run_id, started_at=T0, operator="alice", control_host="ctl01", tool_version="0.1.0",
-            inventory_source="inventory/lab.yml", inventory_digest=DIGEST, manifest_id="hmc40-rollup-2011-01",
-            manifest_digest="d" * 64, plan_fingerprint="f" * 64, hosts=("MPS01",),
+            run_id=run.run_id,
+            started_at=T0,
+            operator="alice",
+            control_host="ctl01",
+            tool_version="0.1.0",
+            inventory_source="inventory/lab.yml",
+            inventory_digest=DIGEST,
+            manifest_id="hmc40-rollup-2011-01",
+            manifest_digest="d" * 64,
+            plan_fingerprint="f" * 64,
+            hosts=("MPS01",),
         )
     )
-    with Journal.open(run.journal_path, clock=lambda: T0) as journal, \
-            AuditLog.open(run.audit_path, run_id=run.run_id) as audit:
+    with (
+        Journal.open(run.journal_path, clock=lambda: T0) as journal,
+        AuditLog.open(run.audit_path, run_id=run.run_id) as audit,
+    ):
         journal.run_started(run_id=run.run_id, plan_fingerprint="f" * 64, operator="alice")
         audit.record("run_started", operator="alice")
         journal.step_started("stop-services@MPS01", attempt=1)
-        journal.step_finished("stop-services@MPS01", outcome=Outcome.DONE, exit_code=0, duration_s=2.0,
-                              summary="3 services stopped")
+        journal.step_finished(
+            "stop-services@MPS01",
+            outcome=Outcome.DONE,
+            exit_code=0,
+            duration_s=2.0,
+            summary="3 services stopped",
+        )
         journal.step_waiting("confirm-backup@MPS01", checklist=["backup taken"])
         journal.gate_confirmed("confirm-backup@MPS01", by="alice", note="backup 42")
         journal.step_started("install-msi@MPS01", attempt=1)
@@ -82,8 +97,14 @@ def test_list_shows_state_and_step_counts(tmp_path: Path, capsys: pytest.Capture
 def test_a_run_holding_its_lock_is_running(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """While a live process holds the inventory lock for the run, it is `running`, in JSON too."""
     run = _run(tmp_path, finished=False)
-    holder = LockHolder(run_id=run.run_id, operator="alice", pid=os.getpid(), host=control_host_name(),
-                        started_at="2026-11-21T10:45:12Z", inventory="inventory/lab.yml")
+    holder = LockHolder(
+        run_id=run.run_id,
+        operator="alice",
+        pid=os.getpid(),
+        host=control_host_name(),
+        started_at="2026-11-21T10:45:12Z",
+        inventory="inventory/lab.yml",
+    )
 
     with acquire_lock(tmp_path, DIGEST, holder):
         code = main(["runs", "list", "--runs-dir", str(tmp_path), "--json"])
@@ -179,10 +200,18 @@ def test_unlock_clears_a_dead_runs_lock(tmp_path: Path, capsys: pytest.CaptureFi
     digest = load_inventory("lab").digest()
     path = lock_path(tmp_path, digest)
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({
-        "run_id": "20261121T104512Z-aaaa", "operator": "bob", "pid": 999_999_999, "host": control_host_name(),
-        "started_at": "2026-11-21T10:45:12Z", "inventory": "inventory/lab.yml",
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "run_id": "20261121T104512Z-aaaa",
+                "operator": "bob",
+                "pid": 999_999_999,
+                "host": control_host_name(),
+                "started_at": "2026-11-21T10:45:12Z",
+                "inventory": "inventory/lab.yml",
+            }
+        )
+    )
 
     first = main(["runs", "unlock", "--inventory", "lab", "--runs-dir", str(tmp_path)])
     second = main(["runs", "unlock", "--inventory", "lab", "--runs-dir", str(tmp_path)])
@@ -200,8 +229,12 @@ def test_unlock_refuses_a_live_run(tmp_path: Path, capsys: pytest.CaptureFixture
     """A lock held by a live process is not touched: exit 1 with the holder named and a hint."""
     digest = load_inventory("lab").digest()
     holder = LockHolder(
-        run_id="20261121T104512Z-aaaa", operator="alice", pid=os.getpid(), host=control_host_name(),
-        started_at="2026-11-21T10:45:12Z", inventory="inventory/lab.yml",
+        run_id="20261121T104512Z-aaaa",
+        operator="alice",
+        pid=os.getpid(),
+        host=control_host_name(),
+        started_at="2026-11-21T10:45:12Z",
+        inventory="inventory/lab.yml",
     )
 
     with acquire_lock(tmp_path, digest, holder):

@@ -31,8 +31,12 @@ STEP = "install-msi@COLLAB01"
 def _entries(*specs: tuple[str, dict[str, Any]]) -> list[JournalEntry]:
     """Entries with seq 1, 2, ... and one second apart, from (event, fields) pairs."""
     kinds: dict[str, Any] = {
-        "run_started": RunStarted, "run_resumed": RunResumed, "step_started": StepStarted,
-        "step_finished": StepFinished, "step_waiting": StepWaiting, "gate_confirmed": GateConfirmed,
+        "run_started": RunStarted,
+        "run_resumed": RunResumed,
+        "step_started": StepStarted,
+        "step_finished": StepFinished,
+        "step_waiting": StepWaiting,
+        "gate_confirmed": GateConfirmed,
         "run_finished": RunFinished,
     }
     defaults: dict[str, dict[str, Any]] = {
@@ -65,8 +69,12 @@ START: tuple[str, dict[str, Any]] = ("run_started", {})
         ([START, ("step_waiting", {}), ("gate_confirmed", {})], StepStatus.CONFIRMED),
         ([START, ("step_waiting", {}), ("gate_confirmed", {}), ("step_finished", {})], StepStatus.DONE),
         (
-            [START, ("step_started", {}), ("step_finished", {"outcome": "failed"}),
-             ("step_started", {"attempt": 2})],
+            [
+                START,
+                ("step_started", {}),
+                ("step_finished", {"outcome": "failed"}),
+                ("step_started", {"attempt": 2}),
+            ],
             StepStatus.RUNNING,
         ),
     ],
@@ -90,14 +98,23 @@ def test_a_step_takes_the_status_of_its_last_transition(
         ([START, ("step_waiting", {})], True, RunState.WAITING),
         ([START, ("step_waiting", {})], False, RunState.INTERRUPTED),
         ([START, ("step_waiting", {}), ("run_finished", {"state": "waiting"})], False, RunState.WAITING),
-        ([START, ("step_finished", {"outcome": "failed"}), ("run_finished", {"state": "failed"})], False,
-         RunState.FAILED),
+        (
+            [START, ("step_finished", {"outcome": "failed"}), ("run_finished", {"state": "failed"})],
+            False,
+            RunState.FAILED,
+        ),
         ([START, ("step_finished", {}), ("run_finished", {"state": "done"})], False, RunState.DONE),
         ([START, ("run_finished", {"state": "failed"}), ("run_resumed", {})], True, RunState.RUNNING),
         ([START, ("run_finished", {"state": "failed"}), ("run_resumed", {})], False, RunState.INTERRUPTED),
         (
-            [START, ("run_finished", {"state": "waiting"}), ("run_resumed", {}), ("gate_confirmed", {}),
-             ("step_finished", {}), ("run_finished", {"state": "done"})],
+            [
+                START,
+                ("run_finished", {"state": "waiting"}),
+                ("run_resumed", {}),
+                ("gate_confirmed", {}),
+                ("step_finished", {}),
+                ("run_finished", {"state": "done"}),
+            ],
             False,
             RunState.DONE,
         ),
@@ -116,8 +133,12 @@ def test_the_run_state(events: list[tuple[str, dict[str, Any]]], is_live: bool, 
 def test_running_without_finish_keeps_the_attempt() -> None:
     """A step started with no finish is `running` with its attempt: it may have acted on the host."""
     state = replay(
-        _entries(START, ("step_started", {}), ("step_finished", {"outcome": "failed", "exit_code": 1618}),
-                 ("step_started", {"attempt": 2})),
+        _entries(
+            START,
+            ("step_started", {}),
+            ("step_finished", {"outcome": "failed", "exit_code": 1618}),
+            ("step_started", {"attempt": 2}),
+        ),
         is_live=False,
     )
     record = state.steps[STEP]
@@ -130,8 +151,11 @@ def test_running_without_finish_keeps_the_attempt() -> None:
 def test_finish_details_are_kept() -> None:
     """Exit code, retries, duration and summary come from the last step_finished."""
     state = replay(
-        _entries(START, ("step_started", {}),
-                 ("step_finished", {"exit_code": 3010, "retries": 2, "duration_s": 4.5, "summary": "reboot"}))
+        _entries(
+            START,
+            ("step_started", {}),
+            ("step_finished", {"exit_code": 3010, "retries": 2, "duration_s": 4.5, "summary": "reboot"}),
+        )
     )
     record = state.steps[STEP]
 
@@ -141,8 +165,11 @@ def test_finish_details_are_kept() -> None:
 def test_confirmations_record_who_when_and_why() -> None:
     """Each gate_confirmed is kept, in order, with the entry's time."""
     state = replay(
-        _entries(START, ("step_waiting", {"checklist": ["backup taken"]}),
-                 ("gate_confirmed", {"by": "alice", "note": "backup 42"}))
+        _entries(
+            START,
+            ("step_waiting", {"checklist": ["backup taken"]}),
+            ("gate_confirmed", {"by": "alice", "note": "backup 42"}),
+        )
     )
 
     assert state.confirmations == (
@@ -154,8 +181,13 @@ def test_confirmations_record_who_when_and_why() -> None:
 def test_counts_ids_and_resumes() -> None:
     """Steps are counted by status, listed in first-mention order; resumes are counted; the run id kept."""
     state = replay(
-        _entries(START, ("step_finished", {"step": "b@H1"}), ("step_started", {"step": "a@H1"}),
-                 ("run_resumed", {}), ("step_finished", {"step": "c@H1", "outcome": Outcome.NOOP})),
+        _entries(
+            START,
+            ("step_finished", {"step": "b@H1"}),
+            ("step_started", {"step": "a@H1"}),
+            ("run_resumed", {}),
+            ("step_finished", {"step": "c@H1", "outcome": Outcome.NOOP}),
+        ),
     )
 
     assert list(state.steps) == ["b@H1", "a@H1", "c@H1"]

@@ -28,9 +28,18 @@ T0 = datetime(2026, 11, 21, 10, 45, 12, tzinfo=UTC)
 
 def _facts(run: RunDir) -> RunFacts:
     return RunFacts(
-        run_id=run.run_id, started_at=T0, operator="alice", control_host="ctl01", tool_version="0.1.0",
-        inventory_source="inventory/lab.yml", inventory_digest="e" * 64, manifest_id="hmc40-rollup-2011-01",
-        manifest_digest="d" * 64, plan_fingerprint="f" * 64, hosts=("MPS01",), options={"limit": None},
+        run_id=run.run_id,
+        started_at=T0,
+        operator="alice",
+        control_host="ctl01",
+        tool_version="0.1.0",
+        inventory_source="inventory/lab.yml",
+        inventory_digest="e" * 64,
+        manifest_id="hmc40-rollup-2011-01",
+        manifest_digest="d" * 64,
+        plan_fingerprint="f" * 64,
+        hosts=("MPS01",),
+        options={"limit": None},
     )
 
 

@@ -51,8 +51,12 @@ lock.release()
 
 def _holder(run_id: str = "20261121T110000Z-bbbb", host: str | None = None) -> LockHolder:
     return LockHolder(
-        run_id=run_id, operator="alice", pid=os.getpid(), host=host or control_host_name(),
-        started_at="2026-11-21T11:00:00Z", inventory="inventory/lab.yml",
+        run_id=run_id,
+        operator="alice",
+        pid=os.getpid(),
+        host=host or control_host_name(),
+        started_at="2026-11-21T11:00:00Z",
+        inventory="inventory/lab.yml",
     )
 
 
@@ -69,7 +73,11 @@ def _spawn(tmp_path: Path) -> Iterator[Spawn]:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         proc = subprocess.Popen(
             [sys.executable, "-c", _HOLDER, str(tmp_path), DIGEST, control_host_name(), mode],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
         )
         started.append(proc)
         assert proc.stdout is not None

@@ -149,5 +149,3 @@ def test_lab_inventories_are_exempt(tmp_path: Path) -> None:
     decision = check_gate(inventory(tmp_path, production=False), manifest_digest=DIGEST, runs_dir=tmp_path)
 
     assert decision.verdict is Verdict.EXEMPT
-
-

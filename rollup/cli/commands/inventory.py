@@ -18,6 +18,7 @@ from rollup.cli.options import inventory_option, limit_option, load_selected_inv
 if TYPE_CHECKING:
     from rollup.model.inventory import Host, Inventory
 
+
 @click.group(name="inventory")
 def command() -> None:
     """Inspect inventories: which hosts play which roles, and how rollup reaches them."""

@@ -53,9 +53,7 @@ def render(console: Console, plan: Plan) -> None:
     for name in ("#", "step", "host", "wave", "kind", "after"):
         table.add_column(name, overflow="fold")
     for n, step in enumerate(plan.steps, 1):
-        table.add_row(
-            str(n), step.step, step.host, str(step.wave or ""), step.kind, compact_ids(step.after)
-        )
+        table.add_row(str(n), step.step, step.host, str(step.wave or ""), step.kind, compact_ids(step.after))
     console.print(table)
     per_host: dict[str, int] = defaultdict(int)
     for step in plan.steps:

@@ -190,8 +190,7 @@ def _show_json(view: RunView, audit: ChainReport | None) -> dict[str, Any]:
             for record in view.state.steps.values()
         ],
         "confirmations": [
-            {"step": c.step, "by": c.by, "at": _time(c.at), "note": c.note}
-            for c in view.state.confirmations
+            {"step": c.step, "by": c.by, "at": _time(c.at), "note": c.note} for c in view.state.confirmations
         ],
         "journal_torn_line": None if view.torn is None else view.torn.line,
         "audit": _audit_json(audit),

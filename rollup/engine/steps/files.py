@@ -171,9 +171,7 @@ class Copy:
 
     def act(self, ctx: StepContext, guard: Guard) -> Acted:
         names = tuple(local.name for local, _ in guard.facts)
-        params = CopyParams(
-            source_dir=str(ctx.p["extract_to"]), dest_dir=str(ctx.p["msishare"]), names=names
-        )
+        params = CopyParams(source_dir=str(ctx.p["extract_to"]), dest_dir=str(ctx.p["msishare"]), names=names)
         done: tuple[FileAction, ...] = ctx.call(_COPY, params)
         bad = [a for a in done if a.action in ("missing", "failed")]
         if bad:
