@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 import spnego
+import spnego.exceptions
 from requests_ntlm import HttpNtlmAuth
 from winrm.exceptions import WinRMError
 
@@ -174,3 +175,31 @@ def test_https_keeps_requests_ntlm_for_its_channel_binding() -> None:
 
     assert type(session.auth) is HttpNtlmAuth
     assert counter.total == 0
+
+
+def test_a_password_given_as_its_lm_nt_hashes_authenticates_as_the_password_does() -> None:
+    """requests-ntlm's pass-the-hash form (``LM:NT`` in hex) keeps working."""
+    from spnego._ntlm_raw.crypto import lmowfv1, ntowfv1
+
+    hashes = f"{lmowfv1(PASSWORD).hex()}:{ntowfv1(PASSWORD).hex()}"
+    with server(ntlm_acceptor) as (url, seen), requests.Session() as session:
+        session.auth = PreemptiveNtlmAuth(USER, hashes)
+        answer = session.post(url, data=b"")
+
+    assert (answer.status_code, str(seen.context.client_principal)) == (200, USER)
+
+
+def test_a_wrong_password_is_refused_with_the_hosts_401() -> None:
+    with server(_refusing_acceptor) as (url, seen), requests.Session() as session:
+        session.auth = PreemptiveNtlmAuth(USER, "Not-The-Password-1!")
+        answer = session.post(url, data=b"")
+
+    assert (answer.status_code, len(seen.authorization)) == (401, 2)
+
+
+def _refusing_acceptor(seen: Seen, authorization: str) -> tuple[int, dict[str, str]]:
+    """The acceptor, answering 401 where pyspnego refuses the AUTHENTICATE message."""
+    try:
+        return ntlm_acceptor(seen, authorization)
+    except spnego.exceptions.SpnegoError:
+        return 401, {"WWW-Authenticate": "Negotiate"}
