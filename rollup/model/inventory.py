@@ -255,6 +255,15 @@ def load_inventory(ref: str, *, base_dir: Path | None = None) -> Inventory:
         display, path = ref, base / ref
     elif re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", ref):
         display, path = f"inventory/{ref}.yml", base / "inventory" / f"{ref}.yml"
+        if not path.exists():
+            known = sorted(p.stem for p in (base / "inventory").glob("*.yml"))
+            raise InventoryError(
+                f"{display}: no such file",
+                hint=f"inventories here: {', '.join(known)}"
+                if known
+                else "an inventory NAME is inventory/NAME.yml under the current directory: "
+                "run rollup from the project directory, or give the inventory file's path",
+            )
     else:
         raise InventoryError(f"{quote(ref)}: not an inventory name (letters, digits, _ . -) or a path")
     data = read_yaml(path, error=InventoryError, display=display)

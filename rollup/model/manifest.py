@@ -330,6 +330,12 @@ def load_manifest(path: Path, *, display: str | None = None) -> Manifest:
     from rollup.model.lock import apply_lock
 
     source = display or str(path)
+    if path == DEFAULT_MANIFEST and not path.exists():
+        raise ManifestError(
+            f"{source}: no such file",
+            hint="the default manifest is looked for from the current directory: "
+            "run rollup from the project directory, or name one with --manifest or ROLLUP_MANIFEST",
+        )
     data = read_yaml(path, error=ManifestError, display=source)
     return apply_lock(parse_manifest(data, source=source), data, path, source=source)
 

@@ -115,7 +115,11 @@ def test_the_default_manifest_is_relative_to_the_working_directory(
     code = main(["manifest", "check"])
 
     assert code == 2
-    assert capsys.readouterr().err == "rollup: manifests/hmc40-rollup-2011-01.yml: no such file\n"
+    assert capsys.readouterr().err.splitlines() == [
+        "rollup: manifests/hmc40-rollup-2011-01.yml: no such file",
+        "hint: the default manifest is looked for from the current directory: run rollup from the "
+        "project directory, or name one with --manifest or ROLLUP_MANIFEST",
+    ]
 
 
 def test_a_bad_manifest_exits_2_with_one_line(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -71,3 +71,27 @@ def test_plan_errors_are_one_line_and_exit_2(
     assert code == 2
     assert message in err
     assert "Traceback" not in err
+
+
+def test_an_unknown_inventory_name_lists_the_ones_there(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["plan", "-i", "prdo"])
+
+    assert code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "rollup: inventory/prdo.yml: no such file",
+        "hint: inventories here: lab, prod",
+    ]
+
+
+def test_an_inventory_name_outside_a_project_directory_says_where_names_are_looked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = Path("manifests/hmc40-rollup-2011-01.yml").resolve()
+    monkeypatch.chdir(tmp_path)
+
+    code = main(["plan", "-i", "prod", "--manifest", str(manifest)])
+
+    err = capsys.readouterr().err.splitlines()
+    assert code == 2
+    assert err[0] == "rollup: inventory/prod.yml: no such file"
+    assert err[1].startswith("hint: an inventory NAME is inventory/NAME.yml under the current directory")
