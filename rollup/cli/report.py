@@ -108,9 +108,8 @@ def render(console: Console, report: Report) -> None:
     )
     for host in report.hosts:
         roles = f" ({', '.join(host.roles)})" if host.roles else ""
-        table = Table(
-            title=f"{escape(host.host)}{roles}: {_counts(host)}", title_justify="left", header_style="bold"
-        )
+        console.print(f"[bold]{escape(host.host)}{roles}[/]: {_counts(host)}")  # not a title: no padding
+        table = Table(header_style="bold")
         for column in ("Check", "Expected", "Actual", "Status"):
             table.add_column(column, overflow="fold")
         for c in host.checks:

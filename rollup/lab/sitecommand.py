@@ -72,32 +72,67 @@ def run_site_command(
     """
     What the lab's site command does, on ``states`` (by host name; ``deploy_host`` among them).
 
-    ``uninstall <component> <msi>`` removes the product of ``<msi>`` (its UpgradeCode, from the
-    lab's package table) from every given host that has it; ``reinstall`` installs
+    As in the Deployment Tool, ``uninstall`` runs at once and ``reinstall`` (the tool's Install
+    command) only queues the component; ``start_deployment`` runs the queue, then writes its own
+    log. ``uninstall <component> <msi>`` removes the product of ``<msi>`` (its UpgradeCode, from
+    the lab's package table) from every given host that has it; a queued reinstall installs
     ``C:\\MSIShare\\<msi>`` on every given host of the roles the package belongs to. Each run
     goes through ``rollup.ops.msi`` (mutex, versions, forced exit codes of ``deploytool.command``)
     and its log becomes ``<MSI> on <SERVER> <date>_<time>.log`` in ``C:\\ConfigShare\\Log`` on
     the Deployment Tool host; another host gets the package in its ``C:\\WINDOWS\\Installer``
-    cache, as Windows Installer keeps it. ``initialize <node>`` and ``start_deployment`` write one
-    log each, returning 0 or the next forced exit code. For a reinstall, a role none of
-    ``states`` plays is named in the output as not reached. The exit code is the first failing
-    run's, else 0.
+    cache, as Windows Installer keeps it. ``initialize <node>`` writes one log, returning 0 or
+    the next forced exit code. A role none of ``states`` plays is named in the output as not
+    reached. The exit code is the first failing run's, else 0; a queued install that fails stays
+    queued.
     """
     from rollup.lab.msi import load_products
 
     deploy = states[deploy_host]
     action, rest = (argv[0], argv[1:]) if argv else ("", ())
-    if (action, len(rest)) in (("initialize", 1), ("start_deployment", 0)):
+    if action == "initialize" and len(rest) == 1:
         code = deploy.pop_forced_exit_code(OP_COMMAND) or 0
-        _tool_log(deploy, f"Initialize {rest[0]}" if rest else "Start Deployment", code, ctx)
+        _tool_log(deploy, f"Initialize {rest[0]}", code, ctx)
         return _answer(code, [f"{' '.join(argv)}: {code}"])
+    if action == "start_deployment" and not rest:
+        return _start_deployment(states, deploy, ctx)
     if action not in ("uninstall", "reinstall") or len(rest) != 2:
         return _answer(2, [USAGE])
     name, msi = rest
     try:
-        product = load_products().product(msi)
+        load_products().product(msi)
     except KeyError:
         return _answer(2, [f"{msi}: not a component package"])
+    if action == "reinstall":
+        if (name, msi) not in deploy.deployment_queue:
+            deploy.deployment_queue.append((name, msi))
+        return _answer(0, [f"reinstall {name}: queued until Start Deployment"])
+    codes, output = _deploy(states, deploy, action, name, msi, ctx=ctx)
+    return _answer(next((c for c in codes if c not in OK_CODES), 0), output)
+
+
+def _start_deployment(states: Mapping[str, HostState], deploy: HostState, ctx: SimContext) -> SimResult:
+    """Run the queued installs, keeping the failed ones queued, then log Start Deployment."""
+    codes: list[int] = []
+    output: list[str] = []
+    for name, msi in list(deploy.deployment_queue):
+        done, lines = _deploy(states, deploy, "reinstall", name, msi, ctx=ctx)
+        codes += done
+        output += lines
+        if all(c in OK_CODES for c in done):
+            deploy.deployment_queue.remove((name, msi))
+    failed = next((c for c in codes if c not in OK_CODES), None)
+    code = failed if failed is not None else deploy.pop_forced_exit_code(OP_COMMAND) or 0
+    _tool_log(deploy, "Start Deployment", code, ctx)
+    return _answer(code, [*output, f"start_deployment: {code}"])
+
+
+def _deploy(
+    states: Mapping[str, HostState], deploy: HostState, action: str, name: str, msi: str, *, ctx: SimContext
+) -> tuple[list[int], list[str]]:
+    """Uninstall or install one component on every host of ``states`` it concerns: exit codes, output."""
+    from rollup.lab.msi import load_products
+
+    product = load_products().product(msi)
     order = [deploy, *(states[h] for h in sorted(states) if states[h] is not deploy)]
     output: list[str] = []
     codes: list[int] = []
@@ -115,4 +150,4 @@ def run_site_command(
         reached = {role for s in order for role in s.roles}
         missing = [role for role in product.installed_on if role not in reached]
         output += [f"{action} {name}: no {role} host reached" for role in missing]
-    return _answer(next((c for c in codes if c not in OK_CODES), 0), output)
+    return codes, output

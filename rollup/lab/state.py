@@ -177,6 +177,11 @@ class HostState(_Model):
     """Writing a file under one of these paths fails: "There is not enough space on the disk."."""
     locked_files: list[str] = Field(default_factory=list)
     """Paths held open by another process: rename, overwrite and delete fail."""
+    deployment_queue: list[tuple[str, str]] = Field(default_factory=list)
+    """
+    The Deployment Tool's queued installs, ``(component, MSI)``, on its host: its Install command
+    only queues them, and Start Deployment runs them.
+    """
     forced_exit_codes: dict[str, list[int]] = Field(default_factory=dict)
     """Per operation id, exit codes the next runs give (1603, 3010...), consumed in order."""
 

@@ -214,20 +214,43 @@ def test_lab_uninstall_reaches_every_host_it_is_given() -> None:
     assert _logs(prov01) == {}
 
 
-def test_lab_reinstall_installs_from_the_share() -> None:
-    """Reinstall installs the new build from C:\\MSIShare where its role is, naming roles not reached."""
+def test_lab_reinstall_queues_and_start_deployment_installs_from_the_share() -> None:
+    """
+    Reinstall only queues, as the tool's Install command does; Start Deployment installs the new
+    build from C:\\MSIShare where its role is, naming roles not reached, and empties the queue.
+    """
     state = _mps01()
     _lab_ok(state, "uninstall", "DNS Provider", PROVIDER)
 
     code = _lab_ok(state, "reinstall", "DNS Provider", PROVIDER, now=NOW + 60)
     web = _lab_ok(state, "reinstall", "Web", WEB, now=NOW + 90)
+    again = _lab_ok(state, "reinstall", "Web", WEB, now=NOW + 100)
+    queued = (dict(state.products), list(state.deployment_queue))
+    output = _run_lab(state, "start_deployment").stdout
 
-    assert (code, web) == (0, 0)
+    assert (code, web, again) == (0, 0, 0)
+    assert queued == ({}, [("DNS Provider", PROVIDER), ("Web", WEB)])
     assert {p.display_name: p.display_version for p in state.products.values()} == {
         "DNS Provider": "4.0.2491.0"
     }
-    output = _run_lab(state, "reinstall", "Web", WEB).stdout
     assert "reinstall Web: no web_services host reached" in output
+    assert state.deployment_queue == []
+
+
+def test_a_queued_install_that_fails_stays_queued_for_the_next_start_deployment() -> None:
+    state = _mps01()
+    _lab_ok(state, "uninstall", "DNS Provider", PROVIDER)
+    _lab_ok(state, "reinstall", "DNS Provider", PROVIDER, now=NOW + 60)
+    state.forced_exit_codes["deploytool.command"] = [1603]
+
+    with pytest.raises(CommandFailed, match=r"exited 1603"):
+        _lab_ok(state, "start_deployment", now=NOW + 90)
+    kept = list(state.deployment_queue)
+    final = _lab_ok(state, "start_deployment", now=NOW + 120)
+
+    assert kept == [("DNS Provider", PROVIDER)]
+    assert (final, state.deployment_queue) == (0, [])
+    assert [p.display_version for p in state.products.values()] == ["4.0.2491.0"]
 
 
 def test_forced_failure_leaves_a_failing_log() -> None:
@@ -395,7 +418,15 @@ def test_the_kbs_deployment_tool_steps_run_end_to_end_in_the_lab(tmp_path: Path)
     logs = [_read_logs(mps01, since) for since in starts]
 
     assert set(codes) == {0}
-    assert [len(phase.logs) for phase in logs] == [17 + 17 + 8 + 1, 17 + 8 + 1, 8 + 1, 4 + 1, 1]
+    # Logs written since each phase began: reinstall only queues (no log of its own); Start
+    # Deployment writes the 17 queued installs' logs and its own.
+    assert [len(phase.logs) for phase in logs] == [
+        17 + 8 + 17 + 1,
+        8 + 17 + 1,
+        8 + 17 + 1,
+        4 + 17 + 1,
+        17 + 1,
+    ]
     assert [phase.failed for phase in logs] == [()] * 5
     table = load_products()
     for host in (mps01, prov01):

@@ -200,7 +200,7 @@ def unknown_files(manifest: Manifest, folder: Path) -> tuple[str, ...]:
 
 def _table(title: str, *headers: str) -> Table:
     """A table whose cells wrap or fold but never lose characters; byte counts right-aligned."""
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="default")
     for header in headers:
         table.add_column(header, overflow="fold", justify="right" if "Bytes" in header.title() else "left")
     return table

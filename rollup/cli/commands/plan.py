@@ -58,7 +58,7 @@ def render(console: Console, plan: Plan) -> None:
     per_host: dict[str, int] = defaultdict(int)
     for step in plan.steps:
         per_host[step.host] += 1
-    console.print("steps per host: " + ", ".join(f"{h} {n}" for h, n in per_host.items()))
+    console.print("steps per host: " + ", ".join(f"{h} {n}" for h, n in per_host.items()), soft_wrap=True)
 
 
 def compact_ids(ids: Iterable[str]) -> str:

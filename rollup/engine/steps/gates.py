@@ -213,7 +213,7 @@ class DeploymentTool:
                 passed.append(self._logs_check(ctx, check))
             else:
                 passed.append(self._entries_check(ctx, check))
-        return "; ".join(passed) if passed else "no checks"
+        return "; ".join(passed) if passed else "the manifest declares no check for this step"
 
     def _logs_check(self, ctx: StepContext, check: Mapping[str, Any]) -> str:
         since = deploytool.since_text(ctx.started_at - LOG_MARGIN)
