@@ -65,6 +65,12 @@ DEFAULT_DURATIONS: Mapping[str, float] = MappingProxyType(
 DEFAULT_DURATION_S = 1.0
 """For an operation kind ``durations`` does not name."""
 
+INTERPRETED = frozenset({"msi.install", "msi.uninstall"})
+"""
+Operations whose scripts the lab runs in its PowerShell interpreter (``rollup.lab.pwsh``) against
+the host's Windows model; the others still answer from their ``simulate`` functions.
+"""
+
 KEPT_OPERATIONS = 1000
 """``HostState.operations`` keeps the ids of the last this many runs."""
 
@@ -161,9 +167,10 @@ class LabRunner:
             return ScriptRun(0.0, _Refusal(f"{exc}\r\n"))
         override = self._arrive(host, op_id)
         seconds = self._durations.get(op.kind, DEFAULT_DURATION_S) if override is None else override
-        return ScriptRun(
-            max(0.0, seconds) * self._time_factor, partial(self._finish, host, op, params, stdin)
-        )
+        finish = partial(self._finish, host, op, params, stdin)
+        if op.id in INTERPRETED:
+            finish = partial(self._interpret, host, op, script, stdin)
+        return ScriptRun(max(0.0, seconds) * self._time_factor, finish)
 
     def _arrive(self, host: str, op_id: str) -> float | None:
         """Count the arrival and give the scenario its moment; its duration override, if any."""
@@ -174,6 +181,24 @@ class LabRunner:
             return None
         with self._store.update(host) as state:
             return self._before(host, op_id, n, state, self._clock())
+
+    def _interpret(self, host: str, op: Operation[Any, Any], script: str, stdin: bytes) -> ScriptOutcome:
+        """Run the script itself in the lab's PowerShell against the host's Windows model."""
+        from rollup.lab.pwsh.host import run_powershell
+        from rollup.lab.windows.machine import Machine
+
+        lines = stdin.decode("utf-8", "replace").splitlines() if stdin else []
+        with self._store.update(host) as state:
+            before = _counted_fields(state)
+            machine = Machine(state, self._blobs, now=self._clock(), user=self._user, peers=self._store)
+            run = run_powershell(script, machine, lines)
+            changed = _counted_fields(state) != before
+            if changed and not op.mutates:
+                raise ReadOnlyViolation(f"{host}: the read-only operation {op.id} changed the host's state")
+            state.operations = [*state.operations, op.id][-KEPT_OPERATIONS:]
+            if changed:
+                state.mutations += 1
+        return ScriptOutcome(run.exit_code, run.stdout, run.stderr)
 
     def _finish(self, host: str, op: Operation[Any, Any], params: object, stdin: bytes) -> ScriptOutcome:
         """Run the simulation under the host's lock, count it, and print what the body prints."""

@@ -22,8 +22,23 @@ if TYPE_CHECKING:
     from rollup.lab.pwsh.commands import Bound
     from rollup.lab.pwsh.interp import Interpreter
 
-_COMMON = ("erroraction", "errorvariable", "warningaction", "verbose", "debug", "outvariable", "outbuffer", "warningvariable")
-_COMMON_ALIASES = {"ea": "erroraction", "ev": "errorvariable", "wa": "warningaction", "vb": "verbose", "db": "debug"}
+_COMMON = (
+    "erroraction",
+    "errorvariable",
+    "warningaction",
+    "verbose",
+    "debug",
+    "outvariable",
+    "outbuffer",
+    "warningvariable",
+)
+_COMMON_ALIASES = {
+    "ea": "erroraction",
+    "ev": "errorvariable",
+    "wa": "warningaction",
+    "vb": "verbose",
+    "db": "debug",
+}
 
 
 def binding_error(cmdlet: str, message: str, error_id: str) -> PsError:
@@ -52,8 +67,16 @@ class Cmdlet:
         if len(found) == 1:
             return found[0]
         if not found:
-            raise binding_error(self.name, f"A parameter cannot be found that matches parameter name '{given}'.", "NamedParameterNotFound")
-        raise binding_error(self.name, f"Parameter cannot be processed because the parameter name '{given}' is ambiguous.", "AmbiguousParameter")
+            raise binding_error(
+                self.name,
+                f"A parameter cannot be found that matches parameter name '{given}'.",
+                "NamedParameterNotFound",
+            )
+        raise binding_error(
+            self.name,
+            f"Parameter cannot be processed because the parameter name '{given}' is ambiguous.",
+            "AmbiguousParameter",
+        )
 
 
 def _items(bound: Bound) -> list[Any]:
@@ -63,7 +86,11 @@ def _items(bound: Bound) -> list[Any]:
 def _where(interp: Interpreter, b: Bound) -> Iterable[Any]:
     block = b.get("filterscript", 0)
     if not isinstance(block, ScriptBlock):
-        raise binding_error("Where-Object", "Cannot bind parameter 'FilterScript'. A script block is required.", "CannotConvertArgument")
+        raise binding_error(
+            "Where-Object",
+            "Cannot bind parameter 'FilterScript'. A script block is required.",
+            "CannotConvertArgument",
+        )
     return [item for item in _items(b) if to_bool(_collect(interp.call_block(block, item)))]
 
 
@@ -80,7 +107,11 @@ def _foreach(interp: Interpreter, b: Bound) -> Iterable[Any]:
     if isinstance(begin, ScriptBlock):
         out.extend(interp.call_block(begin, None))
     if not isinstance(process, ScriptBlock):
-        raise binding_error("ForEach-Object", "Cannot bind parameter 'Process'. A script block is required.", "CannotConvertArgument")
+        raise binding_error(
+            "ForEach-Object",
+            "Cannot bind parameter 'Process'. A script block is required.",
+            "CannotConvertArgument",
+        )
     for item in _items(b):
         out.extend(interp.call_block(process, item))
     end = b.get("end")
@@ -202,14 +233,14 @@ def _new_object(interp: Interpreter, b: Bound) -> Iterable[Any]:
         t = resolve(name)
     except PsError:
         raise runtime_error(
-            f'Cannot find type [{name}]: make sure the assembly containing this type is loaded.',
+            f"Cannot find type [{name}]: make sure the assembly containing this type is loaded.",
             "TypeNotFound,Microsoft.PowerShell.Commands.NewObjectCommand",
             "System.Management.Automation.PSArgumentException",
             category="InvalidType",
         ) from None
     if t.construct is None:
         raise runtime_error(
-            f'Constructor not found. Cannot find an appropriate constructor for type {t.full_name}.',
+            f"Constructor not found. Cannot find an appropriate constructor for type {t.full_name}.",
             "CannotFindAppropriateCtor,Microsoft.PowerShell.Commands.NewObjectCommand",
             category="ObjectNotFound",
         )
@@ -242,17 +273,39 @@ CMDLETS: dict[str, Cmdlet] = {
     for c in (
         Cmdlet("Where-Object", ("filterscript", "inputobject"), _where),
         Cmdlet("ForEach-Object", ("process", "begin", "end", "inputobject"), _foreach),
-        Cmdlet("Select-Object", ("first", "last", "property", "skip", "unique", "inputobject", "expandproperty"), _select, frozenset({"unique"})),
+        Cmdlet(
+            "Select-Object",
+            ("first", "last", "property", "skip", "unique", "inputobject", "expandproperty"),
+            _select,
+            frozenset({"unique"}),
+        ),
         Cmdlet("Out-String", ("width", "stream", "inputobject"), _out_string, frozenset({"stream"})),
         Cmdlet("Out-Null", ("inputobject",), _out_null),
-        Cmdlet("Write-Host", ("object", "nonewline", "separator", "foregroundcolor", "backgroundcolor"), _write_host, frozenset({"nonewline"})),
+        Cmdlet(
+            "Write-Host",
+            ("object", "nonewline", "separator", "foregroundcolor", "backgroundcolor"),
+            _write_host,
+            frozenset({"nonewline"}),
+        ),
         Cmdlet("Write-Output", ("inputobject",), _write_output),
         Cmdlet("Write-Error", ("message", "category", "errorid", "targetobject"), _write_error),
         Cmdlet("Start-Sleep", ("seconds", "milliseconds"), _sleep),
-        Cmdlet("Get-Command", ("name", "commandtype", "module", "syntax"), _get_command, frozenset({"syntax"})),
-        Cmdlet("New-Object", ("typename", "argumentlist", "comobject", "property", "strict"), _new_object, frozenset({"strict"})),
+        Cmdlet(
+            "Get-Command", ("name", "commandtype", "module", "syntax"), _get_command, frozenset({"syntax"})
+        ),
+        Cmdlet(
+            "New-Object",
+            ("typename", "argumentlist", "comobject", "property", "strict"),
+            _new_object,
+            frozenset({"strict"}),
+        ),
         Cmdlet("Set-StrictMode", ("version", "off"), _strict, frozenset({"off"})),
-        Cmdlet("Test-Path", ("path", "literalpath", "pathtype", "isvalid"), _provider("test_path"), frozenset({"isvalid"})),
+        Cmdlet(
+            "Test-Path",
+            ("path", "literalpath", "pathtype", "isvalid"),
+            _provider("test_path"),
+            frozenset({"isvalid"}),
+        ),
         Cmdlet("Get-Item", ("path", "literalpath", "force"), _provider("get_item"), frozenset({"force"})),
         Cmdlet("Get-ItemProperty", ("path", "literalpath", "name"), _provider("get_item_property")),
         Cmdlet(
@@ -261,8 +314,15 @@ CMDLETS: dict[str, Cmdlet] = {
             _provider("get_child_item"),
             frozenset({"recurse", "force", "name"}),
         ),
-        Cmdlet("Get-WmiObject", ("class", "namespace", "filter", "query", "computername", "property", "list"), _wmi, frozenset({"list"})),
-        Cmdlet("Get-Module", ("name", "listavailable", "all"), _get_module, frozenset({"listavailable", "all"})),
+        Cmdlet(
+            "Get-WmiObject",
+            ("class", "namespace", "filter", "query", "computername", "property", "list"),
+            _wmi,
+            frozenset({"list"}),
+        ),
+        Cmdlet(
+            "Get-Module", ("name", "listavailable", "all"), _get_module, frozenset({"listavailable", "all"})
+        ),
     )
 }
 

@@ -29,7 +29,9 @@ NOT_RECOGNIZED = (
 
 
 def not_found(name: str) -> PsError:
-    exc = ExceptionObject("System.Management.Automation.CommandNotFoundException", NOT_RECOGNIZED.format(name))
+    exc = ExceptionObject(
+        "System.Management.Automation.CommandNotFoundException", NOT_RECOGNIZED.format(name)
+    )
     return PsError(ErrorRecord(exc, "CommandNotFoundException", "ObjectNotFound", name))
 
 
@@ -73,7 +75,10 @@ class Commands:
                     out.extend((to_string(k), v, True) for k, v in value.items())
                 else:
                     items = enumerate_value(value)
-                    out.extend((None, v, False) for v in ([] if value is None else ([value] if items is None else list(items))))
+                    out.extend(
+                        (None, v, False)
+                        for v in ([] if value is None else ([value] if items is None else list(items)))
+                    )
             else:
                 out.append((None, self.interp.value(element.value), False))
         return out
@@ -114,7 +119,9 @@ class Commands:
             found = self.rt.machine.cmdlets().get(key)
         return found
 
-    def native(self, name: str, args: list[tuple[str | None, Any, bool]], pipeline: list[Any] | None) -> list[Any]:
+    def native(
+        self, name: str, args: list[tuple[str | None, Any, bool]], pipeline: list[Any] | None
+    ) -> list[Any]:
         program = self.rt.machine.find_program(name)
         if program is None:
             raise not_found(name)

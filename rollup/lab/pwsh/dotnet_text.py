@@ -161,9 +161,7 @@ def regex(pattern: str, case_sensitive: bool = False) -> re.Pattern[str]:
     try:
         return re.compile(translated, flags)
     except re.error as exc:
-        raise NetException(
-            "System.ArgumentException", f'parsing "{pattern}" - {exc.msg}.'
-        ) from None
+        raise NetException("System.ArgumentException", f'parsing "{pattern}" - {exc.msg}.') from None
 
 
 def replacement(text: str) -> Any:

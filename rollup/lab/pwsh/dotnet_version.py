@@ -48,4 +48,9 @@ def version_object(text: str) -> Version:
     return Version(text)
 
 
-register("System.Version", aliases=("version",), construct=lambda rt, text: Version(str(text)), cast=lambda rt, v: v if isinstance(v, Version) else Version(str(v)))
+register(
+    "System.Version",
+    aliases=("version",),
+    construct=lambda rt, text: Version(str(text)),
+    cast=lambda rt, v: v if isinstance(v, Version) else Version(str(v)),
+)

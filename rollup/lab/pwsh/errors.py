@@ -102,7 +102,13 @@ class PsError(Exception):
         self.record = record
 
 
-def runtime_error(message: str, error_id: str, type_name: str = "System.Management.Automation.RuntimeException", *, category: str = "InvalidOperation") -> PsError:
+def runtime_error(
+    message: str,
+    error_id: str,
+    type_name: str = "System.Management.Automation.RuntimeException",
+    *,
+    category: str = "InvalidOperation",
+) -> PsError:
     return PsError(ErrorRecord(ExceptionObject(type_name, message), error_id, category))
 
 
@@ -121,8 +127,12 @@ def property_error(name: str, exc: NetException, *, setting: bool) -> PsError:
     inner = ExceptionObject.of(exc)
     verb = "setting" if setting else "getting"
     kind = "SetValueInvocationException" if setting else "GetValueInvocationException"
-    outer = ExceptionObject(f"System.Management.Automation.{kind}", f'Exception {verb} "{name}": "{exc.message}"', inner)
-    return PsError(ErrorRecord(outer, "ExceptionWhenSetting" if setting else "CatchFromBaseGetValueInvocationException"))
+    outer = ExceptionObject(
+        f"System.Management.Automation.{kind}", f'Exception {verb} "{name}": "{exc.message}"', inner
+    )
+    return PsError(
+        ErrorRecord(outer, "ExceptionWhenSetting" if setting else "CatchFromBaseGetValueInvocationException")
+    )
 
 
 STOP_PREFIX = (

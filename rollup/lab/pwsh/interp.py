@@ -84,7 +84,9 @@ class Interpreter:
     def handle_error(self, error: PsError, traps: list[A.Trap], out: list[Any]) -> None:
         """A terminating error at statement level: a trap, the enclosing try, or stderr."""
         for trap in traps:
-            if not trap.types or any(is_instance(error.record.exception, resolve(t).full_name) for t in trap.types):
+            if not trap.types or any(
+                is_instance(error.record.exception, resolve(t).full_name) for t in trap.types
+            ):
                 self.rt.errors.insert(0, error.record)
                 with_underscore = self.rt.get("_")[1]
                 self.rt.set_local("_", error.record)
@@ -139,7 +141,7 @@ class Interpreter:
         if isinstance(expr, A.Assign):
             self.assign(expr)
             return
-        if isinstance(expr, A.IncDec) and expr.post or isinstance(expr, A.IncDec):
+        if (isinstance(expr, A.IncDec) and expr.post) or isinstance(expr, A.IncDec):
             self.incdec(expr)
             return
         if isinstance(expr, A.Pipeline | A.Command):
@@ -148,7 +150,7 @@ class Interpreter:
         if isinstance(expr, A.StatementExpr):
             self.statement(expr.statement, out)
             return
-        value = self.value(expr)
+        value = self.invoke(expr) if isinstance(expr, A.Invoke) else self.value(expr)
         if value is VOID:
             return
         out.extend(flatten_for_output(value))
@@ -246,7 +248,7 @@ class Interpreter:
 
     # expressions --------------------------------------------------------------------------
 
-    def value(self, e: A.Expr) -> Any:  # noqa: PLR0911, PLR0912 - one branch per node kind
+    def value(self, e: A.Expr) -> Any:
         if isinstance(e, A.Const):
             return e.value
         if isinstance(e, A.Variable):
@@ -268,7 +270,8 @@ class Interpreter:
         if isinstance(e, A.Member):
             return self.member(e)
         if isinstance(e, A.Invoke):
-            return self.invoke(e)
+            result = self.invoke(e)
+            return None if result is VOID else result
         if isinstance(e, A.Index):
             return index(self.rt, self.value(e.target), self.value(e.index))
         if isinstance(e, A.Cast):
@@ -314,7 +317,8 @@ class Interpreter:
         found, value = self.rt.get(v.name, v.scope)
         if not found and self.rt.strict and v.scope != "env":
             raise runtime_error(
-                f"The variable '${v.name}' cannot be retrieved because it has not been set.", "VariableIsUndefined"
+                f"The variable '${v.name}' cannot be retrieved because it has not been set.",
+                "VariableIsUndefined",
             )
         return value
 
@@ -346,7 +350,7 @@ class Interpreter:
                 return ops.format_op(left, right)
             except NetException as exc:
                 raise runtime_error(
-                    f'Error formatting a string: {exc.message}.', "FormatError", category="InvalidOperation"
+                    f"Error formatting a string: {exc.message}.", "FormatError", category="InvalidOperation"
                 ) from None
         if op in ("-band", "-bor", "-bxor"):
             return ops.bitwise(op, left, right)
@@ -387,7 +391,9 @@ class Interpreter:
         name = self.member_name(e.name)
         if e.static:
             if not isinstance(target, NetType):
-                raise runtime_error("Unable to find type: the left side of :: must be a type.", "TypeNotFound")
+                raise runtime_error(
+                    "Unable to find type: the left side of :: must be a type.", "TypeNotFound"
+                )
             return static_member(self.rt, target, name)
         return get_member(self.rt, target, name)
 
@@ -397,7 +403,9 @@ class Interpreter:
         args = [self.value(a) for a in e.args]
         if e.static:
             if not isinstance(target, NetType):
-                raise runtime_error("Unable to find type: the left side of :: must be a type.", "TypeNotFound")
+                raise runtime_error(
+                    "Unable to find type: the left side of :: must be a type.", "TypeNotFound"
+                )
             return invoke_static(self.rt, target, name, args)
         return invoke_method(self.rt, target, name, args)
 
@@ -436,7 +444,7 @@ class Interpreter:
         old = self.value(e.target)
         new = ops.arithmetic("+" if e.op == "++" else "-", old if old is not None else 0, 1)
         self.store(e.target, new)
-        return VOID if e.post else VOID
+        return VOID
 
     # pipelines ----------------------------------------------------------------------------
 
@@ -450,10 +458,19 @@ class Interpreter:
                 value = self.value(element)
                 values = [] if value is VOID else flatten_for_output(value)
             else:
-                raise runtime_error("Expressions are only allowed as the first element of a pipeline.", "ExpressionsMustBeFirstInPipeline")
+                raise runtime_error(
+                    "Expressions are only allowed as the first element of a pipeline.",
+                    "ExpressionsMustBeFirstInPipeline",
+                )
         return values or []
 
-    def call_function(self, fn: A.FunctionDef, positional: list[Any], named: dict[str, Any], pipeline: list[Any] | None = None) -> list[Any]:
+    def call_function(
+        self,
+        fn: A.FunctionDef,
+        positional: list[Any],
+        named: dict[str, Any],
+        pipeline: list[Any] | None = None,
+    ) -> list[Any]:
         scope = Scope()
         params = list(fn.params)
         body = fn.body
@@ -461,7 +478,10 @@ class Interpreter:
             params = list(body.statements[0].params)
         remaining = list(positional)
         for p in params:
-            key = next((k for k in named if p.name.lower().startswith(k.lower()) or k.lower() == p.name.lower()), None)
+            key = next(
+                (k for k in named if p.name.lower().startswith(k.lower()) or k.lower() == p.name.lower()),
+                None,
+            )
             if key is not None:
                 value = named.pop(key)
             elif remaining:

@@ -31,7 +31,10 @@ def get_member(rt: Runtime, target: Any, name: str) -> Any:
     """``$target.name``."""
     if target is None:
         if rt.strict:
-            raise runtime_error(f"Property '{name}' cannot be found on this object. Make sure that it exists.", "PropertyNotFoundStrict")
+            raise runtime_error(
+                f"Property '{name}' cannot be found on this object. Make sure that it exists.",
+                "PropertyNotFoundStrict",
+            )
         return None
     if isinstance(target, NetObject):
         found, value = target.ps_dynamic_member(name)
@@ -51,7 +54,10 @@ def get_member(rt: Runtime, target: Any, name: str) -> Any:
         if found:
             return value
     if rt.strict:
-        raise runtime_error(f"Property '{name}' cannot be found on this object. Make sure that it exists.", "PropertyNotFoundStrict")
+        raise runtime_error(
+            f"Property '{name}' cannot be found on this object. Make sure that it exists.",
+            "PropertyNotFoundStrict",
+        )
     return None
 
 
@@ -75,8 +81,14 @@ def set_member(rt: Runtime, target: Any, name: str, value: Any) -> None:
             if isinstance(raw, property):
                 raise runtime_error(f"'{name}' is a ReadOnly property.", "PropertyAssignmentException")
     if target is None:
-        raise runtime_error("Property '" + name + "' cannot be found on this object; make sure it exists and is settable.", "PropertyAssignmentException")
-    raise runtime_error(f"Property '{name}' cannot be found on this object; make sure it exists and is settable.", "PropertyAssignmentException")
+        raise runtime_error(
+            "Property '" + name + "' cannot be found on this object; make sure it exists and is settable.",
+            "PropertyAssignmentException",
+        )
+    raise runtime_error(
+        f"Property '{name}' cannot be found on this object; make sure it exists and is settable.",
+        "PropertyAssignmentException",
+    )
 
 
 class BoundMethod(NetObject):
@@ -113,9 +125,11 @@ def invoke_method(rt: Runtime, target: Any, name: str, args: list[Any]) -> Any:
     return call(name, fn, args, rt)
 
 
-def call(name: str, fn: Any, args: list[Any], rt: Runtime | None = None, *, with_runtime: bool = False) -> Any:
+def call(
+    name: str, fn: Any, args: list[Any], rt: Runtime | None = None, *, with_runtime: bool = False
+) -> Any:
     try:
-        return fn(rt, *args) if with_runtime else fn(*args)
+        result = fn(rt, *args) if with_runtime else fn(*args)
     except NetException as exc:
         raise method_error(name, len(args), exc) from None
     except TypeError as exc:
@@ -125,6 +139,17 @@ def call(name: str, fn: Any, args: list[Any], rt: Runtime | None = None, *, with
                 "MethodCountCouldNotFindBest",
             ) from None
         raise
+    if result is None and _returns_void(fn):
+        from rollup.lab.pwsh.types import VOID
+
+        return VOID
+    return result
+
+
+def _returns_void(fn: Any) -> bool:
+    """A member declared ``-> None`` is a .NET ``void`` method: it writes nothing to the pipeline."""
+    target = getattr(fn, "__func__", fn)
+    return getattr(target, "__annotations__", {}).get("return") in ("None", None.__class__)
 
 
 def static_member(rt: Runtime, t: NetType, name: str) -> Any:
@@ -144,7 +169,10 @@ def static_member(rt: Runtime, t: NetType, name: str) -> Any:
     if fn is not None:
         return BoundMethod(t, name)
     if rt.strict:
-        raise runtime_error(f"Property '{name}' cannot be found on this object. Make sure that it exists.", "PropertyNotFoundStrict")
+        raise runtime_error(
+            f"Property '{name}' cannot be found on this object. Make sure that it exists.",
+            "PropertyNotFoundStrict",
+        )
     return None
 
 
@@ -187,7 +215,9 @@ def index(rt: Runtime, target: Any, key: Any) -> Any:
         try:
             i = int(to_number(key))
         except Exception:
-            raise runtime_error("Cannot convert value to type System.Int32.", "InvalidCastFromStringToInteger") from None
+            raise runtime_error(
+                "Cannot convert value to type System.Int32.", "InvalidCastFromStringToInteger"
+            ) from None
         if -len(target) <= i < len(target):
             item = target[i]
             if isinstance(target, bytes | bytearray):
@@ -206,7 +236,9 @@ def set_index(rt: Runtime, target: Any, key: Any, value: Any) -> None:
     if isinstance(target, list):
         i = int(to_number(key))
         if not -len(target) <= i < len(target):
-            raise runtime_error("Array assignment failed because index '" + str(i) + "' was out of range.", "IndexOutOfRange")
+            raise runtime_error(
+                "Array assignment failed because index '" + str(i) + "' was out of range.", "IndexOutOfRange"
+            )
         target[i] = value
         return
     if isinstance(target, NetObject):
@@ -220,4 +252,13 @@ def set_index(rt: Runtime, target: Any, key: Any, value: Any) -> None:
     raise runtime_error(f"Unable to index into an object of type {type_name(target)}.", "CannotIndex")
 
 
-__all__ = ["PsError", "get_member", "index", "invoke_method", "invoke_static", "set_index", "set_member", "static_member"]
+__all__ = [
+    "PsError",
+    "get_member",
+    "index",
+    "invoke_method",
+    "invoke_static",
+    "set_index",
+    "set_member",
+    "static_member",
+]

@@ -42,7 +42,9 @@ def not_found(path: str) -> NetException:
 
 
 def dir_not_found(path: str) -> NetException:
-    return NetException("System.IO.DirectoryNotFoundException", f"Could not find a part of the path '{path}'.")
+    return NetException(
+        "System.IO.DirectoryNotFoundException", f"Could not find a part of the path '{path}'."
+    )
 
 
 def argument_error(message: str) -> NetException:
@@ -85,7 +87,7 @@ class NetObject:
 
     TYPE: ClassVar[str] = "System.Object"
     BASES: ClassVar[tuple[str, ...]] = ()
-    _members: ClassVar[dict[str, str] | None] = None
+    _member_cache: ClassVar[dict[str, str]]
 
     @classmethod
     def member_names(cls) -> dict[str, str]:
@@ -97,8 +99,8 @@ class NetObject:
                 for name in vars(klass):
                     if name[:1].isupper() and name not in ("TYPE", "BASES"):
                         cached[name.lower()] = name
-            cls._member_cache = cached  # type: ignore[attr-defined]
-        return cached  # type: ignore[no-any-return]
+            cls._member_cache = cached
+        return cached
 
     def ToString(self, *args: Any) -> str:
         return self.TYPE
@@ -121,7 +123,9 @@ class NetObject:
         return None
 
     def ps_set_index(self, key: Any, value: Any) -> None:
-        raise NetException("System.NotSupportedException", f"Unable to index into an object of type {self.TYPE}.")
+        raise NetException(
+            "System.NotSupportedException", f"Unable to index into an object of type {self.TYPE}."
+        )
 
     def ps_dynamic_member(self, name: str) -> tuple[bool, Any]:
         """A member that is not a Python attribute (adapted properties such as XML attributes)."""
@@ -206,10 +210,6 @@ def register(
 def statics_of(namespace: object) -> list[Callable[..., Any]]:
     """The functions of a class body marked ``static`` or ``static_property``."""
     return [v for v in vars(namespace).values() if callable(v) and hasattr(v, "ps_static")]
-
-
-class Runtime_:  # pragma: no cover - documentation anchor for type checkers
-    """See ``rollup.lab.pwsh.runtime.Runtime``."""
 
 
 def need_runtime(rt: Runtime | None) -> Runtime:

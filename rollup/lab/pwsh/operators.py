@@ -29,7 +29,20 @@ from rollup.lab.pwsh.values import (
     to_string,
 )
 
-_COMPARISONS = {"eq", "ne", "gt", "ge", "lt", "le", "like", "notlike", "match", "notmatch", "contains", "notcontains"}
+_COMPARISONS = {
+    "eq",
+    "ne",
+    "gt",
+    "ge",
+    "lt",
+    "le",
+    "like",
+    "notlike",
+    "match",
+    "notmatch",
+    "contains",
+    "notcontains",
+}
 
 
 def split_op(op: str) -> tuple[str, bool]:
@@ -73,8 +86,8 @@ def comparison(op_text: str, left: Any, right: Any) -> tuple[Any, Any]:
     if op in ("contains", "notcontains"):
         items = enumerate_value(left)
         seq = [left] if items is None else list(items)
-        found = any(equals(item, right, case_sensitive=case) for item in seq)
-        return found == (op == "contains"), None
+        hit = any(equals(item, right, case_sensitive=case) for item in seq)
+        return hit == (op == "contains"), None
     items = enumerate_value(left)
     if items is not None:
         return [item for item in items if _scalar(op, item, right, case, [])], None
@@ -140,13 +153,18 @@ def add(left: Any, right: Any) -> Any:
         return [*left, *(list(items) if items is not None else [right])]
     if isinstance(left, Hashtable):
         if not isinstance(right, Hashtable):
-            raise runtime_error("You can add another hash table only to a hash table.", "AddHashTableToNonHashTable")
+            raise runtime_error(
+                "You can add another hash table only to a hash table.", "AddHashTableToNonHashTable"
+            )
         merged = Hashtable()
         for k, v in left.items():
             merged.set(k, v)
         for k, v in right.items():
             if merged.has(k):
-                raise runtime_error(f"Item has already been added. Key in dictionary: '{k}'  Key being added: '{k}'", "DuplicateKeyInHashLiteral")
+                raise runtime_error(
+                    f"Item has already been added. Key in dictionary: '{k}'  Key being added: '{k}'",
+                    "DuplicateKeyInHashLiteral",
+                )
             merged.set(k, v)
         return merged
     if isinstance(left, str):
@@ -163,10 +181,14 @@ def arithmetic(op: str, left: Any, right: Any) -> Any:
         return left * int(to_number(right))
     if op == "*" and isinstance(left, list):
         return left * int(to_number(right))
+    a: Any
+    b: Any
     try:
         a, b = to_number(left), to_number(right)
     except ConversionError as exc:
-        raise runtime_error(str(exc), "ConvertToFinalInvalidCastException", category="InvalidArgument") from None
+        raise runtime_error(
+            str(exc), "ConvertToFinalInvalidCastException", category="InvalidArgument"
+        ) from None
     if isinstance(a, Decimal) or isinstance(b, Decimal):
         a, b = Decimal(str(a)), Decimal(str(b))
     if op == "+":

@@ -17,8 +17,17 @@ from rollup.lab.pwsh.values import Char, to_string, type_name
 def _comparison(arg: Any) -> bool:
     """Whether a ``StringComparison`` argument ignores case."""
     text = to_string(arg).lower()
-    if text not in ("ordinal", "ordinalignorecase", "currentculture", "currentcultureignorecase", "invariantculture", "invariantcultureignorecase"):
-        raise argument_error(f"The string comparison type passed in is currently not supported.\r\nParameter name: comparisonType ({arg})")
+    if text not in (
+        "ordinal",
+        "ordinalignorecase",
+        "currentculture",
+        "currentcultureignorecase",
+        "invariantculture",
+        "invariantcultureignorecase",
+    ):
+        raise argument_error(
+            f"The string comparison type passed in is currently not supported.\r\nParameter name: comparisonType ({arg})"
+        )
     return text.endswith("ignorecase")
 
 

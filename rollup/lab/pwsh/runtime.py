@@ -94,7 +94,10 @@ class Runtime:
                 return
             from rollup.lab.pwsh.errors import runtime_error
 
-            raise runtime_error(f"Cannot overwrite variable {name} because it is read-only or constant.", "VariableNotWritable")
+            raise runtime_error(
+                f"Cannot overwrite variable {name} because it is read-only or constant.",
+                "VariableNotWritable",
+            )
         if scope == "env":
             self.machine.set_environment(key, to_string(value))
             return

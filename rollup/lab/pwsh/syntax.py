@@ -232,7 +232,13 @@ class _Converter:
             return A.Pipeline(tuple(self.element(p) for p in parts))
         if node.type == "command":
             return A.Pipeline((self.command(node),))
-        if node.type in ("if_statement", "foreach_statement", "for_statement", "while_statement", "try_statement"):
+        if node.type in (
+            "if_statement",
+            "foreach_statement",
+            "for_statement",
+            "while_statement",
+            "try_statement",
+        ):
             return A.StatementExpr(self.statement(node))
         return self.expr(node)
 
@@ -331,7 +337,9 @@ class _Converter:
             return self.expr(named[0])
         handler = getattr(self, "e_" + kind, None)
         if handler is None:
-            raise PsSyntaxError(f"{_where(node)}: the lab's PowerShell does not implement {kind} ({_text(node)[:40]!r})")
+            raise PsSyntaxError(
+                f"{_where(node)}: the lab's PowerShell does not implement {kind} ({_text(node)[:40]!r})"
+            )
         result: A.Expr = handler(node)
         return result
 
@@ -478,7 +486,12 @@ class _Converter:
         return A.Cast(self.type_name(named[0]), self.expr(named[1]))
 
     def e_expression_with_unary_operator(self, node: Node) -> A.Expr:
-        op = _text(node.children[0]).lower()
+        first = node.children[0]
+        if len(node.children) == 1:
+            return self.expr(first)
+        if first.type == "type_literal":
+            return A.Cast(self.type_name(first), self.expr(_named(node)[-1]))
+        op = _text(first).lower()
         operand = self.expr(_named(node)[-1])
         if op in ("++", "--"):
             return A.IncDec(operand, op, post=False)

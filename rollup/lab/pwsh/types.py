@@ -106,7 +106,10 @@ def resolve(name: str) -> NetType:
         found = NetType.lookup(candidate)
         if found is not None:
             return found
-    raise runtime_error(f"Unable to find type [{name}]: make sure that the assembly containing this type is loaded.", "TypeNotFound")
+    raise runtime_error(
+        f"Unable to find type [{name}]: make sure that the assembly containing this type is loaded.",
+        "TypeNotFound",
+    )
 
 
 class EnumValue(NetObject):
@@ -193,7 +196,9 @@ def _integer(value: Any, cls: type[int], low: int, high: int, name: str) -> int:
     elif isinstance(n, Decimal):
         n = _bankers(n)
     if not low <= int(n) <= high:
-        raise ConversionError(f'Cannot convert value "{to_string(value)}" to type "{name}". Error: "Value was either too large or too small for {name.split(".")[-1]}."')
+        raise ConversionError(
+            f'Cannot convert value "{to_string(value)}" to type "{name}". Error: "Value was either too large or too small for {name.rsplit(".", maxsplit=1)[-1]}."'
+        )
     return cls(int(n)) if cls is not int else int(n)
 
 
@@ -202,10 +207,17 @@ def convert(rt: Runtime, value: Any, t: NetType) -> Any:
     try:
         return _convert(rt, value, t)
     except ConversionError as exc:
-        raise runtime_error(str(exc), "InvalidCastParseTargetInvocation", "System.Management.Automation.PSInvalidCastException", category="InvalidArgument") from None
+        raise runtime_error(
+            str(exc),
+            "InvalidCastParseTargetInvocation",
+            "System.Management.Automation.PSInvalidCastException",
+            category="InvalidArgument",
+        ) from None
     except NetException as exc:
         if exc.type_name.endswith("PSInvalidCastException"):
-            raise runtime_error(exc.message, "RuntimeException", exc.type_name, category="InvalidArgument") from None
+            raise runtime_error(
+                exc.message, "RuntimeException", exc.type_name, category="InvalidArgument"
+            ) from None
         raise runtime_error(
             f'Cannot convert value "{to_string(value)}" to type "{t.full_name}". Error: "{exc.message}"',
             "InvalidCastConstructorException",
@@ -232,7 +244,7 @@ def _convert(rt: Runtime, value: Any, t: NetType) -> Any:
     if name == "system.object":
         return value
     if name == "system.string":
-        return None if value is None and False else to_string(value)
+        return to_string(value)
     if name == "system.boolean":
         return to_bool(value)
     if name == "system.int32":
@@ -254,7 +266,9 @@ def _convert(rt: Runtime, value: Any, t: NetType) -> Any:
             return Char(chr(value))
         text = to_string(value)
         if len(text) != 1:
-            raise ConversionError(f'Cannot convert value "{text}" to type "System.Char". Error: "String must be exactly one character long."')
+            raise ConversionError(
+                f'Cannot convert value "{text}" to type "System.Char". Error: "String must be exactly one character long."'
+            )
         return Char(text)
     if name == "system.array":
         items = enumerate_value(value)

@@ -117,7 +117,8 @@ def is_instance(value: Any, type_full_name: str) -> bool:
     if isinstance(value, list) and name.endswith("[]"):
         bases = _BASES["System.Object[]"]
     if isinstance(value, NetObject):
-        bases = value.BASES
+        names = getattr(value, "ps_type_names", None)
+        bases = tuple(names()) if names is not None else value.BASES
     return any(b.lower() == want for b in bases)
 
 
@@ -210,7 +211,7 @@ class _HashtableBase(Hashtable):
         return False, None
 
 
-def NetException_(type_name: str, message: str) -> Exception:  # noqa: N802 - a constructor alias
+def NetException_(type_name: str, message: str) -> Exception:
     from rollup.lab.pwsh.net import NetException
 
     return NetException(type_name, message)
@@ -338,7 +339,9 @@ def _element_string(value: Any) -> str:
     return to_string(value)
 
 
-_NUMBER = re.compile(r"^\s*([+-]?)(0x[0-9a-f]+|\d+(?:\.\d*)?(?:e[+-]?\d+)?|\.\d+(?:e[+-]?\d+)?)\s*$", re.IGNORECASE)
+_NUMBER = re.compile(
+    r"^\s*([+-]?)(0x[0-9a-f]+|\d+(?:\.\d*)?(?:e[+-]?\d+)?|\.\d+(?:e[+-]?\d+)?)\s*$", re.IGNORECASE
+)
 
 
 class ConversionError(Exception):
@@ -351,7 +354,9 @@ def parse_number(text: str) -> int | float:
         return 0
     m = _NUMBER.match(text)
     if not m:
-        raise ConversionError(f'Cannot convert value "{text}" to type "System.Int32". Error: "Input string was not in a correct format."')
+        raise ConversionError(
+            f'Cannot convert value "{text}" to type "System.Int32". Error: "Input string was not in a correct format."'
+        )
     sign = -1 if m.group(1) == "-" else 1
     body = m.group(2)
     if body.lower().startswith("0x"):
@@ -375,7 +380,9 @@ def to_number(value: Any) -> int | float | Decimal:
         return parse_number(value)
     if isinstance(value, list) and len(value) == 1:
         return to_number(value[0])
-    raise ConversionError(f'Cannot convert the "{to_string(value)}" value of type "{type_name(value)}" to type "System.Int32".')
+    raise ConversionError(
+        f'Cannot convert the "{to_string(value)}" value of type "{type_name(value)}" to type "System.Int32".'
+    )
 
 
 def compare_key(value: Any) -> Any:
@@ -393,15 +400,17 @@ def equals(left: Any, right: Any, *, case_sensitive: bool = False) -> bool:
         return left == to_bool(right)
     if isinstance(left, int | float | Decimal):
         try:
-            r = to_number(right)
+            number = to_number(right)
         except ConversionError:
             return False
-        return bool(left == r)
+        return bool(left == number)
     if isinstance(left, NetObject):
         if left.Equals(right):
             return True
         if isinstance(right, str):
-            return to_string(left).lower() == right.lower() if not case_sensitive else to_string(left) == right
+            return (
+                to_string(left).lower() == right.lower() if not case_sensitive else to_string(left) == right
+            )
         return False
     return bool(left == right)
 
@@ -422,7 +431,7 @@ def compare(left: Any, right: Any, *, case_sensitive: bool = False) -> int:
         return (left > r) - (left < r)
     if hasattr(left, "ps_compare"):
         return int(left.ps_compare(right))
-    raise ConversionError(f"Cannot compare \"{to_string(left)}\" because it is not IComparable.")
+    raise ConversionError(f'Cannot compare "{to_string(left)}" because it is not IComparable.')
 
 
 def flatten_for_output(value: Any) -> list[Any]:

@@ -1,0 +1,1 @@
+"""The simulated Windows host the lab's PowerShell runs against: files, registry, programs, COM."""
