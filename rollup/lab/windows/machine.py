@@ -134,7 +134,13 @@ class Machine:
         return create(self, progid)
 
     def wmi_query(self, interp: Any, bound: Any) -> Iterable[Any]:
-        raise NetException("System.Management.ManagementException", "Invalid class ")
+        from rollup.lab.windows.wmi import query
+
+        return query(self, interp, bound)
+
+    def has_wmi_namespace(self, namespace: str) -> bool:
+        """``root\\cimv2`` on every host; others where a role or feature provides them."""
+        return namespace.lower() == "root\\cimv2"
 
     def modules(self, name: str) -> Iterable[Any]:
         return []
