@@ -65,7 +65,23 @@ DEFAULT_DURATIONS: Mapping[str, float] = MappingProxyType(
 DEFAULT_DURATION_S = 1.0
 """For an operation kind ``durations`` does not name."""
 
-INTERPRETED = frozenset({"msi.install", "msi.uninstall"})
+INTERPRETED = frozenset(
+    {
+        "deploytool.logs",
+        "files.backup",
+        "files.copy",
+        "files.ensure_dir",
+        "files.set_time",
+        "files.stat",
+        "files.upload",
+        "lock.acquire",
+        "lock.read",
+        "lock.release",
+        "msi.install",
+        "msi.uninstall",
+        "products.list",
+    }
+)
 """
 Operations whose scripts the lab runs in its PowerShell interpreter (``rollup.lab.pwsh``) against
 the host's Windows model; the others still answer from their ``simulate`` functions.

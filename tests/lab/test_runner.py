@@ -156,7 +156,7 @@ def test_the_answer_is_what_the_body_prints(store: MemoryStateStore, prerollup: 
     (stat,) = files.parse_stat(result, params)
 
     assert outcome.stdout.startswith("#rollup-result {")
-    assert outcome.stdout.endswith("}\n")
+    assert outcome.stdout.endswith("}\r\n")
     assert (stat.exists, stat.product_name, stat.product_version) == (True, "DNS Client", "4.0.2379.0")
     assert store.read("MPS01").mutations == 0
 

@@ -51,7 +51,7 @@ class FileSystem:
         if path is None or str(path) == "":
             raise NetException("System.ArgumentException", "The path is not of a legal form.")
         text = str(path)
-        if any(c in text for c in '<>"|\0'):
+        if any(c in text for c in '<>"|') or any(ord(c) < 32 for c in text):
             raise NetException("System.ArgumentException", "Illegal characters in path.")
         if (not ntpath.isabs(text) or text[1:2] != ":") and not text.startswith("\\"):
             return "C:\\Users\\rollup\\Documents\\" + text

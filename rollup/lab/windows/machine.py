@@ -12,7 +12,6 @@ import ntpath
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from rollup.lab.pwsh.net import NetException
 from rollup.lab.windows.fs import FileSystem
 from rollup.lab.windows.provider import Provider
 
@@ -102,10 +101,14 @@ class Machine:
     # programs -----------------------------------------------------------------------------
 
     def programs(self) -> dict[str, Program]:
+        from rollup.lab.windows.cmd import cmd_exe, site_command
         from rollup.lab.windows.msiexec import msiexec
+        from rollup.ops.deploytool import LAB_COMMAND
 
         system = self.system_root() + "\\system32"
-        found: dict[str, Program] = {system + "\\msiexec.exe": msiexec}
+        found: dict[str, Program] = {system + "\\msiexec.exe": msiexec, system + "\\cmd.exe": cmd_exe}
+        if "deployment_tool" in self.state.roles:
+            found[LAB_COMMAND] = site_command
         return {k.lower(): v for k, v in found.items()}
 
     def find_program(self, name: str) -> str | None:
@@ -155,9 +158,9 @@ class Machine:
         return busy is not None and self.now() < busy
 
     def directory_acl(self, path: str) -> Any:
-        raise NetException(
-            "System.UnauthorizedAccessException", "Attempted to perform an unauthorized operation."
-        )
+        from rollup.lab.windows.security import directory_acl
+
+        return directory_acl(self, path)
 
 
 class _OperatingSystem:

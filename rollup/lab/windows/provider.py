@@ -57,6 +57,22 @@ def split_path(path: str) -> tuple[str, str]:
     return "filesystem", text
 
 
+def reboot_markers(reasons: list[str]) -> set[str]:
+    """
+    Where Windows records each reason a host waits for a restart: Windows Update and component
+    servicing have keys of their own; an installer that replaced files in use (msiexec 3010 or
+    1641) leaves PendingFileRenameOperations, as any other pending file rename does.
+    """
+    out = set()
+    for reason in reasons:
+        out.add(
+            reason
+            if reason in ("WindowsUpdate RebootRequired", "CBS RebootPending")
+            else "PendingFileRenameOperations"
+        )
+    return out
+
+
 class RegistryKey(NetObject):
     TYPE: ClassVar[str] = "Microsoft.Win32.RegistryKey"
 
@@ -131,9 +147,15 @@ class Provider:
                 },
             )
         session: dict[str, Any] = {}
-        if "PendingFileRenameOperations" in state.pending_reboot:
+        markers = reboot_markers(state.pending_reboot)
+        if "PendingFileRenameOperations" in markers:
             session["PendingFileRenameOperations"] = ["\\??\\C:\\WINDOWS\\TEMP\\pending.tmp", ""]
         add("SYSTEM\\CurrentControlSet\\Control\\Session Manager", session)
+        current = "SOFTWARE\\Microsoft\\Windows\\CurrentVersion"
+        if "WindowsUpdate RebootRequired" in markers:
+            add(f"{current}\\WindowsUpdate\\Auto Update\\RebootRequired")
+        if "CBS RebootPending" in markers:
+            add(f"{current}\\Component Based Servicing\\RebootPending")
         if state.iis_version is not None:
             add("SOFTWARE\\Microsoft\\InetStp", {"MajorVersion": state.iis_version, "MinorVersion": 0})
         return {k: {"__path__": p, **v} for k, (p, v) in keys.items()}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -374,3 +375,16 @@ register("System.Text.Encoding", statics=statics_of(EncodingStatics))
 register("System.Text.StringBuilder", construct=lambda rt, *a: StringBuilder(to_string(a[0]) if a else ""))
 register("System.DBNull")
 register("System.Collections.ArrayList", construct=lambda rt, *a: ArrayList())
+
+
+class DoubleStatics:
+    @static
+    def IsNaN(rt: Runtime, value: Any) -> bool:
+        return isinstance(value, float) and math.isnan(value)
+
+    @static
+    def IsInfinity(rt: Runtime, value: Any) -> bool:
+        return isinstance(value, float) and value in (float("inf"), float("-inf"))
+
+
+register("System.Double", aliases=("double",), statics=statics_of(DoubleStatics))
