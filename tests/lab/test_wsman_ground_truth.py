@@ -14,12 +14,13 @@ import base64
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 import yaml
 
-from rollup.lab.wsman import ScriptOutcome
+from rollup.lab.wsman import Limits, ScriptOutcome
 from rollup.lab.wsman.activity import ACTIVITY_ID as ACTIVITY_ID_SHAPE
 from rollup.lab.wsman.activity import counter
 from rollup.lab.wsman.soap import NS_ADDRESSING, NS_SHELL, NS_WSMAN
@@ -76,14 +77,14 @@ def _messages(capture: str) -> list[dict[str, str]]:
     return messages
 
 
-def _replay_raw(lab: Lab, capture: str, host: FakeHost) -> list[tuple[str, int, str, int]]:
+def _replay_raw(lab: Lab, capture: str, host: FakeHost, **config: Any) -> list[tuple[str, int, str, int]]:
     """
     ``(Windows' answer, its status, our answer, our status)`` for every recorded request, as
     text; the simulated host sends ``p:ActivityId`` if the recorded one did.
     """
     messages = _messages(capture)
     activity = any("ActivityId" in message["response"] for message in messages)
-    server = lab.start(lab.config(runner=host, activity_id=activity))
+    server = lab.start(lab.config(runner=host, activity_id=activity, **config))
     url = server.endpoint("COLLAB01").http_url
     session = requests.Session()
     session.auth = (LOCAL_USER, PASSWORD)
@@ -130,6 +131,7 @@ def _replay(lab: Lab, capture: str, host: FakeHost) -> list[tuple[ET.Element, in
         "test_winrs_noprofile",
         "test_winrs_unicode",
         "test_winrs_extra_opts",
+        "test_wsman_update_envelope_size_150",
     ],
 )
 def test_answers_have_the_shape_of_windows_answers(lab: Lab, capture: str) -> None:
@@ -228,3 +230,25 @@ def test_create_echoes_its_body_in_windows_exact_text(lab: Lab, capture: str) ->
 
     assert _echoed(ours, parts) == _echoed(windows, parts)
     assert _echoed(ours, parts)
+
+
+@pytest.mark.parametrize("kb", [150, 500, 4096])
+def test_config_get_reports_the_host_envelope_size_as_windows_does(lab: Lab, kb: int) -> None:
+    """
+    A Get of ``winrm/config`` (pypsrp's ``update_max_payload_size``) answers the recorded
+    ``cfg:Config`` shape with the host's own ``MaxEnvelopeSizekb``, as the recorded host set to
+    150, 500 and 4096 did.
+    """
+    capture = f"test_wsman_update_envelope_size_{kb}"
+    [(windows, windows_status, ours, our_status)] = [
+        (ET.fromstring(w), ws, ET.fromstring(o), os)  # noqa: S314 - see _replay_raw
+        for w, ws, o, os in _replay_raw(lab, capture, FakeHost(), limits=Limits(max_envelope_kb=kb))
+    ]
+    size = "{http://schemas.microsoft.com/wbem/wsman/1/config}MaxEnvelopeSizekb"
+
+    assert (our_status, _header(ours, "Action"), _shape(ours)) == (
+        windows_status,
+        _header(windows, "Action"),
+        _shape(windows),
+    )
+    assert ours.findtext(f".//{size}") == windows.findtext(f".//{size}") == str(kb)

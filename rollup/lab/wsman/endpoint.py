@@ -32,6 +32,7 @@ from rollup.lab.wsman.api import (
     ResetConnection,
 )
 from rollup.lab.wsman.auth import CHALLENGE_HEADERS, Authenticator
+from rollup.lab.wsman.config import ACTION_GET, NS_CONFIG, config_body
 from rollup.lab.wsman.http import Connection, Hangup, HttpRequest, HttpResponse, serve_connection
 from rollup.lab.wsman.messages import BodyError, parse_command
 from rollup.lab.wsman.runtime import Runtime
@@ -262,6 +263,12 @@ class Endpoint:
         except soap.SoapError:
             return 500, soap.fault_envelope(faults.invalid_xml(), None, machine, self.activity_id())
         self.winrs.expire_idle()
+        if request.action == ACTION_GET and request.resource_uri == NS_CONFIG:
+            answer = config_body(self.config.limits)
+            action_uri = f"{soap.NS_TRANSFER}/GetResponse"
+            return 200, soap.envelope(
+                soap.DECLARATIONS_GET, action_uri, request.message_id, answer, self.activity_id()
+            )
         action = _ACTIONS.get(request.action)
         if action is None or request.resource_uri != soap.CMD_RESOURCE_URI:
             refusal = (

@@ -148,6 +148,7 @@ DECLARATIONS_SHELL = " ".join((_NS_S, _NS_A, _NS_X, _NS_W, _NS_RSP, _NS_P))
 """Create, Command, Send and Signal answers."""
 DECLARATIONS_RECEIVE = " ".join((_NS_S, _NS_A, _NS_W, _NS_RSP, _NS_P))
 DECLARATIONS_DELETE = " ".join((_NS_S, _NS_A, _NS_W, _NS_P))
+DECLARATIONS_GET = " ".join((_NS_S, _NS_A, _NS_X, _NS_W, _NS_P))
 DECLARATIONS_FAULT = " ".join((_NS_S, _NS_A, _NS_X, _NS_E, _NS_N, _NS_W, _NS_P))
 
 
