@@ -132,6 +132,7 @@ def _replay(lab: Lab, capture: str, host: FakeHost) -> list[tuple[ET.Element, in
         "test_winrs_unicode",
         "test_winrs_extra_opts",
         "test_wsman_update_envelope_size_150",
+        "test_winrs_open_already_opened",
     ],
 )
 def test_answers_have_the_shape_of_windows_answers(lab: Lab, capture: str) -> None:
