@@ -21,9 +21,9 @@ from pypsrp.client import Client
 from pypsrp.shell import Process, SignalCode, WinRS
 from winrm.protocol import Protocol
 
-from rollup.lab.wsman import WindowsVersion
+from rollup.lab.wsman import ScriptOutcome, WindowsVersion
 from rollup.lab.wsman.soap import NS_SHELL
-from tests.lab.conftest import DOMAIN_USER, PASSWORD, Lab
+from tests.lab.conftest import DOMAIN_USER, PASSWORD, FakeHost, Lab
 
 CAPTURES = Path(__file__).parent / "captures"
 PROFILE = ("APPDATA", "LOCALAPPDATA", "TEMP", "TMP", "USERPROFILE")
@@ -172,3 +172,23 @@ def test_clients_read_answers_that_carry_activity_ids(lab: Lab, auth: str) -> No
 
     assert (result.status_code, result.std_out) == (0, b"COLLAB01\r\n")
     assert client.execute_cmd("hostname") == ("COLLAB01\r\n", "", 0)
+
+
+def test_unicode_powershell_argument_reaches_the_runner_intact(lab: Lab) -> None:
+    """
+    ``powershell.exe Write-Host こんにちは`` in a 65001 shell, as ``test_winrs_unicode`` ran it
+    through pypsrp: the runner gets the Unicode text and its output comes back as Windows' bytes
+    (line end aside: Windows' ``Write-Host`` ended it with a bare LF, the lab's runner text gets CRLF).
+    """
+    recorded = _recorded("test_winrs_unicode")[1]
+    host = FakeHost(outcome=ScriptOutcome(0, "こんにちは\n", ""))
+    server = lab.start(lab.config(runner=host))
+    endpoint = server.endpoint("COLLAB01")
+    client = Client(endpoint.address, port=endpoint.port, username=DOMAIN_USER, password=PASSWORD, ssl=False)
+    with WinRS(client.wsman, codepage=65001) as shell:
+        process = Process(shell, "powershell.exe", ["Write-Host こんにちは"])
+        process.invoke()
+        process.signal(SignalCode.CTRL_C)
+
+    assert host.scripts == [("COLLAB01", "Write-Host こんにちは")]
+    assert (process.stdout, process.rc) == (recorded.replace(b"\n", b"\r\n"), 0)
