@@ -4,11 +4,14 @@ cmd.exe, as a simulated Windows host runs the command lines of WinRS Commands.
 WinRS starts ``cmd.exe /c <Command> <Arguments>`` (or, with ``WINRS_SKIP_CMD_SHELL``, the
 executable itself). This module reproduces what cmd.exe does with such a line, with its limits
 and its exact messages: 8191 characters, ``&``/``&&``/``||``, ``%VAR%`` expansion, the
-redirections ``>nul``, ``2>&1`` and ``>&2``, the built-ins ``echo``, ``ver``, ``exit`` and
-``rem``, the programs ``hostname`` and ``cmd``, and ``powershell.exe``. PowerShell is not
+redirections ``>nul``, ``2>&1`` and ``>&2``, the built-ins ``echo``, ``set``, ``ver``, ``exit``
+and ``rem``, the programs ``hostname`` and ``cmd``, and ``powershell.exe``. PowerShell is not
 emulated: ``rollup.lab.powershell_exe`` hands the script a ``powershell.exe`` line carries to the
 host's runner. A redirection to a file fails as it does for a path cmd.exe cannot open: the
 simulated hosts have no file system at this level.
+
+The environment is the block WinRS gives the process (``rollup.lab.winenv``: the host's
+variables and the Create's), which ``set`` lists and changes for the rest of the line.
 
 A started command is a generator (``Process``, ``rollup.lab.winproc``) driven by the WinRS layer.
 """
@@ -22,6 +25,15 @@ from dataclasses import dataclass
 
 from rollup.lab.powershell_exe import run_powershell, split_arguments
 from rollup.lab.scripting import WindowsVersion
+from rollup.lab.winenv import (
+    Block,
+    cmd_environment,
+    host_environment,
+    insert,
+    lookup,
+    remove,
+    winrs_environment,
+)
 from rollup.lab.winproc import CmdHost, Emit, LaunchError, Process, Sent, Step
 from rollup.ps.delivery import CMD_LINE_LIMIT
 
@@ -52,27 +64,23 @@ def launch(command: str, arguments: Sequence[str], host: CmdHost, *, skip_cmd_sh
         return _program(program, " ".join(arguments), host)
     if len(f"{system32}\\cmd.exe /c {line}") > CREATE_PROCESS_LIMIT:
         raise LaunchError(LaunchError.FILENAME_TOO_LONG)
-    return _cmd(line, host)
+    return _cmd(line, host, cmd_environment(process_environment(host)))
 
 
-def _environment(host: CmdHost) -> dict[str, str]:
-    root = host.os.system_root
-    values = {
-        "COMPUTERNAME": host.name.upper(),
-        "SystemRoot": root,
-        "windir": root,
-        "SystemDrive": "C:",
-        "ComSpec": f"{root}\\system32\\cmd.exe",
-        "OS": "Windows_NT",
-    }
-    values.update(host.environment or {})
-    return {k.upper(): v for k, v in values.items()}
+def process_environment(host: CmdHost) -> Block:
+    """The environment block WinRS gives a process of ``host``'s shell."""
+    base = host_environment(host.os, host.name, host.user, profile=host.profile)
+    return winrs_environment(base, (host.environment or {}).items())
 
 
-def _expand(line: str, host: CmdHost) -> str:
+def _expand(line: str, env: Block) -> str:
     """``%VAR%`` expansion as ``cmd /c`` does it: unknown variables stay as written."""
-    variables = _environment(host)
-    return re.sub(r"%([^%\r\n]+)%", lambda m: variables.get(m.group(1).upper(), m.group(0)), line)
+
+    def value(match: re.Match[str]) -> str:
+        found = lookup(env, match.group(1))
+        return match.group(0) if found is None else found
+
+    return re.sub(r"%([^%\r\n]+)%", value, line)
 
 
 def _split_operators(line: str) -> list[tuple[str, str]]:
@@ -143,23 +151,31 @@ class _Exit:
     code: int
 
 
-def _cmd(line: str, host: CmdHost) -> Process:
-    """``cmd.exe /c line``."""
+@dataclass(frozen=True, slots=True)
+class _Done:
+    """A built-in's output and errorlevel."""
+
+    emit: Emit
+    code: int
+
+
+def _cmd(line: str, host: CmdHost, env: Block) -> Process:
+    """``cmd.exe /c line`` with cmd.exe's environment ``env`` (``set`` changes it)."""
     if len(line) > CMD_LINE_LIMIT:
         yield Emit(stderr=TOO_LONG)
         return 1
     errorlevel = 0
-    for operator, segment in _split_operators(_expand(line, host)):
+    for operator, segment in _split_operators(_expand(line, env)):
         if (operator == "&&" and errorlevel != 0) or (operator == "||" and errorlevel == 0):
             continue
-        result = yield from _simple(segment, host)
+        result = yield from _simple(segment, host, env)
         if isinstance(result, _Exit):
             return result.code
         errorlevel = result
     return errorlevel
 
 
-def _simple(segment: str, host: CmdHost) -> Generator[Step, Sent, int | _Exit]:
+def _simple(segment: str, host: CmdHost, env: Block) -> Generator[Step, Sent, int | _Exit]:
     """One command of a line, with its redirections."""
     text, route = _redirections(segment)
     if route is None:
@@ -169,23 +185,27 @@ def _simple(segment: str, host: CmdHost) -> Generator[Step, Sent, int | _Exit]:
     if not text.strip():
         return 0
     word, rest = _first_word(text)
-    builtin = _builtin(text, word.lower(), rest, host)
+    builtin = _builtin(text, word.lower(), rest, host, env)
     if builtin is not None:
         if isinstance(builtin, Emit):
-            yield _route(builtin, route)
-            return 0
+            builtin = _Done(builtin, 0)
+        if isinstance(builtin, _Done):
+            yield _route(builtin.emit, route)
+            return builtin.code
         return builtin
     program = _program_name(word, host.os)
     if program is None:
         yield _route(Emit(stderr=_not_recognized(word)), route)
         return 1
-    return (yield from _redirected(_program(program, rest, host), route))
+    return (yield from _redirected(_program(program, rest, host, env), route))
 
 
-def _builtin(text: str, name: str, rest: str, host: CmdHost) -> Emit | _Exit | None:
-    """``echo``, ``rem``, ``ver`` and ``exit`` (``None``: not a built-in)."""
+def _builtin(text: str, name: str, rest: str, host: CmdHost, env: Block) -> Emit | _Done | _Exit | None:
+    """``echo``, ``set``, ``rem``, ``ver`` and ``exit`` (``None``: not a built-in)."""
     if re.match(r"echo(?=$|[\s.,;:=/\\(+\[\]])", text, re.IGNORECASE):
         return _echo(text[4:])
+    if name == "set":
+        return _set(rest, env)
     if name == "rem":
         return Emit()
     if name == "ver":
@@ -205,6 +225,32 @@ def _echo(rest: str) -> Emit:
     if text.strip().lower() in ("on", "off"):
         return Emit()
     return Emit(text + "\r\n")
+
+
+def _set(rest: str, env: Block) -> _Done:
+    """
+    ``set``: list the environment, list the variables whose name starts with a prefix, set
+    ``name=value`` (taken literally, trailing spaces too; quoted whole as ``"name=value"``), or
+    remove ``name=``.
+    """
+    if rest.startswith('"') and '"' in rest[1:]:
+        rest = rest[1 : rest.rindex('"')]
+    if "=" not in rest:
+        prefix = rest.strip()
+        lines = [
+            f"{n}={v}\r\n" for n, v in env if not n.startswith("=") and n.upper().startswith(prefix.upper())
+        ]
+        if not lines:
+            return _Done(Emit(stderr=f"Environment variable {prefix} not defined\r\n"), 1)
+        return _Done(Emit("".join(lines)), 0)
+    name, value = rest.split("=", 1)
+    if not name:
+        return _Done(Emit(stderr="The syntax of the command is incorrect.\r\n"), 1)
+    if value:
+        insert(env, name, value, str.upper)
+    else:
+        remove(env, name)
+    return _Done(Emit(), 0)
 
 
 def _first_word(text: str) -> tuple[str, str]:
@@ -247,7 +293,7 @@ def _resolve_executable(command: str, os: WindowsVersion) -> str | None:
     return stem if _PROGRAM_DIRS.get(stem) == "system32" else None
 
 
-def _program(program: str, arguments: str, host: CmdHost) -> Process:
+def _program(program: str, arguments: str, host: CmdHost, env: Block | None = None) -> Process:
     if program == "hostname":
         if arguments.strip():
             yield Emit(stderr="sethostname: Use the Network Control Panel Applet to set hostname.\r\n")
@@ -258,5 +304,6 @@ def _program(program: str, arguments: str, host: CmdHost) -> Process:
         switch = re.search(r"(?:^|\s)/[ckCK]\s*", arguments)
         if switch is None:
             return 0
-        return (yield from _cmd(arguments[switch.end() :], host))
+        inherited = process_environment(host) if env is None else env
+        return (yield from _cmd(arguments[switch.end() :], host, cmd_environment(inherited)))
     return (yield from run_powershell(split_arguments(arguments), host))

@@ -66,7 +66,11 @@ class CmdHost:
     runner: ScriptRunner
     codepage: int = 437
     environment: Mapping[str, str] | None = None
-    """Variables from the shell's Create, over the host's defaults."""
+    """Variables from the shell's Create (``rsp:Environment``), in the order sent."""
+    user: str = "Administrator"
+    """The shell's owner as the client named it (``DOMAIN\\user`` or ``user``)."""
+    profile: bool = True
+    """Whether the user's profile is loaded (the Create did not ask for ``WINRS_NOPROFILE``)."""
 
 
 class LaunchError(Exception):

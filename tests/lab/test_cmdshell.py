@@ -251,3 +251,46 @@ def test_shell_environment_is_expanded() -> None:
     result = run("echo %GREETING% %computername%", environment={"GREETING": "hello", "COMPUTERNAME": "OTHER"})
 
     assert result[0] == "hello OTHER\r\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("set processor_a", ("PROCESSOR_ARCHITECTURE=x86\r\n", "", 0)),
+        ("set prom", ("PROMPT=$P$G\r\n", "", 0)),
+        ("set nothing", ("", "Environment variable nothing not defined\r\n", 1)),
+        ("set nothing || echo missing", ("missing\r\n", "Environment variable nothing not defined\r\n", 0)),
+        ("set =x", ("", "The syntax of the command is incorrect.\r\n", 1)),
+        ("set Aa=1&set aA=2 & set AA", ("aA=2 \r\n", "", 0)),
+        ('set "Zz=a b"&set zz', ("Zz=a b\r\n", "", 0)),
+        ("set OS=&set OS", ("", "Environment variable OS not defined\r\n", 1)),
+        ("set X=1&echo %X%&cmd /c set X", ("%X%\r\nX=1\r\n", "", 0)),
+    ],
+)
+def test_set_lists_sets_and_removes_variables(line: str, expected: tuple[str, str, int]) -> None:
+    """
+    ``set`` as cmd.exe runs it: a prefix lists (any case, errorlevel 1 if nothing matches), a
+    value is kept literally (trailing space too), an empty one removes; ``%X%`` was expanded
+    when the line was read, and a nested cmd.exe inherits the change.
+    """
+    assert run(line)[:3] == expected
+
+
+def test_set_lists_the_winrs_environment_of_the_host() -> None:
+    """
+    ``set`` lists a 2003 host's WinRS logon: sorted ignoring case, the Create's variables inserted
+    in lower-case order (``_x`` before ``ALLUSERSPROFILE``), then cmd.exe's ``PROMPT``, which
+    stops at the first name above it in upper case (``_x``).
+    """
+    out, err, code, _ = run("set", os=WindowsVersion.SERVER_2003_SP2, environment={"zeta": "1", "_x": "2"})
+
+    names = [line.split("=", 1)[0] for line in out.split("\r\n")[:-1]]
+    assert (names[:3], names[-3:], err, code) == (
+        ["PROMPT", "_x", "ALLUSERSPROFILE"],
+        ["USERPROFILE", "windir", "zeta"],
+        "",
+        0,
+    )
+    assert "TEMP=C:\\DOCUME~1\\ADMINI~1\\LOCALS~1\\Temp\r\n" in out
+    assert "Path=C:\\WINDOWS\\system32;C:\\WINDOWS;C:\\WINDOWS\\System32\\Wbem;" in out
+    assert "USERDOMAIN=COLLAB01\r\nUSERNAME=Administrator\r\n" in out

@@ -13,7 +13,7 @@ from pypsrp.wsman import NAMESPACES, WSMan
 from winrm.exceptions import InvalidCredentialsError
 from winrm.protocol import Protocol
 
-from rollup.lab.wsman import ScriptOutcome, WindowsVersion
+from rollup.lab.wsman import Limits, ScriptOutcome, WindowsVersion
 from rollup.ps.delivery import command_line, stdin_command, stdin_payload
 from tests.lab.conftest import DOMAIN_USER, LOCAL_USER, PASSWORD, FakeHost, Lab
 
@@ -232,3 +232,20 @@ def test_skip_cmd_shell_needs_a_full_path(lab: Lab) -> None:
     assert missing.value.wsman_fault_code == 2147942402
     assert output == (b"done\r\n", b"", 0)
     assert host.scripts == [("COLLAB01", "Get-Date")]
+
+
+def test_pypsrp_reads_the_host_envelope_size_from_winrm_config(lab: Lab) -> None:
+    """pypsrp's ``update_max_payload_size`` reads ``winrm/config`` (a Get) and adopts the host's limit."""
+    server = lab.start(lab.config(limits=Limits(max_envelope_kb=500)))
+    endpoint = server.endpoint("COLLAB01")
+    wsman = WSMan(
+        endpoint.address, port=endpoint.port, username=DOMAIN_USER, password=PASSWORD, ssl=False, auth="ntlm"
+    )
+
+    wsman.update_max_payload_size()
+
+    assert wsman.max_envelope_size == 500 * 1024
+    assert (
+        wsman.get_server_config().findtext("cfg:Config/cfg:Winrs/cfg:MaxShellsPerUser", namespaces=NAMESPACES)
+        == "5"
+    )

@@ -161,6 +161,8 @@ class EndpointConfig:
     latency_s: float = 0.0
     """Added before every HTTP answer, authentication legs included."""
     limits: Limits = field(default=WINRM_2_0)
+    activity_id: bool = False
+    """Whether every answer carries a ``p:ActivityId`` header (some Windows hosts add one, others not)."""
 
     def check(self) -> None:
         """

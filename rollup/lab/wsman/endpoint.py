@@ -18,6 +18,7 @@ from pathlib import Path
 
 from rollup.errors import ConfigError
 from rollup.lab.wsman import crypto, faults, soap
+from rollup.lab.wsman.activity import ActivityIds
 from rollup.lab.wsman.api import (
     Action,
     Delay,
@@ -31,6 +32,7 @@ from rollup.lab.wsman.api import (
     ResetConnection,
 )
 from rollup.lab.wsman.auth import CHALLENGE_HEADERS, Authenticator
+from rollup.lab.wsman.config import ACTION_GET, NS_CONFIG, config_body
 from rollup.lab.wsman.http import Connection, Hangup, HttpRequest, HttpResponse, serve_connection
 from rollup.lab.wsman.messages import BodyError, parse_command
 from rollup.lab.wsman.runtime import Runtime
@@ -74,14 +76,25 @@ class Endpoint:
         self._runtime = runtime
         self._cert_dir = cert_dir
         self._auth = Authenticator(config.credentials)
+        self._activity_ids = ActivityIds() if config.activity_id else None
         self.winrs = WinRS(
-            config.name, config.os, config.runner, config.limits, runtime, track_ops=config.hook is not None
+            config.name,
+            config.os,
+            config.runner,
+            config.limits,
+            runtime,
+            track_ops=config.hook is not None,
+            activity_id=self.activity_id,
         )
         self._listeners: list[asyncio.Server] = []
         self._connections: set[Connection] = set()
         self._counts: Counter[Action] = Counter()
         self._reopen: asyncio.TimerHandle | None = None
         self.stats = EndpointStats()
+
+    def activity_id(self) -> str | None:
+        """The ``p:ActivityId`` of the next answer, or ``None`` if this host sends none."""
+        return None if self._activity_ids is None else self._activity_ids.next()
 
     @property
     def http_url(self) -> str:
@@ -248,14 +261,20 @@ class Endpoint:
         try:
             request = soap.parse_request(data)
         except soap.SoapError:
-            return 500, soap.fault_envelope(faults.invalid_xml(), None, machine)
+            return 500, soap.fault_envelope(faults.invalid_xml(), None, machine, self.activity_id())
         self.winrs.expire_idle()
+        if request.action == ACTION_GET and request.resource_uri == NS_CONFIG:
+            answer = config_body(self.config.limits)
+            action_uri = f"{soap.NS_TRANSFER}/GetResponse"
+            return 200, soap.envelope(
+                soap.DECLARATIONS_GET, action_uri, request.message_id, answer, self.activity_id()
+            )
         action = _ACTIONS.get(request.action)
         if action is None or request.resource_uri != soap.CMD_RESOURCE_URI:
             refusal = (
                 faults.action_not_supported(request.action) if action is None else faults.resource_not_found()
             )
-            return 500, soap.fault_envelope(refusal, request.message_id, machine)
+            return 500, soap.fault_envelope(refusal, request.message_id, machine, self.activity_id())
         outcome = self._consult_hook(action, request)
         early = await self._apply_hook(connection, outcome, request.message_id, machine)
         if early is not None:
@@ -266,7 +285,7 @@ class Endpoint:
         try:
             result = 200, await self._dispatch(action, request, principal, address, connection.client_ip)
         except WSManError as error:
-            result = 500, soap.fault_envelope(error.fault, request.message_id, machine)
+            result = 500, soap.fault_envelope(error.fault, request.message_id, machine, self.activity_id())
         if isinstance(outcome, GoDown):
             await self.go_down(outcome.seconds)
             return Hangup(reset=True)
@@ -280,7 +299,7 @@ class Endpoint:
             await self.go_down(outcome.seconds)
             return Hangup(reset=True)
         if isinstance(outcome, FaultReply):
-            return 500, soap.fault_envelope(outcome.fault, relates_to, machine)
+            return 500, soap.fault_envelope(outcome.fault, relates_to, machine, self.activity_id())
         if isinstance(outcome, RejectAuth):
             if connection.negotiate.principal is not None:
                 connection.negotiate.reset()
@@ -321,17 +340,21 @@ class Endpoint:
             return await self.winrs.receive(request, principal)
         if action is Action.DELETE:
             self.winrs.delete(request, principal)
-            return soap.envelope(soap.DECLARATIONS_DELETE, f"{soap.NS_TRANSFER}/DeleteResponse", relates, "")
+            action_uri = f"{soap.NS_TRANSFER}/DeleteResponse"
+            return soap.envelope(soap.DECLARATIONS_DELETE, action_uri, relates, "", self.activity_id())
         if action is Action.CREATE:
             body = self.winrs.create(request, principal, address, client_ip)
-            return soap.envelope(soap.DECLARATIONS_SHELL, f"{soap.NS_TRANSFER}/CreateResponse", relates, body)
+            action_uri = f"{soap.NS_TRANSFER}/CreateResponse"
+            return soap.envelope(soap.DECLARATIONS_SHELL, action_uri, relates, body, self.activity_id())
         handlers = {
             Action.COMMAND: self.winrs.command,
             Action.SEND: self.winrs.send,
             Action.SIGNAL: self.winrs.signal,
         }
         body = handlers[action](request, principal)
-        return soap.envelope(soap.DECLARATIONS_SHELL, f"{request.action}Response", relates, body)
+        return soap.envelope(
+            soap.DECLARATIONS_SHELL, f"{request.action}Response", relates, body, self.activity_id()
+        )
 
 
 def _hangup(outcome: ResetConnection | NoAnswer) -> Hangup:

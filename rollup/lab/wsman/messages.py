@@ -10,7 +10,7 @@ import binascii
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape
 
 from rollup.lab.wsman.soap import CMD_RESOURCE_URI, NS_SHELL, SHELL_URI, parse_duration, q
 
@@ -140,6 +140,14 @@ def parse_signal(body: ET.Element | None) -> SignalBody:
     return SignalBody(signal.get("CommandId"), (_child_text(signal, "Code") or "").strip())
 
 
+_ENTITIES = {'"': "&quot;", "'": "&apos;"}
+
+
+def _xml_text(text: str) -> str:
+    """Text as Windows' WS-Management serializer writes it: quotes escaped too (as recorded)."""
+    return escape(text, _ENTITIES)
+
+
 def _duration(seconds: float) -> str:
     return f"PT{seconds:.3f}S"
 
@@ -147,18 +155,22 @@ def _duration(seconds: float) -> str:
 def create_response(
     shell_id: str, create: CreateBody, *, address: str, owner: str, client_ip: str, idle_timeout_s: float
 ) -> str:
-    """``x:ResourceCreated`` plus the ``rsp:Shell`` description, as Windows 2008 R2+ answers."""
+    """
+    ``x:ResourceCreated`` plus the ``rsp:Shell`` description, as Windows 2008 R2+ answers. The
+    Create's variables are echoed in the order sent, with the backslashes of their names left
+    out (``Name="a\\b"`` comes back as ``Name="ab"``; the value keeps them), as recorded.
+    """
     environment = ""
     if create.environment:
         variables = "".join(
-            f"<rsp:Variable Name={quoteattr(name)}>{escape(value)}</rsp:Variable>"
+            f'<rsp:Variable Name="{_xml_text(name.replace(chr(92), ""))}">{_xml_text(value)}</rsp:Variable>'
             for name, value in create.environment
         )
         environment = f"<rsp:Environment>{variables}</rsp:Environment>"
     directory = (
         ""
         if create.working_directory is None
-        else f"<rsp:WorkingDirectory>{escape(create.working_directory)}</rsp:WorkingDirectory>"
+        else f"<rsp:WorkingDirectory>{_xml_text(create.working_directory)}</rsp:WorkingDirectory>"
     )
     return (
         f"<x:ResourceCreated><a:Address>{escape(address)}</a:Address><a:ReferenceParameters>"

@@ -14,6 +14,7 @@ import asyncio
 import codecs
 import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rollup.lab.cmdshell import launch
@@ -91,6 +92,10 @@ class Shell:
     environment: dict[str, str]
     idle_timeout_s: float
     last_used: float
+    user: str = ""
+    """The owner as the client named it (``USERNAME`` and ``USERDOMAIN`` of its processes)."""
+    profile: bool = True
+    """Whether its processes run with the user's profile (no ``WINRS_NOPROFILE``)."""
     busy: int = 0
     operations: int = 0
     commands: dict[str, Command] = field(default_factory=dict)
@@ -112,6 +117,7 @@ class WinRS:
         runtime: Runtime,
         *,
         track_ops: bool = False,
+        activity_id: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.host = host
         self.os = os
@@ -120,6 +126,8 @@ class WinRS:
         self.runtime = runtime
         self.track_ops = track_ops
         """Whether to read each command's operation id (only request hooks need it)."""
+        self.activity_id = activity_id
+        """The ``p:ActivityId`` of the next answer (``None``: the host sends none)."""
         self.shells: dict[str, Shell] = {}
         self._lock = asyncio.Lock()
 
@@ -202,7 +210,11 @@ class WinRS:
         except (ValueError, LookupError):
             raise WSManError(faults.invalid_parameter()) from None
         idle = body.idle_timeout_s if body.idle_timeout_s is not None else self.limits.idle_timeout_s
-        self.shells[shell_id] = Shell(shell_id, owner, codepage, dict(body.environment), idle, self._now())
+        profile = not request.option_true("WINRS_NOPROFILE")
+        environment = dict(body.environment)
+        self.shells[shell_id] = Shell(
+            shell_id, owner, codepage, environment, idle, self._now(), principal, profile
+        )
         return messages.create_response(
             shell_id, body, address=address, owner=principal, client_ip=client_ip, idle_timeout_s=idle
         )
@@ -220,7 +232,9 @@ class WinRS:
         command_id = body.command_id or new_uuid()
         if command_id in shell.commands:
             raise WSManError(faults.invalid_parameter())
-        cmd_host = CmdHost(self.host, self.os, self.runner, shell.codepage, shell.environment)
+        cmd_host = CmdHost(
+            self.host, self.os, self.runner, shell.codepage, shell.environment, shell.user, shell.profile
+        )
         try:
             skip = request.option_true("WINRS_SKIP_CMD_SHELL")
             process = launch(body.command, body.arguments, cmd_host, skip_cmd_shell=skip)
@@ -296,10 +310,14 @@ class WinRS:
     def _receive_envelope(
         self, command: Command, streams: tuple[str, ...], relates_to: str | None, limit: int
     ) -> str:
+        activity_id = self.activity_id()
+
         def render(chunks: list[tuple[str, bytes]], done: bool, code: int) -> str:
             ended, code_or_none = (streams, code) if done else ((), None)
             body = messages.receive_response(command.id, chunks, ended, code_or_none)
-            return envelope(DECLARATIONS_RECEIVE, f"{SHELL_URI}/ReceiveResponse", relates_to, body)
+            return envelope(
+                DECLARATIONS_RECEIVE, f"{SHELL_URI}/ReceiveResponse", relates_to, body, activity_id
+            )
 
         budget = limit - len(render([], True, -2147483648))
         element = max(len(messages.stream_open(n, command.id)) for n in ("stdout", "stderr"))

@@ -148,6 +148,7 @@ DECLARATIONS_SHELL = " ".join((_NS_S, _NS_A, _NS_X, _NS_W, _NS_RSP, _NS_P))
 """Create, Command, Send and Signal answers."""
 DECLARATIONS_RECEIVE = " ".join((_NS_S, _NS_A, _NS_W, _NS_RSP, _NS_P))
 DECLARATIONS_DELETE = " ".join((_NS_S, _NS_A, _NS_W, _NS_P))
+DECLARATIONS_GET = " ".join((_NS_S, _NS_A, _NS_X, _NS_W, _NS_P))
 DECLARATIONS_FAULT = " ".join((_NS_S, _NS_A, _NS_X, _NS_E, _NS_N, _NS_W, _NS_P))
 
 
@@ -156,20 +157,26 @@ def new_uuid() -> str:
     return str(uuid.uuid4()).upper()
 
 
-def envelope(declarations: str, action: str, relates_to: str | None, body: str) -> str:
+def envelope(
+    declarations: str, action: str, relates_to: str | None, body: str, activity_id: str | None = None
+) -> str:
     """
-    A response envelope: the Windows header (new MessageID, anonymous To, RelatesTo echoed
-    verbatim) around ``body``, which is the already-rendered content of ``s:Body``.
+    A response envelope: the Windows header (new MessageID, the host's ``p:ActivityId`` if it
+    sends one, anonymous To, RelatesTo echoed verbatim) around ``body``, which is the
+    already-rendered content of ``s:Body``.
     """
     relates = "" if relates_to is None else f"<a:RelatesTo>{escape(relates_to)}</a:RelatesTo>"
+    activity = "" if activity_id is None else f"<p:ActivityId>{activity_id}</p:ActivityId>"
     return (
         f'<s:Envelope xml:lang="en-US" {declarations}><s:Header><a:Action>{action}</a:Action>'
-        f"<a:MessageID>uuid:{new_uuid()}</a:MessageID><a:To>{ANONYMOUS}</a:To>{relates}</s:Header>"
+        f"<a:MessageID>uuid:{new_uuid()}</a:MessageID>{activity}<a:To>{ANONYMOUS}</a:To>{relates}</s:Header>"
         f"<s:Body>{body}</s:Body></s:Envelope>"
     )
 
 
-def fault_envelope(fault: WSManFault, relates_to: str | None, machine: str) -> str:
+def fault_envelope(
+    fault: WSManFault, relates_to: str | None, machine: str, activity_id: str | None = None
+) -> str:
     """The ``s:Fault`` envelope Windows sends with HTTP 500."""
     detail = "" if fault.detail is None else f"<w:FaultDetail>{escape(fault.detail)}</w:FaultDetail>"
     message = escape(fault.message)
@@ -186,4 +193,4 @@ def fault_envelope(fault: WSManFault, relates_to: str | None, machine: str) -> s
         f"Code={quoteattr(str(fault.wsman_code))} Machine={quoteattr(machine)}>"
         f"<f:Message>{message}</f:Message></f:WSManFault></s:Detail></s:Fault>"
     )
-    return envelope(DECLARATIONS_FAULT, FAULT_ACTION, relates_to, body)
+    return envelope(DECLARATIONS_FAULT, FAULT_ACTION, relates_to, body, activity_id)
