@@ -116,7 +116,7 @@ _GUID = re.compile(r"\{[0-9A-F]{8}(-[0-9A-F]{4}){3}-[0-9A-F]{12}\}", re.IGNORECA
 
 
 def install_from_file(
-    state: HostState, path: str, ctx: SimContext, *, log_path: str, op_id: str = INSTALL
+    state: HostState, path: str, ctx: SimContext, *, log_path: str, op_id: str = INSTALL, properties: str = ""
 ) -> SimResult:
     """
     ``msiexec /i <path> /qn /norestart /l*v <log_path>`` on the simulated host.
@@ -128,7 +128,7 @@ def install_from_file(
     one is upgraded (removed, the new one registered), except by a run-twice package (DNS
     Client), whose first run only removes the older one.
     """
-    run = MsiexecRun(state, ctx, log_path, uninstall=False, package=path)
+    run = MsiexecRun(state, ctx, log_path, uninstall=False, package=path, properties=properties)
     props = open_package(run, path)
     if isinstance(props, int):
         return run.answer(props)
@@ -140,7 +140,13 @@ def install_from_file(
 
 
 def uninstall_product(
-    state: HostState, product_code: str, ctx: SimContext, *, log_path: str, op_id: str = UNINSTALL
+    state: HostState,
+    product_code: str,
+    ctx: SimContext,
+    *,
+    log_path: str,
+    op_id: str = UNINSTALL,
+    properties: str = "",
 ) -> SimResult:
     """
     ``msiexec /x {ProductCode} /qn /norestart /l*v <log_path>`` on the simulated host: 1618 while
@@ -149,7 +155,7 @@ def uninstall_product(
     """
     from rollup.lab.state import MsiProps
 
-    run = MsiexecRun(state, ctx, log_path, uninstall=True, package=product_code)
+    run = MsiexecRun(state, ctx, log_path, uninstall=True, package=product_code, properties=properties)
     refusal = run.refusal()
     if refusal is not None:
         return run.answer(refusal)

@@ -53,7 +53,14 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 def _log_text(
-    code: int, *, uninstall: bool, package: str, props: MsiProps | None, now: float, events: tuple[str, ...]
+    code: int,
+    *,
+    uninstall: bool,
+    package: str,
+    props: MsiProps | None,
+    now: float,
+    events: tuple[str, ...],
+    properties: str = "",
 ) -> str:
     """A verbose log shaped like msiexec's, ending in ``MainEngineThread is returning <code>``."""
     moment = utc(now)
@@ -66,7 +73,7 @@ def _log_text(
         f"MSI (c) (C4:A0) [{clock}:000]: ******* RunEngine:",
         f"           ******* Product: {package}",
         "           ******* Action: ",
-        f"           ******* CommandLine: {'REMOVE=ALL' if uninstall else '**********'}",
+        f"           ******* CommandLine: {properties or ('REMOVE=ALL' if uninstall else '**********')}",
     ]
     if code == 1618:
         lines.append(f"MSI (c) (C4:A0) [{clock}:015]: Failed to grab execution mutex. System error 258.")
@@ -112,6 +119,8 @@ class MsiexecRun:
     log_path: str
     uninstall: bool
     package: str
+    properties: str = ""
+    """The public properties given on the command line, as msiexec logs them."""
 
     def refusal(self) -> int | None:
         """What msiexec stops with first: 1622 (the log cannot be written), 1618 (the mutex is held)."""
@@ -128,7 +137,13 @@ class MsiexecRun:
             code = 1622
         else:
             text = _log_text(
-                code, uninstall=self.uninstall, package=self.package, props=props, now=now, events=events
+                code,
+                uninstall=self.uninstall,
+                package=self.package,
+                props=props,
+                now=now,
+                events=events,
+                properties=self.properties,
             )
             put_text(state, self.log_path, text, now)
             lines = [line for line in text.split("\r\n") if line] if code not in SUCCESS else []

@@ -85,6 +85,8 @@ class FileSystem:
             if not self.is_dir(ntpath.dirname(path)):
                 raise dir_not_found(path)
             raise not_found(path)
+        if self.locked(path):
+            raise io_error(IN_USE.format(path))
         if found.text is not None:
             return found.text.encode("utf-8")
         return self.blobs.get(found.blob) if found.blob else b""

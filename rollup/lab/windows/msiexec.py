@@ -32,6 +32,7 @@ def msiexec(machine: Machine, command_line: str, stdin: str) -> tuple[int, str, 
     target: str | None = None
     log: str | None = None
     quiet = False
+    properties: list[str] = []
     i = 0
     while i < len(args):
         word = args[i]
@@ -53,7 +54,9 @@ def msiexec(machine: Machine, command_line: str, stdin: str) -> tuple[int, str, 
             log = args[i + 1]
             i += 2
             continue
-        if "=" in word and not word.startswith("/"):
+        if re.fullmatch(r"[A-Za-z_][\w.]*=.*", word, re.S):
+            name, _, value = word.partition("=")
+            properties.append(f'{name.upper()}="{value}"' if " " in value else f"{name.upper()}={value}")
             i += 1
             continue
         return INVALID_COMMAND_LINE, "", ""
@@ -61,13 +64,14 @@ def msiexec(machine: Machine, command_line: str, stdin: str) -> tuple[int, str, 
         return INVALID_COMMAND_LINE, "", ""
     ctx = machine.sim_context()
     state = machine.state
+    given = " ".join(properties)
     if action == "i":
-        result = install_from_file(state, target, ctx, log_path=log)
+        result = install_from_file(state, target, ctx, log_path=log, properties=given)
         return result.exit_code, "", ""
     if _GUID.fullmatch(target.strip()):
-        return uninstall_product(state, target.strip(), ctx, log_path=log).exit_code, "", ""
-    run = MsiexecRun(state, ctx, log, uninstall=True, package=target)
+        return uninstall_product(state, target.strip(), ctx, log_path=log, properties=given).exit_code, "", ""
+    run = MsiexecRun(state, ctx, log, uninstall=True, package=target, properties=given)
     props = open_package(run, target)
     if isinstance(props, int):
         return run.answer(props).exit_code, "", ""
-    return uninstall_product(state, props.product_code, ctx, log_path=log).exit_code, "", ""
+    return uninstall_product(state, props.product_code, ctx, log_path=log, properties=given).exit_code, "", ""

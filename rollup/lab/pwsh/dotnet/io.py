@@ -72,7 +72,7 @@ class File:
 
     @static
     def Open(rt: Runtime, path: Any, mode: Any, access: Any = "ReadWrite", share: Any = "None") -> FileStream:
-        return FileStream.open(rt, _path(path), to_string(mode), to_string(access))
+        return FileStream.open(rt, _path(path), mode, access, share)
 
     @static
     def OpenRead(rt: Runtime, path: Any) -> FileStream:
@@ -88,6 +88,16 @@ class File:
         if entry is None:
             return DateTime(datetime(1601, 1, 1, tzinfo=UTC), "Utc")
         return DateTime(entry.mtime, "Utc")
+
+
+def _enum(type_name: str, value: Any) -> str:
+    """A method argument converted to a .NET enumeration as PowerShell converts it, by name."""
+    from rollup.lab.pwsh.net import NetType
+    from rollup.lab.pwsh.types import enum_from
+
+    t = NetType.lookup(type_name)
+    assert t is not None
+    return enum_from(t, value).ToString()
 
 
 def _decode(data: bytes) -> str:
@@ -250,18 +260,18 @@ class FileStream(NetObject):
         self.closed = False
 
     @classmethod
-    def open(cls, rt: Runtime, path: str, mode: str, access: str) -> FileStream:
+    def open(cls, rt: Runtime, path: str, mode: Any, access: Any, share: Any = "Read") -> FileStream:
         fs = _fs(rt)
         path = fs.check_path(path)
-        m = mode.lower()
+        m = _enum("System.IO.FileMode", mode).lower()
+        access = _enum("System.IO.FileAccess", access)
+        _enum("System.IO.FileShare", share)
         exists = fs.is_file(path)
-        if m not in ("open", "create", "createnew", "openorcreate", "truncate", "append"):
-            raise argument_error(f"Enum value '{mode}' is not valid for FileMode.")
         if m == "createnew" and exists:
             raise io_error(f"The file '{path}' already exists.\r\n")
         if m in ("open", "truncate") and not exists:
             fs.require(path)
-        writable = access.lower() in ("write", "readwrite")
+        writable = str(access).lower() in ("write", "readwrite")
         if writable:
             fs.check_write(path)
         data = fs.read(path) if exists and m in ("open", "openorcreate", "append") else b""
@@ -302,11 +312,15 @@ class StreamReader(NetObject):
     TYPE: ClassVar[str] = "System.IO.StreamReader"
     BASES: ClassVar[tuple[str, ...]] = ("System.IO.TextReader", "System.IDisposable")
 
-    def __init__(self, stream: FileStream) -> None:
+    def __init__(self, stream: FileStream, detect: bool = True) -> None:
         self.stream = stream
+        self.detect = detect
 
     def ReadToEnd(self) -> str:
-        return _decode(self.stream.read_all())
+        data = self.stream.read_all()
+        if self.detect:
+            return _decode(data)
+        return data.decode("utf-8", "replace")
 
     def Close(self) -> None:
         self.stream.Close()
@@ -318,12 +332,13 @@ class StreamReader(NetObject):
 def _new_stream(
     rt: Runtime, path: Any, mode: Any, access: Any = "ReadWrite", share: Any = "Read"
 ) -> FileStream:
-    return FileStream.open(rt, _path(path), to_string(mode), to_string(access))
+    return FileStream.open(rt, _path(path), mode, access, share)
 
 
 def _new_reader(rt: Runtime, source: Any, *rest: Any) -> StreamReader:
+    detect = bool(rest[0]) if rest and isinstance(rest[0], bool) else True
     if isinstance(source, FileStream):
-        return StreamReader(source)
+        return StreamReader(source, detect)
     return StreamReader(FileStream.open(rt, _path(source), "Open", "Read"))
 
 
