@@ -102,10 +102,17 @@ class Machine:
     # programs -----------------------------------------------------------------------------
 
     def programs(self) -> dict[str, Program]:
+        from rollup.lab.windows.appcmd import appcmd
+        from rollup.lab.windows.iisreset import iisreset
         from rollup.lab.windows.msiexec import msiexec
 
         system = self.system_root() + "\\system32"
         found: dict[str, Program] = {system + "\\msiexec.exe": msiexec}
+        iis = self.state.iis_version
+        if iis is not None:
+            found[system + "\\iisreset.exe"] = iisreset
+        if iis is not None and iis >= 7:
+            found[system + "\\inetsrv\\appcmd.exe"] = appcmd
         return {k.lower(): v for k, v in found.items()}
 
     def find_program(self, name: str) -> str | None:
