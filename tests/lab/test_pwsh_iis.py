@@ -17,7 +17,7 @@ from rollup.lab.windows.machine import Machine
 from rollup.ops import iis
 from rollup.ops.base import CommandResult, Operation
 from rollup.ops.iis import SetVdirParams, VdirParams
-from rollup.ops.iisreset import ResetParams
+from rollup.ops.iisreset import ResetParams, parse_reset
 
 SITE = "Default Web Site"
 KB_STEP = SetVdirParams(site=SITE, vdir="DNSProvider", default_logon_domain="\\", require_ssl=True)
@@ -135,8 +135,13 @@ def test_a_missing_site_or_vdir_fails_naming_it(version: int, params: VdirParams
 def test_without_iis_every_operation_says_so() -> None:
     state = HostState(name="DNS01", roles=["dns"])
 
-    for op, params in ((iis.GET_VDIR, GET), (iis.SET_VDIR, KB_STEP), (iis.RESET, ResetParams())):
-        with pytest.raises(CommandFailed, match="^DNS01: IIS is not installed$"):
+    runs: list[tuple[Operation[Any, Any], object]] = [
+        (iis.GET_VDIR, GET),
+        (iis.SET_VDIR, KB_STEP),
+        (iis.RESET, ResetParams()),
+    ]
+    for op, params in runs:
+        with pytest.raises(CommandFailed, match=r"^DNS01: IIS is not installed$"):
             op.parse(_run(op, params, state), params)
 
 
@@ -144,7 +149,7 @@ def test_without_iis_every_operation_says_so() -> None:
 def test_reset_restarts_the_iis_services(version: int, services: set[str]) -> None:
     state = _dns01(version)
 
-    outcome = iis.parse_reset(_run(iis.RESET, ResetParams(timeout_s=20), state), ResetParams(timeout_s=20))
+    outcome = parse_reset(_run(iis.RESET, ResetParams(timeout_s=20), state), ResetParams(timeout_s=20))
 
     assert outcome.services == dict.fromkeys(services, "Running")
     assert outcome.output == (
@@ -161,7 +166,7 @@ def test_reset_honours_a_forced_exit_code_then_a_disabled_service() -> None:
     state.forced_exit_codes["iis.reset"] = [1]
 
     with pytest.raises(CommandFailed, match=r"^DNS01: iisreset exited 1 \(Restart attempt failed\.\); "):
-        iis.parse_reset(_run(iis.RESET, ResetParams(), state), ResetParams())
+        parse_reset(_run(iis.RESET, ResetParams(), state), ResetParams())
     assert "iis.reset" not in state.forced_exit_codes
     state.services["w3svc"].start_mode = "Disabled"
     result = _run(iis.RESET, ResetParams(), state)
@@ -169,7 +174,7 @@ def test_reset_honours_a_forced_exit_code_then_a_disabled_service() -> None:
     with pytest.raises(
         CommandFailed, match=r"exited 1058 \(The service cannot be started.*IISADMIN Running, W3SVC Stopped$"
     ):
-        iis.parse_reset(result, ResetParams())
+        parse_reset(result, ResetParams())
     assert result.exit_code == 1058
 
 
@@ -177,10 +182,8 @@ def test_through_the_runner_a_set_counts_one_mutation_and_a_get_none() -> None:
     store = MemoryStateStore([_dns01(6)])
     runner = LabRunner(store, MemoryBlobStore(), clock=lambda: 0.0, time_factor=0)
 
-    ran = [
-        runner("DNS01", op.command(p).render()).finish()
-        for op, p in ((iis.SET_VDIR, KB_STEP), (iis.GET_VDIR, GET))
-    ]
+    scripts = [iis.SET_VDIR.command(KB_STEP).render(), iis.GET_VDIR.command(GET).render()]
+    ran = [runner("DNS01", script).finish() for script in scripts]
 
     assert [r.exit_code for r in ran] == [0, 0], [r.stdout for r in ran]
     state = store.read("DNS01")
@@ -268,10 +271,10 @@ RESET_MUTATIONS = [
 @pytest.mark.parametrize(("version", "old", "new"), RESET_MUTATIONS)
 def test_reset_mutations_are_caught(version: int, old: str, new: str) -> None:
     state = _dns01(version)
-    assert iis.parse_reset(_run(iis.RESET, ResetParams(), state.model_copy(deep=True)), ResetParams())
+    assert parse_reset(_run(iis.RESET, ResetParams(), state.model_copy(deep=True)), ResetParams())
 
     with pytest.raises((CommandFailed, ResultParseError)):
-        iis.parse_reset(_run(_mutated(iis.RESET, old, new), ResetParams(), state), ResetParams())
+        parse_reset(_run(_mutated(iis.RESET, old, new), ResetParams(), state), ResetParams())
 
 
 # The model's own behaviour, as Windows gives it.

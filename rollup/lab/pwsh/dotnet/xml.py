@@ -11,14 +11,11 @@ elements of that name (an attribute's value, an element with neither attributes 
 elements as its text, several matches as an array), before the node's own .NET properties. A
 node is one item in a pipeline, never unrolled into its children.
 
-``SelectNodes``/``SelectSingleNode`` evaluate location paths: ``/`` and ``//`` steps of a name,
-``*``, ``@name``, ``@*``, ``.``, ``..`` or ``text()``, each with predicates ``[n]``, ``[@a]`` or
-``[@a='v']``. Any other XPath fails loudly, naming what the lab does not evaluate.
+``SelectNodes``/``SelectSingleNode`` evaluate the XPath of ``rollup.lab.pwsh.dotnet.xpath``.
 """
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -100,9 +97,13 @@ class XmlNode(NetObject):
         return "".join(c.OuterXml for c in self.children)
 
     def SelectNodes(self, xpath: Any) -> XmlNodeList:
+        from rollup.lab.pwsh.dotnet.xpath import select
+
         return XmlNodeList(select(self, to_string(xpath)))
 
     def SelectSingleNode(self, xpath: Any) -> XmlNode | None:
+        from rollup.lab.pwsh.dotnet.xpath import select
+
         found = select(self, to_string(xpath))
         return found[0] if found else None
 
@@ -312,99 +313,6 @@ def _element(source: ET.Element, parent: XmlNode) -> XmlElement:
         if child.tail and child.tail.strip():
             element.children.append(XmlText(child.tail, element))
     return element
-
-
-# XPath -------------------------------------------------------------------------------------
-
-_STEP = re.compile(r"(@?(?:\*|[A-Za-z_][\w.\-:]*)|\.\.|\.|text\(\))((?:\[[^\]]*\])*)")
-_PREDICATE = re.compile(r"\[\s*(?:(\d+)|@([A-Za-z_][\w.\-:]*)(?:\s*=\s*(?:'([^']*)'|\"([^\"]*)\"))?)\s*\]")
-
-
-def _unsupported(xpath: str) -> NetException:
-    return NetException(
-        "System.Xml.XPath.XPathException",
-        f"'{xpath}' is an XPath expression the lab's XML model does not evaluate.",
-    )
-
-
-def _invalid(xpath: str) -> NetException:
-    return NetException("System.Xml.XPath.XPathException", f"'{xpath}' has an invalid token.")
-
-
-def _root(node: XmlNode) -> XmlNode:
-    while node.parent is not None:
-        node = node.parent
-    return node
-
-
-def _descendants_or_self(node: XmlNode) -> list[XmlNode]:
-    out = [node]
-    for c in node.children:
-        if isinstance(c, XmlElement):
-            out.extend(_descendants_or_self(c))
-    return out
-
-
-def _step(context: list[XmlNode], test: str, predicates: str, xpath: str) -> list[XmlNode]:
-    found: list[XmlNode] = []
-    for node in context:
-        if test == ".":
-            matches = [node]
-        elif test == "..":
-            matches = [node.parent] if node.parent is not None else []
-        elif test == "text()":
-            matches = [c for c in node.children if isinstance(c, XmlText)]
-        elif test.startswith("@"):
-            matches = [a for a in node.attributes if test == "@*" or a.name == test[1:]]
-        else:
-            matches = [c for c in node.children if isinstance(c, XmlElement) and test in ("*", c.name)]
-        for p in re.findall(r"\[[^\]]*\]", predicates):
-            m = _PREDICATE.fullmatch(p)
-            if m is None:
-                raise _unsupported(xpath)
-            if m.group(1) is not None:
-                n = int(m.group(1))
-                matches = matches[n - 1 : n] if n >= 1 else []
-                continue
-            value = m.group(3) if m.group(3) is not None else m.group(4)
-            matches = [
-                e
-                for e in matches
-                if isinstance(e, XmlElement)
-                and e.HasAttribute(m.group(2))
-                and (value is None or e.GetAttribute(m.group(2)) == value)
-            ]
-        found.extend(x for x in matches if x not in found)
-    return found
-
-
-def select(node: XmlNode, xpath: str) -> list[XmlNode]:
-    """The nodes a location path selects from ``node``, in document order."""
-    text = xpath.strip()
-    if not text:
-        raise _invalid(xpath)
-    context: list[XmlNode] = [node]
-    rest = text
-    if rest.startswith("/"):
-        context = [_root(node)]
-        if rest == "/":
-            return context
-    while rest:
-        descend = False
-        if rest.startswith("//"):
-            descend, rest = True, rest[2:]
-        elif rest.startswith("/"):
-            rest = rest[1:]
-        m = _STEP.match(rest)
-        if m is None:
-            raise _unsupported(xpath) if rest and rest[0] not in "/[]" else _invalid(xpath)
-        if descend:
-            context = [d for c in context for d in _descendants_or_self(c)]
-        context = _step(context, m.group(1), m.group(2), xpath)
-        rest = rest[m.end() :]
-        if rest and not rest.startswith("/"):
-            raise _unsupported(xpath)
-    return context
 
 
 # the type ----------------------------------------------------------------------------------
