@@ -118,7 +118,7 @@ class XmlNode(NetObject):
     def ps_dynamic_member(self, name: str) -> tuple[bool, Any]:
         low = name.lower()
         found: list[XmlNode] = [a for a in self.attributes if a.name.lower() == low]
-        found += [c for c in self.children if isinstance(c, XmlElement) and c.name.lower() == low]
+        found += [c for c in self.children if isinstance(c, XmlElement | XmlText) and c.name.lower() == low]
         if not found:
             return False, None
         values = [_adapted(n) for n in found]
