@@ -21,7 +21,8 @@ locked below applicationHost.config (``overrideModeDefault="Deny"``): without
 case-sensitive. What the state cannot hold (another attribute's value, another flag, a path that
 is not a virtual directory) fails naming it. Errors print ``ERROR ( message:... )`` with a
 non-zero exit code: 87 for a bad command line, 1168 for an unknown object, 33 for a locked section,
-13 for a value the lab cannot hold.
+13 for a value the lab cannot hold (33 is the HRESULT's Win32 code; the others are the lab's
+choice, not verified on Windows).
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ and ``W3SVC`` on IIS 7, with ``IISADMIN``, FTP, SMTP and NNTP where the host has
 restart stops each present one, then starts them in order: a disabled one fails the start
 (1058, ERROR_SERVICE_DISABLED) and leaves it and those after it stopped. A fault scenario's
 ``forced_exit_codes["iis.reset"]`` makes the next restart fail with that code, changing
-nothing. An option iisreset does not know prints its usage (exit 87); another computer's name
+nothing. An option iisreset does not know prints its usage (exit 87: the lab's choice, not
+verified on Windows); another computer's name
 fails as an unreachable RPC server. Output lines are iisreset's own.
 """
 
