@@ -8,8 +8,8 @@ restart stops each present one, then starts them in order: a disabled one fails 
 (1058, ERROR_SERVICE_DISABLED) and leaves it and those after it stopped. A fault scenario's
 ``forced_exit_codes["iis.reset"]`` makes the next restart fail with that code, changing
 nothing. An option iisreset does not know prints its usage (exit 87: the lab's choice, not
-verified on Windows); another computer's name
-fails as an unreachable RPC server. Output lines are iisreset's own.
+verified on Windows); another computer's name fails as an unreachable RPC server. Output
+lines are iisreset's own.
 """
 
 from __future__ import annotations
