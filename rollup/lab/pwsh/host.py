@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 import rollup.lab.pwsh.dotnet.io
 import rollup.lab.pwsh.dotnet.process
 import rollup.lab.pwsh.dotnet.system
+import rollup.lab.pwsh.dotnet.xml
 import rollup.lab.pwsh.dotnet_version
+import rollup.lab.windows.adsi
 import rollup.lab.windows.security  # noqa: F401 - these modules register their .NET types
 from rollup.lab.pwsh.interp import run_script
 from rollup.lab.pwsh.runtime import Runtime

@@ -101,7 +101,9 @@ class Machine:
     # programs -----------------------------------------------------------------------------
 
     def programs(self) -> dict[str, Program]:
+        from rollup.lab.windows.appcmd import appcmd
         from rollup.lab.windows.cmd import cmd_exe, site_command
+        from rollup.lab.windows.iisreset import iisreset
         from rollup.lab.windows.msiexec import msiexec
         from rollup.ops.deploytool import LAB_COMMAND
 
@@ -109,6 +111,11 @@ class Machine:
         found: dict[str, Program] = {system + "\\msiexec.exe": msiexec, system + "\\cmd.exe": cmd_exe}
         if "deployment_tool" in self.state.roles:
             found[LAB_COMMAND] = site_command
+        iis = self.state.iis_version
+        if iis is not None:
+            found[system + "\\iisreset.exe"] = iisreset
+        if iis is not None and iis >= 7:
+            found[system + "\\inetsrv\\appcmd.exe"] = appcmd
         return {k.lower(): v for k, v in found.items()}
 
     def find_program(self, name: str) -> str | None:
