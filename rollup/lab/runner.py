@@ -65,7 +65,9 @@ DEFAULT_DURATIONS: Mapping[str, float] = MappingProxyType(
 DEFAULT_DURATION_S = 1.0
 """For an operation kind ``durations`` does not name."""
 
-INTERPRETED = frozenset({"msi.install", "msi.uninstall"})
+INTERPRETED = frozenset(
+    {"msi.install", "msi.uninstall", "hyperv.probe", "hyperv.vm_action", "hyperv.wmi_vm_action"}
+)
 """
 Operations whose scripts the lab runs in its PowerShell interpreter (``rollup.lab.pwsh``) against
 the host's Windows model; the others still answer from their ``simulate`` functions.

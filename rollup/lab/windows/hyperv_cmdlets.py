@@ -1,0 +1,446 @@
+"""
+The Hyper-V module of Windows Server 2012 and later (PowerShell 3.0+), over
+``rollup.lab.windows.hyperv``: ``Get-VM``, ``Get-VMSnapshot``, ``Checkpoint-VM``,
+``Restore-VMSnapshot``, ``Remove-VMSnapshot``, ``Stop-VM`` and ``Start-VM``.
+
+The machine offers these cmdlets only where the module loads (``HyperV.cmdlets_available``);
+elsewhere a script calling them fails as PowerShell does ("The term 'Get-VM' is not
+recognized..."). Their objects (``VirtualMachine``, ``VMSnapshot``) are snapshots of the moment
+a cmdlet returned them: ``State`` does not change under a script that holds one, so a script
+reads it again with ``Get-VM``. Failures are non-terminating errors, as the module writes them
+(terminating under ``$ErrorActionPreference = 'Stop'``). ``Restore-VMSnapshot`` asks for
+confirmation unless ``-Confirm:$false``, which fails in the non-interactive shell WinRM runs.
+``Start-VM`` of a running VM and ``Stop-VM`` of one that is off only warn. ``-AsJob`` and
+``-ComputerName`` are not modelled (a script using them fails to bind).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rollup.lab.pwsh.cmdlets import Cmdlet, binding_error
+from rollup.lab.pwsh.dotnet.guid import Guid, to_guid
+from rollup.lab.pwsh.dotnet.system import DateTime
+from rollup.lab.pwsh.errors import ErrorRecord, ExceptionObject, runtime_error
+from rollup.lab.pwsh.net import NetException, NetObject, register
+from rollup.lab.pwsh.operators import like
+from rollup.lab.pwsh.types import EnumValue
+from rollup.lab.pwsh.values import enumerate_value, to_string, type_name
+from rollup.lab.windows.hyperv import MODULE_PATH, HyperV, HyperVError
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from rollup.lab.hyperv import SimCheckpoint, SimVm
+    from rollup.lab.pwsh.commands import Bound
+    from rollup.lab.pwsh.interp import Interpreter
+
+VM_STATE = register(
+    "Microsoft.HyperV.PowerShell.VMState",
+    enum_values={
+        "Other": 1, "Running": 2, "Off": 3, "Stopping": 4, "Saved": 6, "Paused": 9, "Starting": 10,
+        "Reset": 11, "Saving": 32773, "Pausing": 32776, "Resuming": 32777,
+    },
+)  # fmt: skip
+IN_STATE = "The virtual machine is already in the specified state."
+CURRENT_STATE = "The operation cannot be performed while the object is in its current state."
+NON_INTERACTIVE = "Windows PowerShell is in NonInteractive mode. Read and Prompt functionality is not available."
+
+
+def _datetime(moment: float) -> DateTime:
+    from datetime import UTC
+    from datetime import datetime as dt
+
+    stamp: datetime = dt.fromtimestamp(moment, tz=UTC)
+    return DateTime(stamp, "Local")
+
+
+def _guid(text: str) -> Guid:
+    return Guid(uuid.UUID(text))
+
+
+class VirtualMachine(NetObject):
+    """``Microsoft.HyperV.PowerShell.VirtualMachine``, as ``Get-VM`` returned it."""
+
+    TYPE: ClassVar[str] = "Microsoft.HyperV.PowerShell.VirtualMachine"
+    BASES: ClassVar[tuple[str, ...]] = ("Microsoft.HyperV.PowerShell.VirtualizationObject",)
+
+    def __init__(self, host: str, vm: SimVm) -> None:
+        self.host = host
+        self.vm_id = vm.id
+        self.name = vm.name
+        self.power = vm.power
+
+    @property
+    def Name(self) -> str:
+        return self.name
+
+    @property
+    def VMName(self) -> str:
+        return self.name
+
+    @property
+    def Id(self) -> Guid:
+        return _guid(self.vm_id)
+
+    @property
+    def VMId(self) -> Guid:
+        return _guid(self.vm_id)
+
+    @property
+    def State(self) -> EnumValue:
+        return EnumValue(VM_STATE, (VM_STATE.enum_values or {})[self.power])
+
+    @property
+    def Status(self) -> str:
+        return "Operating normally"
+
+    @property
+    def ComputerName(self) -> str:
+        return self.host
+
+    def ToString(self, *args: Any) -> str:
+        return f"VirtualMachine (Name = '{self.name}') [Id = '{self.vm_id.lower()}']"
+
+
+class VMSnapshot(NetObject):
+    """``Microsoft.HyperV.PowerShell.VMSnapshot``: a checkpoint, as ``Get-VMSnapshot`` returned it."""
+
+    TYPE: ClassVar[str] = "Microsoft.HyperV.PowerShell.VMSnapshot"
+    BASES: ClassVar[tuple[str, ...]] = ("Microsoft.HyperV.PowerShell.VirtualMachineBase",)
+
+    def __init__(self, host: str, vm: SimVm, snapshot_id: str, snapshot: SimCheckpoint) -> None:
+        self.host = host
+        self.vm_id = vm.id
+        self.vm_name = vm.name
+        self.snapshot_id = snapshot_id
+        self.name = snapshot.name
+        self.created = snapshot.created
+
+    @property
+    def Name(self) -> str:
+        return self.name
+
+    @property
+    def Id(self) -> Guid:
+        return _guid(self.snapshot_id)
+
+    @property
+    def VMName(self) -> str:
+        return self.vm_name
+
+    @property
+    def VMId(self) -> Guid:
+        return _guid(self.vm_id)
+
+    @property
+    def SnapshotType(self) -> str:
+        return "Standard"
+
+    @property
+    def CreationTime(self) -> DateTime:
+        return _datetime(self.created)
+
+    @property
+    def ComputerName(self) -> str:
+        return self.host
+
+    def ToString(self, *args: Any) -> str:
+        return f"VMSnapshot (Name = '{self.name}') [Id = '{self.snapshot_id.lower()}']"
+
+
+class ModuleInfo(NetObject):
+    """``Get-Module``'s answer for the Hyper-V module."""
+
+    TYPE: ClassVar[str] = "System.Management.Automation.PSModuleInfo"
+
+    @property
+    def Name(self) -> str:
+        return "Hyper-V"
+
+    @property
+    def Path(self) -> str:
+        return MODULE_PATH
+
+    @property
+    def ModuleType(self) -> str:
+        return "Manifest"
+
+    def ToString(self, *args: Any) -> str:
+        return "Hyper-V"
+
+
+def module_info() -> ModuleInfo:
+    return ModuleInfo()
+
+
+# ---- binding -------------------------------------------------------------------------------------
+
+
+def _hv(interp: Interpreter) -> HyperV:
+    hv: HyperV = interp.rt.machine.hyperv()
+    return hv
+
+
+def _fail(interp: Interpreter, cmdlet: str, message: str, target: Any = None, *, invalid: bool = False) -> None:
+    kind = "VirtualizationInvalidArgumentException" if invalid else "VirtualizationOperationFailedException"
+    exc = ExceptionObject(f"Microsoft.HyperV.PowerShell.{kind}", message)
+    command = f"Microsoft.HyperV.PowerShell.Commands.{cmdlet.replace('-', '')}Command"
+    error_id = ("InvalidParameter" if invalid else "OperationFailed") + "," + command
+    interp.rt.write_error(ErrorRecord(exc, error_id, "InvalidArgument" if invalid else "NotSpecified", target))
+
+
+def _objects(cmdlet: str, parameter: str, value: Any, cls: type[NetObject]) -> list[Any]:
+    items = enumerate_value(value)
+    out = [value] if items is None else list(items)
+    for item in out:
+        if not isinstance(item, cls):
+            raise binding_error(
+                cmdlet,
+                f"Cannot bind parameter '{parameter}'. Cannot convert the \"{to_string(item)}\" value of type "
+                f'"{type_name(item)}" to type "{cls.TYPE}".',
+                f"CannotConvertArgument,Microsoft.HyperV.PowerShell.Commands.{cmdlet.replace('-', '')}Command",
+            )
+    return out
+
+
+def _names(value: Any) -> list[str]:
+    items = enumerate_value(value)
+    return [to_string(v) for v in ([value] if items is None else list(items))]
+
+
+def _find_vms(interp: Interpreter, cmdlet: str, patterns: list[str]) -> list[SimVm]:
+    vms = _hv(interp).vms()
+    found: list[SimVm] = []
+    for pattern in patterns:
+        matched = [v for v in vms if like(v.name, pattern, False) and v not in found]
+        if not matched and not any(c in pattern for c in "*?["):
+            _fail(interp, cmdlet, f"Hyper-V was unable to find a virtual machine with name {pattern}.", pattern, invalid=True)
+        found.extend(matched)
+    return found
+
+
+def _targets(interp: Interpreter, b: Bound, cmdlet: str, name_key: str = "name") -> list[SimVm]:
+    """The VMs a cmdlet acts on, current: from ``-VM``, ``-Name`` (wildcards) or the pipeline."""
+    first = b.positional[0] if b.positional else None
+    given: Any = b.get("vm")
+    if given is None and isinstance(first, VirtualMachine | list):
+        given = first
+    if given is None and not b.has(name_key) and first is None and b.input:
+        given = b.input
+    if given is not None:
+        out = []
+        for obj in _objects(cmdlet, "VM", given, VirtualMachine):
+            vm = _hv(interp).vm_by_id(obj.vm_id)
+            if vm is None:
+                _fail(interp, cmdlet, f"Hyper-V was unable to find a virtual machine with name {obj.name}.", obj)
+            else:
+                out.append(vm)
+        return out
+    names = b.get(name_key, 0)
+    if names is None:
+        raise binding_error(
+            cmdlet,
+            f"Cannot process command because of one or more missing mandatory parameters: {name_key.capitalize()}.",
+            "MissingMandatoryParameter",
+        )
+    return _find_vms(interp, cmdlet, _names(names))
+
+
+def _snapshots(interp: Interpreter, vm: SimVm, pattern: str | None = None) -> list[VMSnapshot]:
+    host = interp.rt.machine.computer_name()
+    return [
+        VMSnapshot(host, vm, sid, c)
+        for sid, c in _hv(interp).checkpoints(vm)
+        if pattern is None or like(c.name, pattern, False)
+    ]
+
+
+def _chosen_snapshots(interp: Interpreter, b: Bound, cmdlet: str) -> list[VMSnapshot]:
+    """``-VMSnapshot`` (or the pipeline), else ``-Name`` of ``-VMName``/``-VM``'s checkpoints."""
+    given: Any = b.get("vmsnapshot")
+    first = b.positional[0] if b.positional else None
+    if given is None and isinstance(first, VMSnapshot | list):
+        given = first
+    if given is None and not b.has("name") and not b.has("vmname") and not b.has("vm") and b.input:
+        given = b.input
+    if given is not None:
+        return list(_objects(cmdlet, "VMSnapshot", given, VMSnapshot))
+    name = b.get("name", 0 if b.has("vmname") or b.has("vm") else 1)
+    if name is None:
+        raise binding_error(
+            cmdlet,
+            "Cannot process command because of one or more missing mandatory parameters: Name.",
+            "MissingMandatoryParameter",
+        )
+    found: list[VMSnapshot] = []
+    for vm in _targets(interp, b, cmdlet, "vmname"):
+        found.extend(_snapshots(interp, vm, to_string(name)))
+    return found
+
+
+def _current(interp: Interpreter, cmdlet: str, snapshot: VMSnapshot) -> bool:
+    vm = _hv(interp).vm_by_id(snapshot.vm_id)
+    ids = [sid.lower() for sid, _ in _hv(interp).checkpoints(vm)] if vm is not None else []
+    if snapshot.snapshot_id.lower() not in ids:
+        _fail(interp, cmdlet, f"Hyper-V was unable to find the checkpoint {snapshot.name}.", snapshot)
+        return False
+    return True
+
+
+# ---- the cmdlets ---------------------------------------------------------------------------------
+
+
+def _get_vm(interp: Interpreter, b: Bound) -> Iterable[Any]:
+    host = interp.rt.machine.computer_name()
+    if b.has("id"):
+        try:
+            wanted = to_guid(b.get("id"))
+        except NetException as exc:
+            raise binding_error(
+                "Get-VM",
+                f"Cannot bind parameter 'Id'. Cannot convert value \"{to_string(b.get('id'))}\" to type "
+                f'"System.Guid". Error: "{exc.message}"',
+                "CannotConvertArgumentNoMessage,Microsoft.HyperV.PowerShell.Commands.GetVMCommand",
+            ) from None
+        found = [v for v in _hv(interp).vms() if _guid(v.id).Equals(wanted)]
+        if not found:
+            _fail(interp, "Get-VM", f"Hyper-V was unable to find a virtual machine with id {wanted.ToString()}.", invalid=True)
+        return [VirtualMachine(host, v) for v in found]
+    names = b.get("name", 0)
+    vms = _hv(interp).vms() if names is None else _find_vms(interp, "Get-VM", _names(names))
+    return [VirtualMachine(host, v) for v in vms]
+
+
+def _get_snapshot(interp: Interpreter, b: Bound) -> Iterable[Any]:
+    name = b.get("name", 1)
+    out: list[Any] = []
+    for vm in _targets(interp, b, "Get-VMSnapshot", "vmname"):
+        out.extend(_snapshots(interp, vm, None if name is None else to_string(name)))
+    return out
+
+
+def _checkpoint(interp: Interpreter, b: Bound) -> Iterable[Any]:
+    name = b.get("snapshotname", 1)
+    out: list[Any] = []
+    host = interp.rt.machine.computer_name()
+    for vm in _targets(interp, b, "Checkpoint-VM"):
+        if b.get("whatif"):
+            interp.rt.write_host(f'What if: Performing operation "Checkpoint-VM" on Target "{vm.name}".')
+            continue
+        try:
+            made = _hv(interp).create_checkpoint(vm.id, None if name is None else to_string(name))
+        except HyperVError as exc:
+            _fail(interp, "Checkpoint-VM", f"Checkpoint operation for '{vm.name}' failed.\r\n{exc.message}", vm.name)
+            continue
+        if b.get("passthru"):
+            current = _hv(interp).vm_by_id(vm.id) or vm
+            out.append(VMSnapshot(host, current, made.id, made))
+    return out
+
+
+def _confirmed(interp: Interpreter, b: Bound, cmdlet: str, impact: str) -> bool:
+    """ShouldProcess: ``-WhatIf`` says what it would do; a prompt fails without a console."""
+    if b.get("whatif"):
+        return False
+    preference = to_string(interp.rt.get("ConfirmPreference")[1] or "High").lower()
+    levels = {"none": 4, "high": 3, "medium": 2, "low": 1}
+    asked = bool(b.get("confirm")) if b.has("confirm") else levels.get(impact, 3) >= levels.get(preference, 3)
+    if asked:
+        raise runtime_error(
+            NON_INTERACTIVE,
+            f"HostFunctionNotImplemented,Microsoft.HyperV.PowerShell.Commands.{cmdlet.replace('-', '')}Command",
+            "System.Management.Automation.Host.HostException",
+        )
+    return True
+
+
+def _restore(interp: Interpreter, b: Bound) -> Iterable[Any]:
+    for snapshot in _chosen_snapshots(interp, b, "Restore-VMSnapshot"):
+        if not _confirmed(interp, b, "Restore-VMSnapshot", "high") or not _current(interp, "Restore-VMSnapshot", snapshot):
+            continue
+        try:
+            _hv(interp).apply(snapshot.vm_id, snapshot.snapshot_id)
+        except HyperVError as exc:
+            _fail(interp, "Restore-VMSnapshot", f"'{snapshot.vm_name}' failed to apply checkpoint.\r\n{exc.message}", snapshot)
+    return []
+
+
+def _remove(interp: Interpreter, b: Bound) -> Iterable[Any]:
+    for snapshot in _chosen_snapshots(interp, b, "Remove-VMSnapshot"):
+        if not _confirmed(interp, b, "Remove-VMSnapshot", "medium") or not _current(interp, "Remove-VMSnapshot", snapshot):
+            continue
+        _hv(interp).remove(snapshot.vm_id, snapshot.snapshot_id)
+    return []
+
+
+def _power(cmdlet: str) -> Callable[[Interpreter, Bound], Iterable[Any]]:
+    def run(interp: Interpreter, b: Bound) -> Iterable[Any]:
+        out: list[Any] = []
+        host = interp.rt.machine.computer_name()
+        for vm in _targets(interp, b, cmdlet):
+            want = "Running" if cmdlet == "Start-VM" else ("Saved" if b.get("save") else "Off")
+            if not _confirmed(interp, b, cmdlet, "medium"):
+                continue
+            if vm.power == want:
+                interp.rt.write_host(f"WARNING: {IN_STATE}")
+            else:
+                try:
+                    _hv(interp).set_power(vm.id, want)
+                except HyperVError as exc:
+                    _fail(interp, cmdlet, f"'{vm.name}' failed to change state.\r\n{exc.message}", vm.name)
+            if b.get("passthru"):
+                out.append(VirtualMachine(host, _hv(interp).vm_by_id(vm.id) or vm))
+        return out
+
+    return run
+
+
+def _loading(run: Callable[[Interpreter, Bound], Iterable[Any]]) -> Callable[[Interpreter, Bound], Iterable[Any]]:
+    """PowerShell 3.0 loads the module the first time a script uses one of its cmdlets."""
+
+    def loaded(interp: Interpreter, b: Bound) -> Iterable[Any]:
+        interp.rt.machine.imported_modules.add("hyper-v")
+        return list(run(interp, b))
+
+    return loaded
+
+
+_SHOULD = ("whatif", "confirm")
+CMDLETS: dict[str, Cmdlet] = {
+    c.name.lower(): c
+    for c in (
+        Cmdlet("Get-VM", ("name", "id"), _loading(_get_vm)),
+        Cmdlet("Get-VMSnapshot", ("vmname", "vm", "name", "snapshottype"), _loading(_get_snapshot)),
+        Cmdlet(
+            "Checkpoint-VM",
+            ("name", "vm", "snapshotname", "passthru", *_SHOULD),
+            _loading(_checkpoint),
+            frozenset({"passthru", *_SHOULD}),
+        ),
+        Cmdlet(
+            "Restore-VMSnapshot",
+            ("vmsnapshot", "name", "vmname", "vm", "passthru", *_SHOULD),
+            _loading(_restore),
+            frozenset({"passthru", *_SHOULD}),
+        ),
+        Cmdlet(
+            "Remove-VMSnapshot",
+            ("vmsnapshot", "vmname", "vm", "name", "includeallchildsnapshots", "passthru", *_SHOULD),
+            _loading(_remove),
+            frozenset({"includeallchildsnapshots", "passthru", *_SHOULD}),
+        ),
+        Cmdlet(
+            "Stop-VM",
+            ("name", "vm", "save", "turnoff", "force", "passthru", *_SHOULD),
+            _loading(_power("Stop-VM")),
+            frozenset({"save", "turnoff", "force", "passthru", *_SHOULD}),
+        ),
+        Cmdlet(
+            "Start-VM", ("name", "vm", "passthru", *_SHOULD), _loading(_power("Start-VM")), frozenset({"passthru", *_SHOULD})
+        ),
+    )
+}
+"""The Hyper-V module's cmdlets the lab has, with the parameters it models."""
