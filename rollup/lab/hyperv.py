@@ -192,7 +192,9 @@ def checkpoint_id(vm: SimVm, chosen: SimCheckpoint) -> str:
     """The checkpoint's GUID (derived for one saved before checkpoints had their own)."""
     if chosen.id:
         return chosen.id
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{vm.id}/{chosen.blob}/{chosen.created!r}/{chosen.name}")).upper()
+    return str(
+        uuid.uuid5(uuid.NAMESPACE_URL, f"{vm.id}/{chosen.blob}/{chosen.created!r}/{chosen.name}")
+    ).upper()
 
 
 def find_checkpoint(vm: SimVm, snapshot: str) -> SimCheckpoint:

@@ -152,7 +152,9 @@ class HyperV:
         vm = self._locate(registry, vm_id)
         chosen = self._checkpoint(vm, snapshot_id)
         if vm.power == "Running":
-            raise HyperVError(32775, "The operation cannot be performed while the object is in its current state.")
+            raise HyperVError(
+                32775, "The operation cannot be performed while the object is in its current state."
+            )
         try:
             apply_checkpoint(vm, chosen, peers=self.machine.peers, read_blob=self.machine.blobs.get)
         except GuestUnreachable as exc:
@@ -171,7 +173,9 @@ class HyperV:
         registry = self.registry()
         vm = self._locate(registry, vm_id)
         if vm.power == power or (power == "Saved" and vm.power != "Running"):
-            raise HyperVError(32775, "The operation cannot be performed while the object is in its current state.")
+            raise HyperVError(
+                32775, "The operation cannot be performed while the object is in its current state."
+            )
         vm.power = power
         self.save(registry)
 

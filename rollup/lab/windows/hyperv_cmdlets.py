@@ -33,7 +33,7 @@ from rollup.lab.windows.hyperv import MODULE_PATH, HyperV, HyperVError
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from rollup.lab.hyperv import SimCheckpoint, SimVm
+    from rollup.lab.hyperv import Power, SimCheckpoint, SimVm
     from rollup.lab.pwsh.commands import Bound
     from rollup.lab.pwsh.interp import Interpreter
 
@@ -46,7 +46,9 @@ VM_STATE = register(
 )  # fmt: skip
 IN_STATE = "The virtual machine is already in the specified state."
 CURRENT_STATE = "The operation cannot be performed while the object is in its current state."
-NON_INTERACTIVE = "Windows PowerShell is in NonInteractive mode. Read and Prompt functionality is not available."
+NON_INTERACTIVE = (
+    "Windows PowerShell is in NonInteractive mode. Read and Prompt functionality is not available."
+)
 
 
 def _datetime(moment: float) -> DateTime:
@@ -184,12 +186,16 @@ def _hv(interp: Interpreter) -> HyperV:
     return hv
 
 
-def _fail(interp: Interpreter, cmdlet: str, message: str, target: Any = None, *, invalid: bool = False) -> None:
+def _fail(
+    interp: Interpreter, cmdlet: str, message: str, target: Any = None, *, invalid: bool = False
+) -> None:
     kind = "VirtualizationInvalidArgumentException" if invalid else "VirtualizationOperationFailedException"
     exc = ExceptionObject(f"Microsoft.HyperV.PowerShell.{kind}", message)
     command = f"Microsoft.HyperV.PowerShell.Commands.{cmdlet.replace('-', '')}Command"
     error_id = ("InvalidParameter" if invalid else "OperationFailed") + "," + command
-    interp.rt.write_error(ErrorRecord(exc, error_id, "InvalidArgument" if invalid else "NotSpecified", target))
+    interp.rt.write_error(
+        ErrorRecord(exc, error_id, "InvalidArgument" if invalid else "NotSpecified", target)
+    )
 
 
 def _objects(cmdlet: str, parameter: str, value: Any, cls: type[NetObject]) -> list[Any]:
@@ -217,7 +223,13 @@ def _find_vms(interp: Interpreter, cmdlet: str, patterns: list[str]) -> list[Sim
     for pattern in patterns:
         matched = [v for v in vms if like(v.name, pattern, False) and v not in found]
         if not matched and not any(c in pattern for c in "*?["):
-            _fail(interp, cmdlet, f"Hyper-V was unable to find a virtual machine with name {pattern}.", pattern, invalid=True)
+            _fail(
+                interp,
+                cmdlet,
+                f"Hyper-V was unable to find a virtual machine with name {pattern}.",
+                pattern,
+                invalid=True,
+            )
         found.extend(matched)
     return found
 
@@ -235,7 +247,9 @@ def _targets(interp: Interpreter, b: Bound, cmdlet: str, name_key: str = "name")
         for obj in _objects(cmdlet, "VM", given, VirtualMachine):
             vm = _hv(interp).vm_by_id(obj.vm_id)
             if vm is None:
-                _fail(interp, cmdlet, f"Hyper-V was unable to find a virtual machine with name {obj.name}.", obj)
+                _fail(
+                    interp, cmdlet, f"Hyper-V was unable to find a virtual machine with name {obj.name}.", obj
+                )
             else:
                 out.append(vm)
         return out
@@ -307,7 +321,12 @@ def _get_vm(interp: Interpreter, b: Bound) -> Iterable[Any]:
             ) from None
         found = [v for v in _hv(interp).vms() if _guid(v.id).Equals(wanted)]
         if not found:
-            _fail(interp, "Get-VM", f"Hyper-V was unable to find a virtual machine with id {wanted.ToString()}.", invalid=True)
+            _fail(
+                interp,
+                "Get-VM",
+                f"Hyper-V was unable to find a virtual machine with id {wanted.ToString()}.",
+                invalid=True,
+            )
         return [VirtualMachine(host, v) for v in found]
     names = b.get("name", 0)
     vms = _hv(interp).vms() if names is None else _find_vms(interp, "Get-VM", _names(names))
@@ -333,7 +352,12 @@ def _checkpoint(interp: Interpreter, b: Bound) -> Iterable[Any]:
         try:
             made = _hv(interp).create_checkpoint(vm.id, None if name is None else to_string(name))
         except HyperVError as exc:
-            _fail(interp, "Checkpoint-VM", f"Checkpoint operation for '{vm.name}' failed.\r\n{exc.message}", vm.name)
+            _fail(
+                interp,
+                "Checkpoint-VM",
+                f"Checkpoint operation for '{vm.name}' failed.\r\n{exc.message}",
+                vm.name,
+            )
             continue
         if b.get("passthru"):
             current = _hv(interp).vm_by_id(vm.id) or vm
@@ -359,18 +383,27 @@ def _confirmed(interp: Interpreter, b: Bound, cmdlet: str, impact: str) -> bool:
 
 def _restore(interp: Interpreter, b: Bound) -> Iterable[Any]:
     for snapshot in _chosen_snapshots(interp, b, "Restore-VMSnapshot"):
-        if not _confirmed(interp, b, "Restore-VMSnapshot", "high") or not _current(interp, "Restore-VMSnapshot", snapshot):
+        if not _confirmed(interp, b, "Restore-VMSnapshot", "high") or not _current(
+            interp, "Restore-VMSnapshot", snapshot
+        ):
             continue
         try:
             _hv(interp).apply(snapshot.vm_id, snapshot.snapshot_id)
         except HyperVError as exc:
-            _fail(interp, "Restore-VMSnapshot", f"'{snapshot.vm_name}' failed to apply checkpoint.\r\n{exc.message}", snapshot)
+            _fail(
+                interp,
+                "Restore-VMSnapshot",
+                f"'{snapshot.vm_name}' failed to apply checkpoint.\r\n{exc.message}",
+                snapshot,
+            )
     return []
 
 
 def _remove(interp: Interpreter, b: Bound) -> Iterable[Any]:
     for snapshot in _chosen_snapshots(interp, b, "Remove-VMSnapshot"):
-        if not _confirmed(interp, b, "Remove-VMSnapshot", "medium") or not _current(interp, "Remove-VMSnapshot", snapshot):
+        if not _confirmed(interp, b, "Remove-VMSnapshot", "medium") or not _current(
+            interp, "Remove-VMSnapshot", snapshot
+        ):
             continue
         _hv(interp).remove(snapshot.vm_id, snapshot.snapshot_id)
     return []
@@ -381,7 +414,7 @@ def _power(cmdlet: str) -> Callable[[Interpreter, Bound], Iterable[Any]]:
         out: list[Any] = []
         host = interp.rt.machine.computer_name()
         for vm in _targets(interp, b, cmdlet):
-            want = "Running" if cmdlet == "Start-VM" else ("Saved" if b.get("save") else "Off")
+            want: Power = "Running" if cmdlet == "Start-VM" else ("Saved" if b.get("save") else "Off")
             if not _confirmed(interp, b, cmdlet, "medium"):
                 continue
             if vm.power == want:
@@ -398,7 +431,9 @@ def _power(cmdlet: str) -> Callable[[Interpreter, Bound], Iterable[Any]]:
     return run
 
 
-def _loading(run: Callable[[Interpreter, Bound], Iterable[Any]]) -> Callable[[Interpreter, Bound], Iterable[Any]]:
+def _loading(
+    run: Callable[[Interpreter, Bound], Iterable[Any]],
+) -> Callable[[Interpreter, Bound], Iterable[Any]]:
     """PowerShell 3.0 loads the module the first time a script uses one of its cmdlets."""
 
     def loaded(interp: Interpreter, b: Bound) -> Iterable[Any]:
@@ -439,7 +474,10 @@ CMDLETS: dict[str, Cmdlet] = {
             frozenset({"save", "turnoff", "force", "passthru", *_SHOULD}),
         ),
         Cmdlet(
-            "Start-VM", ("name", "vm", "passthru", *_SHOULD), _loading(_power("Start-VM")), frozenset({"passthru", *_SHOULD})
+            "Start-VM",
+            ("name", "vm", "passthru", *_SHOULD),
+            _loading(_power("Start-VM")),
+            frozenset({"passthru", *_SHOULD}),
         ),
     )
 }

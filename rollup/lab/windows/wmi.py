@@ -16,10 +16,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
-
-from rollup.lab.pwsh.errors import ErrorRecord, ExceptionObject
 from xml.sax.saxutils import escape
 
+from rollup.lab.pwsh.errors import ErrorRecord, ExceptionObject
 from rollup.lab.pwsh.net import NetException, NetObject
 from rollup.lab.pwsh.values import Int64, UInt32, UInt64, equals, to_number, to_string
 
@@ -98,7 +97,7 @@ class WmiOutParameters(NetObject):
     TYPE: ClassVar[str] = "System.Management.ManagementBaseObject"
 
     def __init__(self, return_value: int, **outs: Any) -> None:
-        self.props = {"returnvalue": ("ReturnValue", UInt32(return_value))}
+        self.props: dict[str, tuple[str, Any]] = {"returnvalue": ("ReturnValue", UInt32(return_value))}
         self.props.update({k.lower(): (k, v) for k, v in outs.items()})
 
     def ps_dynamic_member(self, name: str) -> tuple[bool, Any]:
