@@ -5,7 +5,7 @@ The Hyper-V module of Windows Server 2012 and later (PowerShell 3.0+), over
 
 The machine offers these cmdlets only where the module loads (``HyperV.cmdlets_available``);
 elsewhere a script calling them fails as PowerShell does ("The term 'Get-VM' is not
-recognized..."). Their objects (``VirtualMachine``, ``VMSnapshot``) are snapshots of the moment
+recognized..."). Their objects (``rollup.lab.windows.hyperv_objects``) are snapshots of the moment
 a cmdlet returned them: ``State`` does not change under a script that holds one, so a script
 reads it again with ``Get-VM``. Failures are non-terminating errors, as the module writes them
 (terminating under ``$ErrorActionPreference = 'Stop'``). ``Restore-VMSnapshot`` asks for
@@ -16,166 +16,27 @@ confirmation unless ``-Confirm:$false``, which fails in the non-interactive shel
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from rollup.lab.pwsh.cmdlets import Cmdlet, binding_error
-from rollup.lab.pwsh.dotnet.guid import Guid, to_guid
-from rollup.lab.pwsh.dotnet.system import DateTime
+from rollup.lab.pwsh.dotnet.guid import to_guid
 from rollup.lab.pwsh.errors import ErrorRecord, ExceptionObject, runtime_error
-from rollup.lab.pwsh.net import NetException, NetObject, register
+from rollup.lab.pwsh.net import NetException, NetObject
 from rollup.lab.pwsh.operators import like
-from rollup.lab.pwsh.types import EnumValue
 from rollup.lab.pwsh.values import enumerate_value, to_string, type_name
-from rollup.lab.windows.hyperv import MODULE_PATH, HyperV, HyperVError
+from rollup.lab.windows.hyperv import HyperV, HyperVError
+from rollup.lab.windows.hyperv_objects import VirtualMachine, VMSnapshot, guid_of
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
-    from rollup.lab.hyperv import Power, SimCheckpoint, SimVm
+    from rollup.lab.hyperv import Power, SimVm
     from rollup.lab.pwsh.commands import Bound
     from rollup.lab.pwsh.interp import Interpreter
 
-VM_STATE = register(
-    "Microsoft.HyperV.PowerShell.VMState",
-    enum_values={
-        "Other": 1, "Running": 2, "Off": 3, "Stopping": 4, "Saved": 6, "Paused": 9, "Starting": 10,
-        "Reset": 11, "Saving": 32773, "Pausing": 32776, "Resuming": 32777,
-    },
-)  # fmt: skip
 IN_STATE = "The virtual machine is already in the specified state."
-CURRENT_STATE = "The operation cannot be performed while the object is in its current state."
 NON_INTERACTIVE = (
     "Windows PowerShell is in NonInteractive mode. Read and Prompt functionality is not available."
 )
-
-
-def _datetime(moment: float) -> DateTime:
-    from datetime import UTC
-    from datetime import datetime as dt
-
-    stamp: datetime = dt.fromtimestamp(moment, tz=UTC)
-    return DateTime(stamp, "Local")
-
-
-def _guid(text: str) -> Guid:
-    return Guid(uuid.UUID(text))
-
-
-class VirtualMachine(NetObject):
-    """``Microsoft.HyperV.PowerShell.VirtualMachine``, as ``Get-VM`` returned it."""
-
-    TYPE: ClassVar[str] = "Microsoft.HyperV.PowerShell.VirtualMachine"
-    BASES: ClassVar[tuple[str, ...]] = ("Microsoft.HyperV.PowerShell.VirtualizationObject",)
-
-    def __init__(self, host: str, vm: SimVm) -> None:
-        self.host = host
-        self.vm_id = vm.id
-        self.name = vm.name
-        self.power = vm.power
-
-    @property
-    def Name(self) -> str:
-        return self.name
-
-    @property
-    def VMName(self) -> str:
-        return self.name
-
-    @property
-    def Id(self) -> Guid:
-        return _guid(self.vm_id)
-
-    @property
-    def VMId(self) -> Guid:
-        return _guid(self.vm_id)
-
-    @property
-    def State(self) -> EnumValue:
-        return EnumValue(VM_STATE, (VM_STATE.enum_values or {})[self.power])
-
-    @property
-    def Status(self) -> str:
-        return "Operating normally"
-
-    @property
-    def ComputerName(self) -> str:
-        return self.host
-
-    def ToString(self, *args: Any) -> str:
-        return f"VirtualMachine (Name = '{self.name}') [Id = '{self.vm_id.lower()}']"
-
-
-class VMSnapshot(NetObject):
-    """``Microsoft.HyperV.PowerShell.VMSnapshot``: a checkpoint, as ``Get-VMSnapshot`` returned it."""
-
-    TYPE: ClassVar[str] = "Microsoft.HyperV.PowerShell.VMSnapshot"
-    BASES: ClassVar[tuple[str, ...]] = ("Microsoft.HyperV.PowerShell.VirtualMachineBase",)
-
-    def __init__(self, host: str, vm: SimVm, snapshot_id: str, snapshot: SimCheckpoint) -> None:
-        self.host = host
-        self.vm_id = vm.id
-        self.vm_name = vm.name
-        self.snapshot_id = snapshot_id
-        self.name = snapshot.name
-        self.created = snapshot.created
-
-    @property
-    def Name(self) -> str:
-        return self.name
-
-    @property
-    def Id(self) -> Guid:
-        return _guid(self.snapshot_id)
-
-    @property
-    def VMName(self) -> str:
-        return self.vm_name
-
-    @property
-    def VMId(self) -> Guid:
-        return _guid(self.vm_id)
-
-    @property
-    def SnapshotType(self) -> str:
-        return "Standard"
-
-    @property
-    def CreationTime(self) -> DateTime:
-        return _datetime(self.created)
-
-    @property
-    def ComputerName(self) -> str:
-        return self.host
-
-    def ToString(self, *args: Any) -> str:
-        return f"VMSnapshot (Name = '{self.name}') [Id = '{self.snapshot_id.lower()}']"
-
-
-class ModuleInfo(NetObject):
-    """``Get-Module``'s answer for the Hyper-V module."""
-
-    TYPE: ClassVar[str] = "System.Management.Automation.PSModuleInfo"
-
-    @property
-    def Name(self) -> str:
-        return "Hyper-V"
-
-    @property
-    def Path(self) -> str:
-        return MODULE_PATH
-
-    @property
-    def ModuleType(self) -> str:
-        return "Manifest"
-
-    def ToString(self, *args: Any) -> str:
-        return "Hyper-V"
-
-
-def module_info() -> ModuleInfo:
-    return ModuleInfo()
 
 
 # ---- binding -------------------------------------------------------------------------------------
@@ -319,7 +180,7 @@ def _get_vm(interp: Interpreter, b: Bound) -> Iterable[Any]:
                 f'"System.Guid". Error: "{exc.message}"',
                 "CannotConvertArgumentNoMessage,Microsoft.HyperV.PowerShell.Commands.GetVMCommand",
             ) from None
-        found = [v for v in _hv(interp).vms() if _guid(v.id).Equals(wanted)]
+        found = [v for v in _hv(interp).vms() if guid_of(v.id).Equals(wanted)]
         if not found:
             _fail(
                 interp,

@@ -165,7 +165,7 @@ class Machine:
     def modules(self, name: str) -> Iterable[Any]:
         """The modules installed whose name matches ``name`` (``Get-Module -ListAvailable``)."""
         from rollup.lab.pwsh.operators import like
-        from rollup.lab.windows.hyperv_cmdlets import module_info
+        from rollup.lab.windows.hyperv_objects import module_info
 
         found = [module_info()] if self.hyperv().module_available() else []
         return [m for m in found if not name or like(m.Name, name, False)]
