@@ -19,6 +19,11 @@ The host is a Windows Server 2008 R2 SP1 Hyper-V host by default (PowerShell 2.0
 Server 2012 R2 host (the Hyper-V module and ``root\\virtualization\\v2``).
 
 ``rollup.lab.rehearsal_lab`` adds such a host to a lab and serves it for ``rollup rehearse --simulated``.
+
+The lab runs the Hyper-V operations' real scripts in its PowerShell (``rollup.lab.runner.INTERPRETED``):
+the Hyper-V module's cmdlets and WMI classes of ``rollup.lab.windows.hyperv*`` act on this registry
+through ``capture``, ``apply_checkpoint`` and the power states. The ``simulate_*`` functions below
+are the operations' former Python twins; the runner no longer calls them.
 """
 
 from __future__ import annotations
