@@ -311,3 +311,18 @@ def test_a_broken_wmi_script_is_caught(mutation: Mutation, final: str) -> None:
     assert not _caught(Lab(modern=False), WMI_VM_ACTION, setup, final)
 
     assert _caught(Lab(modern=False), broken(WMI_VM_ACTION, *mutation), setup, final)
+
+
+@pytest.mark.parametrize(("ps_version", "prefix"), [("4.0", ""), ("2.0", "Command execution stopped")])
+def test_a_stopped_cmdlet_error_reads_as_the_hosts_powershell_writes_it(ps_version: str, prefix: str) -> None:
+    """Under ``Stop``, PowerShell 2.0 wraps a non-terminating error; 3.0 and later throw it as it is."""
+    lab = Lab(modern=True, ps_version=ps_version)
+    script = (
+        "$ErrorActionPreference = 'Stop'\n"
+        "try { Get-Item 'C:\\nowhere' } catch { Write-Host $_.Exception.Message }\n"
+    )
+    with lab.store.update("HV01") as state:
+        run = run_powershell(script, Machine(state, lab.blobs, now=NOW, user=ADMIN))
+
+    assert run.stdout.startswith(prefix)
+    assert "C:\\nowhere" in run.stdout
