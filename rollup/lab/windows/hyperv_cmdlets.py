@@ -10,7 +10,8 @@ a cmdlet returned them: ``State`` does not change under a script that holds one,
 reads it again with ``Get-VM``. Failures are non-terminating errors, as the module writes them
 (terminating under ``$ErrorActionPreference = 'Stop'``). ``Restore-VMSnapshot`` asks for
 confirmation unless ``-Confirm:$false``, which fails in the non-interactive shell WinRM runs.
-``Start-VM`` of a running VM and ``Stop-VM`` of one that is off only warn. ``-AsJob`` and
+``Start-VM`` of a running VM and ``Stop-VM`` of one that is off only warn;
+``Restore-VMSnapshot`` of a running VM fails (the VM must be off or saved, as WMI's apply needs). ``-AsJob`` and
 ``-ComputerName`` are not modelled (a script using them fails to bind).
 """
 
@@ -68,9 +69,21 @@ def _objects(cmdlet: str, parameter: str, value: Any, cls: type[NetObject]) -> l
                 cmdlet,
                 f"Cannot bind parameter '{parameter}'. Cannot convert the \"{to_string(item)}\" value of type "
                 f'"{type_name(item)}" to type "{cls.TYPE}".',
-                f"CannotConvertArgument,Microsoft.HyperV.PowerShell.Commands.{cmdlet.replace('-', '')}Command",
+                "CannotConvertArgument",
             )
     return out
+
+
+def _all_of(value: Any, cls: type[NetObject]) -> bool:
+    """Whether a positional argument is one or more ``cls`` objects (and so binds to that parameter)."""
+    items = enumerate_value(value)
+    seq = [value] if items is None else list(items)
+    return bool(seq) and all(isinstance(item, cls) for item in seq)
+
+
+def _second(b: Bound, *first: str) -> int:
+    """Where a cmdlet's second positional parameter is: first in line once the first is named."""
+    return 0 if any(b.has(name) for name in first) else 1
 
 
 def _names(value: Any) -> list[str]:
@@ -99,7 +112,7 @@ def _targets(interp: Interpreter, b: Bound, cmdlet: str, name_key: str = "name")
     """The VMs a cmdlet acts on, current: from ``-VM``, ``-Name`` (wildcards) or the pipeline."""
     first = b.positional[0] if b.positional else None
     given: Any = b.get("vm")
-    if given is None and isinstance(first, VirtualMachine | list):
+    if given is None and first is not None and _all_of(first, VirtualMachine):
         given = first
     if given is None and not b.has(name_key) and first is None and b.input:
         given = b.input
@@ -137,13 +150,13 @@ def _chosen_snapshots(interp: Interpreter, b: Bound, cmdlet: str) -> list[VMSnap
     """``-VMSnapshot`` (or the pipeline), else ``-Name`` of ``-VMName``/``-VM``'s checkpoints."""
     given: Any = b.get("vmsnapshot")
     first = b.positional[0] if b.positional else None
-    if given is None and isinstance(first, VMSnapshot | list):
+    if given is None and first is not None and _all_of(first, VMSnapshot):
         given = first
     if given is None and not b.has("name") and not b.has("vmname") and not b.has("vm") and b.input:
         given = b.input
     if given is not None:
         return list(_objects(cmdlet, "VMSnapshot", given, VMSnapshot))
-    name = b.get("name", 0 if b.has("vmname") or b.has("vm") else 1)
+    name = b.get("name", _second(b, "vmname", "vm"))
     if name is None:
         raise binding_error(
             cmdlet,
@@ -178,7 +191,7 @@ def _get_vm(interp: Interpreter, b: Bound) -> Iterable[Any]:
                 "Get-VM",
                 f"Cannot bind parameter 'Id'. Cannot convert value \"{to_string(b.get('id'))}\" to type "
                 f'"System.Guid". Error: "{exc.message}"',
-                "CannotConvertArgumentNoMessage,Microsoft.HyperV.PowerShell.Commands.GetVMCommand",
+                "CannotConvertArgumentNoMessage",
             ) from None
         found = [v for v in _hv(interp).vms() if guid_of(v.id).Equals(wanted)]
         if not found:
@@ -195,7 +208,7 @@ def _get_vm(interp: Interpreter, b: Bound) -> Iterable[Any]:
 
 
 def _get_snapshot(interp: Interpreter, b: Bound) -> Iterable[Any]:
-    name = b.get("name", 1)
+    name = b.get("name", _second(b, "vmname", "vm"))
     out: list[Any] = []
     for vm in _targets(interp, b, "Get-VMSnapshot", "vmname"):
         out.extend(_snapshots(interp, vm, None if name is None else to_string(name)))
@@ -203,12 +216,11 @@ def _get_snapshot(interp: Interpreter, b: Bound) -> Iterable[Any]:
 
 
 def _checkpoint(interp: Interpreter, b: Bound) -> Iterable[Any]:
-    name = b.get("snapshotname", 1)
+    name = b.get("snapshotname", _second(b, "name", "vm"))
     out: list[Any] = []
     host = interp.rt.machine.computer_name()
     for vm in _targets(interp, b, "Checkpoint-VM"):
-        if b.get("whatif"):
-            interp.rt.write_host(f'What if: Performing operation "Checkpoint-VM" on Target "{vm.name}".')
+        if not _confirmed(interp, b, "Checkpoint-VM", "medium", vm.name):
             continue
         try:
             made = _hv(interp).create_checkpoint(vm.id, None if name is None else to_string(name))
@@ -226,9 +238,10 @@ def _checkpoint(interp: Interpreter, b: Bound) -> Iterable[Any]:
     return out
 
 
-def _confirmed(interp: Interpreter, b: Bound, cmdlet: str, impact: str) -> bool:
+def _confirmed(interp: Interpreter, b: Bound, cmdlet: str, impact: str, target: str) -> bool:
     """ShouldProcess: ``-WhatIf`` says what it would do; a prompt fails without a console."""
     if b.get("whatif"):
+        interp.rt.write_host(f'What if: Performing operation "{cmdlet}" on Target "{target}".')
         return False
     preference = to_string(interp.rt.get("ConfirmPreference")[1] or "High").lower()
     levels = {"none": 4, "high": 3, "medium": 2, "low": 1}
@@ -244,7 +257,7 @@ def _confirmed(interp: Interpreter, b: Bound, cmdlet: str, impact: str) -> bool:
 
 def _restore(interp: Interpreter, b: Bound) -> Iterable[Any]:
     for snapshot in _chosen_snapshots(interp, b, "Restore-VMSnapshot"):
-        if not _confirmed(interp, b, "Restore-VMSnapshot", "high") or not _current(
+        if not _confirmed(interp, b, "Restore-VMSnapshot", "high", snapshot.name) or not _current(
             interp, "Restore-VMSnapshot", snapshot
         ):
             continue
@@ -262,7 +275,7 @@ def _restore(interp: Interpreter, b: Bound) -> Iterable[Any]:
 
 def _remove(interp: Interpreter, b: Bound) -> Iterable[Any]:
     for snapshot in _chosen_snapshots(interp, b, "Remove-VMSnapshot"):
-        if not _confirmed(interp, b, "Remove-VMSnapshot", "medium") or not _current(
+        if not _confirmed(interp, b, "Remove-VMSnapshot", "medium", snapshot.name) or not _current(
             interp, "Remove-VMSnapshot", snapshot
         ):
             continue
@@ -276,7 +289,7 @@ def _power(cmdlet: str) -> Callable[[Interpreter, Bound], Iterable[Any]]:
         host = interp.rt.machine.computer_name()
         for vm in _targets(interp, b, cmdlet):
             want: Power = "Running" if cmdlet == "Start-VM" else ("Saved" if b.get("save") else "Off")
-            if not _confirmed(interp, b, cmdlet, "medium"):
+            if not _confirmed(interp, b, cmdlet, "medium", vm.name):
                 continue
             if vm.power == want:
                 interp.rt.write_host(f"WARNING: {IN_STATE}")
