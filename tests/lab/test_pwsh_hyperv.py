@@ -326,3 +326,33 @@ def test_a_stopped_cmdlet_error_reads_as_the_hosts_powershell_writes_it(ps_versi
 
     assert run.stdout.startswith(prefix)
     assert "C:\\nowhere" in run.stdout
+
+
+def test_a_wmi_path_naming_no_instance_fails_as_wmi_does() -> None:
+    lab = Lab(modern=False)
+    script = (
+        "$j = [wmi]'\\\\HV01\\root\\virtualization:Msvm_ConcreteJob.InstanceID=\"NONE\"'\n"
+        "$v = [wmi]'\\\\HV01\\root\\virtualization\\v2:Msvm_ConcreteJob.InstanceID=\"NONE\"'\n"
+    )
+    with lab.store.update("HV01") as state:
+        run = run_powershell(script, Machine(state, lab.blobs, now=NOW, user=ADMIN))
+
+    assert 'to type "System.Management.ManagementObject". Error: "Not found "' in run.stderr
+    assert 'Error: "Invalid namespace "' in run.stderr
+
+
+def test_checkpoints_may_share_a_name_and_the_script_then_refuses_to_choose() -> None:
+    """Checkpoint-VM takes a name twice, as Hyper-V does; restoring by that name then fails."""
+    lab = Lab(modern=True)
+    with lab.store.update("HV01") as state:
+        machine = Machine(state, lab.blobs, now=NOW, user=ADMIN, peers=lab.store)
+        run = run_powershell(
+            "foreach ($i in @(1, 2)) { Checkpoint-VM -Name 'MPS01-LAB' -SnapshotName s }", machine
+        )
+    params = VmActionParams(action="restore", vms=VMS[:1], snapshot="s")
+
+    (outcome,) = VM_ACTION.parse(lab.run(VM_ACTION, params), params)
+
+    assert run.stderr == ""
+    assert [c.name for c in lab.registry().vms[0].checkpoints] == ["s", "s"]
+    assert (outcome.ok, outcome.detail) == (False, "2 checkpoints are named s")
