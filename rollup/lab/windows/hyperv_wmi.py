@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rollup.lab.pwsh.net import NetException
-from rollup.lab.pwsh.values import to_number, to_string
+from rollup.lab.pwsh.values import ConversionError, to_number, to_string
 from rollup.lab.windows.hyperv import HyperV, HyperVError
 from rollup.lab.windows.wmi import WmiObject, WmiOutParameters, instance_at, wmi_class
 from rollup.ops.hyperv import V1_NAMESPACE, V2_NAMESPACE
@@ -61,6 +61,20 @@ def _resolve(machine: Machine, value: Any, wmi_class_name: str) -> WmiObject | N
     return found if found.wmi_class.lower() == wmi_class_name.lower() else None
 
 
+def _uint16(value: Any) -> int:
+    """A method argument converted to ``uint16`` as PowerShell converts it, or its cast error."""
+    try:
+        number = int(to_number(value))
+    except (ConversionError, ValueError):
+        number = -1
+    if not 0 <= number <= 0xFFFF:
+        raise NetException(
+            "System.Management.Automation.PSInvalidCastException",
+            f'Cannot convert value "{to_string(value)}" to type "System.UInt16".',
+        )
+    return number
+
+
 def _job_path(machine: Machine, namespace: str, job_id: str) -> str:
     return f'\\\\{machine.computer_name()}\\{namespace}:Msvm_ConcreteJob.InstanceID="{job_id}"'
 
@@ -70,7 +84,7 @@ class ComputerSystem(WmiObject):
 
     def RequestStateChange(self, requested: Any, timeout: Any = None) -> WmiOutParameters:
         hv = _hyperv(self.machine)
-        wanted = {v: k for k, v in ENABLED[self._ns()].items()}.get(int(to_number(requested)))
+        wanted = {v: k for k, v in ENABLED[self._ns()].items()}.get(_uint16(requested))
         if self.ps_dynamic_member("Caption")[1] != "Virtual Machine":
             return WmiOutParameters(NOT_SUPPORTED, Job=None)
         if wanted is None:

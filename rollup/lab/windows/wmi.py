@@ -74,7 +74,11 @@ class WmiObject(NetObject):
 
     def GetText(self, text_format: Any) -> str:
         """The instance as MOF (``[Management.TextFormat]::Mof``, 0) or CIM-XML (1, 2)."""
-        kind = int(to_number(getattr(text_format, "value", text_format)))
+        names = {"mof": 0, "cimdtd20": 1, "wmidtd20": 2}
+        raw = getattr(text_format, "value", text_format)
+        kind = (
+            names.get(raw.lower(), -1) if isinstance(raw, str) and not raw.isdigit() else int(to_number(raw))
+        )
         if kind not in (0, 1, 2):
             raise NetException("System.ArgumentException", "Value does not fall within the expected range.")
         values = [(name, value) for name, value in self.props.values()]
