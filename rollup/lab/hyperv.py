@@ -19,6 +19,11 @@ The host is a Windows Server 2008 R2 SP1 Hyper-V host by default (PowerShell 2.0
 Server 2012 R2 host (the Hyper-V module and ``root\\virtualization\\v2``).
 
 ``rollup.lab.rehearsal_lab`` adds such a host to a lab and serves it for ``rollup rehearse --simulated``.
+
+The lab runs the Hyper-V operations' real scripts in its PowerShell (``rollup.lab.runner.INTERPRETED``):
+the Hyper-V module's cmdlets and WMI classes of ``rollup.lab.windows.hyperv*`` act on this registry
+through ``capture``, ``apply_checkpoint`` and the power states. The ``simulate_*`` functions below
+are the operations' former Python twins; the runner no longer calls them.
 """
 
 from __future__ import annotations
@@ -62,6 +67,8 @@ class SimCheckpoint(_Model):
     """Seconds since the epoch, from the lab's clock."""
     blob: str
     power: Power
+    id: str = ""
+    """A GUID telling apart checkpoints of the same name (``""`` in registries written before it)."""
 
 
 class SimVm(_Model):
@@ -159,9 +166,40 @@ def checkpoint(
     """
     if any(c.name == snapshot for c in vm.checkpoints):
         raise ValueError(f"a checkpoint named {snapshot} already exists")
+    capture(vm, snapshot, peers=peers, now=now, write_blob=write_blob)
+
+
+def capture(
+    vm: SimVm, snapshot: str, *, peers: StateStore | None, now: float, write_blob: BlobWriter
+) -> SimCheckpoint:
+    """
+    Add a checkpoint called ``snapshot`` to ``vm`` holding its guest's state now, whatever the
+    other checkpoints are called (Hyper-V allows several of one name), and return it.
+
+    Raises:
+        GuestUnreachable: no access to the guests.
+    """
     guest = _peers(peers).read(vm.guest)
     data = guest.model_dump_json(exclude=set(COUNTERS)).encode("utf-8")
-    vm.checkpoints.append(SimCheckpoint(name=snapshot, created=now, blob=write_blob(data), power=vm.power))
+    key = f"{vm.id}/{len(vm.checkpoints)}/{now!r}/{snapshot}"
+    made = SimCheckpoint(
+        name=snapshot,
+        created=now,
+        blob=write_blob(data),
+        power=vm.power,
+        id=str(uuid.uuid5(uuid.NAMESPACE_URL, key)).upper(),
+    )
+    vm.checkpoints.append(made)
+    return made
+
+
+def checkpoint_id(vm: SimVm, chosen: SimCheckpoint) -> str:
+    """The checkpoint's GUID (derived for one saved before checkpoints had their own)."""
+    if chosen.id:
+        return chosen.id
+    return str(
+        uuid.uuid5(uuid.NAMESPACE_URL, f"{vm.id}/{chosen.blob}/{chosen.created!r}/{chosen.name}")
+    ).upper()
 
 
 def find_checkpoint(vm: SimVm, snapshot: str) -> SimCheckpoint:
@@ -186,7 +224,13 @@ def restore(vm: SimVm, snapshot: str, *, peers: StateStore | None, read_blob: Bl
         ValueError: no such checkpoint.
         GuestUnreachable: no access to the guests.
     """
-    chosen = find_checkpoint(vm, snapshot)
+    apply_checkpoint(vm, find_checkpoint(vm, snapshot), peers=peers, read_blob=read_blob)
+
+
+def apply_checkpoint(
+    vm: SimVm, chosen: SimCheckpoint, *, peers: StateStore | None, read_blob: BlobReader
+) -> None:
+    """``restore`` of one checkpoint of ``vm`` (see there)."""
     captured = HostState.model_validate_json(read_blob(chosen.blob))
     with _peers(peers).update(vm.guest) as live:
         for field in HostState.model_fields:

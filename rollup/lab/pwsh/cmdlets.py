@@ -265,7 +265,11 @@ def _wmi(interp: Interpreter, b: Bound) -> Iterable[Any]:
 
 
 def _get_module(interp: Interpreter, b: Bound) -> Iterable[Any]:
-    return list(interp.rt.machine.modules(to_string(b.get("name", 0))))
+    """Installed modules with ``-ListAvailable``, else those loaded in this run."""
+    found = list(interp.rt.machine.modules(to_string(b.get("name", 0))))
+    if b.has("listavailable"):
+        return found
+    return [m for m in found if m.Name.lower() in interp.rt.machine.imported_modules]
 
 
 CMDLETS: dict[str, Cmdlet] = {

@@ -8,7 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import rollup.lab.pwsh.dotnet.guid
 import rollup.lab.pwsh.dotnet.io
+import rollup.lab.pwsh.dotnet.management
 import rollup.lab.pwsh.dotnet.process
 import rollup.lab.pwsh.dotnet.system
 import rollup.lab.pwsh.dotnet.xml

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rollup.lab.pwsh.errors import ErrorRecord, stopped
+from rollup.lab.pwsh.errors import ErrorRecord, PsError, stopped
 from rollup.lab.pwsh.values import Hashtable, PSObject, to_string
 
 if TYPE_CHECKING:
@@ -127,6 +127,8 @@ class Runtime:
         """A non-terminating error: kept in ``$Error``, shown, ignored, or made terminating."""
         pref = self.preference(action)
         if pref == "stop":
+            if int(self.machine.ps_version.split(".")[0] or 0) >= 3:
+                raise PsError(record)  # PowerShell 3.0 and later throw the error itself
             raise stopped(record)
         self.errors.insert(0, record)
         self.scopes[0].variables["error"] = list(self.errors)

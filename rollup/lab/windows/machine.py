@@ -12,6 +12,7 @@ import ntpath
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from rollup.lab.pwsh.net import NetObject
 from rollup.lab.windows.fs import FileSystem
 from rollup.lab.windows.provider import Provider
 
@@ -42,6 +43,9 @@ class Machine:
         self.fs = FileSystem(state, blobs, now)
         self.provider = Provider(self)
         self._env: dict[str, str] = {}
+        self._hyperv: Any = None
+        self.imported_modules: set[str] = set()
+        """Modules loaded in this run (PowerShell 3.0 loads one when a script first uses its cmdlets)."""
 
     # identity and environment -------------------------------------------------------------
 
@@ -84,7 +88,8 @@ class Machine:
     def os_version_object(self) -> Any:
         from rollup.lab.pwsh.dotnet_version import Version
 
-        return _OperatingSystem(Version(self.state.os_version + ".0"))
+        revision = self.state.service_pack << 16
+        return _OperatingSystem(Version(f"{self.state.os_version}.{revision}"), self.state.service_pack)
 
     def sim_context(self) -> Any:
         """The context the lab's Windows Installer model takes (``rollup.ops.msisim``)."""
@@ -144,19 +149,43 @@ class Machine:
         return create(self, progid)
 
     def wmi_query(self, interp: Any, bound: Any) -> Iterable[Any]:
+        import rollup.lab.windows.hyperv_wmi  # noqa: F401 - registers the Hyper-V classes
         from rollup.lab.windows.wmi import query
 
         return query(self, interp, bound)
 
+    def wmi_instance(self, path: str) -> Any:
+        """The WMI instance an object path names (``[wmi]'...'``); ``NetException`` if none."""
+        import rollup.lab.windows.hyperv_wmi  # noqa: F401 - registers the Hyper-V classes
+        from rollup.lab.windows.wmi import instance_at
+
+        return instance_at(self, path)
+
     def has_wmi_namespace(self, namespace: str) -> bool:
-        """``root\\cimv2`` on every host; others where a role or feature provides them."""
-        return namespace.lower() == "root\\cimv2"
+        """``root\\cimv2`` on every host; others where a role or feature provides them (Hyper-V)."""
+        return namespace.lower() == "root\\cimv2" or namespace.lower() in self.hyperv().namespaces()
+
+    def hyperv(self) -> Any:
+        """The host's Hyper-V (``rollup.lab.windows.hyperv.HyperV``), whether or not it has the role."""
+        from rollup.lab.windows.hyperv import HyperV
+
+        if self._hyperv is None:
+            self._hyperv = HyperV(self)
+        return self._hyperv
 
     def modules(self, name: str) -> Iterable[Any]:
-        return []
+        """The modules installed whose name matches ``name`` (``Get-Module -ListAvailable``)."""
+        from rollup.lab.pwsh.operators import like
+        from rollup.lab.windows.hyperv_objects import module_info
+
+        found = [module_info()] if self.hyperv().module_available() else []
+        return [m for m in found if not name or like(m.Name, name, False)]
 
     def cmdlets(self) -> dict[str, Cmdlet]:
-        return {}
+        """Cmdlets of the host's modules: Hyper-V's where its module loads (PowerShell 3.0+)."""
+        from rollup.lab.windows.hyperv_cmdlets import CMDLETS
+
+        return dict(CMDLETS) if self.hyperv().cmdlets_available() else {}
 
     def mutex_held(self, name: str) -> bool:
         if name.lower() != "global\\_msiexecute":
@@ -170,6 +199,32 @@ class Machine:
         return directory_acl(self, path)
 
 
-class _OperatingSystem:
-    def __init__(self, version: Any) -> None:
+class _OperatingSystem(NetObject):
+    """``[Environment]::OSVersion``: the version's revision holds the service pack (65536 for SP1)."""
+
+    TYPE = "System.OperatingSystem"
+
+    def __init__(self, version: Any, service_pack: int) -> None:
         self.version = version
+        self.service_pack = service_pack
+
+    @property
+    def Version(self) -> Any:
+        return self.version
+
+    @property
+    def Platform(self) -> str:
+        return "Win32NT"
+
+    @property
+    def ServicePack(self) -> str:
+        return f"Service Pack {self.service_pack}" if self.service_pack else ""
+
+    @property
+    def VersionString(self) -> str:
+        return self.ToString()
+
+    def ToString(self, *args: Any) -> str:
+        v = self.version
+        text = f"Microsoft Windows NT {v.Major}.{v.Minor}.{v.Build}"
+        return text + (f" {self.ServicePack}" if self.service_pack else f".{v.Revision}")

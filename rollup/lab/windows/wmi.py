@@ -16,10 +16,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
+from xml.sax.saxutils import escape
 
 from rollup.lab.pwsh.errors import ErrorRecord, ExceptionObject
-from rollup.lab.pwsh.net import NetObject
-from rollup.lab.pwsh.values import Int64, UInt64, equals, to_string
+from rollup.lab.pwsh.net import NetException, NetObject
+from rollup.lab.pwsh.values import Int64, UInt32, UInt64, equals, to_number, to_string
 
 if TYPE_CHECKING:
     from rollup.lab.pwsh.commands import Bound
@@ -70,6 +71,57 @@ class WmiObject(NetObject):
 
     def ToString(self, *args: Any) -> str:
         return self.path
+
+    def GetText(self, text_format: Any) -> str:
+        """The instance as MOF (``[Management.TextFormat]::Mof``, 0) or CIM-XML (1, 2)."""
+        names = {"mof": 0, "cimdtd20": 1, "wmidtd20": 2}
+        raw = getattr(text_format, "value", text_format)
+        kind = (
+            names.get(raw.lower(), -1) if isinstance(raw, str) and not raw.isdigit() else int(to_number(raw))
+        )
+        if kind not in (0, 1, 2):
+            raise NetException("System.ArgumentException", "Value does not fall within the expected range.")
+        values = [(name, value) for name, value in self.props.values()]
+        if kind == 0:
+            lines = ["", f"instance of {self.wmi_class}", "{"]
+            lines += [f"\t{name} = {_mof(value)};" for name, value in values if value is not None]
+            return "\n".join(lines) + "\n};\n"
+        parts = [f'<INSTANCE CLASSNAME="{self.wmi_class}">']
+        for name, value in values:
+            cim = "uint16" if isinstance(value, int) and not isinstance(value, bool) else "string"
+            cim = "boolean" if isinstance(value, bool) else cim
+            inner = "" if value is None else f"<VALUE>{escape(_text(value))}</VALUE>"
+            parts.append(f'<PROPERTY NAME="{name}" TYPE="{cim}">{inner}</PROPERTY>')
+        return "".join(parts) + "</INSTANCE>"
+
+
+class WmiOutParameters(NetObject):
+    """What a WMI method call returns: an ``__PARAMETERS`` object with ``ReturnValue`` and the outs."""
+
+    TYPE: ClassVar[str] = "System.Management.ManagementBaseObject"
+
+    def __init__(self, return_value: int, **outs: Any) -> None:
+        self.props: dict[str, tuple[str, Any]] = {"returnvalue": ("ReturnValue", UInt32(return_value))}
+        self.props.update({k.lower(): (k, v) for k, v in outs.items()})
+
+    def ps_dynamic_member(self, name: str) -> tuple[bool, Any]:
+        if name.lower() == "__class":
+            return True, "__PARAMETERS"
+        entry = self.props.get(name.lower())
+        return (True, entry[1]) if entry else (False, None)
+
+    def ToString(self, *args: Any) -> str:
+        return "System.Management.ManagementBaseObject"
+
+
+def _text(value: Any) -> str:
+    return ("TRUE" if value else "FALSE") if isinstance(value, bool) else to_string(value)
+
+
+def _mof(value: Any) -> str:
+    if isinstance(value, int):
+        return _text(value)
+    return '"' + to_string(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 InstanceSource = Callable[["Machine"], list[WmiObject]]
@@ -173,3 +225,29 @@ def query(machine: Machine, interp: Interpreter, b: Bound) -> Iterable[Any]:
             interp.rt.write_error(_error("Invalid query ", "GetWMIManagementException"))
             return []
     return instances
+
+
+_PATH = re.compile(r"^(?:\\\\([^\\]+)\\)?(?:([^:]+):)?(\w+)\.(.+)$")
+
+
+def instance_at(machine: Machine, path: str) -> WmiObject:
+    """
+    The instance a WMI object path names (``[wmi]'\\\\HOST\\root\\ns:Class.Key="v"'``).
+
+    Raises:
+        NetException: a path that does not parse, a namespace the host lacks, no such instance.
+    """
+    m = _PATH.match(path.strip())
+    server = (m.group(1) or ".").lower() if m else ""
+    if m is None or server not in (".", "localhost", machine.computer_name().lower()):
+        raise NetException("System.Management.ManagementException", "Invalid object path ")
+    namespace = (m.group(2) or CIMV2).lower()
+    if not machine.has_wmi_namespace(namespace):
+        raise NetException("System.Management.ManagementException", "Invalid namespace ")
+    source = CLASSES.get((namespace, m.group(3).lower()))
+    if source is None:
+        raise NetException("System.Management.ManagementException", "Not found ")
+    found = next((i for i in source(machine) if i.key.lower() == m.group(4).lower()), None)
+    if found is None:
+        raise NetException("System.Management.ManagementException", "Not found ")
+    return found
