@@ -77,6 +77,7 @@ INTERPRETED = frozenset(
         "hyperv.probe",
         "hyperv.vm_action",
         "hyperv.wmi_vm_action",
+        "host.facts",
         "iis.get_vdir",
         "iis.reset",
         "iis.set_vdir",

@@ -6,9 +6,21 @@ from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Block:
+    """Statements, with what running them needs sorted out once: traps, functions, the rest."""
+
     statements: tuple[Statement, ...]
+    traps: tuple[Trap, ...] = ()
+    functions: tuple[FunctionDef, ...] = ()
+    runnable: tuple[Statement, ...] = ()
+
+    @classmethod
+    def of(cls, statements: tuple[Statement, ...]) -> Block:
+        traps = tuple(s for s in statements if isinstance(s, Trap))
+        functions = tuple(s for s in statements if isinstance(s, FunctionDef))
+        runnable = tuple(s for s in statements if not isinstance(s, Trap | FunctionDef))
+        return cls(statements, traps, functions, runnable)
 
 
 # Expressions ---------------------------------------------------------------------------------
@@ -24,6 +36,11 @@ class Variable:
     name: str
     scope: str | None = None
     """``script``, ``global``, ``local``, ``env``... or ``None``."""
+    key: str = ""
+    """The name in lower case, as variables are looked up."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", self.name.lower())
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ import rollup.lab.pwsh.dotnet.system
 import rollup.lab.pwsh.dotnet.xml
 import rollup.lab.pwsh.dotnet_version
 import rollup.lab.windows.adsi
+import rollup.lab.windows.ldap
 import rollup.lab.windows.security  # noqa: F401 - these modules register their .NET types
 from rollup.lab.pwsh.interp import run_script
 from rollup.lab.pwsh.runtime import Runtime

@@ -49,6 +49,8 @@ from rollup.lab.pwsh.values import (
     to_string,
 )
 
+_UNSET = object()
+
 
 def collect(items: list[Any]) -> Any:
     """A pipeline's output as one value: nothing is ``$null``, one item itself, more an array."""
@@ -69,19 +71,16 @@ class Interpreter:
     # blocks and statements ----------------------------------------------------------------
 
     def run_block(self, block: A.Block, out: list[Any]) -> None:
-        traps = [s for s in block.statements if isinstance(s, A.Trap)]
-        for statement in block.statements:
-            if isinstance(statement, A.FunctionDef):
-                self.rt.define(statement)
-        for statement in block.statements:
-            if isinstance(statement, A.Trap | A.FunctionDef):
-                continue
+        for fn in block.functions:
+            self.rt.define(fn)
+        statement = self.statement
+        for s in block.runnable:
             try:
-                self.statement(statement, out)
+                statement(s, out)
             except PsError as error:
-                self.handle_error(error, traps, out)
+                self.handle_error(error, block.traps, out)
 
-    def handle_error(self, error: PsError, traps: list[A.Trap], out: list[Any]) -> None:
+    def handle_error(self, error: PsError, traps: tuple[A.Trap, ...], out: list[Any]) -> None:
         """A terminating error at statement level: a trap, the enclosing try, or stderr."""
         for trap in traps:
             if not trap.types or any(
@@ -104,7 +103,7 @@ class Interpreter:
         self.rt.stderr.append(error.record.render())
 
     def statement(self, s: A.Statement, out: list[Any]) -> None:
-        if isinstance(s, A.ExprStatement):
+        if type(s) is A.ExprStatement:
             self.emit(s.expr, out)
         elif isinstance(s, A.If):
             for cond, body in s.clauses:
@@ -138,11 +137,12 @@ class Interpreter:
 
     def emit(self, expr: A.Expr, out: list[Any]) -> None:
         """Write an expression statement's value to the output (assignments write nothing)."""
-        if isinstance(expr, A.Assign):
-            self.assign(expr)
+        kind = type(expr)
+        if kind is A.Assign:
+            self.assign(expr)  # type: ignore[arg-type]
             return
-        if (isinstance(expr, A.IncDec) and expr.post) or isinstance(expr, A.IncDec):
-            self.incdec(expr)
+        if kind is A.IncDec:
+            self.incdec(expr)  # type: ignore[arg-type]
             return
         if isinstance(expr, A.Pipeline | A.Command):
             out.extend(self.pipeline_output(expr))
@@ -249,10 +249,18 @@ class Interpreter:
     # expressions --------------------------------------------------------------------------
 
     def value(self, e: A.Expr) -> Any:
-        if isinstance(e, A.Const):
-            return e.value
-        if isinstance(e, A.Variable):
-            return self.variable(e)
+        kind = type(e)
+        if kind is A.Const:
+            return e.value  # type: ignore[union-attr]
+        if kind is A.Variable:
+            return self.variable(e)  # type: ignore[arg-type]
+        if kind is A.Invoke:
+            result = self.invoke(e)  # type: ignore[arg-type]
+            return None if result is VOID else result
+        if kind is A.Member:
+            return self.member(e)  # type: ignore[arg-type]
+        if kind is A.Binary:
+            return self.binary(e)  # type: ignore[arg-type]
         if isinstance(e, A.Paren):
             inner = e.inner
             if isinstance(inner, A.Pipeline | A.Command):
@@ -314,6 +322,11 @@ class Interpreter:
         raise runtime_error(f"unknown expression {type(e).__name__}", "Internal")
 
     def variable(self, v: A.Variable) -> Any:
+        if v.scope is None:
+            for scope in reversed(self.rt.scopes):
+                found_value = scope.variables.get(v.key, _UNSET)
+                if found_value is not _UNSET:
+                    return found_value
         found, value = self.rt.get(v.name, v.scope)
         if not found and self.rt.strict and v.scope != "env":
             raise runtime_error(

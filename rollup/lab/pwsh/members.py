@@ -23,6 +23,18 @@ if TYPE_CHECKING:
 _MISSING = object()
 
 
+_STATIC_ATTRS: dict[tuple[type, str], Any] = {}
+
+
+def _static_attr(obj: object, attr: str) -> Any:
+    """The class-level definition of ``attr`` (a property or a function), cached per class."""
+    key = (type(obj), attr)
+    found = _STATIC_ATTRS.get(key, _MISSING)
+    if found is _MISSING:
+        found = _STATIC_ATTRS[key] = inspect.getattr_static(obj, attr)
+    return found
+
+
 def _net_attribute(obj: NetObject, name: str) -> str | None:
     return obj.member_names().get(name.lower())
 
@@ -42,7 +54,7 @@ def get_member(rt: Runtime, target: Any, name: str) -> Any:
             return value
         attr = _net_attribute(target, name)
         if attr is not None:
-            raw = inspect.getattr_static(target, attr)
+            raw = _static_attr(target, attr)
             if isinstance(raw, property):
                 try:
                     return getattr(target, attr)
@@ -71,7 +83,7 @@ def set_member(rt: Runtime, target: Any, name: str, value: Any) -> None:
             return
         attr = _net_attribute(target, name)
         if attr is not None:
-            raw = inspect.getattr_static(target, attr)
+            raw = _static_attr(target, attr)
             if isinstance(raw, property) and raw.fset is not None:
                 try:
                     setattr(target, attr, value)
@@ -111,7 +123,7 @@ def invoke_method(rt: Runtime, target: Any, name: str, args: list[Any]) -> Any:
     fn: Any = None
     if isinstance(target, NetObject):
         attr = _net_attribute(target, name)
-        if attr is not None and not isinstance(inspect.getattr_static(target, attr), property):
+        if attr is not None and not isinstance(_static_attr(target, attr), property):
             fn = getattr(target, attr)
     else:
         found, value = primitive_member(target, name, method=True)

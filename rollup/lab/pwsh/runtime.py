@@ -80,11 +80,11 @@ class Runtime:
         if scope in ("script", "global"):
             table = self.scopes[0].variables
             return (key in table), table.get(key)
-        if key == "input":
-            return True, list(self.stdin_lines)
         for s in reversed(self.scopes):
             if key in s.variables:
                 return True, s.variables[key]
+        if key == "input":
+            return True, list(self.stdin_lines)
         return False, None
 
     def set(self, name: str, value: Any, scope: str | None = None) -> None:

@@ -103,7 +103,7 @@ class _Converter:
                 continue
             else:
                 statements.append(self.statement(child))
-        return A.Block(tuple(statements))
+        return A.Block.of(tuple(statements))
 
     # statements ---------------------------------------------------------------------------
 
@@ -191,7 +191,7 @@ class _Converter:
                 statements.extend(blk.statements)
             else:
                 statements.extend(self.block(b).statements)
-        return A.FunctionDef(name, tuple(params), A.Block(tuple(statements)))
+        return A.FunctionDef(name, tuple(params), A.Block.of(tuple(statements)))
 
     def parameters(self, node: Node) -> list[A.ParamDecl]:
         found: list[A.ParamDecl] = []
@@ -454,7 +454,7 @@ class _Converter:
                 statements.extend(b.statements)
             elif child.type != "empty_statement":
                 statements.append(self.statement(child))
-        return params, A.Block(tuple(statements))
+        return params, A.Block.of(tuple(statements))
 
     def e_hash_literal_expression(self, node: Node) -> A.HashLiteral:
         entries: list[tuple[A.Expr, A.Expr]] = []

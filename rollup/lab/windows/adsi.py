@@ -16,8 +16,8 @@ gave until ``RefreshCache``, as .NET does.
 
 Provider names are case-sensitive (``iis://`` is unknown, 0x80005000). ``IIS://`` exists only
 where the IIS 6 metabase does; the server must be this host. A missing key is 0x80070003.
-``LDAP://``, ``WinNT://`` and ``GC://`` are real providers the lab does not model: they fail
-saying so.
+``LDAP://`` paths are the directory of ``rollup.lab.windows.ldap``; ``WinNT://`` and ``GC://``
+are real providers the lab does not model: they fail saying so.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ RPC_UNAVAILABLE = "The RPC server is unavailable. (Exception from HRESULT: 0x800
 NOT_SUPPORTED = "Exception from HRESULT: 0x80005006"
 NOT_IN_CACHE = "The directory property cannot be found in the cache.\r\n"
 CANT_CONVERT = "Exception from HRESULT: 0x8000500C"
-_UNMODELLED = ("LDAP://", "WinNT://", "GC://", "NDS://", "NWCOMPAT://")
+_UNMODELLED = ("WinNT://", "GC://", "NDS://", "NWCOMPAT://")
 
 
 def _com(message: str) -> NetException:
@@ -366,15 +366,20 @@ class _Statics:
 
 
 def _cast(rt: Runtime, value: Any) -> Any:
-    if value is None or isinstance(value, DirectoryEntry):
+    from rollup.lab.windows.ldap import LdapEntry, ldap_entry
+
+    if value is None or isinstance(value, DirectoryEntry | LdapEntry):
         return value
-    return DirectoryEntry(rt.machine, to_string(value))
+    path = to_string(value)
+    if path.startswith("LDAP://"):
+        return ldap_entry(rt.machine, path)
+    return DirectoryEntry(rt.machine, path)
 
 
 register(
     TYPE,
     statics=statics_of(_Statics),
-    construct=lambda rt, path: DirectoryEntry(rt.machine, to_string(path)),
+    construct=_cast,
     cast=_cast,
     aliases=("adsi",),
 )

@@ -17,6 +17,7 @@ from rollup.lab.pwsh.net import (
     statics_of,
 )
 from rollup.lab.pwsh.values import Int64, to_string
+from rollup.lab.windows.fs import NO_SPACE
 
 if TYPE_CHECKING:
     from rollup.lab.pwsh.runtime import Runtime
@@ -290,7 +291,8 @@ class FileStream(NetObject):
         chunk = bytes(buffer)[int(offset) : int(offset) + int(count)]
         self.data[self.pos : self.pos + len(chunk)] = chunk
         self.pos += len(chunk)
-        _fs(self.rt).check_write(self.path, len(self.data))
+        if len(self.data) > self.rt.machine.state.disk_free_bytes:
+            raise io_error(NO_SPACE)
 
     def read_all(self) -> bytes:
         out = bytes(self.data[self.pos :])
