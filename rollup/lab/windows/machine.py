@@ -76,6 +76,11 @@ class Machine:
             "username": self.user.split("\\")[-1],
             "userdomain": self.user.split("\\")[0] if "\\" in self.user else self.computer_name(),
         }
+        from rollup.lab.windows.sqlclient import sql_server_version
+
+        version = sql_server_version(self.state)
+        if version is not None:
+            env["path"] += f";C:\\Program Files\\Microsoft SQL Server\\{version}0\\Tools\\Binn\\"
         env.update(self._env)
         return env
 
@@ -103,9 +108,11 @@ class Machine:
 
     def programs(self) -> dict[str, Program]:
         from rollup.lab.windows.msiexec import msiexec
+        from rollup.lab.windows.sqlclient import sql_programs
 
         system = self.system_root() + "\\system32"
         found: dict[str, Program] = {system + "\\msiexec.exe": msiexec}
+        found.update(sql_programs(self))
         return {k.lower(): v for k, v in found.items()}
 
     def find_program(self, name: str) -> str | None:
