@@ -65,10 +65,19 @@ DEFAULT_DURATIONS: Mapping[str, float] = MappingProxyType(
 DEFAULT_DURATION_S = 1.0
 """For an operation kind ``durations`` does not name."""
 
-INTERPRETED = frozenset({"msi.install", "msi.uninstall"})
+INTERPRETED = frozenset(
+    {"msi.install", "msi.uninstall", "complus.state", "complus.restart", "sql.objects", "service.state"}
+)
 """
 Operations whose scripts the lab runs in its PowerShell interpreter (``rollup.lab.pwsh``) against
 the host's Windows model; the others still answer from their ``simulate`` functions.
+"""
+
+INTERPRETED_WITHOUT_IIS = frozenset({"verify.facts"})
+"""
+Operations the interpreter runs when their parameters read no IIS virtual directory (``vdirs``
+empty): the Windows model has no IIS yet (ADSI on IIS 6, ``appcmd.exe`` on IIS 7), so a run that
+reads one still answers from ``simulate``. Once the model has IIS, these move to ``INTERPRETED``.
 """
 
 KEPT_OPERATIONS = 1000
@@ -168,7 +177,7 @@ class LabRunner:
         override = self._arrive(host, op_id)
         seconds = self._durations.get(op.kind, DEFAULT_DURATION_S) if override is None else override
         finish = partial(self._finish, host, op, params, stdin)
-        if op.id in INTERPRETED:
+        if op.id in INTERPRETED or (op.id in INTERPRETED_WITHOUT_IIS and not getattr(params, "vdirs", ())):
             finish = partial(self._interpret, host, op, script, stdin)
         return ScriptRun(max(0.0, seconds) * self._time_factor, finish)
 
