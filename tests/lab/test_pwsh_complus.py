@@ -104,6 +104,19 @@ def test_a_restart_through_the_runner_gives_a_new_process(lab: Lab) -> None:
     assert store.read("MPS01").mutations == 1
 
 
+def test_the_runner_runs_the_script_it_is_sent(lab: Lab) -> None:
+    """A restart script without its StartApplication leaves the engine down: the script ran, not ``simulate``."""
+    blobs, mps = lab
+    store = MemoryStateStore([mps.model_copy(deep=True)])
+    runner = LabRunner(store, blobs, clock=lambda: NOW, time_factor=0)
+    op = _broken(complus.RESTART, "$cat.StartApplication($app.Key)", "")
+
+    outcome = runner("MPS01", op.command(RestartParams(APP)).render()).finish()
+
+    assert outcome.exit_code == 1
+    assert store.read("MPS01").complus[APP.lower()].running is False
+
+
 def test_the_settle_time_is_slept_on_the_lab_clock(lab: Lab) -> None:
     machine, result = _run(lab, complus.RESTART, RestartParams(APP, settle_s=30))
 

@@ -151,12 +151,18 @@ def test_a_stopped_sql_server_or_unknown_instance_cannot_be_reached(lab: Lab) ->
 
 
 def test_the_runner_answers_through_the_real_script(lab: Lab) -> None:
+    """The runner runs the script it is sent: a flipped exit-code test fails there, not in ``simulate``."""
     store = MemoryStateStore([lab[1].model_copy(deep=True)])
     runner = LabRunner(store, lab[0], clock=lambda: NOW, time_factor=0)
+    good = sql.OBJECTS.command(_params()).render()
+    broken = _broken("if ($rc -ne 0)", "if ($rc -eq 0)").command(_params()).render()
 
-    outcome = runner("MPSSQL", sql.OBJECTS.command(_params()).render()).finish()
+    ok = runner("MPSSQL", good).finish()
+    failed = runner("MPSSQL", broken).finish()
 
-    assert outcome.exit_code == 0, outcome.stdout + outcome.stderr
+    assert ok.exit_code == 0, ok.stdout + ok.stderr
+    assert failed.exit_code == 1
+    assert "sqlcmd exited 0" in failed.stdout
     assert store.read("MPSSQL").mutations == 0
 
 
