@@ -187,12 +187,14 @@ def test_the_tools_refuse_what_they_do_not_understand(lab: Lab) -> None:
     missing = sqlcmd(machine, "-E -S . -d", "")
     counted = sqlcmd(machine, '-E -d ResourceManager -h -1 -Q "SELECT RTRIM(xtype), \'\', name FROM sysobjects '
                      "WHERE xtype IN ('P', 'FN', 'TF', 'IF')\"", "")  # fmt: skip
-    other = sqlcmd(machine, '-E -d ResourceManager -Q "SELECT name FROM sys.objects"', "")
+    other = sqlcmd(machine, '-E -d ResourceManager -b -Q "SELECT name FROM sys.objects"', "")
+    unchecked = sqlcmd(machine, '-E -d ResourceManager -Q "SELECT name FROM sys.objects"', "")
 
     assert unknown[:2] == (1, "Sqlcmd: '-J': Unknown Option. Enter '-?' for help.\r\n")
     assert missing[:2] == (1, "Sqlcmd: '-d': Missing argument. Enter '-?' for help.\r\n")
     assert counted[1].splitlines()[-1] == "(6 rows affected)"
     assert other[0] == 1
+    assert unchecked[0] == 0
     assert other[1].startswith("Msg 50000, Level 16, State 1, Server MPSSQL, Line 1")
 
 

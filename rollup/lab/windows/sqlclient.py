@@ -14,7 +14,9 @@ connects to the local default instance (``.``, ``(local)``, ``localhost`` or the
 name; a named instance needs its ``MSSQL$NAME`` service), then opens the database, and answers
 the catalog queries the rollup's scripts send (``CATALOG_QUERY``): the ``IX`` rows of
 ``sysindexes`` joined to ``sysobjects``, and the procedures and functions of ``sysobjects``. A
-query the model does not know is refused with an error, never answered with made-up rows.
+query the model does not know is answered with an error (exit code 1 with ``-b``, 0 without, as
+the tools do for a failed statement), never with made-up rows. Without ``-Q`` the tools read
+their input, which the model takes only when it is empty.
 
 Output is the tools' own: sqlcmd with ``-h -1 -W -s '|'`` prints one line per row, columns
 trimmed and separated by ``|``; osql pads each column to its width and starts the line with a
@@ -224,7 +226,7 @@ def _statements(query: str) -> list[str] | None:
     return out
 
 
-def _run(machine: Machine, command_line: str, tool: str) -> tuple[int, str, str]:
+def _run(machine: Machine, command_line: str, stdin: str, tool: str) -> tuple[int, str, str]:
     name = "Sqlcmd" if tool == "sqlcmd" else "osql"
     try:
         opts = _parse(split(command_line), tool)
@@ -237,11 +239,14 @@ def _run(machine: Machine, command_line: str, tool: str) -> tuple[int, str, str]
     if isinstance(database, str):
         return 1, database, ""
     if opts.query is None:
+        if not stdin.strip():
+            return 0, "", ""
         return 1, f"{name}: the lab's SQL Server model runs queries given with -Q only.\r\n", ""
     kinds = _statements(opts.query)
     if kinds is None:
         text = "The lab's SQL Server model does not answer this query."
-        return 1, _msg(50000, 16, _server_name(machine, opts.server), text), ""
+        code = 1 if opts.abort_on_error else 0
+        return code, _msg(50000, 16, _server_name(machine, opts.server), text), ""
     out: list[str] = []
     count = True
     for kind in kinds:
@@ -262,9 +267,9 @@ def _run(machine: Machine, command_line: str, tool: str) -> tuple[int, str, str]
 
 def sqlcmd(machine: Machine, command_line: str, stdin: str) -> tuple[int, str, str]:
     """``sqlcmd.exe`` (SQL Server 2005 and 2008)."""
-    return _run(machine, command_line, "sqlcmd")
+    return _run(machine, command_line, stdin, "sqlcmd")
 
 
 def osql(machine: Machine, command_line: str, stdin: str) -> tuple[int, str, str]:
     """``osql.exe`` (every version; the only client of SQL Server 2000)."""
-    return _run(machine, command_line, "osql")
+    return _run(machine, command_line, stdin, "osql")
