@@ -67,6 +67,8 @@ DEFAULT_DURATION_S = 1.0
 
 INTERPRETED = frozenset(
     {
+        "complus.restart",
+        "complus.state",
         "deploytool.logs",
         "files.backup",
         "files.copy",
@@ -87,6 +89,9 @@ INTERPRETED = frozenset(
         "msi.install",
         "msi.uninstall",
         "products.list",
+        "service.state",
+        "sql.objects",
+        "verify.facts",
     }
 )
 """

@@ -146,6 +146,12 @@ class HostState(_Model):
     ps_version: str = "2.0"
     iis_version: int | None = None
     """6 on Server 2003, 7 on 2008; None when IIS is not installed."""
+    sql_version: Literal[8, 9, 10] | None = None
+    """
+    SQL Server's major version (8 = 2000: osql only; 9 = 2005 and 10 = 2008: sqlcmd and osql).
+    ``None`` says nothing: a host with databases or the ``mpssql`` role then has SQL Server 2005,
+    any other host none (``rollup.lab.windows.sqlclient``).
+    """
 
     files: dict[str, LabFile] = Field(default_factory=dict)
     """Keyed by ``path_key(path)``."""

@@ -23,7 +23,10 @@ def test_every_rendered_script_is_within_the_interpreter(op: Operation[Any, Any]
     ("script", "finding"),
     [
         ("Get-FileHash C:\\x", "command Get-FileHash is not implemented"),
-        ("Get-ChildItem C:\\ -File", "Get-ChildItem: A parameter cannot be found that matches parameter name 'File'."),
+        (
+            "Get-ChildItem C:\\ -File",
+            "Get-ChildItem: A parameter cannot be found that matches parameter name 'File'.",
+        ),
         ("[IO.Compression.ZipFile]::OpenRead('x')", "type [IO.Compression.ZipFile] is not modelled"),
         ("[IO.File]::ReadLines('x')", "[IO.File]::ReadLines is not modelled"),
         ("$x.IsNullOrWhiteSpaceNow()", "method IsNullOrWhiteSpaceNow() exists on no modelled object"),

@@ -6,7 +6,8 @@ interpreter implements), every command is a function it defines, a cmdlet the in
 (``rollup.lab.pwsh.cmdlets``, with only PowerShell 2.0's parameters) or a program by path or
 ``.exe`` name, every type literal names a modelled .NET type, every ``[Type]::Member`` is one of
 that type's modelled static members, and every method called as ``$x.Name(...)`` exists on some
-modelled object or primitive. Property names are not checked (hashtable keys, XML attributes and
+modelled object or primitive. The Hyper-V module's cmdlets count as implemented: the hosts whose
+model has the module (Windows Server 2012 with PowerShell 3.0) run them. Property names are not checked (hashtable keys, XML attributes and
 WMI properties are only known when the script runs).
 """
 
@@ -19,6 +20,9 @@ from typing import Any
 
 import rollup.lab.pwsh.host
 import rollup.lab.windows.com
+import rollup.lab.windows.complus
+import rollup.lab.windows.hyperv_objects
+import rollup.lab.windows.hyperv_wmi
 import rollup.lab.windows.provider
 import rollup.lab.windows.wmi  # noqa: F401 - these modules define the modelled .NET types
 from rollup.lab.pwsh import ast as A
@@ -28,6 +32,7 @@ from rollup.lab.pwsh.net import NetObject, NetType
 from rollup.lab.pwsh.primitives import _STRING
 from rollup.lab.pwsh.syntax import PsSyntaxError, parse
 from rollup.lab.pwsh.types import resolve
+from rollup.lab.windows.hyperv_cmdlets import CMDLETS as MODULE_CMDLETS
 
 _UNIVERSAL_METHODS = frozenset({"tostring", "gettype", "equals", "gethashcode"})
 
@@ -70,13 +75,14 @@ def problems(script: str) -> list[str]:
             name = node.name.lower()
             key = ALIASES.get(name, name)
             native = name.endswith(".exe") or "\\" in name
-            if key not in CMDLETS and key not in functions and not native:
+            known = {**CMDLETS, **MODULE_CMDLETS}
+            if key not in known and key not in functions and not native:
                 found.append(f"command {node.name} is not implemented")
-            elif key in CMDLETS:
+            elif key in known:
                 for arg in node.args:
                     if isinstance(arg, A.ParamArg):
                         try:
-                            CMDLETS[key].parameter(arg.name)
+                            known[key].parameter(arg.name)
                         except PsError as exc:
                             found.append(f"{node.name}: {exc.record.exception.message}")
         elif isinstance(node, A.TypeLiteral | A.Cast):

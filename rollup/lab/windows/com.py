@@ -3,7 +3,8 @@ COM objects of the simulated host, created by ``New-Object -ComObject``.
 
 ``WindowsInstaller.Installer`` opens a package read-only and answers ``SELECT `Property`,`Value`
 FROM `Property``` from the real MSI's properties, through ``Type.InvokeMember`` as the scripts
-call it. A ProgID the host does not register fails as COM does (class not registered).
+call it; ``COMAdmin.COMAdminCatalog`` is COM+'s catalog (``rollup.lab.windows.complus``). A ProgID
+the host does not register fails as COM does (class not registered).
 """
 
 from __future__ import annotations
@@ -113,7 +114,12 @@ class Record(ComObject):
 
 
 def create(machine: Machine, progid: str) -> Any:
-    factories = {"windowsinstaller.installer": Installer}
+    from rollup.lab.windows.complus import ComAdminCatalog
+
+    factories: dict[str, Any] = {
+        "windowsinstaller.installer": Installer,
+        "comadmin.comadmincatalog": ComAdminCatalog,
+    }
     factory = factories.get(progid.lower())
     if factory is None:
         raise NetException("System.Runtime.InteropServices.COMException", NOT_REGISTERED)

@@ -79,6 +79,11 @@ class Machine:
             "username": self.user.split("\\")[-1],
             "userdomain": self.user.split("\\")[0] if "\\" in self.user else self.computer_name(),
         }
+        from rollup.lab.windows.sqlclient import sql_server_version
+
+        version = sql_server_version(self.state)
+        if version is not None:
+            env["path"] += f";C:\\Program Files\\Microsoft SQL Server\\{version}0\\Tools\\Binn\\"
         env.update(self._env)
         return env
 
@@ -110,10 +115,12 @@ class Machine:
         from rollup.lab.windows.cmd import cmd_exe, site_command
         from rollup.lab.windows.iisreset import iisreset
         from rollup.lab.windows.msiexec import msiexec
+        from rollup.lab.windows.sqlclient import sql_programs
         from rollup.ops.deploytool import LAB_COMMAND
 
         system = self.system_root() + "\\system32"
         found: dict[str, Program] = {system + "\\msiexec.exe": msiexec, system + "\\cmd.exe": cmd_exe}
+        found.update(sql_programs(self))
         if "deployment_tool" in self.state.roles:
             found[LAB_COMMAND] = site_command
         iis = self.state.iis_version
