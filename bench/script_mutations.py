@@ -105,7 +105,7 @@ def scenarios(states: dict[str, HostState], blobs_of: MemoryBlobStore) -> dict[s
     def tool_runs(state: HostState) -> None:
         from rollup.lab.sitecommand import run_site_command
         from rollup.lab.windows.fs import FileSystem
-        from rollup.ops.base import SimContext
+        from rollup.lab.context import SimContext
 
         state.forced_exit_codes["deploytool.command"] = [0, 1603]
         for offset, argv in (

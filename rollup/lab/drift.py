@@ -22,10 +22,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from rollup.errors import ConfigError
+from rollup.lab.context import SimContext
 from rollup.lab.patterns import VERSION, Frozen, HostGlobs, Text, WindowsPath, matches
 from rollup.lab.state import BlobStore, HostState, LabFile, SqlObject, path_key
-from rollup.ops.base import SimContext
-from rollup.ops.labfs import msi_properties
+from rollup.lab.windows.hostfiles import msi_properties
 
 
 def _some_change(model: BaseModel, key: str) -> None:

@@ -9,8 +9,8 @@ except the lab's counters of what reached the guest through WinRM (``mutations``
 restore. So after a checkpoint, changes and a restore, ``rollup lab state GUEST`` shows the state
 from before, the counters aside.
 
-The guests' states are reached through ``SimContext.peers`` (the lab's state store), each under
-its own lock, while the operation holds the hypervisor's. A VM's power state is the registry's
+The guests' states are reached through the lab's state store (``Machine.peers``), each under
+its own lock, while the running script holds the hypervisor's. A VM's power state is the registry's
 word only: a guest that is "off" still answers WinRM (the lab takes a host down with its own
 outage, ``LabEndpoint.set_down``, which is what the host-down drill uses in the simulated lab).
 
@@ -20,24 +20,21 @@ Server 2012 R2 host (the Hyper-V module and ``root\\virtualization\\v2``).
 
 ``rollup.lab.rehearsal_lab`` adds such a host to a lab and serves it for ``rollup rehearse --simulated``.
 
-The lab runs the Hyper-V operations' real scripts in its PowerShell (``rollup.lab.runner.INTERPRETED``):
-the Hyper-V module's cmdlets and WMI classes of ``rollup.lab.windows.hyperv*`` act on this registry
-through ``capture``, ``apply_checkpoint`` and the power states. The ``simulate_*`` functions below
-are the operations' former Python twins; the runner no longer calls them.
+The lab runs the Hyper-V operations' real scripts in its PowerShell: the Hyper-V module's cmdlets
+and WMI classes of ``rollup.lab.windows.hyperv*`` act on this registry through ``capture``,
+``apply_checkpoint`` and the power states.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from rollup.lab.state import HostState, Service, StateStore, path_key
-from rollup.ops.base import SimContext, SimResult
-from rollup.ops.hyperv import V1_NAMESPACE, V2_NAMESPACE, ProbeParams, VmActionParams
-from rollup.ops.labfs import put_text
+from rollup.lab.windows.hostfiles import put_text
 
 if TYPE_CHECKING:
     pass
@@ -248,114 +245,3 @@ def remove(vm: SimVm, snapshot: str) -> None:
     """
     chosen = find_checkpoint(vm, snapshot)
     vm.checkpoints = [c for c in vm.checkpoints if c is not chosen]
-
-
-# ---- the operations' simulations (rollup.ops.hyperv) ---------------------------------------------
-
-_ENABLED_V1 = {"Running": 2, "Off": 3, "Saved": 32769}
-_ENABLED_V2 = {"Running": 2, "Off": 3, "Saved": 6}
-_NO_GET_VM = (
-    "The term 'Get-VM' is not recognized as the name of a cmdlet, function, script file, or operable program."
-)
-
-
-def simulate_probe(state: HostState, params: ProbeParams, ctx: SimContext) -> SimResult:
-    """``hyperv.probe``: versions, the interfaces this host has (none without VMs), the VMs."""
-    registry = read_registry(state)
-    modern = is_modern(state)
-    namespace = "" if registry is None else (V2_NAMESPACE if modern else V1_NAMESPACE)
-    enabled = _ENABLED_V2 if modern else _ENABLED_V1
-    vms = []
-    for name in params.vms:
-        entry: dict[str, Any] = {"vm": name, "matches": 0}
-        vm = registry.vm(name) if registry is not None else None
-        if vm is not None:
-            entry.update(matches=1, id=vm.id, enabled_state=enabled[vm.power])
-        vms.append(entry)
-    result = {
-        "ps_version": state.ps_version,
-        "os_version": state.os_version,
-        "module": registry is not None and modern,
-        "namespace": namespace,
-        "vms": vms,
-    }
-    return SimResult(result=result)
-
-
-def simulate_cmdlets(state: HostState, params: VmActionParams, ctx: SimContext) -> SimResult:
-    """``hyperv.vm_action``: before Windows Server 2012 there is no ``Get-VM`` to call."""
-    registry = read_registry(state)
-    entries = []
-    for name in params.vms:
-        entry: dict[str, Any] = {"vm": name, "ok": False}
-        vm = registry.vm(name) if registry is not None and is_modern(state) else None
-        if registry is None or not is_modern(state):
-            entry["error"] = _NO_GET_VM
-        elif vm is None:
-            entry["error"] = f"0 virtual machines are named {name}"
-        else:
-            entry["state_before"] = vm.power
-            _run_action(vm, params, ctx, entry, calls=None)
-            entry["state_after"] = vm.power
-        entries.append(entry)
-    if registry is not None:
-        write_registry(state, registry, ctx.now)
-    return SimResult(result={"vms": entries})
-
-
-def simulate_wmi(state: HostState, params: VmActionParams, ctx: SimContext) -> SimResult:
-    """``hyperv.wmi_vm_action``: only a 2008/2008 R2 host has ``root\\virtualization`` (v1)."""
-    registry = read_registry(state)
-    if registry is None or is_modern(state):
-        return SimResult(exit_code=1, stderr="Get-WmiObject : Invalid namespace \r\n")
-    entries = []
-    for name in params.vms:
-        calls: list[dict[str, Any]] = []
-        entry: dict[str, Any] = {"vm": name, "ok": False, "calls": calls}
-        vm = registry.vm(name)
-        if vm is None:
-            entry["error"] = f"0 virtual machines are named {name}"
-        else:
-            entry["state_before"] = _ENABLED_V1[vm.power]
-            _run_action(vm, params, ctx, entry, calls=calls)
-            entry["state_after"] = _ENABLED_V1[vm.power]
-        entries.append(entry)
-    write_registry(state, registry, ctx.now)
-    return SimResult(result={"vms": entries})
-
-
-def _run_action(
-    vm: SimVm, params: VmActionParams, ctx: SimContext, entry: dict[str, Any], *, calls: list[Any] | None
-) -> None:
-    """One VM's action as the scripts do it; ``calls`` collects the WMI calls (WMI script only)."""
-
-    def call(name: str, code: int = 4096) -> None:
-        if calls is not None:
-            calls.append({"call": name, "return_value": code, "job_state": 7 if code == 4096 else None})
-
-    def power(want: Power) -> None:
-        if vm.power != want:
-            call("RequestStateChange")
-            vm.power = want
-
-    before = vm.power
-    try:
-        if params.action == "create":
-            checkpoint(vm, params.snapshot, peers=ctx.peers, now=ctx.now, write_blob=ctx.write_blob)
-            call("CreateVirtualSystemSnapshot")
-            call("ModifyVirtualSystem", 0)
-        elif params.action == "restore":
-            find_checkpoint(vm, params.snapshot)
-            power("Off")
-            restore(vm, params.snapshot, peers=ctx.peers, read_blob=ctx.read_blob)
-            call("ApplyVirtualSystemSnapshot")
-            if before == "Running" and params.start:
-                power("Running")
-        elif params.action == "remove":
-            remove(vm, params.snapshot)
-            call("RemoveVirtualSystemSnapshot")
-        else:
-            power("Off" if params.action == "stop" else "Running")
-        entry["ok"] = True
-    except (ValueError, GuestUnreachable) as exc:
-        entry["error"] = str(exc)

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rollup.errors import ConfigError
+from rollup.lab.context import SimContext
 from rollup.lab.state import BlobStore, HostState, LabFile
-from rollup.ops.base import SimContext
-from rollup.ops.labfs import msi_properties
+from rollup.lab.windows.hostfiles import msi_properties
 
 
 def host_report(state: HostState, blobs: BlobStore) -> dict[str, Any]:

@@ -1,24 +1,26 @@
 """
-The simulated hosts' PowerShell: runs rollup's operation scripts against the host model.
+The simulated hosts' PowerShell: runs the scripts that reach a host, and times them.
 
-The lab cannot run PowerShell. ``LabRunner`` is the ``ScriptRunner`` the WinRM server calls
-with every script that reaches a host: it reads the script's ``#rollup-op`` header, rebuilds the
-operation's parameters, and answers after the operation's duration with what its ``simulate``
-does to the host's state, printed as the body prints it on Windows (the simulation's stdout,
-then the ``#rollup-result`` line). A script without a header, or naming an operation this
-version does not know, fails at once as a script error would (exit 1, a message on stderr).
+``LabRunner`` is the ``ScriptRunner`` the WinRM server calls with every script that reaches a
+host. It runs the script itself in the lab's PowerShell interpreter (``rollup.lab.pwsh``)
+against the host's Windows model (``rollup.lab.windows.Machine`` over the host's state), and
+answers with the script's exit code, stdout and stderr, as powershell.exe does for WinRS. The
+script's ``#rollup-op`` header names the operation: the lab reads it only to time the run and to
+give fault scenarios their hook, never to decide what the script does. A script without a
+header, or naming an operation this version does not know, fails at once (exit 1, a message on
+stderr): the lab's hosts run rollup's operations, not arbitrary scripts.
 
 Timing: a script arrives (``__call__``), a fault scenario's ``before`` hook may change the host
 there and then (hold the installer mutex, fill a disk, lock a file, queue exit codes), and the
 run finishes ``durations[kind] * time_factor`` seconds later (``ScriptRun.finish``), when the
-simulation runs under the host's lock. ``finish`` counts the run: it appends the operation id
-to ``HostState.operations`` and adds 1 to ``mutations`` when the simulation changed the state
-(compared field by field). A read-only operation whose simulation changes the state is a bug
-in the operation: ``finish`` raises ``ReadOnlyViolation`` and the change is discarded.
+script runs under the host's lock. ``finish`` counts the run: it appends the operation id to
+``HostState.operations`` and adds 1 to ``mutations`` when the run changed the state (compared
+field by field). A read-only operation whose script changes the state is a bug in the
+operation: ``finish`` raises ``ReadOnlyViolation`` and the change is discarded.
 
-Simulations get the store as ``SimContext.peers``, so a simulated hypervisor (``rollup.lab.hyperv``)
-can capture and restore its guests' states. Changes made there are the guests' own: they are
-saved under each guest's lock and never counted as mutations of the host the operation ran on.
+The machine gets the store as its ``peers``, so a Hyper-V host can capture and restore its
+guests' states. Changes made there are the guests' own: they are saved under each guest's lock
+and never counted as mutations of the host the script ran on.
 """
 
 from __future__ import annotations
@@ -34,10 +36,9 @@ from typing import Any
 from rollup.errors import ResultParseError
 from rollup.lab.state import BlobStore, HostState, StateStore
 from rollup.lab.wsman.api import ScriptOutcome, ScriptRun
-from rollup.ops.base import Operation, SimContext
+from rollup.ops.base import Operation
 from rollup.ops.registry import operation
 from rollup.ps.command import read_header
-from rollup.ps.result import format_result
 
 BeforeHook = Callable[[str, str, int, HostState, float], float | None]
 """
@@ -64,40 +65,6 @@ DEFAULT_DURATIONS: Mapping[str, float] = MappingProxyType(
 
 DEFAULT_DURATION_S = 1.0
 """For an operation kind ``durations`` does not name."""
-
-INTERPRETED = frozenset(
-    {
-        "complus.restart",
-        "complus.state",
-        "deploytool.logs",
-        "files.backup",
-        "files.copy",
-        "files.ensure_dir",
-        "files.set_time",
-        "files.stat",
-        "files.upload",
-        "hyperv.probe",
-        "hyperv.vm_action",
-        "hyperv.wmi_vm_action",
-        "host.facts",
-        "iis.get_vdir",
-        "iis.reset",
-        "iis.set_vdir",
-        "lock.acquire",
-        "lock.read",
-        "lock.release",
-        "msi.install",
-        "msi.uninstall",
-        "products.list",
-        "service.state",
-        "sql.objects",
-        "verify.facts",
-    }
-)
-"""
-Operations whose scripts the lab runs in its PowerShell interpreter (``rollup.lab.pwsh``) against
-the host's Windows model; the others still answer from their ``simulate`` functions.
-"""
 
 KEPT_OPERATIONS = 1000
 """``HostState.operations`` keeps the ids of the last this many runs."""
@@ -190,15 +157,14 @@ class LabRunner:
         if op is None:
             return ScriptRun(0.0, _Refusal(f"The simulated host has no operation {op_id!r}.\r\n"))
         try:
-            params = op.params_from(values)
+            op.params_from(values)
         except (ResultParseError, TypeError) as exc:
             return ScriptRun(0.0, _Refusal(f"{exc}\r\n"))
         override = self._arrive(host, op_id)
         seconds = self._durations.get(op.kind, DEFAULT_DURATION_S) if override is None else override
-        finish = partial(self._finish, host, op, params, stdin)
-        if op.id in INTERPRETED:
-            finish = partial(self._interpret, host, op, script, stdin)
-        return ScriptRun(max(0.0, seconds) * self._time_factor, finish)
+        return ScriptRun(
+            max(0.0, seconds) * self._time_factor, partial(self._finish, host, op, script, stdin)
+        )
 
     def _arrive(self, host: str, op_id: str) -> float | None:
         """Count the arrival and give the scenario its moment; its duration override, if any."""
@@ -210,8 +176,8 @@ class LabRunner:
         with self._store.update(host) as state:
             return self._before(host, op_id, n, state, self._clock())
 
-    def _interpret(self, host: str, op: Operation[Any, Any], script: str, stdin: bytes) -> ScriptOutcome:
-        """Run the script itself in the lab's PowerShell against the host's Windows model."""
+    def _finish(self, host: str, op: Operation[Any, Any], script: str, stdin: bytes) -> ScriptOutcome:
+        """Run the script itself in the lab's PowerShell against the host's Windows model, and count it."""
         from rollup.lab.pwsh.host import run_powershell
         from rollup.lab.windows.machine import Machine
 
@@ -227,29 +193,3 @@ class LabRunner:
             if changed:
                 state.mutations += 1
         return ScriptOutcome(run.exit_code, run.stdout, run.stderr)
-
-    def _finish(self, host: str, op: Operation[Any, Any], params: object, stdin: bytes) -> ScriptOutcome:
-        """Run the simulation under the host's lock, count it, and print what the body prints."""
-        ctx = SimContext(
-            now=self._clock(),
-            user=self._user,
-            read_blob=self._blobs.get,
-            write_blob=self._blobs.put,
-            stdin=stdin,
-            peers=self._store,
-        )
-        with self._store.update(host) as state:
-            before = _counted_fields(state)
-            answer = op.simulate(state, params, ctx)
-            changed = _counted_fields(state) != before
-            if changed and not op.mutates:
-                raise ReadOnlyViolation(f"{host}: the read-only operation {op.id} changed the host's state")
-            state.operations = [*state.operations, op.id][-KEPT_OPERATIONS:]
-            if changed:
-                state.mutations += 1
-        stdout = answer.stdout
-        if answer.result is not None:
-            if stdout and not stdout.endswith("\n"):
-                stdout += "\n"
-            stdout += format_result(answer.result) + "\n"
-        return ScriptOutcome(answer.exit_code, stdout, answer.stderr)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from rollup.lab.context import SimContext, SimResult
 from rollup.lab.state import HostState
-from rollup.ops.base import SimContext, SimResult
+from rollup.lab.windows.hostfiles import copy_file, host_file, put_text, remove_file, utc
+from rollup.lab.windows.installer import install_from_file, uninstall_product
 from rollup.ops.deploytool import LOG_DIR, MSISHARE, OK_CODES, OP_COMMAND, TAIL_LINES
-from rollup.ops.labfs import copy_file, host_file, put_text, remove_file, utc
-from rollup.ops.msi import install_from_file, uninstall_product
 
 
 def _log_path(deploy: HostState, stem: str, server: str, now: float) -> str:

@@ -2,7 +2,7 @@
 The model of one simulated Windows host: what a rollup can read or change on it.
 
 The state is plain data (pydantic models, so it round-trips through JSON in the lab's state
-directory). Operations' ``simulate`` functions read and change it exactly as their PowerShell
+directory). The lab's Windows model (``rollup.lab.windows``) reads and changes it as the PowerShell
 bodies read and change Windows. Paths are Windows paths: case-insensitive, so files are keyed
 by ``path_key(path)`` and keep their display spelling in ``LabFile.path``.
 """

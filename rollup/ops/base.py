@@ -1,19 +1,20 @@
 """
-The shape every remote operation has: a PowerShell 2.0 body, a parser, and a simulation.
+The shape every remote operation has: a PowerShell 2.0 body and its parser.
 
-An ``Operation`` keeps together the three things that must not drift apart:
+An ``Operation`` keeps together the two things that must not drift apart:
 
 - ``body``: the PowerShell 2.0 script that runs on a Windows host. It reads its parameters
   only from ``$p_<field>`` variables (bound by ``RemoteCommand.render``) and reports through
   ``Write-RollupResult``.
 - ``parse``: the pure function that turns what the body printed (a ``CommandResult``) into a
   typed outcome, or raises ``ResultParseError``.
-- ``simulate``: what the simulated lab does when it receives the operation: it changes the
-  host model as the body would change Windows, and answers with the exit code, the result
-  line and the stderr the body produces there.
+
+There is nothing else: the simulated lab runs the body itself in its PowerShell interpreter
+(``rollup.lab.pwsh``), so the lab cannot agree with a script that would fail on Windows. This
+package never imports the lab.
 
 A module in ``rollup/ops/`` defines one or a few operations; ``rollup.ops.registry`` lists
-them all, so the lab can dispatch on the operation id found in a script's header.
+them all (the lab reads a script's header to time it and to give fault scenarios their hook).
 """
 
 from __future__ import annotations
@@ -21,13 +22,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from rollup.errors import ResultParseError
 from rollup.ps.command import Param, RemoteCommand
-
-if TYPE_CHECKING:
-    from rollup.lab.state import HostState, StateStore
 
 P = TypeVar("P")
 R = TypeVar("R")
@@ -53,43 +51,8 @@ class CommandResult:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SimContext:
-    """What the simulated lab knows besides the host's state when it runs an operation."""
-
-    now: float
-    """Seconds since the epoch, from the lab's clock (so tests can pin time)."""
-    user: str
-    """The account the WinRM session authenticated as (``HOSTING\\admin``)."""
-    read_blob: Callable[[str], bytes]
-    """Bytes of a file's content by its blob key (MSIs are real files in the lab's store)."""
-    write_blob: Callable[[bytes], str]
-    """Store bytes; returns the blob key (the SHA-256 hex of the bytes)."""
-    stdin: bytes = b""
-    """What the controller sent on stdin, for operations that read it (``reads_stdin``)."""
-    peers: StateStore | None = None
-    """
-    Every host of the lab, for an operation that acts on other hosts as a hypervisor acts on its
-    guests (``rollup.ops.hyperv``): ``peers.read(name)`` and ``with peers.update(name)``, each
-    under that host's lock. The running host's own state is the ``state`` argument, never taken
-    through here (its lock is held). ``None`` where the lab gives no such access.
-    """
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SimResult:
-    """The lab's answer to an operation, as the body would produce it on Windows."""
-
-    exit_code: int = 0
-    result: Any = None
-    """Written as the ``#rollup-result`` line with ``format_result``; ``None`` writes no line."""
-    stdout: str = ""
-    """Text printed before the result line (msiexec chatter, progress)."""
-    stderr: str = ""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class Operation(Generic[P, R]):
-    """One remote operation: script, parser and simulation side by side."""
+    """One remote operation: its script and its parser, side by side."""
 
     id: str
     """Dotted id, e.g. ``msi.install``; the header of every rendered script names it."""
@@ -98,7 +61,6 @@ class Operation(Generic[P, R]):
     body: str
     """PowerShell 2.0; reads only ``$p_*`` variables; ends with an explicit ``exit``."""
     parse: Callable[[CommandResult, P], R]
-    simulate: Callable[[HostState, P, SimContext], SimResult]
     helpers: tuple[str, ...] = ()
     """Prelude functions the body calls (``Write-RollupResult`` is always included)."""
     kind: str = "fact"

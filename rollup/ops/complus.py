@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rollup.errors import CommandFailed
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult, compact_body
+from rollup.ops.base import CommandResult, Operation, compact_body
 from rollup.ops.results import ResultModel, read_object
 
 if TYPE_CHECKING:
-    from rollup.lab.state import ComPlusApplication, HostState
+    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,53 +203,11 @@ def parse_restart(result: CommandResult, params: RestartParams) -> ComPlusState:
     return outcome
 
 
-def _find(state: HostState, name: str) -> ComPlusApplication | None:
-    return state.complus.get(name.lower())
-
-
-def _described(name: str, app: ComPlusApplication | None) -> dict[str, object]:
-    """The result the script prints for an application (before any restart)."""
-    if app is None:
-        return {"application": name, "found": False}
-    running = app.running and app.process_id is not None
-    return {
-        "application": app.name,
-        "found": True,
-        "app_id": app.app_id,
-        "enabled": app.enabled,
-        "process_ids": [app.process_id] if running else [],
-    }
-
-
-def simulate_state(state: HostState, params: ComPlusParams, ctx: SimContext) -> SimResult:
-    """Read the simulated application; changes nothing."""
-    return SimResult(result=_described(params.application, _find(state, params.application)))
-
-
-def simulate_restart(state: HostState, params: RestartParams, ctx: SimContext) -> SimResult:
-    """
-    Restart the simulated application: a new process id, running. A missing or disabled
-    application is refused as the script refuses it, and left untouched.
-    """
-    app = _find(state, params.application)
-    result = _described(params.application, app)
-    if app is None:
-        return SimResult(exit_code=1, result={**result, "error": "missing"})
-    if not app.enabled:
-        return SimResult(exit_code=1, result={**result, "error": "disabled"})
-    result["previous_process_ids"] = result["process_ids"]
-    app.process_id = (app.process_id or 2000) + 4
-    app.running = True
-    result["process_ids"] = [app.process_id]
-    return SimResult(result=result)
-
-
 STATE: Operation[ComPlusParams, ComPlusState] = Operation(
     id="complus.state",
     params=ComPlusParams,
     body=STATE_BODY,
     parse=parse_state,
-    simulate=simulate_state,
     kind="fact",
     mutates=False,
     timeout_s=120.0,
@@ -264,7 +222,6 @@ RESTART: Operation[RestartParams, ComPlusState] = Operation(
     params=RestartParams,
     body=RESTART_BODY,
     parse=parse_restart,
-    simulate=simulate_restart,
     kind="complus",
     mutates=True,
     timeout_s=600.0,

@@ -29,8 +29,7 @@ The simulated lab's Deployment Tool host has a site command, ``LAB_COMMAND``
     lab-deploytool.cmd initialize "<node>"             run the node's Initialize, one log
     lab-deploytool.cmd start_deployment                one log (the lab acts at once, queues nothing)
 
-The lab's implementation is ``rollup.lab.sitecommand`` (``lab_command``); ``simulate`` gives it
-the one host the command runs on, and the lab runner may give it every host of the lab.
+The lab's site command is ``rollup.lab.sitecommand``, a program of the lab's Deployment Tool host.
 """
 
 from __future__ import annotations
@@ -42,12 +41,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 from rollup.errors import CommandFailed, PlanError
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult, compact_body
-from rollup.ops.labfs import file_text, is_dir
+from rollup.ops.base import CommandResult, Operation, compact_body
 from rollup.ops.results import ResultModel, read_object
 
 if TYPE_CHECKING:
-    from rollup.lab.state import HostState
+    pass
 
 Action = Literal["uninstall", "reinstall", "initialize", "start_deployment"]
 LOG_DIR = "C:\\ConfigShare\\Log"
@@ -175,34 +173,6 @@ def parse_logs(result: CommandResult, params: LogsParams) -> DeployLogs:
     return DeployLogs(log_dir=logs.log_dir, logs=ordered)
 
 
-def simulate_logs(state: HostState, params: LogsParams, ctx: SimContext) -> SimResult:
-    """Read the simulated host's logs; changes nothing."""
-    from rollup.lab.state import path_key
-
-    folder = path_key(params.log_dir)
-    if not is_dir(state, params.log_dir):
-        message = f"the folder {params.log_dir} does not exist"
-        return SimResult(exit_code=1, result={"error": "no_dir", "message": message})
-    since = datetime.strptime(params.since[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
-    logs = []
-    for key, entry in sorted(state.files.items()):
-        name = entry.path.replace("/", "\\").rsplit("\\", 1)[-1]
-        if key.rsplit("\\", 1)[0] != folder or not key.endswith(".log") or entry.mtime < since:
-            continue
-        text = file_text(entry, ctx)
-        codes = _RETURNING.findall(text)
-        logs.append(
-            {
-                "name": name,
-                "size": entry.size,
-                "last_write": entry.mtime,
-                "return_code": int(codes[-1]) if codes else None,
-                "failed_actions": _FAILED_ACTION.findall(text),
-            }
-        )
-    return SimResult(result={"log_dir": params.log_dir, "logs": logs})
-
-
 @dataclass(frozen=True, slots=True)
 class CommandParams:
     """The site's program and its arguments, each passed as one argument."""
@@ -324,29 +294,6 @@ def parse_command(result: CommandResult, params: CommandParams) -> CommandRun:
     return run
 
 
-def lab_command(
-    states: Mapping[str, HostState], deploy_host: str, argv: tuple[str, ...], ctx: SimContext
-) -> SimResult:
-    """What the lab's site command does on ``states`` (``rollup.lab.sitecommand.run_site_command``)."""
-    from rollup.lab.sitecommand import run_site_command
-
-    return run_site_command(states, deploy_host, argv, ctx)
-
-
-def simulate_command(state: HostState, params: CommandParams, ctx: SimContext) -> SimResult:
-    """
-    The lab's site command on this host alone. It exists only on the Deployment Tool host; any
-    other program, or the command elsewhere, is not found (cmd.exe's 9009).
-    """
-    if params.program.lower() != LAB_COMMAND.lower() or "deployment_tool" not in state.roles:
-        lines = [
-            f"'{params.program}' is not recognized as an internal or external command,",
-            "operable program or batch file.",
-        ]
-        return SimResult(exit_code=9009, result={"exit_code": 9009, "output": lines})
-    return lab_command({state.name: state}, state.name, params.arguments, ctx)
-
-
 _MSI = "DNSProvider.msi"
 
 LOGS: Operation[LogsParams, DeployLogs] = Operation(
@@ -354,7 +301,6 @@ LOGS: Operation[LogsParams, DeployLogs] = Operation(
     params=LogsParams,
     body=LOGS_BODY,
     parse=parse_logs,
-    simulate=simulate_logs,
     kind="fact",
     mutates=False,
     timeout_s=300.0,
@@ -369,7 +315,6 @@ COMMAND: Operation[CommandParams, CommandRun] = Operation(
     params=CommandParams,
     body=COMMAND_BODY,
     parse=parse_command,
-    simulate=simulate_command,
     kind="deploytool",
     mutates=True,
     timeout_s=14400.0,

@@ -17,21 +17,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rollup.errors import ResultParseError
-from rollup.ops.base import CommandResult, SimContext, SimResult, compact_body
-from rollup.ops.labfs import (
-    IN_USE,
-    child_path,
-    copy_file,
-    host_file,
-    is_locked,
-    remove_file,
-    utc,
-    write_problem,
-)
+from rollup.ops.base import CommandResult, compact_body
 from rollup.ops.results import OPT_STR, result_field, result_objects
 
 if TYPE_CHECKING:
-    from rollup.lab.state import HostState
+    pass
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -158,77 +148,3 @@ def parse_actions(result: CommandResult, params: BackupParams | CopyParams) -> t
 
 def _action(name: str, action: str, sha256: str | None = None, **extra: str | None) -> dict[str, str | None]:
     return {"name": name, "action": action, "sha256": sha256, "backup": None, "error": None, **extra}
-
-
-def simulate_backup(state: HostState, params: BackupParams, ctx: SimContext) -> SimResult:
-    """Rename or copy each file to an unused ``<name>.<stamp>.bak``, unless a backup has its hash."""
-    from rollup.lab.state import path_key
-
-    stamp = utc(ctx.now).strftime("%Y%m%d-%H%M%S")
-    done = []
-    for name in params.names:
-        path = child_path(params.share, name)
-        entry = host_file(state, path) if path else None
-        if path is None or entry is None:
-            done.append(
-                _action(name, "missing") if path else _action(name, "failed", error="not a plain file name")
-            )
-            continue
-        prefix = path_key(path) + "."
-        same = sorted(
-            f.path
-            for key, f in state.files.items()
-            if key.startswith(prefix) and key.endswith(".bak") and f.sha256 == entry.sha256
-        )
-        if same:
-            done.append(_action(name, "already", entry.sha256, backup=same[-1]))
-            continue
-        backup, n = f"{path}.{stamp}.bak", 1
-        while host_file(state, backup) is not None:
-            n += 1
-            backup = f"{path}.{stamp}-{n}.bak"
-        copying = params.method == "copy"
-        problem = (
-            write_problem(state, backup, entry.size)
-            if copying
-            else (IN_USE if is_locked(state, path) else None)
-        )
-        if problem:
-            done.append(_action(name, "failed", entry.sha256, error=problem))
-            continue
-        copy_file(state, entry, backup)
-        if params.method != "copy":
-            remove_file(state, path)
-        done.append(
-            _action(name, "copied" if params.method == "copy" else "renamed", entry.sha256, backup=backup)
-        )
-    failed = any(d["action"] == "failed" for d in done)
-    return SimResult(exit_code=int(failed), result={"files": done})
-
-
-def simulate_copy(state: HostState, params: CopyParams, ctx: SimContext) -> SimResult:
-    """Copy each file through ``<name>.partial``; skip one whose target already has its hash."""
-    done = []
-    for name in params.names:
-        source_path, target = child_path(params.source_dir, name), child_path(params.dest_dir, name)
-        source = host_file(state, source_path) if source_path else None
-        if source_path is None or target is None or source is None:
-            done.append(
-                _action(name, "missing")
-                if source_path
-                else _action(name, "failed", error="not a plain file name")
-            )
-            continue
-        existing = host_file(state, target)
-        if existing is not None and existing.sha256 == source.sha256:
-            done.append(_action(name, "identical", source.sha256))
-            continue
-        problem = write_problem(state, target + ".partial", source.size)
-        problem = problem or (write_problem(state, target) if existing is not None else None)
-        if problem:
-            done.append(_action(name, "failed", source.sha256, error=problem))
-            continue
-        copy_file(state, source, target)
-        done.append(_action(name, "copied", source.sha256))
-    failed = any(d["action"] in ("missing", "failed") for d in done)
-    return SimResult(exit_code=int(failed), result={"files": done})

@@ -12,36 +12,30 @@ line: with the result writer, that leaves room for target paths of up to about 9
 (``rollup.ps.delivery.fits_command_line`` tells; a longer target does not fit).
 
 ``files.backup`` and ``files.copy`` are written in ``rollup.ops.filecopy``; this module lists
-all five. The simulated host's file system the simulations share is ``rollup.ops.labfs``.
+all five.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rollup.errors import ResultParseError
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult, compact_body
+from rollup.ops.base import CommandResult, Operation, compact_body
 from rollup.ops.filecopy import (
     BACKUP_BODY,
     COPY_BODY,
     BackupParams,
     CopyParams,
     parse_actions,
-    simulate_backup,
-    simulate_copy,
 )
-from rollup.ops.labfs import IN_USE as IN_USE  # noqa: PLC0414 - a failed write's message, re-exported
-from rollup.ops.labfs import NO_SPACE as NO_SPACE  # noqa: PLC0414 - likewise
-from rollup.ops.labfs import host_file, make_dir, msi_properties, put_file, utc, write_problem
 from rollup.ops.results import OPT_INT, OPT_STR, result_field, result_object, result_objects
 
 if TYPE_CHECKING:
-    from rollup.lab.state import HostState
+    pass
 
 UPLOAD_LINE = 76
 """Characters per base64 line of an upload's stdin (57 bytes; each line decodes on its own)."""
@@ -135,24 +129,6 @@ def parse_stat(result: CommandResult, params: StatParams) -> tuple[FileStat, ...
     return tuple(stats)
 
 
-def simulate_stat(state: HostState, params: StatParams, ctx: SimContext) -> SimResult:
-    """Read-only: the files' facts from the host model (MSI identity read from the real bytes)."""
-    found = []
-    for path in params.paths:
-        entry = host_file(state, path)
-        item: dict[str, object] = {"path": path, "exists": entry is not None, "size": None, "mtime": None}
-        item.update(dict.fromkeys(("sha256", "error", *MSI_FIELDS)))
-        if entry is not None:
-            item.update(size=entry.size, mtime=entry.mtime, sha256=entry.sha256 if params.sha256 else None)
-            props = msi_properties(entry, ctx) if params.msi else None
-            if params.msi and props is None:
-                item["error"] = "This installation package could not be opened."
-            if props is not None:
-                item.update({k: getattr(props, k) for k in MSI_FIELDS})
-        found.append(item)
-    return SimResult(result={"files": found})
-
-
 # ---------------------------------------------------------------------------------------------
 # files.upload
 # ---------------------------------------------------------------------------------------------
@@ -233,34 +209,6 @@ def parse_upload(result: CommandResult, params: UploadParams) -> UploadOutcome:
     )
 
 
-def simulate_upload(state: HostState, params: UploadParams, ctx: SimContext) -> SimResult:
-    """Decode ``ctx.stdin`` as the body does, verify it, and only then replace the target."""
-    text = "".join(line.strip() for line in ctx.stdin.decode("ascii", "replace").splitlines())
-    usable = len(text) - len(text) % 4
-    try:
-        data = base64.b64decode(text[:usable], validate=True)
-    except (binascii.Error, ValueError):
-        return _upload_answer(
-            None, None, 'Exception calling "FromBase64String": Invalid character in a Base-64 string.'
-        )
-    digest = hashlib.sha256(data).hexdigest()
-    problem = write_problem(state, params.target + ".partial", len(data))
-    if problem is None and host_file(state, params.target) is not None:
-        problem = write_problem(state, params.target)
-    if problem is not None:
-        return _upload_answer(None, None, problem)
-    if usable != len(text) or len(data) != params.size or digest != params.sha256.lower():
-        return _upload_answer(len(data), digest, "size or SHA-256 differs")
-    put_file(
-        state, params.target, size=len(data), mtime=utc(ctx.now), sha256=digest, blob=ctx.write_blob(data)
-    )
-    return SimResult(result={"committed": True, "size": len(data), "sha256": digest, "error": None})
-
-
-def _upload_answer(size: int | None, digest: str | None, error: str) -> SimResult:
-    return SimResult(exit_code=1, result={"committed": False, "size": size, "sha256": digest, "error": error})
-
-
 # ---------------------------------------------------------------------------------------------
 # files.ensure_dir
 # ---------------------------------------------------------------------------------------------
@@ -286,18 +234,6 @@ def parse_ensure_dir(result: CommandResult, params: EnsureDirParams) -> bool:
     return bool(result_field(result_object(result), "created", bool, result))
 
 
-def simulate_ensure_dir(state: HostState, params: EnsureDirParams, ctx: SimContext) -> SimResult:
-    """Create the directory; a file in the way fails as ``CreateDirectory`` does."""
-    if host_file(state, params.path) is not None:
-        message = (
-            f'Cannot create "{params.path}" because a file or directory with the same name already exists.'
-        )
-        return SimResult(
-            exit_code=1, stderr=f'Exception calling "CreateDirectory" with "1" argument(s): "{message}"\n'
-        )
-    return SimResult(result={"path": params.path, "created": make_dir(state, params.path)})
-
-
 _HOSTILE = 'C:\\temp\\it\'s $(here); `n"q"\nline\u2019.msi'
 
 OPERATIONS: tuple[Operation[Any, Any], ...] = (
@@ -306,7 +242,6 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         params=StatParams,
         body=STAT_BODY,
         parse=parse_stat,
-        simulate=simulate_stat,
         helpers=("Get-RollupSha256", "Get-RollupMsiProperty"),
         kind="fact",
         examples=(
@@ -320,7 +255,6 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         params=UploadParams,
         body=UPLOAD_BODY,
         parse=parse_upload,
-        simulate=simulate_upload,
         kind="copy",
         mutates=True,
         reads_stdin=True,
@@ -335,7 +269,6 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         params=BackupParams,
         body=BACKUP_BODY,
         parse=parse_actions,
-        simulate=simulate_backup,
         helpers=("Get-RollupSha256",),
         kind="copy",
         mutates=True,
@@ -349,7 +282,6 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         params=CopyParams,
         body=COPY_BODY,
         parse=parse_actions,
-        simulate=simulate_copy,
         helpers=("Get-RollupSha256",),
         kind="copy",
         mutates=True,
@@ -368,7 +300,6 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         params=EnsureDirParams,
         body=ENSURE_DIR_BODY,
         parse=parse_ensure_dir,
-        simulate=simulate_ensure_dir,
         kind="fact",
         mutates=True,
         examples=(EnsureDirParams(path="C:\\temp\\QFERollupPackage"), EnsureDirParams(path=_HOSTILE)),

@@ -14,12 +14,11 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from rollup.errors import CommandFailed, ResultParseError
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult, compact_body
-from rollup.ops.labfs import IN_USE, host_file, is_locked
+from rollup.ops.base import CommandResult, Operation, compact_body
 from rollup.ops.results import OPT_STR, result_field, result_object
 
 if TYPE_CHECKING:
-    from rollup.lab.state import HostState
+    pass
 
 _FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 
@@ -73,27 +72,12 @@ def parse_set_time(result: CommandResult, params: SetTimeParams) -> datetime:
         raise ResultParseError(f"{result.host}: files.set_time: {text!r} is not a time") from None
 
 
-def simulate_set_time(state: HostState, params: SetTimeParams, ctx: SimContext) -> SimResult:
-    """Change the file's ``mtime``; a missing or locked file fails as .NET does."""
-    entry = host_file(state, params.path)
-    if entry is None:
-        error = f"Could not find file '{params.path}'."
-    elif is_locked(state, params.path):
-        error = IN_USE
-    else:
-        entry.mtime = from_filetime(params.filetime)
-        return SimResult(result={"path": params.path, "mtime": entry.mtime, "error": None})
-    message = f'Exception calling "SetLastWriteTimeUtc": "{error}"'
-    return SimResult(exit_code=1, result={"path": params.path, "mtime": None, "error": message})
-
-
 OPERATIONS: tuple[Operation[Any, Any], ...] = (
     Operation(
         id="files.set_time",
         params=SetTimeParams,
         body=SET_TIME_BODY,
         parse=parse_set_time,
-        simulate=simulate_set_time,
         kind="fact",
         mutates=True,
         examples=(

@@ -34,12 +34,11 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult, compact_body
-from rollup.ops.labfs import host_file, is_dir
+from rollup.ops.base import CommandResult, Operation, compact_body
 from rollup.ops.results import ResultModel, read_object
 
 if TYPE_CHECKING:
-    from rollup.lab.state import HostState
+    pass
 
 DEPLOYTOOL_CONFIG = "Config\\MpsConfig.xml"
 """The Deployment Tool's configuration, below its ConfigShare: present once the tool is set up."""
@@ -204,45 +203,11 @@ def parse(result: CommandResult, params: FactsParams) -> HostFacts:
     return HostFacts.read(result, read_object(result))
 
 
-def simulate(state: HostState, params: FactsParams, ctx: SimContext) -> SimResult:
-    """The simulated host's facts, read from its model; changes nothing."""
-    user = ctx.user
-    admin = user.lower() in state.domain_admins
-    domain = user.split("\\", 1)[0] if "\\" in user else state.name
-    config_share = params.config_share.rstrip("\\")
-    config = host_file(state, f"{config_share}\\{DEPLOYTOOL_CONFIG}") is not None
-    names = (p.display_name for p in state.products.values())
-    entry = next((n for n in names if DEPLOYTOOL_ENTRY.search(n)), None)
-    share = is_dir(state, params.msishare)
-    busy = state.installer_busy_until is not None and ctx.now < state.installer_busy_until
-    result: dict[str, object] = {
-        "computer": state.name.upper(),
-        "os_caption": state.os_caption,
-        "os_version": state.os_version,
-        "service_pack": state.service_pack,
-        "arch": state.arch,
-        "ps_version": state.ps_version,
-        "free_bytes": state.disk_free_bytes,
-        "pending_reboot": list(state.pending_reboot),
-        "msi_busy": busy,
-        "identity": user,
-        "domain_admin": admin,
-        "admin_group": f"{domain.upper()}\\Domain Admins" if admin else None,
-        "deploytool_config": config,
-        "deploytool_entry": entry,
-        "msishare": {"path": params.msishare, "exists": share, "writable": share},
-        "oab_count": state.oab_count if params.oab else None,
-        "errors": {},
-    }
-    return SimResult(result=result)
-
-
 FACTS: Operation[FactsParams, HostFacts] = Operation(
     id="host.facts",
     params=FactsParams,
     body=BODY,
     parse=parse,
-    simulate=simulate,
     helpers=("Test-RollupMsiBusy",),
     kind="fact",
     mutates=False,

@@ -25,7 +25,7 @@ starts it again afterwards when it was running and ``start`` is set (a checkpoin
 VM restores into the Saved state, which starting resumes).
 
 This module holds the probe and the cmdlets script; ``rollup.ops.hyperv_wmi`` the WMI v1 one.
-The simulations are the simulated Hyper-V host's (``rollup.lab.hyperv``).
+The simulated lab runs these scripts on its Hyper-V host (``rollup.lab.hyperv``).
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from rollup.errors import ResultParseError
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult, compact_body
+from rollup.ops.base import CommandResult, Operation, compact_body
 from rollup.ops.results import ResultModel, read_object
 
 if TYPE_CHECKING:
-    from rollup.lab.state import HostState
+    pass
 
 Action = Literal["create", "restore", "remove", "stop", "start"]
 ACTIONS: tuple[Action, ...] = ("create", "restore", "remove", "stop", "start")
@@ -256,23 +256,6 @@ exit 0
 """
 
 
-# ---- the simulated Hyper-V host (rollup.lab.hyperv) ---------------------------------------------
-
-
-def simulate_probe(state: HostState, params: ProbeParams, ctx: SimContext) -> SimResult:
-    """Read-only: the simulated host's versions, interfaces and VMs."""
-    from rollup.lab.hyperv import simulate_probe as run
-
-    return run(state, params, ctx)
-
-
-def simulate_cmdlets(state: HostState, params: VmActionParams, ctx: SimContext) -> SimResult:
-    """The cmdlets script on the simulated host (which has them only as Windows Server 2012 R2)."""
-    from rollup.lab.hyperv import simulate_cmdlets as run
-
-    return run(state, params, ctx)
-
-
 EXAMPLE_VMS = ("MPS01-LAB", 'it\'s "odd"; $(Stop-VM x) [*]')
 
 PROBE: Operation[ProbeParams, HyperVHost] = Operation(
@@ -280,7 +263,6 @@ PROBE: Operation[ProbeParams, HyperVHost] = Operation(
     params=ProbeParams,
     body=compact_body(PROBE_BODY),
     parse=parse_probe,
-    simulate=simulate_probe,
     kind="hyperv",
     mutates=False,
     timeout_s=120.0,
@@ -292,7 +274,6 @@ VM_ACTION: Operation[VmActionParams, tuple[VmOutcome, ...]] = Operation(
     params=VmActionParams,
     body=compact_body(CMDLETS_BODY),
     parse=parse_cmdlets,
-    simulate=simulate_cmdlets,
     kind="hyperv",
     mutates=True,
     timeout_s=1800.0,

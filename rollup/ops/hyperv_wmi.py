@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult, compact_body
+from rollup.ops.base import CommandResult, Operation, compact_body
 from rollup.ops.hyperv import EXAMPLE_VMS, VmActionParams, VmOutcome, check_names, enabled_state_word
 from rollup.ops.results import ResultModel, read_object
 
 if TYPE_CHECKING:
-    from rollup.lab.state import HostState
+    pass
 
 RETURN_CODES: dict[int, str] = {
     0: "completed",
@@ -197,19 +197,11 @@ exit 0
 """
 
 
-def simulate_wmi(state: HostState, params: VmActionParams, ctx: SimContext) -> SimResult:
-    """The WMI v1 script on the simulated host (which has it only as Windows Server 2008 R2)."""
-    from rollup.lab.hyperv import simulate_wmi as run
-
-    return run(state, params, ctx)
-
-
 WMI_VM_ACTION: Operation[VmActionParams, tuple[VmOutcome, ...]] = Operation(
     id="hyperv.wmi_vm_action",
     params=VmActionParams,
     body=compact_body(WMI_BODY),
     parse=parse_wmi,
-    simulate=simulate_wmi,
     kind="hyperv",
     mutates=True,
     timeout_s=1800.0,

@@ -32,12 +32,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from rollup.errors import CommandFailed
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult, compact_body
-from rollup.ops.iisreset import RESET_BODY, IisReset, ResetParams, not_installed, parse_reset, simulate_reset
+from rollup.ops.base import CommandResult, Operation, compact_body
+from rollup.ops.iisreset import RESET_BODY, IisReset, ResetParams, not_installed, parse_reset
 from rollup.ops.results import ResultModel, read_object
 
 if TYPE_CHECKING:
-    from rollup.lab.state import HostState, IisVirtualDirectory
+    pass
 
 Setting = Literal["default_logon_domain", "require_ssl", "basic_auth"]
 
@@ -292,54 +292,6 @@ def parse_set(result: CommandResult, params: SetVdirParams) -> VdirSecurity:
     return outcome
 
 
-def _lab_vdir(state: HostState, site: str, vdir: str, result: dict[str, object]) -> IisVirtualDirectory | str:
-    """The simulated vdir, or the script's error code, filling ``result`` as the script does."""
-    if state.iis_version is None:
-        return "iis_not_installed"
-    result["iis_version"] = state.iis_version
-    in_site = [v for v in state.iis.values() if v.site.lower() == site.lower()]
-    if not in_site:
-        return "site_not_found"
-    site_id = in_site[0].site_id
-    result["site_id"] = site_id
-    if state.iis_version < 7:
-        result["path"] = f"/LM/W3SVC/{site_id}/ROOT/{vdir}"
-    else:
-        result["path"] = f"MACHINE/WEBROOT/APPHOST/{site}/{vdir}"
-    found = state.iis.get(vdir.lower())
-    if found is None or found.site.lower() != site.lower():
-        return "vdir_not_found"
-    return found
-
-
-_LAB_FIELDS = {
-    "default_logon_domain": "default_logon_domain",
-    "require_ssl": "access_ssl",
-    "basic_auth": "auth_basic",
-}
-"""Each setting's field in the lab's ``IisVirtualDirectory``."""
-
-
-def simulate_vdir(state: HostState, params: VdirParams | SetVdirParams, ctx: SimContext) -> SimResult:
-    """Read the simulated vdir; for ``iis.set_vdir``, first change the settings that differ."""
-    result: dict[str, object] = {"site": params.site, "vdir": params.vdir, "changed": []}
-    found = _lab_vdir(state, params.site, params.vdir, result)
-    if isinstance(found, str):
-        return SimResult(exit_code=1, result={**result, "error": found})
-    changed: list[str] = []
-    for name, value in params.wanted().items() if isinstance(params, SetVdirParams) else ():
-        if getattr(found, _LAB_FIELDS[name]) != value:
-            setattr(found, _LAB_FIELDS[name], value)
-            changed.append(name)
-    result.update(
-        changed=changed,
-        default_logon_domain=found.default_logon_domain,
-        require_ssl=found.access_ssl,
-        basic_auth=found.auth_basic,
-    )
-    return SimResult(result=result)
-
-
 _SITE = "Default Web Site"
 
 GET_VDIR: Operation[VdirParams, VdirSecurity] = Operation(
@@ -347,7 +299,6 @@ GET_VDIR: Operation[VdirParams, VdirSecurity] = Operation(
     params=VdirParams,
     body=GET_BODY,
     parse=parse_get,
-    simulate=simulate_vdir,
     kind="fact",
     mutates=False,
     timeout_s=120.0,
@@ -362,7 +313,6 @@ SET_VDIR: Operation[SetVdirParams, VdirSecurity] = Operation(
     params=SetVdirParams,
     body=SET_BODY,
     parse=parse_set,
-    simulate=simulate_vdir,
     kind="iis",
     mutates=True,
     timeout_s=300.0,
@@ -379,7 +329,6 @@ RESET: Operation[ResetParams, IisReset] = Operation(
     params=ResetParams,
     body=RESET_BODY,
     parse=parse_reset,
-    simulate=simulate_reset,
     kind="iis",
     mutates=True,
     timeout_s=600.0,

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rollup.errors import CommandFailed
-from rollup.ops.base import CommandResult, SimContext, SimResult, compact_body
+from rollup.ops.base import CommandResult, compact_body
 from rollup.ops.results import ResultModel, read_object
-from rollup.ops.service import lab_state_word
 
 if TYPE_CHECKING:
-    from rollup.lab.state import HostState
+    pass
 
 
 def not_installed(result: CommandResult) -> CommandFailed:
@@ -97,30 +96,3 @@ def parse_reset(result: CommandResult, params: ResetParams) -> IisReset:
 
 _RESET_LINES = ("Attempting stop...", "Internet services successfully stopped", "Attempting start...")
 """iisreset's output before the last line ("Internet services successfully restarted" or a failure)."""
-
-
-def simulate_reset(state: HostState, params: ResetParams, ctx: SimContext) -> SimResult:
-    """
-    Restart the simulated IIS services (each present one ends Running). A forced exit code,
-    or a disabled service (1058, ERROR_SERVICE_DISABLED), makes iisreset fail.
-    """
-    if state.iis_version is None:
-        return SimResult(exit_code=1, result={"error": "iis_not_installed"})
-    names = ("W3SVC", "IISADMIN") if state.iis_version < 7 else ("W3SVC", "WAS")
-    code = state.pop_forced_exit_code("iis.reset") or 0
-    present = [state.services[n.lower()] for n in names if n.lower() in state.services]
-    if code == 0 and any(s.start_mode == "Disabled" for s in present):
-        code = 1058
-    for service in present if code == 0 else ():
-        service.status = "Running"
-    output = (
-        *_RESET_LINES,
-        "Internet services successfully restarted" if code == 0 else "Restart attempt failed.",
-    )
-    services = {
-        n: (lab_state_word(state.services[n.lower()].status) if n.lower() in state.services else None)
-        for n in names
-    }
-    result = {"iis_version": state.iis_version, "exit_code": code, "services": services, "output": output}
-    exit_code = code or (0 if all(s == "Running" for s in services.values()) else 1)
-    return SimResult(exit_code=exit_code, result=result)

@@ -27,34 +27,21 @@ The parameters and the marker's model are ``rollup.ops.lockmarker``.
 
 from __future__ import annotations
 
-import ntpath
 from typing import TYPE_CHECKING
 
 from rollup.errors import CommandFailed, LockHeld
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult, compact_body
-from rollup.ops.labfs import (
-    IN_USE,
-    file_text,
-    host_file,
-    is_dir,
-    is_locked,
-    put_text,
-    remove_file,
-    write_problem,
-)
+from rollup.ops.base import CommandResult, Operation, compact_body
 from rollup.ops.lockmarker import (
     LockAcquireParams,
     LockReadParams,
     LockReleaseParams,
     LockState,
     holder_of,
-    marker_text,
-    run_id_member,
 )
 from rollup.ops.results import ResultModel, read_object
 
 if TYPE_CHECKING:
-    from rollup.lab.state import HostState
+    pass
 
 
 def held_error(host: str, state: LockState) -> LockHeld:
@@ -200,52 +187,6 @@ def parse_release(result: CommandResult, params: LockReleaseParams) -> LockState
     return _parse(result)
 
 
-def _marker(state: HostState, path: str, ctx: SimContext) -> str | None:
-    entry = host_file(state, path)
-    return None if entry is None else file_text(entry, ctx)
-
-
-def _failed(message: str) -> SimResult:
-    return SimResult(exit_code=1, result={"error": "failed", "message": message})
-
-
-def simulate_read(state: HostState, params: LockReadParams, ctx: SimContext) -> SimResult:
-    """Read the simulated marker; changes nothing."""
-    text = _marker(state, params.path, ctx)
-    return SimResult(result={"path": params.path, "held": text is not None, "text": text})
-
-
-def simulate_acquire(state: HostState, params: LockAcquireParams, ctx: SimContext) -> SimResult:
-    """Create the marker unless one exists (create-new); report whoever holds the lock."""
-    held = _marker(state, params.path, ctx)
-    created = held is None
-    if held is None:
-        folder = ntpath.dirname(params.path)
-        if not is_dir(state, folder):
-            return _failed(f"Could not find a part of the path '{params.path}'.")
-        text = marker_text(params)
-        problem = write_problem(state, params.path, len(text))
-        if problem is not None:
-            return _failed(problem)
-        put_text(state, params.path, text, ctx.now)
-        held = text
-    ours = run_id_member(params.run_id) in held
-    result = {"path": params.path, "held": True, "text": held, "created": created, "acquired": ours}
-    return SimResult(exit_code=0 if ours else 1, result=result)
-
-
-def simulate_release(state: HostState, params: LockReleaseParams, ctx: SimContext) -> SimResult:
-    """Delete the marker when it is this run's, or with ``force``; otherwise leave it."""
-    text = _marker(state, params.path, ctx)
-    ok = text is None or run_id_member(params.run_id) in text or params.force
-    if ok and text is not None:
-        if is_locked(state, params.path):
-            return _failed(IN_USE)
-        remove_file(state, params.path)
-    result = {"path": params.path, "held": not ok, "text": text, "released": ok and text is not None}
-    return SimResult(exit_code=0 if ok else 1, result=result)
-
-
 _ACQUIRE = LockAcquireParams(
     run_id="20110310-100000-ab12",
     operator="HOSTING\\admin",
@@ -260,7 +201,6 @@ READ: Operation[LockReadParams, LockState] = Operation(
     params=LockReadParams,
     body=BODY_READ,
     parse=parse_read,
-    simulate=simulate_read,
     kind="lock",
     mutates=False,
     timeout_s=60.0,
@@ -272,7 +212,6 @@ ACQUIRE: Operation[LockAcquireParams, LockState] = Operation(
     params=LockAcquireParams,
     body=BODY_ACQUIRE,
     parse=parse_acquire,
-    simulate=simulate_acquire,
     kind="lock",
     mutates=True,
     timeout_s=60.0,
@@ -294,7 +233,6 @@ RELEASE: Operation[LockReleaseParams, LockState] = Operation(
     params=LockReleaseParams,
     body=BODY_RELEASE,
     parse=parse_release,
-    simulate=simulate_release,
     kind="lock",
     mutates=True,
     timeout_s=60.0,

@@ -17,19 +17,17 @@ command installs and removes its components with them).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rollup.errors import ResultParseError
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult, compact_body
-from rollup.ops.msiexec import SUCCESS, MsiOutcome, outcome_for
+from rollup.ops.base import CommandResult, Operation, compact_body
 from rollup.ops.msiexec import TAIL_LINES as TAIL_LINES  # noqa: PLC0414 - the log lines a failure keeps
-from rollup.ops.msisim import MsiexecRun, open_package, register_product
+from rollup.ops.msiexec import MsiOutcome, outcome_for
 from rollup.ops.results import result_field, result_object
 
 if TYPE_CHECKING:
-    from rollup.lab.state import HostState
+    pass
 
 INSTALL = "msi.install"
 UNINSTALL = "msi.uninstall"
@@ -112,89 +110,6 @@ def parse_uninstall(result: CommandResult, params: UninstallParams) -> MsiOutcom
     return _parse(result, uninstall=True)
 
 
-_GUID = re.compile(r"\{[0-9A-F]{8}(-[0-9A-F]{4}){3}-[0-9A-F]{12}\}", re.IGNORECASE)
-
-
-def install_from_file(
-    state: HostState, path: str, ctx: SimContext, *, log_path: str, op_id: str = INSTALL, properties: str = ""
-) -> SimResult:
-    """
-    ``msiexec /i <path> /qn /norestart /l*v <log_path>`` on the simulated host.
-
-    In order: the log, the mutex and the package (``open_package``: 1622, 1618, 1619, 1620); a forced exit
-    code queued for ``op_id`` (3010 and 1641 install and flag a reboot, any other fails without
-    installing); then the install, from the package's own properties: the same ProductCode
-    installed is a no-op (0); a newer version of the same UpgradeCode installed is 1638; an older
-    one is upgraded (removed, the new one registered), except by a run-twice package (DNS
-    Client), whose first run only removes the older one.
-    """
-    run = MsiexecRun(state, ctx, log_path, uninstall=False, package=path, properties=properties)
-    props = open_package(run, path)
-    if isinstance(props, int):
-        return run.answer(props)
-    forced = state.pop_forced_exit_code(op_id)
-    if forced is not None and forced not in SUCCESS:
-        return run.answer(forced, props)
-    code, events = register_product(state, props, path, ctx.now)
-    return run.answer(forced if code == 0 and forced is not None else code, props, events)
-
-
-def uninstall_product(
-    state: HostState,
-    product_code: str,
-    ctx: SimContext,
-    *,
-    log_path: str,
-    op_id: str = UNINSTALL,
-    properties: str = "",
-) -> SimResult:
-    """
-    ``msiexec /x {ProductCode} /qn /norestart /l*v <log_path>`` on the simulated host: 1618 while
-    the mutex is held; a forced exit code queued for ``op_id``; 1605 when the product is not
-    installed; else its Uninstall entry is removed (3010 and 1641 flag a reboot).
-    """
-    from rollup.lab.state import MsiProps
-
-    run = MsiexecRun(state, ctx, log_path, uninstall=True, package=product_code, properties=properties)
-    refusal = run.refusal()
-    if refusal is not None:
-        return run.answer(refusal)
-    installed = state.products.get(product_code.upper())
-    props = None
-    if installed is not None:
-        props = MsiProps(
-            product_code=installed.product_code,
-            product_name=installed.display_name,
-            product_version=installed.display_version,
-            upgrade_code=installed.upgrade_code,
-            manufacturer=installed.publisher,
-        )
-    forced = state.pop_forced_exit_code(op_id)
-    if forced is not None and forced not in SUCCESS:
-        return run.answer(forced, props)
-    if installed is None:
-        return run.answer(1605)
-    del state.products[product_code.upper()]
-    return run.answer(forced or 0, props)
-
-
-def simulate_install(state: HostState, params: InstallParams, ctx: SimContext) -> SimResult:
-    """``msi.install`` in the lab (see ``install_from_file``)."""
-    return install_from_file(state, params.path, ctx, log_path=params.log)
-
-
-def simulate_uninstall(state: HostState, params: UninstallParams, ctx: SimContext) -> SimResult:
-    """``msi.uninstall`` in the lab: a ``{ProductCode}``, or the one read from a package on the host."""
-    target = params.target.strip()
-    if _GUID.fullmatch(target):
-        return uninstall_product(state, target, ctx, log_path=params.log)
-    run = MsiexecRun(state, ctx, params.log, uninstall=True, package=target)
-    props = open_package(run, target)
-    if isinstance(props, int):
-        return run.answer(props)
-    return uninstall_product(state, props.product_code, ctx, log_path=params.log)
-
-
 _HOSTILE = 'C:\\temp\\it\'s $(here); `n"q"\nline\u2019.msi'
 
 OPERATIONS: tuple[Operation[Any, Any], ...] = (
@@ -203,7 +118,6 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         params=InstallParams,
         body=INSTALL_BODY,
         parse=parse_install,
-        simulate=simulate_install,
         kind="msi",
         mutates=True,
         timeout_s=1800.0,
@@ -225,7 +139,6 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         params=UninstallParams,
         body=UNINSTALL_BODY,
         parse=parse_uninstall,
-        simulate=simulate_uninstall,
         kind="msi",
         mutates=True,
         timeout_s=1800.0,

@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult, compact_body
+from rollup.ops.base import CommandResult, Operation, compact_body
 from rollup.ops.results import result_field, result_objects
 
 if TYPE_CHECKING:
-    from rollup.lab.state import HostState
+    pass
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,38 +87,12 @@ def parse(result: CommandResult, params: ListParams) -> tuple[InstalledEntry, ..
     return tuple(entries)
 
 
-def simulate(state: HostState, params: ListParams, ctx: SimContext) -> SimResult:
-    """Read-only: the host's ``products``, filtered as the body filters."""
-    names = {n.casefold() for n in params.names}
-    codes = {c.casefold() for c in params.product_codes}
-    found = []
-    for product in sorted(state.products.values(), key=lambda p: (p.wow6432, p.product_code.upper())):
-        wanted = not names and not codes
-        if not (
-            wanted or product.display_name.casefold() in names or product.product_code.casefold() in codes
-        ):
-            continue
-        found.append(
-            {
-                "key": product.product_code,
-                "display_name": product.display_name,
-                "display_version": product.display_version,
-                "publisher": product.publisher,
-                "install_date": product.install_date,
-                "windows_installer": True,
-                "wow6432": product.wow6432,
-            }
-        )
-    return SimResult(result={"products": found})
-
-
 OPERATIONS: tuple[Operation[Any, Any], ...] = (
     Operation(
         id="products.list",
         params=ListParams,
         body=BODY,
         parse=parse,
-        simulate=simulate,
         kind="fact",
         examples=(
             ListParams(),

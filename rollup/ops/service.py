@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from rollup.errors import CommandFailed, ResultParseError
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult, compact_body
+from rollup.ops.base import CommandResult, Operation, compact_body
 from rollup.ops.results import ResultModel, read_object
 
 if TYPE_CHECKING:
-    from rollup.lab.state import HostState
+    pass
 
 Win32State = Literal[
     "Running",
@@ -35,14 +35,6 @@ Win32State = Literal[
 
 StartMode = Literal["Auto", "Manual", "Disabled", "Boot", "System", "Unknown"]
 """``Win32_Service.StartMode``, as WMI spells it."""
-
-_LAB_STATE: dict[str, Win32State] = {
-    "Running": "Running",
-    "Stopped": "Stopped",
-    "StartPending": "Start Pending",
-    "StopPending": "Stop Pending",
-}
-"""The lab's service status words, as ``Win32_Service.State`` spells them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,39 +118,11 @@ def parse(result: CommandResult, params: ServiceParams) -> ServiceStates:
     return outcome
 
 
-def lab_state_word(status: str) -> Win32State:
-    """The ``Win32_Service.State`` of a simulated service's status (``StartPending``: ``Start Pending``)."""
-    return _LAB_STATE[status]
-
-
-def state_result(state: HostState, names: tuple[str, ...]) -> list[dict[str, object]]:
-    """The ``services`` entries the script prints for ``names`` on a simulated host."""
-    out: list[dict[str, object]] = []
-    for query in names:
-        entry: dict[str, object] = {"query": query, "found": False}
-        service = state.services.get(query.lower())
-        if service is not None:
-            entry.update(
-                found=True,
-                name=service.name,
-                state=lab_state_word(service.status),
-                start_mode=service.start_mode,
-            )
-        out.append(entry)
-    return out
-
-
-def simulate(state: HostState, params: ServiceParams, ctx: SimContext) -> SimResult:
-    """Read the simulated host's services; changes nothing."""
-    return SimResult(result={"services": state_result(state, params.names)})
-
-
 STATE: Operation[ServiceParams, ServiceStates] = Operation(
     id="service.state",
     params=ServiceParams,
     body=BODY,
     parse=parse,
-    simulate=simulate,
     kind="fact",
     mutates=False,
     timeout_s=120.0,

@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING, Literal
 
 from rollup.errors import CommandFailed
 from rollup.model.manifest import Sql
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult, compact_body
+from rollup.ops.base import CommandResult, Operation, compact_body
 from rollup.ops.results import ResultModel, read_object
 
 if TYPE_CHECKING:
-    from rollup.lab.state import HostState
+    pass
 
 Kind = Literal["index", "procedure", "scalar_function", "table_function"]
 _TYPES: dict[Kind, frozenset[str]] = {
@@ -298,27 +298,6 @@ def _keep(params: SqlObjectsParams, kind: str, table: str, name: str) -> bool:
     return name.lower() in names or any(_like(p, name) for p in params.near_miss)
 
 
-def simulate(state: HostState, params: SqlObjectsParams, ctx: SimContext) -> SimResult:
-    """Query the simulated databases; a host with none has no SQL client. Changes nothing."""
-    if not state.databases:
-        message = "neither sqlcmd.exe nor osql.exe is on the PATH"
-        return SimResult(exit_code=1, result={"error": "no_client", "message": message})
-    database = state.databases.get(params.database.lower())
-    if database is None:
-        message = (
-            f"sqlcmd exited 1: Msg 4060, Level 11, State 1, Server {state.name.upper()}, Line 1 "
-            f'Cannot open database "{params.database}" requested by the login. The login failed.'
-        )
-        return SimResult(exit_code=1, result={"error": "sql", "message": message})
-    rows = []
-    for obj in database.objects:
-        table = (obj.table or "") if obj.type == "IX" else ""
-        if obj.type != "U" and _keep(params, obj.type, table, obj.name):
-            rows.append({"type": obj.type, "table": table, "name": obj.name})
-    result = {"client": "sqlcmd", "instance": params.instance, "database": params.database, "rows": rows}
-    return SimResult(result=result)
-
-
 _KB = SqlObjectsParams(
     instance=".",
     database="ResourceManager",
@@ -337,7 +316,6 @@ OBJECTS: Operation[SqlObjectsParams, SqlObjectsReport] = Operation(
     params=SqlObjectsParams,
     body=BODY,
     parse=parse,
-    simulate=simulate,
     kind="sql",
     mutates=False,
     timeout_s=300.0,

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from rollup.errors import CommandFailed, ResultParseError
 from rollup.ops import complus, iis, products, service
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult, params_to_mapping
+from rollup.ops.base import CommandResult, Operation, params_to_mapping
 from rollup.ops.complus import ComPlusState
 from rollup.ops.files import FileStat, StatParams
 from rollup.ops.iis import VdirSecurity
@@ -57,7 +57,7 @@ from rollup.ps.command import RemoteCommand
 from rollup.ps.result import RESULT_MARKER
 
 if TYPE_CHECKING:
-    from rollup.lab.state import HostState
+    pass
 
 _NOT_ALNUM = re.compile(r"[^A-Za-z0-9]")
 
@@ -294,40 +294,6 @@ def parse(result: CommandResult, params: VerifyParams) -> VerifyFacts:
     return VerifyFacts(**found)
 
 
-def _lab_products(state: HostState, params: VerifyParams, ctx: SimContext) -> Any:
-    """The script's product filter on the simulated host, answered with ``products.list``'s rows."""
-    keys = set(params.product_names)
-    names = {p.display_name for p in state.products.values() if name_key(p.display_name) in keys}
-    if not names and not params.product_codes:
-        return {"products": []}
-    listed = products.ListParams(names=tuple(sorted(names)), product_codes=params.product_codes)
-    return _op("products.list").simulate(state, listed, ctx).result
-
-
-def simulate(state: HostState, params: VerifyParams, ctx: SimContext) -> SimResult:
-    """Every group asked for, read from the simulated host through the single operations' simulations."""
-
-    def run(op_id: str, op_params: object) -> Any:
-        return _op(op_id).simulate(state, op_params, ctx).result
-
-    result: dict[str, Any] = {"errors": {}}
-    if params.files:
-        result["files"] = run("files.stat", params.stat())
-    if params.product_names or params.product_codes:
-        result["products"] = _lab_products(state, params, ctx)
-    if params.vdirs:
-        result["iis"] = [run("iis.get_vdir", _split_vdir(q)) for q in params.vdirs]
-    sql_params = params.sql_objects()
-    if sql_params is not None:
-        result["sql"] = run("sql.objects", sql_params)
-    if params.complus:
-        apps = params.complus
-        result["complus"] = [run("complus.state", complus.ComPlusParams(application=n)) for n in apps]
-    if params.services:
-        result["services"] = run("service.state", service.ServiceParams(names=params.services))
-    return SimResult(result=result)
-
-
 _MSISHARE = ("C:\\MSIShare\\DNSClient.msi", "C:\\MSIShare\\ResourceManageDatabase.msi")
 _INDEX = "rmcore_Candidates.rmcore_candidates_ix_target_set_object_category_object_id_trans_id"
 
@@ -336,7 +302,6 @@ FACTS: Operation[VerifyParams, VerifyFacts] = _FactsOperation(
     params=VerifyParams,
     body=BODY,
     parse=parse,
-    simulate=simulate,
     helpers=IDENTITY_HELPERS,
     kind="fact",
     mutates=False,

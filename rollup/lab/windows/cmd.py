@@ -60,10 +60,12 @@ def cmd_exe(machine: Machine, command_line: str, stdin: str) -> tuple[int, str, 
 
 def site_command(machine: Machine, command_line: str, stdin: str) -> tuple[int, str, str]:
     """``lab-deploytool.cmd <action> ...`` on the Deployment Tool host."""
-    from rollup.ops.deploytool import lab_command
+    from rollup.lab.sitecommand import run_site_command
 
     state = machine.state
-    answer = lab_command({state.name: state}, state.name, tuple(split(command_line)), machine.sim_context())
+    answer = run_site_command(
+        {state.name: state}, state.name, tuple(split(command_line)), machine.sim_context()
+    )
     result = answer.result if isinstance(answer.result, dict) else {}
     lines = [str(line) for line in result.get("output", [])]
     return answer.exit_code, "".join(line + "\r\n" for line in lines), ""

@@ -54,7 +54,7 @@ class Installer(ComObject):
         self.machine = machine
 
     def OpenDatabase(self, path: Any, mode: Any) -> Database:
-        from rollup.ops.labfs import msi_properties
+        from rollup.lab.windows.hostfiles import msi_properties
 
         entry = self.machine.fs.entry(to_string(path))
         props = None if entry is None else msi_properties(entry, self.machine.sim_context())

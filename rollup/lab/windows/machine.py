@@ -98,7 +98,7 @@ class Machine:
 
     def sim_context(self) -> Any:
         """The context the lab's Windows Installer model takes (``rollup.ops.msisim``)."""
-        from rollup.ops.base import SimContext
+        from rollup.lab.context import SimContext
 
         return SimContext(
             now=self.now(),

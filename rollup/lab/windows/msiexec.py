@@ -24,8 +24,7 @@ INVALID_COMMAND_LINE = 1639
 
 
 def msiexec(machine: Machine, command_line: str, stdin: str) -> tuple[int, str, str]:
-    from rollup.ops.msi import install_from_file, uninstall_product
-    from rollup.ops.msisim import MsiexecRun, open_package
+    from rollup.lab.windows.installer import MsiexecRun, install_from_file, open_package, uninstall_product
 
     args = split(command_line)
     action: str | None = None

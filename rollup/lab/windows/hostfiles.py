@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rollup.errors import PackageError
-from rollup.ops.base import SimContext
+from rollup.lab.context import SimContext
 
 if TYPE_CHECKING:
     from rollup.lab.state import HostState, LabFile, MsiProps

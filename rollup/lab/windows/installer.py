@@ -1,23 +1,28 @@
 """
-The simulated msiexec: what the lab does when a package is installed or removed.
+Windows Installer on the simulated host: what an install or a removal does.
 
 It reads the package's identity from the real MSI bytes in the lab's blob store, registers or
 removes the Uninstall entry from those properties, and writes a verbose log shaped like
-msiexec's. ``rollup.ops.msi`` drives it (``install_from_file``, ``uninstall_product``). The DNS
-Client follows its KB's "run it two times": with an older DNS Client installed, the first run
-removes it and exits 0 without installing; the second run installs the new one.
+msiexec's. ``msiexec.exe`` (``rollup.lab.windows.msiexec``) and the Deployment Tool's site
+command (``rollup.lab.sitecommand``) drive it through ``install_from_file`` and
+``uninstall_product``. The DNS Client follows its KB's "run it two times": with an older DNS
+Client installed, the first run removes it and exits 0 without installing; the second run
+installs the new one. A forced exit code queued in the host's state for an operation id (a
+fault scenario's) is consumed by the run it applies to.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
 
-from rollup.ops.base import SimContext, SimResult
-from rollup.ops.labfs import host_file, msi_properties, put_text, utc, write_problem
-from rollup.ops.msiexec import SUCCESS, TAIL_LINES
+from rollup.lab.context import SimContext, SimResult
+from rollup.lab.windows.hostfiles import host_file, msi_properties, put_text, utc, write_problem
+from rollup.ops.msi import INSTALL, UNINSTALL
+from rollup.ops.msiexec import SUCCESS
 
 if TYPE_CHECKING:
     from rollup.lab.state import HostState, MsiProps
@@ -130,9 +135,8 @@ class MsiexecRun:
         return 1618 if busy_until is not None and self.ctx.now < busy_until else None
 
     def answer(self, code: int, props: MsiProps | None = None, events: tuple[str, ...] = ()) -> SimResult:
-        """Write the log (when it cannot be written, msiexec exits 1622) and answer as the body does."""
+        """Write the log (when it cannot be written, msiexec exits 1622); the exit code."""
         state, now = self.state, self.ctx.now
-        lines: list[str] = []
         if write_problem(state, self.log_path) is not None:
             code = 1622
         else:
@@ -146,17 +150,9 @@ class MsiexecRun:
                 properties=self.properties,
             )
             put_text(state, self.log_path, text, now)
-            lines = [line for line in text.split("\r\n") if line] if code not in SUCCESS else []
         if code in REBOOT_REASONS and REBOOT_REASONS[code] not in state.pending_reboot:
             state.pending_reboot.append(REBOOT_REASONS[code])
-        failed = [line for line in lines if "Return value 3." in line]
-        result = {
-            "exit_code": code,
-            "log": self.log_path,
-            "log_tail": lines[-TAIL_LINES:],
-            "failed_actions": failed,
-        }
-        return SimResult(exit_code=code, result=result)
+        return SimResult(exit_code=code)
 
 
 def open_package(run: MsiexecRun, path: str) -> MsiProps | int:
@@ -230,3 +226,69 @@ def _run_sql(state: HostState, product_code: str) -> tuple[str, ...]:
             database.objects.append(SqlObject(type=obj.type, name=obj.name, table=obj.table))
             added.append(f"Created {obj.type} {obj.name} in {effect.database}.")
     return tuple(added)
+
+
+_GUID = re.compile(r"\{[0-9A-F]{8}(-[0-9A-F]{4}){3}-[0-9A-F]{12}\}", re.IGNORECASE)
+
+
+def install_from_file(
+    state: HostState, path: str, ctx: SimContext, *, log_path: str, op_id: str = INSTALL, properties: str = ""
+) -> SimResult:
+    """
+    ``msiexec /i <path> /qn /norestart /l*v <log_path>`` on the simulated host.
+
+    In order: the log, the mutex and the package (``open_package``: 1622, 1618, 1619, 1620); a forced exit
+    code queued for ``op_id`` (3010 and 1641 install and flag a reboot, any other fails without
+    installing); then the install, from the package's own properties: the same ProductCode
+    installed is a no-op (0); a newer version of the same UpgradeCode installed is 1638; an older
+    one is upgraded (removed, the new one registered), except by a run-twice package (DNS
+    Client), whose first run only removes the older one.
+    """
+    run = MsiexecRun(state, ctx, log_path, uninstall=False, package=path, properties=properties)
+    props = open_package(run, path)
+    if isinstance(props, int):
+        return run.answer(props)
+    forced = state.pop_forced_exit_code(op_id)
+    if forced is not None and forced not in SUCCESS:
+        return run.answer(forced, props)
+    code, events = register_product(state, props, path, ctx.now)
+    return run.answer(forced if code == 0 and forced is not None else code, props, events)
+
+
+def uninstall_product(
+    state: HostState,
+    product_code: str,
+    ctx: SimContext,
+    *,
+    log_path: str,
+    op_id: str = UNINSTALL,
+    properties: str = "",
+) -> SimResult:
+    """
+    ``msiexec /x {ProductCode} /qn /norestart /l*v <log_path>`` on the simulated host: 1618 while
+    the mutex is held; a forced exit code queued for ``op_id``; 1605 when the product is not
+    installed; else its Uninstall entry is removed (3010 and 1641 flag a reboot).
+    """
+    from rollup.lab.state import MsiProps
+
+    run = MsiexecRun(state, ctx, log_path, uninstall=True, package=product_code, properties=properties)
+    refusal = run.refusal()
+    if refusal is not None:
+        return run.answer(refusal)
+    installed = state.products.get(product_code.upper())
+    props = None
+    if installed is not None:
+        props = MsiProps(
+            product_code=installed.product_code,
+            product_name=installed.display_name,
+            product_version=installed.display_version,
+            upgrade_code=installed.upgrade_code,
+            manufacturer=installed.publisher,
+        )
+    forced = state.pop_forced_exit_code(op_id)
+    if forced is not None and forced not in SUCCESS:
+        return run.answer(forced, props)
+    if installed is None:
+        return run.answer(1605)
+    del state.products[product_code.upper()]
+    return run.answer(forced or 0, props)
