@@ -222,6 +222,7 @@ class EnsureDirParams:
 
 
 ENSURE_DIR_BODY = compact_body(r"""
+$ErrorActionPreference = 'Stop'
 $c = -not [IO.Directory]::Exists($p_path)
 if ($c) { [void][IO.Directory]::CreateDirectory($p_path) }
 Write-RollupResult @{ path = $p_path; created = $c }

@@ -12,9 +12,10 @@ import pytest
 from rollup.errors import ResultParseError
 from rollup.lab.prerollup import PACKAGE_SOURCE
 from rollup.lab.state import HostState, path_key
+from rollup.lab.windows.hostfiles import put_text
 from rollup.model.roles import Role
 from rollup.ops import files
-from rollup.ops.base import CommandResult, Operation, SimContext
+from rollup.ops.base import CommandResult, Operation
 from rollup.ops.filecopy import BackupParams, CopyParams
 from rollup.ops.files import EnsureDirParams, StatParams, UploadParams
 from rollup.ps.check import assert_ps2_clean
@@ -22,6 +23,7 @@ from rollup.ps.command import bindings_of, read_header
 from rollup.ps.delivery import fits_command_line
 from rollup.ps.result import format_result
 from tests.simkit import PrerollupLab as Lab
+from tests.simkit import RunContext, answered, run_op
 from tests.simkit import prerollup_lab
 
 NOW = datetime(2011, 3, 21, 9, 30, 5, tzinfo=UTC).timestamp()
@@ -37,21 +39,11 @@ def _lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
     )
 
 
-def run(op_id: str, state: HostState, params: Any, ctx: SimContext) -> tuple[int, Any]:
-    """Simulate, then parse what the lab printed: (exit code, parsed outcome)."""
+def run(op_id: str, state: HostState, params: Any, ctx: RunContext) -> tuple[int, Any]:
+    """Run the operation's script, then parse what it printed: (exit code, parsed outcome)."""
     op: Operation[Any, Any] = OPS[op_id]
-    answer = op.simulate(state, params, ctx)
-    stdout = format_result(answer.result) + "\n" if answer.result is not None else ""
-    result = CommandResult(
-        host=state.name,
-        op=op_id,
-        command="",
-        exit_code=answer.exit_code,
-        stdout=stdout,
-        stderr="",
-        duration_s=0.1,
-    )
-    return answer.exit_code, op.parse(result, params)
+    ran = run_op(state, op, params, ctx)
+    return ran.exit_code, op.parse(answered(state.name, op_id, ran, duration_s=0.1), params)
 
 
 def upload(data: bytes, target: str, *, sha256: str | None = None, size: int | None = None) -> UploadParams:
@@ -186,7 +178,8 @@ def test_upload_fails_cleanly_on_a_locked_target_or_a_full_disk(lab: Lab, fault:
     code, outcome = run("files.upload", state, upload(b"new", target), lab.ctx(files.upload_stdin(b"new")))
 
     assert (code, outcome.committed) == (1, False)
-    assert outcome.error in (files.IN_USE, files.NO_SPACE)
+    assert outcome.error is not None
+    assert ("being used by another process" if fault == "locked" else "not enough space") in outcome.error
     assert state.files[path_key(target)] == before
 
 
@@ -219,14 +212,14 @@ def test_backup_is_idempotent_and_never_overwrites(lab: Lab) -> None:
     params = BackupParams(share=SHARE, names=("DNSProvider.msi",), method="copy")
     _, (first,) = run("files.backup", state, params, lab.ctx())
     _, (again,) = run("files.backup", state, params, lab.ctx())
-    state.files[path_key(f"{SHARE}\\DNSProvider.msi")].sha256 = "f" * 64
+    put_text(state, f"{SHARE}\\DNSProvider.msi", "changed", NOW)
 
     _, (changed,) = run("files.backup", state, params, lab.ctx())
 
     assert (first.action, again.action, again.backup) == ("copied", "already", first.backup)
     assert changed.action == "copied"
     assert changed.backup == f"{SHARE}\\DNSProvider.msi.20110321-093005-2.bak"
-    assert state.files[path_key(first.backup or "")].sha256 != "f" * 64
+    assert state.files[path_key(first.backup or "")].sha256 == first.sha256 != changed.sha256
 
 
 def test_backup_reports_missing_and_locked_files(lab: Lab) -> None:
@@ -239,7 +232,9 @@ def test_backup_reports_missing_and_locked_files(lab: Lab) -> None:
 
     assert code == 1
     assert missing.action == "missing"
-    assert (locked.action, locked.error) == ("failed", files.IN_USE)
+    assert locked.action == "failed"
+    assert locked.error is not None
+    assert "being used by another process" in locked.error
     assert path_key(f"{SHARE}\\ManagedHelpers.msi") in state.files
 
 
@@ -292,13 +287,12 @@ def test_ensure_dir_creates_once(lab: Lab) -> None:
 
     _, created = run("files.ensure_dir", state, EnsureDirParams(path=EXTRACT), lab.ctx())
     _, again = run("files.ensure_dir", state, EnsureDirParams(path=EXTRACT.upper()), lab.ctx())
-    blocked = OPS["files.ensure_dir"].simulate(
-        state, EnsureDirParams(path=f"{SHARE}\\DNSClient.msi"), lab.ctx()
-    )
+    blocked = run_op(state, "files.ensure_dir", EnsureDirParams(path=f"{SHARE}\\DNSClient.msi"), lab.ctx())
 
     assert (created, again) == (True, False)
     assert blocked.exit_code == 1
     assert "already exists" in blocked.stderr
+    assert blocked.result is None
 
 
 HOSTILE = ["it's.msi", '"q".msi', "$(Get-Date).msi", "a`b;c.msi", "new\nline.msi", "\u2018x\u2019.msi"]
