@@ -1,8 +1,7 @@
 """
 How many realistic mistakes in the operations' scripts the simulated lab catches.
 
-For every operation the lab runs in its PowerShell interpreter, each single-point mutant of the
-script (``rollup.lab.mutation``: renamed result key, negated comparison, forced ``exit 0``,
+For every operation with scenarios below, each single-point mutant of the script (``rollup.lab.mutation``: renamed result key, negated comparison, forced ``exit 0``,
 unquoted argument, altered string literal, flipped boolean) runs on the scenarios below, built
 on the lab's pre-rollup hosts; a mutant is caught when its exit code, result line or the host
 state it leaves differ from the original's. Prints one line per operation and the survivors.
@@ -20,14 +19,30 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rollup.lab.hyperv import hyperv_state
 from rollup.lab.mutation import Scenario, check
 from rollup.lab.prerollup import prerollup_states
-from rollup.lab.runner import INTERPRETED
 from rollup.lab.state import HostState, MemoryBlobStore, path_key
 from rollup.model.manifest import load_manifest
-from rollup.model.roles import Role
-from rollup.ops import deploytool, filecopy, files, filetimes, host, lockmarker, msi, products
+from rollup.ops import (
+    complus,
+    deploytool,
+    filecopy,
+    files,
+    filetimes,
+    host,
+    hyperv,
+    iis,
+    iisreset,
+    lockmarker,
+    msi,
+    products,
+    service,
+    sql,
+)
 from rollup.ops.registry import operation
+from rollup.testing.fleet import fleet_roles
+from rollup.verify import verify_params
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2011, 3, 21, 9, 30, tzinfo=UTC).timestamp()
@@ -35,22 +50,25 @@ PACKAGE = "C:\\Rollup Packages\\KB2492954\\DNSClient.msi"
 LOCK = "C:\\ConfigShare\\rollup.lock"
 
 
+MANIFEST = ROOT / "manifests" / "hmc40-rollup-2011-01.yml"
+
+
 def lab_states(blobs: MemoryBlobStore) -> dict[str, HostState]:
-    hosts = [("MPS01", frozenset({Role.DEPLOYMENT_TOOL, Role.MPS_ENGINE})), ("DNS01", frozenset({Role.DNS}))]
     with tempfile.TemporaryDirectory() as cache:
         states = prerollup_states(
-            load_manifest(ROOT / "manifests" / "hmc40-rollup-2011-01.yml"),
-            hosts,
-            blobs=blobs,
-            msi_cache_dir=Path(cache),
+            load_manifest(MANIFEST), fleet_roles(1), blobs=blobs, msi_cache_dir=Path(cache)
         )
-    mps, dns = states
+    found = {s.name: s for s in states}
+    mps, dns = found["MPS01"], found["DNS01"]
     source = next(f for k, f in mps.files.items() if k.endswith("kb2492954\\dnsclient.msi"))
     dns.files[path_key(PACKAGE)] = source.model_copy(update={"path": PACKAGE})
-    return {"MPS01": mps, "DNS01": dns}
+    guests = {"MPS01-LAB": "MPS01", "DNS01-LAB": "DNS01"}
+    found["HV01"] = hyperv_state("HV01", guests, admin="HOSTING\\rollup-lab")
+    found["HV02"] = hyperv_state("HV02", guests, admin="HOSTING\\rollup-lab", modern=True)
+    return found
 
 
-def scenarios(states: dict[str, HostState], blobs_of: MemoryBlobStore) -> dict[str, list[Scenario]]:
+def scenarios(states: dict[str, HostState], blobs_of: MemoryBlobStore) -> dict[str, list[Scenario]]:  # noqa: PLR0915
     def on(name: str, change: Callable[[HostState], None] | None = None) -> Callable[[], HostState]:
         def make() -> HostState:
             state = states[name].model_copy(deep=True)
@@ -60,7 +78,79 @@ def scenarios(states: dict[str, HostState], blobs_of: MemoryBlobStore) -> dict[s
 
         return make
 
-    mps, dns = on("MPS01"), on("DNS01")
+    mps, dns, sqlhost = on("MPS01"), on("DNS01"), on("MPSSQL")
+    manifest = load_manifest(MANIFEST)
+    roles = dict(fleet_roles(1))
+
+    def engine_stopped(state: HostState) -> None:
+        for app in state.complus.values():
+            app.running = False
+            app.process_id = None
+
+    def engine_disabled(state: HostState) -> None:
+        for app in state.complus.values():
+            app.enabled = False
+
+    def basic_off(state: HostState) -> None:
+        for vdir in state.iis.values():
+            vdir.auth_basic = False
+            vdir.access_ssl = False
+            vdir.default_logon_domain = ""
+
+    def iis7(state: HostState) -> None:
+        state.os_version = "6.0.6002"
+        state.iis_version = 7
+
+    def iis7_off(state: HostState) -> None:
+        iis7(state)
+        basic_off(state)
+
+    def w3svc_disabled(state: HostState) -> None:
+        for svc in state.services.values():
+            if svc.name.lower() == "w3svc":
+                svc.start_mode = "Disabled"
+                svc.status = "Stopped"
+
+    def vm(action: str, vms: tuple[str, ...] = ("MPS01-LAB", "DNS01-LAB")) -> hyperv.VmActionParams:
+        return hyperv.VmActionParams(action=action, vms=vms, snapshot="rollup-rehearsal")  # type: ignore[arg-type]
+
+    def checkpointed(name: str) -> Callable[[], HostState]:
+        def make() -> HostState:
+            from rollup.lab.hyperv import checkpoint, read_registry, write_registry
+            from rollup.lab.state import MemoryStateStore
+
+            state = states[name].model_copy(deep=True)
+            registry = read_registry(state)
+            assert registry is not None
+            peers = MemoryStateStore(
+                [states["MPS01"].model_copy(deep=True), states["DNS01"].model_copy(deep=True)]
+            )
+            for one in registry.vms:
+                checkpoint(one, "rollup-rehearsal", peers=peers, now=NOW, write_blob=blobs_of.put)
+            write_registry(state, registry, NOW)
+            return state
+
+        return make
+
+    sql_entries = dict(e.split("=", 1) for e in verify_params(manifest, roles["MPSSQL"]).sql if "=" in e)
+    sql_params = sql.SqlObjectsParams(
+        instance=sql_entries.get("instance", "."),
+        database=sql_entries.get("database", "ResourceManager"),
+        indexes=tuple(
+            e.split("=", 1)[1] for e in verify_params(manifest, roles["MPSSQL"]).sql if e.startswith("index=")
+        ),
+        procedures=tuple(
+            e.split("=", 1)[1]
+            for e in verify_params(manifest, roles["MPSSQL"]).sql
+            if e.startswith("procedure=")
+        ),
+        near_miss=("Selete%",),
+    )
+    dns_vdir = next(iter(states["DNS01"].iis.values()))
+    kb_step = iis.SetVdirParams(
+        site=dns_vdir.site, vdir=dns_vdir.name, default_logon_domain="\\", require_ssl=True, basic_auth=True
+    )
+    get_vdir = iis.VdirParams(site=dns_vdir.site, vdir=dns_vdir.name)
     dns_code = next(iter(states["DNS01"].products))
     log = "C:\\temp\\rollup logs\\x.log"
     data = b"package bytes\r\n" * 50
@@ -103,9 +193,9 @@ def scenarios(states: dict[str, HostState], blobs_of: MemoryBlobStore) -> dict[s
         state.locked_files = [LOCK]
 
     def tool_runs(state: HostState) -> None:
+        from rollup.lab.context import SimContext
         from rollup.lab.sitecommand import run_site_command
         from rollup.lab.windows.fs import FileSystem
-        from rollup.lab.context import SimContext
 
         state.forced_exit_codes["deploytool.command"] = [0, 1603]
         for offset, argv in (
@@ -350,6 +440,95 @@ def scenarios(states: dict[str, HostState], blobs_of: MemoryBlobStore) -> dict[s
             Scenario("recent", mps, deploytool.LogsParams(since="2011-01-01T00:00:00Z")),
             Scenario("no folder", dns, deploytool.LogsParams(since="2000-01-01T00:00:00Z")),
         ],
+        "iis.get_vdir": [
+            Scenario("iis 6", dns, get_vdir),
+            Scenario("iis 6 off", on("DNS01", basic_off), get_vdir),
+            Scenario("iis 7", on("DNS01", iis7), get_vdir),
+            Scenario("no such vdir", dns, iis.VdirParams(site=dns_vdir.site, vdir="Nope")),
+            Scenario("no such site", dns, iis.VdirParams(site="Other Site", vdir=dns_vdir.name)),
+            Scenario("no iis", mps, get_vdir),
+        ],
+        "iis.set_vdir": [
+            Scenario("iis 6", on("DNS01", basic_off), kb_step),
+            Scenario("iis 6 done", dns, kb_step),
+            Scenario("iis 7", on("DNS01", iis7_off), kb_step),
+            Scenario(
+                "iis 7 ssl off",
+                on("DNS01", iis7),
+                iis.SetVdirParams(
+                    site=dns_vdir.site, vdir=dns_vdir.name, require_ssl=False, basic_auth=False
+                ),
+            ),
+            Scenario(
+                "no such vdir", dns, iis.SetVdirParams(site=dns_vdir.site, vdir="Nope", require_ssl=True)
+            ),
+        ],
+        "iis.reset": [
+            Scenario("iis 6", dns, iisreset.ResetParams()),
+            Scenario("iis 7", on("DNS01", iis7), iisreset.ResetParams(timeout_s=30)),
+            Scenario("disabled", on("DNS01", w3svc_disabled), iisreset.ResetParams()),
+            Scenario("no iis", mps, iisreset.ResetParams()),
+        ],
+        "complus.state": [
+            Scenario("running", mps, complus.ComPlusParams(application="Provisioning Engine")),
+            Scenario(
+                "stopped",
+                on("MPS01", engine_stopped),
+                complus.ComPlusParams(application="Provisioning Engine"),
+            ),
+            Scenario("missing", mps, complus.ComPlusParams(application="Nope")),
+        ],
+        "complus.restart": [
+            Scenario("running", mps, complus.RestartParams(application="Provisioning Engine", settle_s=1)),
+            Scenario(
+                "stopped",
+                on("MPS01", engine_stopped),
+                complus.RestartParams(application="Provisioning Engine"),
+            ),
+            Scenario(
+                "disabled",
+                on("MPS01", engine_disabled),
+                complus.RestartParams(application="Provisioning Engine"),
+            ),
+            Scenario("missing", mps, complus.RestartParams(application="Nope")),
+        ],
+        "sql.objects": [
+            Scenario("before", sqlhost, sql_params),
+            Scenario(
+                "no database",
+                sqlhost,
+                sql.SqlObjectsParams(instance=sql_params.instance, database="Nope", procedures=("x",)),
+            ),
+            Scenario("no sql", mps, sql_params),
+        ],
+        "service.state": [
+            Scenario("iis", dns, service.ServiceParams(names=("W3SVC", "IISADMIN", "Nope"))),
+            Scenario("disabled", on("DNS01", w3svc_disabled), service.ServiceParams(names=("w3svc",))),
+        ],
+        "verify.facts": [
+            Scenario(name, on(name), verify_params(manifest, roles[name]))
+            for name in ("MPS01", "DNS01", "MPSSQL", "COLLAB01")
+        ]
+        + [Scenario("iis 7", on("DNS01", iis7_off), verify_params(manifest, roles["DNS01"]))],
+        "hyperv.probe": [
+            Scenario("2008 R2", on("HV01"), hyperv.ProbeParams(vms=("MPS01-LAB", "Nope"))),
+            Scenario("2012 R2", on("HV02"), hyperv.ProbeParams(vms=("DNS01-LAB",))),
+            Scenario("no hyper-v", mps, hyperv.ProbeParams(vms=("MPS01-LAB",))),
+        ],
+        "hyperv.vm_action": [
+            Scenario("create", on("HV02"), vm("create")),
+            Scenario("restore", checkpointed("HV02"), vm("restore")),
+            Scenario("remove", checkpointed("HV02"), vm("remove")),
+            Scenario("stop", on("HV02"), vm("stop", ("DNS01-LAB",))),
+            Scenario("missing vm", on("HV02"), vm("create", ("Nope",))),
+        ],
+        "hyperv.wmi_vm_action": [
+            Scenario("create", on("HV01"), vm("create")),
+            Scenario("restore", checkpointed("HV01"), vm("restore")),
+            Scenario("remove", checkpointed("HV01"), vm("remove")),
+            Scenario("stop", on("HV01"), vm("stop", ("DNS01-LAB",))),
+            Scenario("missing vm", on("HV01"), vm("create", ("Nope",))),
+        ],
         "host.facts": [
             Scenario("mps", mps, host.FactsParams()),
             Scenario("busy", on("DNS01", busy), host.FactsParams(msishare="C:\\temp")),
@@ -359,14 +538,12 @@ def scenarios(states: dict[str, HostState], blobs_of: MemoryBlobStore) -> dict[s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "ops", nargs="*", help="operation ids (default: every interpreted operation with scenarios)"
-    )
+    parser.add_argument("ops", nargs="*", help="operation ids (default: every operation with scenarios)")
     parser.add_argument("--survivors", action="store_true", help="print every mutant the lab does not catch")
     args = parser.parse_args()
     blobs = MemoryBlobStore()
     table = scenarios(lab_states(blobs), blobs)
-    wanted = args.ops or sorted(op for op in table if op in INTERPRETED)
+    wanted = args.ops or sorted(table)
     total_tried = total_caught = 0
     for op_id in wanted:
         op = operation(op_id)
