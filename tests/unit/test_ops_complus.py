@@ -14,12 +14,12 @@ from rollup.ops.base import Operation
 from rollup.ops.complus import ComPlusParams, RestartParams
 from rollup.ps.check import assert_ps2_clean
 from rollup.ps.command import bindings_of, read_header
-from tests.simkit import answered, command_result, sim_context
+from tests.simkit import answered, command_result, run_context, run_op
 
 APP_ID = "{6A0C7E51-93B4-4F0A-9A46-0A3A8F1D2C11}"
 
 
-_ctx = sim_context
+_ctx = run_context
 _result = partial(command_result, "MPS01")
 _answered = partial(answered, "MPS01")
 
@@ -63,7 +63,9 @@ def test_state_of_a_missing_application_is_a_fact_not_an_error() -> None:
     params = ComPlusParams("Provisioning Engine")
 
     state = complus.parse_state(
-        _answered("complus.state", complus.simulate_state(HostState(name="MPS02", roles=[]), params, _ctx())),
+        _answered(
+            "complus.state", run_op(HostState(name="MPS02", roles=[]), "complus.state", params, _ctx())
+        ),
         params,
     )
 
@@ -74,7 +76,7 @@ def test_restart_starts_a_new_process() -> None:
     """A restart reports the instances before and after; the lab gives the application a new process id."""
     host = _state()
     params = RestartParams("Provisioning Engine", settle_s=0)
-    sim = complus.simulate_restart(host, params, _ctx())
+    sim = run_op(host, "complus.restart", params, _ctx())
 
     outcome = complus.parse_restart(_answered("complus.restart", sim), params)
 
@@ -88,7 +90,7 @@ def test_restart_of_a_missing_application_names_it() -> None:
     """Restarting an application that does not exist fails with its name, and changes nothing."""
     host = HostState(name="MPS01", roles=["mps_engine"])
     params = RestartParams("Provisioning Engine")
-    sim = complus.simulate_restart(host, params, _ctx())
+    sim = run_op(host, "complus.restart", params, _ctx())
 
     with pytest.raises(CommandFailed, match=r"^MPS01: COM\+ application 'Provisioning Engine' does not"):
         complus.parse_restart(_answered("complus.restart", sim), params)
@@ -101,7 +103,7 @@ def test_restart_of_a_disabled_application_says_enable_it_first() -> None:
     """A disabled application is refused with the hint "enable it first", and is never enabled silently."""
     host = _state(enabled=False, running=False, process_id=None)
     params = RestartParams("Provisioning Engine")
-    sim = complus.simulate_restart(host, params, _ctx())
+    sim = run_op(host, "complus.restart", params, _ctx())
 
     with pytest.raises(CommandFailed, match="is disabled") as caught:
         complus.parse_restart(_answered("complus.restart", sim), params)

@@ -23,8 +23,7 @@ from rollup.ps.command import bindings_of, read_header
 from rollup.ps.delivery import fits_command_line
 from rollup.ps.result import format_result
 from tests.simkit import PrerollupLab as Lab
-from tests.simkit import RunContext, answered, run_op
-from tests.simkit import prerollup_lab
+from tests.simkit import RunContext, answered, prerollup_lab, run_op
 
 NOW = datetime(2011, 3, 21, 9, 30, 5, tzinfo=UTC).timestamp()
 OPS = {op.id: op for op in files.OPERATIONS}

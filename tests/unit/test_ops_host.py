@@ -12,17 +12,16 @@ import pytest
 from rollup.errors import ResultParseError
 from rollup.lab.state import HostState, InstalledProduct, LabFile
 from rollup.ops import host
-from rollup.ops.base import SimContext
 from rollup.ops.host import FactsParams
 from rollup.ps.check import assert_ps2_clean
 from rollup.ps.command import bindings_of, read_header
-from tests.simkit import answered, command_result, sim_context
+from tests.simkit import RunContext, answered, command_result, run_context, run_op
 
 NOW = 1_300_000_000.0
 
 
-def _ctx(user: str = "HOSTING\\admin") -> SimContext:
-    return sim_context(now=NOW, user=user)
+def _ctx(user: str = "HOSTING\\admin") -> RunContext:
+    return run_context(now=NOW, user=user)
 
 
 _result = partial(command_result, "MPS01", "host.facts")
@@ -79,7 +78,7 @@ def test_simulated_facts_and_no_mutation() -> None:
     before = state.model_dump()
     params = FactsParams(oab=True)
 
-    facts = host.parse(_answered(host.simulate(state, params, _ctx())), params)
+    facts = host.parse(_answered(run_op(state, "host.facts", params, _ctx())), params)
 
     assert (facts.computer, facts.arch, facts.ps_version, facts.service_pack) == ("MPS01", "x86", "2.0", 2)
     assert facts.domain_admin is True
@@ -99,10 +98,12 @@ def test_conditions_that_block_a_run_show() -> None:
     )
     params = FactsParams()
 
-    facts = host.parse(_answered(host.simulate(state, params, _ctx("HOSTING\\operator"))), params)
+    facts = host.parse(_answered(run_op(state, "host.facts", params, _ctx("HOSTING\\operator"))), params)
 
     assert (facts.domain_admin, facts.admin_group) == (False, None)
-    assert facts.pending_reboot == ("msi 3010",)
+    assert facts.pending_reboot == (
+        "PendingFileRenameOperations",
+    )  # the registry's marker of the lab's reboot
     assert facts.msi_busy is True
     assert facts.msishare is not None
     assert facts.msishare.exists is False
@@ -122,7 +123,8 @@ def test_deployment_tool_found_by_its_uninstall_entry_only_when_named_so() -> No
     tool = HostState(name="MPS01", roles=[], products={"{X}": entry("HMC 4.0 Deployment Tool")})
 
     found = [
-        host.parse(_answered(host.simulate(s, FactsParams(), _ctx())), FactsParams()) for s in (toolkit, tool)
+        host.parse(_answered(run_op(s, "host.facts", FactsParams(), _ctx())), FactsParams())
+        for s in (toolkit, tool)
     ]
 
     assert [f.deploytool_installed for f in found] == [False, True]
@@ -165,7 +167,7 @@ def test_windows_output_with_an_unreadable_fact_parses() -> None:
 def test_malformed_facts_are_parse_errors(change: dict[str, object]) -> None:
     """A wrong type, an incomplete share entry or an unknown fact is refused."""
     state = _mps01()
-    sim = host.simulate(state, FactsParams(), _ctx())
+    sim = run_op(state, "host.facts", FactsParams(), _ctx())
     assert isinstance(sim.result, dict)
     stdout = "#rollup-result " + json.dumps({**sim.result, **change})
 

@@ -14,15 +14,15 @@ from rollup.lab.state import HostState, IisVirtualDirectory, Service
 from rollup.ops import iis
 from rollup.ops.base import Operation
 from rollup.ops.iis import SetVdirParams, VdirParams
-from rollup.ops.iisreset import ResetParams
+from rollup.ops.iisreset import ResetParams, parse_reset
 from rollup.ps.check import assert_ps2_clean
 from rollup.ps.command import bindings_of, read_header
-from tests.simkit import answered, command_result, sim_context
+from tests.simkit import answered, command_result, run_context, run_op
 
 SITE = "Default Web Site"
 
 
-_ctx = sim_context
+_ctx = run_context
 _result = partial(command_result, "DNS01")
 _answered = partial(answered, "DNS01")
 
@@ -70,7 +70,7 @@ def test_lone_backslash_domain_arrives_intact() -> None:
     assert header[1]["default_logon_domain"] == "\\"
     assert bindings_of(script)["default_logon_domain"] == "\\"
     assert f"$p_default_logon_domain = {binding}" in script.splitlines()
-    iis.simulate_vdir(host, iis.SET_VDIR.params_from(header[1]), _ctx())
+    run_op(host, "iis.set_vdir", iis.SET_VDIR.params_from(header[1]), _ctx())
     assert host.iis["dnsprovider"].default_logon_domain == "\\"
 
 
@@ -78,7 +78,7 @@ def test_set_on_iis6_changes_what_differs_and_reports_it() -> None:
     """The KB step sets the domain to "\\" and Require SSL on IIS 6, reporting both, at the site's own id."""
     host = _dns01()
 
-    outcome = iis.parse_set(_answered("iis.set_vdir", iis.simulate_vdir(host, KB_STEP, _ctx())), KB_STEP)
+    outcome = iis.parse_set(_answered("iis.set_vdir", run_op(host, "iis.set_vdir", KB_STEP, _ctx())), KB_STEP)
 
     assert outcome.changed == ("default_logon_domain", "require_ssl")
     assert (outcome.default_logon_domain, outcome.require_ssl, outcome.basic_auth) == ("\\", True, True)
@@ -90,10 +90,10 @@ def test_set_on_iis6_changes_what_differs_and_reports_it() -> None:
 def test_set_is_idempotent() -> None:
     """A second identical set changes nothing and reports nothing changed."""
     host = _dns01(version=7)
-    iis.simulate_vdir(host, KB_STEP, _ctx())
+    run_op(host, "iis.set_vdir", KB_STEP, _ctx())
     before = host.model_dump()
 
-    outcome = iis.parse_set(_answered("iis.set_vdir", iis.simulate_vdir(host, KB_STEP, _ctx())), KB_STEP)
+    outcome = iis.parse_set(_answered("iis.set_vdir", run_op(host, "iis.set_vdir", KB_STEP, _ctx())), KB_STEP)
 
     assert outcome.changed == ()
     assert outcome.path == "MACHINE/WEBROOT/APPHOST/Default Web Site/DNSProvider"
@@ -106,7 +106,7 @@ def test_get_reads_without_changing() -> None:
     before = host.model_dump()
     params = VdirParams(site="default web site", vdir="dnsprovider")
 
-    outcome = iis.parse_get(_answered("iis.get_vdir", iis.simulate_vdir(host, params, _ctx())), params)
+    outcome = iis.parse_get(_answered("iis.get_vdir", run_op(host, "iis.get_vdir", params, _ctx())), params)
 
     assert (outcome.default_logon_domain, outcome.require_ssl, outcome.changed) == ("", False, ())
     assert host.model_dump() == before
@@ -122,7 +122,7 @@ def test_get_reads_without_changing() -> None:
 def test_missing_iis_or_site_is_a_failure(host: HostState, message: str) -> None:
     """No IIS, or no such site, fails naming the host."""
     with pytest.raises(CommandFailed, match=message):
-        iis.parse_set(_answered("iis.set_vdir", iis.simulate_vdir(host, KB_STEP, _ctx())), KB_STEP)
+        iis.parse_set(_answered("iis.set_vdir", run_op(host, "iis.set_vdir", KB_STEP, _ctx())), KB_STEP)
 
 
 def test_missing_vdir_is_a_failure_naming_it() -> None:
@@ -130,7 +130,7 @@ def test_missing_vdir_is_a_failure_naming_it() -> None:
     params = VdirParams(site=SITE, vdir="DNSProviderX")
 
     with pytest.raises(CommandFailed, match=r"^DNS01: IIS has no virtual directory .*/DNSProviderX"):
-        iis.parse_get(_answered("iis.get_vdir", iis.simulate_vdir(_dns01(), params, _ctx())), params)
+        iis.parse_get(_answered("iis.get_vdir", run_op(_dns01(), "iis.get_vdir", params, _ctx())), params)
 
 
 def test_set_refuses_a_read_back_that_differs() -> None:
@@ -199,9 +199,9 @@ def test_set_parameters_that_cannot_arrive_intact_are_refused(kwargs: dict[str, 
 def test_reset_restarts_the_iis6_services() -> None:
     """iisreset on IIS 6 leaves W3SVC and IISADMIN running and reports iisreset's own lines."""
     host = _dns01()
-    sim = iis.simulate_reset(host, ResetParams(), _ctx())
+    sim = run_op(host, "iis.reset", ResetParams(), _ctx())
 
-    outcome = iis.parse_reset(_answered("iis.reset", sim), ResetParams())
+    outcome = parse_reset(_answered("iis.reset", sim), ResetParams())
 
     assert outcome.services == {"W3SVC": "Running", "IISADMIN": "Running"}
     assert outcome.output[-1] == "Internet services successfully restarted"
@@ -212,10 +212,10 @@ def test_reset_checks_was_on_iis7() -> None:
     """On IIS 7 the services checked are W3SVC and WAS; an absent one fails the reset."""
     host = _dns01(version=7)
     del host.services["was"]
-    sim = iis.simulate_reset(host, ResetParams(), _ctx())
+    sim = run_op(host, "iis.reset", ResetParams(), _ctx())
 
     with pytest.raises(CommandFailed, match=r"^DNS01: iisreset exited 0 .*; W3SVC Running, WAS absent$"):
-        iis.parse_reset(_answered("iis.reset", sim), ResetParams())
+        parse_reset(_answered("iis.reset", sim), ResetParams())
 
     assert sim.exit_code == 1
 
@@ -224,14 +224,14 @@ def test_reset_honours_a_forced_exit_code_and_a_disabled_service() -> None:
     """A queued exit code fails the next iisreset (then it is consumed); a disabled W3SVC fails with 1058."""
     host = _dns01()
     host.forced_exit_codes["iis.reset"] = [1]
-    sim = iis.simulate_reset(host, ResetParams(), _ctx())
+    sim = run_op(host, "iis.reset", ResetParams(), _ctx())
 
     with pytest.raises(CommandFailed, match=r"iisreset exited 1 \(Restart attempt failed\.\)"):
-        iis.parse_reset(_answered("iis.reset", sim), ResetParams())
+        parse_reset(_answered("iis.reset", sim), ResetParams())
 
     assert "iis.reset" not in host.forced_exit_codes
     host.services["w3svc"].start_mode = "Disabled"
-    assert iis.simulate_reset(host, ResetParams(), _ctx()).exit_code == 1058
+    assert run_op(host, "iis.reset", ResetParams(), _ctx()).exit_code == 1058
 
 
 def test_reset_parses_real_output() -> None:
@@ -243,7 +243,7 @@ def test_reset_parses_real_output() -> None:
         '"services":{"IISADMIN":"Running","W3SVC":"Running"}}\r\n'
     )
 
-    outcome = iis.parse_reset(_result("iis.reset", stdout), ResetParams(timeout_s=20))
+    outcome = parse_reset(_result("iis.reset", stdout), ResetParams(timeout_s=20))
 
     assert outcome.exit_code == 0
     assert len(outcome.output) == 4

@@ -10,18 +10,18 @@ import pytest
 from rollup.errors import CommandFailed, ResultParseError
 from rollup.lab.state import HostState
 from rollup.ops import lock
-from rollup.ops.base import CommandResult, Operation, SimResult
+from rollup.ops.base import CommandResult, Operation
 from rollup.ops.lockmarker import (
     DEFAULT_PATH,
     LockAcquireParams,
     LockReadParams,
     LockReleaseParams,
     LockState,
+    marker_text,
 )
 from rollup.ps.check import assert_ps2_clean
 from rollup.ps.command import bindings_of, read_header
-from rollup.ps.result import format_result
-from tests.simkit import sim_context
+from tests.simkit import Ran, answered, run_context, run_op
 
 FIRST = LockAcquireParams(
     run_id="20110310-100000-ab12",
@@ -39,25 +39,16 @@ SECOND = LockAcquireParams(
 )
 
 
-_ctx = sim_context
+_ctx = run_context
 
 
 def _mps01() -> HostState:
     return HostState(name="MPS01", roles=["deployment_tool"], directories=["C:\\ConfigShare"])
 
 
-def _run(op: Operation[Any, LockState], state: HostState, params: Any) -> tuple[SimResult, LockState]:
-    sim = op.simulate(state, params, _ctx())
-    result = CommandResult(
-        host=state.name,
-        op=op.id,
-        command="",
-        exit_code=sim.exit_code,
-        stdout=sim.stdout + format_result(sim.result) + "\r\n",
-        stderr=sim.stderr,
-        duration_s=1,
-    )
-    return sim, op.parse(result, params)
+def _run(op: Operation[Any, LockState], state: HostState, params: Any) -> tuple[Ran, LockState]:
+    ran = run_op(state, op, params, _ctx())
+    return ran, op.parse(answered(state.name, op.id, ran), params)
 
 
 @pytest.mark.parametrize(
@@ -75,7 +66,7 @@ def test_every_example_renders_as_clean_powershell_2(op: Operation[Any, Any], pa
 
 def test_marker_is_the_writers_json() -> None:
     """The marker is one line of sorted, space-free JSON, as ConvertTo-RollupJson writes it."""
-    text = lock.marker_text(FIRST)
+    text = marker_text(FIRST)
 
     assert text == (
         '{"acquired_at":"2011-03-10T10:00:00Z","control_host":"ops01","inventory":"prod",'
@@ -95,7 +86,7 @@ def test_acquire_creates_the_marker() -> None:
     assert outcome.holder is not None
     assert outcome.holder.run_id == FIRST.run_id
     assert outcome.path == DEFAULT_PATH
-    assert state.files["c:\\configshare\\rollup.lock"].text == lock.marker_text(FIRST)
+    assert state.files["c:\\configshare\\rollup.lock"].text == marker_text(FIRST)
 
 
 def test_contention_reports_the_holder() -> None:
@@ -109,7 +100,7 @@ def test_contention_reports_the_holder() -> None:
     assert (outcome.acquired, outcome.created) == (False, False)
     assert outcome.holder is not None
     assert outcome.holder.run_id == FIRST.run_id
-    assert state.files["c:\\configshare\\rollup.lock"].text == lock.marker_text(FIRST)
+    assert state.files["c:\\configshare\\rollup.lock"].text == marker_text(FIRST)
     error = lock.held_error("MPS01", outcome)
     assert str(error) == (
         "MPS01: locked by run 20110310-100000-ab12 of HOSTING\\admin on ops01 (inventory prod, "

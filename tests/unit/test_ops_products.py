@@ -11,13 +11,12 @@ from rollup.lab.prerollup import DEPLOYMENT_TOOL, PACKAGE_SOURCE
 from rollup.lab.state import HostState
 from rollup.model.roles import Role
 from rollup.ops import msi, products
-from rollup.ops.base import CommandResult, SimContext
+from rollup.ops.base import CommandResult
 from rollup.ops.products import InstalledEntry, ListParams
 from rollup.ps.check import assert_ps2_clean
 from rollup.ps.command import bindings_of, read_header
-from rollup.ps.result import format_result
 from tests.simkit import PrerollupLab as Lab
-from tests.simkit import prerollup_lab
+from tests.simkit import RunContext, answered, prerollup_lab, run_op
 
 NOW = datetime(2011, 3, 21, 9, 30, tzinfo=UTC).timestamp()
 (LIST,) = products.OPERATIONS
@@ -30,19 +29,11 @@ def _lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
     )
 
 
-def listed(state: HostState, params: ListParams, ctx: SimContext) -> tuple[InstalledEntry, ...]:
-    """Simulate, then parse what the lab printed."""
-    answer = LIST.simulate(state, params, ctx)
-    result = CommandResult(
-        host=state.name,
-        op=LIST.id,
-        command="",
-        exit_code=answer.exit_code,
-        stdout=format_result(answer.result) + "\r\n",
-        stderr="",
-        duration_s=0.2,
+def listed(state: HostState, params: ListParams, ctx: RunContext) -> tuple[InstalledEntry, ...]:
+    """Run the script, then parse what it printed."""
+    return products.parse(
+        answered(state.name, LIST.id, run_op(state, LIST, params, ctx), duration_s=0.2), params
     )
-    return products.parse(result, params)
 
 
 def test_lists_every_entry_without_filters(lab: Lab) -> None:
@@ -80,10 +71,11 @@ def test_unknown_names_select_nothing(lab: Lab) -> None:
 
 
 def test_a_32_bit_install_on_x64_shows_under_wow6432node(lab: Lab) -> None:
-    """On an AMD64 host, a simulated install registers in the Wow6432Node view."""
+    """On an AMD64 host, an install registers in the Wow6432Node view."""
     state = lab.host()
     state.arch = "AMD64"
-    msi.install_from_file(state, f"{PACKAGE_SOURCE}\\DNSProvider.msi", lab.ctx(), log_path="C:\\temp\\i.log")
+    install = msi.InstallParams(path=f"{PACKAGE_SOURCE}\\DNSProvider.msi", log="C:\\temp\\i.log")
+    assert run_op(state, msi.INSTALL, install, lab.ctx()).exit_code == 0
 
     (entry,) = listed(state, ListParams(names=("DNS Provider",)), lab.ctx())
 

@@ -12,9 +12,9 @@ from rollup.ops import service
 from rollup.ops.service import ServiceParams
 from rollup.ps.check import assert_ps2_clean
 from rollup.ps.command import bindings_of, read_header
-from tests.simkit import answered, command_result, sim_context
+from tests.simkit import answered, command_result, run_context, run_op
 
-_ctx = sim_context
+_ctx = run_context
 _result = partial(command_result, "PROV01", "service.state", duration_s=0)
 _answered = partial(answered, "PROV01", "service.state", duration_s=0)
 
@@ -94,7 +94,7 @@ def test_simulation_answers_in_win32_words_and_changes_nothing() -> None:
     before = state.model_dump()
     params = ServiceParams(names=("iisadmin", "w3SVC", "WinRM"))
 
-    states = service.parse(_answered(service.simulate(state, params, _ctx())), params)
+    states = service.parse(_answered(run_op(state, "service.state", params, _ctx())), params)
 
     assert [(s.query, s.name, s.state) for s in states.services] == [
         ("iisadmin", "IISADMIN", "Start Pending"),

@@ -15,7 +15,7 @@ from rollup.ops import sql
 from rollup.ops.sql import SqlObjectsParams, near_miss_patterns, params_for
 from rollup.ps.check import assert_ps2_clean
 from rollup.ps.command import bindings_of, read_header
-from tests.simkit import answered, command_result, sim_context
+from tests.simkit import answered, command_result, run_context, run_op
 
 ROOT = Path(__file__).resolve().parents[2]
 INDEX = "rmcore_candidates_ix_target_set_object_category_object_id_trans_id"
@@ -24,7 +24,7 @@ REALLOCATE = "SeleteAndAssembleReallocateOrgMailStores"
 TVFS = ("fn_ResourceCapacityOnAllocatedMailStores", "fn_ResourceCapacityOnUnallocatedMailStores")
 
 
-_ctx = sim_context
+_ctx = run_context
 _result = partial(command_result, "MPSSQL01", "sql.objects")
 _answered = partial(answered, "MPSSQL01", "sql.objects")
 
@@ -90,7 +90,7 @@ def test_every_object_present_after_the_rollup() -> None:
     """After the database MSI, the index, both procedures and the three functions are present."""
     params = _params()
 
-    report = sql.parse(_answered(sql.simulate(_after_rollup(), params, _ctx())), params)
+    report = sql.parse(_answered(run_op(_after_rollup(), "sql.objects", params, _ctx())), params)
 
     assert report.missing == ()
     assert [o.name for o in report.objects] == [INDEX, ALLOCATE, REALLOCATE, "fn_min", *TVFS]
@@ -102,7 +102,7 @@ def test_a_select_spelling_is_a_near_miss_not_present() -> None:
     params = _params()
     host = _after_rollup(procedures=("SelectAndAssembleAllocateOrgMailStores", REALLOCATE))
 
-    report = sql.parse(_answered(sql.simulate(host, params, _ctx())), params)
+    report = sql.parse(_answered(run_op(host, "sql.objects", params, _ctx())), params)
 
     allocate = next(o for o in report.objects if o.name == ALLOCATE)
     assert not allocate.present
@@ -140,9 +140,9 @@ def test_missing_database_and_missing_client_fail() -> None:
     no_sql = HostState(name="MPSSQL01", roles=[])
 
     with pytest.raises(CommandFailed, match=r"^MPSSQL01: sql\.objects ResourceManager: .*Cannot open"):
-        sql.parse(_answered(sql.simulate(other, params, _ctx())), params)
+        sql.parse(_answered(run_op(other, "sql.objects", params, _ctx())), params)
     with pytest.raises(CommandFailed, match=r"neither sqlcmd\.exe nor osql\.exe"):
-        sql.parse(_answered(sql.simulate(no_sql, params, _ctx())), params)
+        sql.parse(_answered(run_op(no_sql, "sql.objects", params, _ctx())), params)
 
 
 def test_simulation_changes_nothing() -> None:
@@ -150,7 +150,7 @@ def test_simulation_changes_nothing() -> None:
     host = _after_rollup()
     before = host.model_dump()
 
-    sql.simulate(host, _params(), _ctx())
+    run_op(host, "sql.objects", _params(), _ctx())
 
     assert host.model_dump() == before
 
