@@ -97,6 +97,16 @@ def scenarios(states: dict[str, HostState], blobs_of: MemoryBlobStore) -> dict[s
             vdir.access_ssl = False
             vdir.default_logon_domain = ""
 
+    def kb_done(state: HostState) -> None:
+        for vdir in state.iis.values():
+            vdir.auth_basic = True
+            vdir.access_ssl = True
+            vdir.default_logon_domain = "\\"
+
+    def iis7_done(state: HostState) -> None:
+        iis7(state)
+        kb_done(state)
+
     def iis7(state: HostState) -> None:
         state.os_version = "6.0.6002"
         state.iis_version = 7
@@ -446,7 +456,9 @@ def scenarios(states: dict[str, HostState], blobs_of: MemoryBlobStore) -> dict[s
             Scenario("iis 7", on("DNS01", iis7), get_vdir),
             Scenario("no such vdir", dns, iis.VdirParams(site=dns_vdir.site, vdir="Nope")),
             Scenario("no such site", dns, iis.VdirParams(site="Other Site", vdir=dns_vdir.name)),
-            Scenario("no iis", mps, get_vdir),
+            Scenario("no iis", sqlhost, get_vdir),
+            Scenario("iis 6 after the KB", on("DNS01", kb_done), get_vdir),
+            Scenario("iis 7 after the KB", on("DNS01", iis7_done), get_vdir),
         ],
         "iis.set_vdir": [
             Scenario("iis 6", on("DNS01", basic_off), kb_step),
@@ -467,7 +479,7 @@ def scenarios(states: dict[str, HostState], blobs_of: MemoryBlobStore) -> dict[s
             Scenario("iis 6", dns, iisreset.ResetParams()),
             Scenario("iis 7", on("DNS01", iis7), iisreset.ResetParams(timeout_s=30)),
             Scenario("disabled", on("DNS01", w3svc_disabled), iisreset.ResetParams()),
-            Scenario("no iis", mps, iisreset.ResetParams()),
+            Scenario("no iis", sqlhost, iisreset.ResetParams()),
         ],
         "complus.state": [
             Scenario("running", mps, complus.ComPlusParams(application="Provisioning Engine")),
@@ -477,6 +489,7 @@ def scenarios(states: dict[str, HostState], blobs_of: MemoryBlobStore) -> dict[s
                 complus.ComPlusParams(application="Provisioning Engine"),
             ),
             Scenario("missing", mps, complus.ComPlusParams(application="Nope")),
+            Scenario("no com+ catalog", sqlhost, complus.ComPlusParams(application="Provisioning Engine")),
         ],
         "complus.restart": [
             Scenario("running", mps, complus.RestartParams(application="Provisioning Engine", settle_s=1)),
