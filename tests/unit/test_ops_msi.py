@@ -7,18 +7,20 @@ from datetime import UTC, datetime
 import pytest
 
 from rollup.errors import ResultParseError
+from rollup.lab.context import SimContext
 from rollup.lab.prerollup import PACKAGE_SOURCE
 from rollup.lab.state import HostState, LabFile, path_key
+from rollup.lab.windows.installer import install_from_file, uninstall_product
 from rollup.model.roles import Role
 from rollup.ops import msi
-from rollup.ops.base import CommandResult, SimResult
+from rollup.ops.base import CommandResult
 from rollup.ops.msi import InstallParams, UninstallParams
 from rollup.ops.msiexec import MsiStatus, outcome_for
 from rollup.ps.check import assert_ps2_clean
 from rollup.ps.command import bindings_of, read_header
 from rollup.ps.result import format_result
 from tests.simkit import PrerollupLab as Lab
-from tests.simkit import prerollup_lab
+from tests.simkit import Ran, answered, prerollup_lab, run_op
 
 HOSTS = (
     ("MPS01", frozenset({Role.DEPLOYMENT_TOOL, Role.MPS_ENGINE})),
@@ -35,18 +37,9 @@ def _lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
     return prerollup_lab(tmp_path_factory, HOSTS, now=NOW)
 
 
-def as_result(answer: SimResult, op: str = "msi.install", host: str = "MPS01") -> CommandResult:
-    """What the transport would hand the parser for the lab's answer."""
-    stdout = format_result(answer.result) + "\n" if answer.result is not None else ""
-    return CommandResult(
-        host=host,
-        op=op,
-        command="",
-        exit_code=answer.exit_code,
-        stdout=stdout,
-        stderr=answer.stderr,
-        duration_s=1.0,
-    )
+def as_result(ran: Ran, op: str = "msi.install", host: str = "MPS01") -> CommandResult:
+    """What the transport hands the parser after the script's run ``ran``."""
+    return answered(host, op, ran)
 
 
 def printed(exit_code: int, tail: tuple[str, ...] = (), failed: tuple[str, ...] = ()) -> CommandResult:
@@ -200,7 +193,7 @@ def test_install_upgrades_from_the_packages_own_properties(lab: Lab) -> None:
     props = state.files[path_key(path)].msi
     assert props is not None
 
-    answer = msi.simulate_install(state, InstallParams(path=path, log=LOG), lab.ctx())
+    answer = run_op(state, msi.INSTALL, InstallParams(path=path, log=LOG), lab.ctx())
     outcome = msi.parse_install(as_result(answer), InstallParams(path=path, log=LOG))
 
     assert outcome.status is MsiStatus.OK
@@ -220,10 +213,10 @@ def test_installing_again_changes_no_product(lab: Lab) -> None:
     """A second /i of the same package finds its ProductCode installed: exit 0, nothing new."""
     state = lab.host("MPS01")
     params = InstallParams(path=f"{PACKAGE_SOURCE}\\ManagedHelpers.msi", log=LOG)
-    msi.simulate_install(state, params, lab.ctx())
+    run_op(state, msi.INSTALL, params, lab.ctx())
     before = dict(state.products)
 
-    answer = msi.simulate_install(state, params, lab.ctx())
+    answer = run_op(state, msi.INSTALL, params, lab.ctx())
 
     assert answer.exit_code == 0
     assert state.products == before
@@ -235,9 +228,9 @@ def test_dns_client_is_run_twice(lab: Lab) -> None:
     path = copy_package(lab.states["MPS01"], state, "DNSClient.msi")
     params = InstallParams(path=path, log=LOG)
 
-    first = msi.simulate_install(state, params, lab.ctx())
+    first = run_op(state, msi.INSTALL, params, lab.ctx())
     after_first = versions(state, "DNS Client")
-    second = msi.simulate_install(state, params, lab.ctx())
+    second = run_op(state, msi.INSTALL, params, lab.ctx())
 
     assert (first.exit_code, after_first) == (0, [])
     assert (second.exit_code, versions(state, "DNS Client")) == (0, ["4.0.2491.0"])
@@ -249,8 +242,8 @@ def test_installer_busy_answers_1618_and_changes_no_product(lab: Lab) -> None:
     state.installer_busy_until = NOW + 60
     params = InstallParams(path=f"{PACKAGE_SOURCE}\\DNSProvider.msi", log=LOG)
 
-    busy = msi.simulate_install(state, params, lab.ctx())
-    later = msi.simulate_install(state, params, lab.ctx(now=NOW + 61))
+    busy = run_op(state, msi.INSTALL, params, lab.ctx())
+    later = run_op(state, msi.INSTALL, params, lab.ctx(now=NOW + 61))
 
     outcome = msi.parse_install(as_result(busy), params)
     assert (outcome.status, outcome.retryable) == (MsiStatus.BUSY, True)
@@ -264,8 +257,8 @@ def test_forced_1603_writes_a_log_with_the_failed_action(lab: Lab) -> None:
     state.forced_exit_codes["msi.install"] = [1603]
     params = InstallParams(path=f"{PACKAGE_SOURCE}\\DNSProvider.msi", log=LOG)
 
-    outcome = msi.parse_install(as_result(msi.simulate_install(state, params, lab.ctx())), params)
-    retried = msi.simulate_install(state, params, lab.ctx())
+    outcome = msi.parse_install(as_result(run_op(state, msi.INSTALL, params, lab.ctx())), params)
+    retried = run_op(state, msi.INSTALL, params, lab.ctx())
 
     assert outcome.status is MsiStatus.FAILED
     assert outcome.failed_actions
@@ -282,7 +275,7 @@ def test_forced_3010_installs_and_flags_a_reboot(lab: Lab) -> None:
     state.forced_exit_codes["msi.install"] = [3010]
     params = InstallParams(path=f"{PACKAGE_SOURCE}\\DNSProvider.msi", log=LOG)
 
-    outcome = msi.parse_install(as_result(msi.simulate_install(state, params, lab.ctx())), params)
+    outcome = msi.parse_install(as_result(run_op(state, msi.INSTALL, params, lab.ctx())), params)
 
     assert (outcome.status, outcome.reboot_required) == (MsiStatus.OK, True)
     assert versions(state, "DNS Provider") == ["4.0.2491.0"]
@@ -295,9 +288,9 @@ def test_second_uninstall_answers_1605_absent(lab: Lab) -> None:
     code = next(p.product_code for p in state.products.values() if p.display_name == "Managed Helpers")
     params = UninstallParams(target=code.lower(), log=LOG)
 
-    first = msi.simulate_uninstall(state, params, lab.ctx())
+    first = run_op(state, msi.UNINSTALL, params, lab.ctx())
     second = msi.parse_uninstall(
-        as_result(msi.simulate_uninstall(state, params, lab.ctx()), "msi.uninstall"), params
+        as_result(run_op(state, msi.UNINSTALL, params, lab.ctx()), "msi.uninstall"), params
     )
 
     assert first.exit_code == 0
@@ -309,8 +302,8 @@ def test_uninstall_by_package_path_reads_its_product_code(lab: Lab) -> None:
     """/x of a package on the host removes the product the package's ProductCode names."""
     state = lab.host("MPS01")
 
-    answer = msi.simulate_uninstall(
-        state, UninstallParams(target="C:\\MSIShare\\DNSProvider.msi", log=LOG), lab.ctx()
+    answer = run_op(
+        state, msi.UNINSTALL, UninstallParams(target="C:\\MSIShare\\DNSProvider.msi", log=LOG), lab.ctx()
     )
 
     assert answer.exit_code == 0
@@ -326,7 +319,7 @@ def test_package_missing_locked_or_on_a_full_disk_answers_1619(lab: Lab) -> None
     before = dict(state.products)
 
     codes = [
-        msi.simulate_install(state, InstallParams(path=path, log=LOG), lab.ctx()).exit_code
+        run_op(state, msi.INSTALL, InstallParams(path=path, log=LOG), lab.ctx()).exit_code
         for path in ("C:\\temp\\missing.msi", locked, "C:\\MSIShare\\DNSProvider.msi")
     ]
 
@@ -342,7 +335,7 @@ def test_not_an_installer_package_answers_1620(lab: Lab) -> None:
         path="C:\\temp\\fake.msi", size=13, mtime=datetime(2011, 1, 1, tzinfo=UTC), sha256="0" * 64, blob=blob
     )
 
-    answer = msi.simulate_install(state, InstallParams(path="C:\\temp\\fake.msi", log=LOG), lab.ctx())
+    answer = run_op(state, msi.INSTALL, InstallParams(path="C:\\temp\\fake.msi", log=LOG), lab.ctx())
 
     assert answer.exit_code == 1620
 
@@ -350,10 +343,10 @@ def test_not_an_installer_package_answers_1620(lab: Lab) -> None:
 def test_older_package_over_a_newer_install_answers_1638(lab: Lab) -> None:
     """Installing the previous build over the rollup build is 'another version installed'."""
     state = lab.host("MPS01")
-    msi.simulate_install(state, InstallParams(path=f"{PACKAGE_SOURCE}\\DNSProvider.msi", log=LOG), lab.ctx())
+    run_op(state, msi.INSTALL, InstallParams(path=f"{PACKAGE_SOURCE}\\DNSProvider.msi", log=LOG), lab.ctx())
 
-    answer = msi.simulate_install(
-        state, InstallParams(path="C:\\MSIShare\\DNSProvider.msi", log=LOG), lab.ctx()
+    answer = run_op(
+        state, msi.INSTALL, InstallParams(path="C:\\MSIShare\\DNSProvider.msi", log=LOG), lab.ctx()
     )
 
     outcome = msi.parse_install(as_result(answer), InstallParams(path="x", log=LOG))
@@ -367,8 +360,8 @@ def test_a_log_that_cannot_be_written_answers_1622(lab: Lab) -> None:
     state.disk_full_paths.append("C:\\temp\\rollup")
     before = dict(state.products)
 
-    answer = msi.simulate_install(
-        state, InstallParams(path=f"{PACKAGE_SOURCE}\\DNSProvider.msi", log=LOG), lab.ctx()
+    answer = run_op(
+        state, msi.INSTALL, InstallParams(path=f"{PACKAGE_SOURCE}\\DNSProvider.msi", log=LOG), lab.ctx()
     )
 
     assert answer.exit_code == 1622
@@ -382,9 +375,10 @@ def test_reusable_functions_honour_their_own_forced_codes(lab: Lab) -> None:
     state.forced_exit_codes["deploytool.command"] = [1603]
     code = next(p.product_code for p in state.products.values() if p.display_name == "Managed Helpers")
 
-    removed = msi.uninstall_product(state, code, lab.ctx(), log_path=LOG, op_id="msi.uninstall")
-    failed = msi.install_from_file(
-        state, f"{PACKAGE_SOURCE}\\ManagedHelpers.msi", lab.ctx(), log_path=LOG, op_id="deploytool.command"
+    ctx = SimContext(now=NOW, user="HOSTING\\admin", read_blob=lab.blobs.get, write_blob=lab.blobs.put)
+    removed = uninstall_product(state, code, ctx, log_path=LOG, op_id="msi.uninstall")
+    failed = install_from_file(
+        state, f"{PACKAGE_SOURCE}\\ManagedHelpers.msi", ctx, log_path=LOG, op_id="deploytool.command"
     )
 
     assert (removed.exit_code, failed.exit_code) == (0, 1603)
@@ -399,8 +393,8 @@ def test_database_package_creates_the_kb_objects(lab: Lab) -> None:
     state.files[path_key(target)] = source.model_copy(update={"path": target})
     before = {o.name for o in state.databases["resourcemanager"].objects}
 
-    answer = msi.simulate_install(state, InstallParams(path=target, log=LOG), lab.ctx())
-    again = msi.simulate_install(state, InstallParams(path=target, log=LOG), lab.ctx())
+    answer = run_op(state, msi.INSTALL, InstallParams(path=target, log=LOG), lab.ctx())
+    again = run_op(state, msi.INSTALL, InstallParams(path=target, log=LOG), lab.ctx())
     after = [o.name for o in state.databases["resourcemanager"].objects]
 
     assert answer.exit_code == 0
