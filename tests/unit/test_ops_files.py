@@ -115,13 +115,14 @@ def test_upload_commits_a_verified_file(lab: Lab) -> None:
 
 
 def test_upload_stdin_is_crlf_lines_that_each_decode() -> None:
-    """The stdin format: 76-character base64 lines ending in CRLF, each a whole number of groups."""
-    data = b"x" * 1000
+    """The stdin format: 4,096-character base64 lines ending in CRLF, each a whole number of groups."""
+    data = b"x" * 10_000
 
     lines = files.upload_stdin(data).decode("ascii").split("\r\n")
 
     assert lines[-1] == ""
-    assert all(len(line) == 76 for line in lines[:-2])
+    assert len(lines) == 5
+    assert all(len(line) == 4096 for line in lines[:-2])
     assert b"".join(base64.b64decode(line) for line in lines[:-1]) == data
 
 
