@@ -10,14 +10,17 @@ from typing import Any
 import pytest
 
 from rollup.errors import CommandFailed, PlanError, ResultParseError
+from rollup.lab.context import SimContext
 from rollup.lab.msi import load_products
 from rollup.lab.prerollup import PACKAGE_SOURCE, prerollup_states
+from rollup.lab.sitecommand import run_site_command
 from rollup.lab.state import HostState, InstalledProduct, LabFile, MemoryBlobStore, MsiProps
+from rollup.lab.windows.hostfiles import copy_file, host_file
 from rollup.model.manifest import DEFAULT_MANIFEST, load_manifest
 from rollup.model.roles import Role
 from rollup.model.steps import DeploymentToolStep
 from rollup.ops import deploytool
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult
+from rollup.ops.base import CommandResult, Operation
 from rollup.ops.deploytool import (
     LAB_COMMAND,
     LAB_TEMPLATES,
@@ -26,10 +29,9 @@ from rollup.ops.deploytool import (
     LogsParams,
     site_command,
 )
-from rollup.ops.labfs import copy_file, host_file
 from rollup.ps.check import assert_ps2_clean
 from rollup.ps.command import bindings_of, read_header
-from tests.simkit import answered, sim_context
+from tests.simkit import Ran, RunContext, answered, run_context, run_op
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_300_000_000.0
@@ -38,12 +40,18 @@ STAMP = "2011-03-13_07-06-40"
 PROVIDER, WEB = "DNSProvider.msi", "HostedEmail2007WS.msi"
 
 
-def _ctx(now: float = NOW) -> SimContext:
-    return sim_context(now=now)
+def _ctx(now: float = NOW) -> RunContext:
+    return run_context(now=now)
 
 
-def _result(op: str, sim: SimResult, host: str = "MPS01") -> CommandResult:
-    return answered(host, op, sim)
+def _site_ctx(now: float = NOW, blobs: MemoryBlobStore | None = None) -> SimContext:
+    """The context of the lab's site command called directly, for a run that reaches several hosts."""
+    store = MemoryBlobStore() if blobs is None else blobs
+    return SimContext(now=now, user="HOSTING\\admin", read_blob=store.get, write_blob=store.put)
+
+
+def _result(op: str, ran: Ran, host: str = "MPS01") -> CommandResult:
+    return answered(host, op, ran)
 
 
 def _installed(msi: str) -> InstalledProduct:
@@ -89,7 +97,7 @@ def _prov01() -> HostState:
 
 def _run_lab(state: HostState, *argv: str, now: float = NOW) -> CommandResult:
     params = CommandParams(program=LAB_COMMAND, arguments=argv)
-    return _result("deploytool.command", deploytool.simulate_command(state, params, _ctx(now)))
+    return _result("deploytool.command", run_op(state, deploytool.COMMAND, params, _ctx(now)))
 
 
 def _lab_ok(state: HostState, *argv: str, now: float = NOW) -> int:
@@ -100,7 +108,7 @@ def _lab_ok(state: HostState, *argv: str, now: float = NOW) -> int:
 def _read_logs(state: HostState, since: str, log_dir: str = "C:\\ConfigShare\\Log") -> DeployLogs:
     params = LogsParams(since, log_dir=log_dir)
     return deploytool.parse_logs(
-        _result("deploytool.logs", deploytool.simulate_logs(state, params, _ctx())), params
+        _result("deploytool.logs", run_op(state, deploytool.LOGS, params, _ctx())), params
     )
 
 
@@ -204,9 +212,7 @@ def test_lab_uninstall_reaches_every_host_it_is_given() -> None:
     mps01, prov01 = _mps01(), _prov01()
     states = {"MPS01": mps01, "PROV01": prov01}
 
-    sim = deploytool.lab_command(
-        states, "MPS01", ("uninstall", "Hosted Email 2007 Web Services", WEB), _ctx()
-    )
+    sim = run_site_command(states, "MPS01", ("uninstall", "Hosted Email 2007 Web Services", WEB), _site_ctx())
 
     assert sim.exit_code == 0
     assert prov01.products == {}
@@ -286,14 +292,14 @@ def test_unknown_programs_and_bad_arguments_fail() -> None:
     """Another program, or the lab command off MPS01, is not found (9009); bad arguments are a usage error."""
     state = _mps01()
     other = CommandParams("C:\\Tools\\dt.cmd", ("uninstall",))
-    answer = _result("deploytool.command", deploytool.simulate_command(state, other, _ctx()))
+    answer = _result("deploytool.command", run_op(state, deploytool.COMMAND, other, _ctx()))
 
     with pytest.raises(CommandFailed, match=r"exited 9009: operable program or batch file\."):
         deploytool.parse_command(answer, other)
     with pytest.raises(CommandFailed, match=r"exited 2: usage: lab-deploytool\.cmd"):
         _lab_ok(state, "uninstall", "DNS Provider")
-    elsewhere = deploytool.simulate_command(
-        _prov01(), CommandParams(LAB_COMMAND, ("start_deployment",)), _ctx()
+    elsewhere = run_op(
+        _prov01(), deploytool.COMMAND, CommandParams(LAB_COMMAND, ("start_deployment",)), _ctx()
     )
     assert elsewhere.exit_code == 9009
 
@@ -399,7 +405,7 @@ def test_the_kbs_deployment_tool_steps_run_end_to_end_in_the_lab(tmp_path: Path)
     msi = {c.name: c.msi for c in manifest.components if c.managed_by == "deployment_tool"}
     starts, codes = [], []
     for n, step in enumerate(s for s in manifest.steps if isinstance(s, DeploymentToolStep)):
-        ctx = SimContext(now=NOW + 3600 * n, user="HOSTING\\admin", read_blob=blobs.get, write_blob=blobs.put)
+        ctx = _site_ctx(NOW + 3600 * n, blobs)
         if step.action == "reinstall":
             for name in msi.values():
                 copy_file(
@@ -411,7 +417,7 @@ def test_the_kbs_deployment_tool_steps_run_end_to_end_in_the_lab(tmp_path: Path)
             command = site_command(
                 LAB_TEMPLATES[step.action], action=step.action, name=item, msi=msi.get(item or "")
             )
-            run = deploytool.lab_command({"MPS01": mps01, "PROV01": prov01}, "MPS01", command.arguments, ctx)
+            run = run_site_command({"MPS01": mps01, "PROV01": prov01}, "MPS01", command.arguments, ctx)
             codes.append(run.exit_code)
         starts.append(deploytool.since_text(datetime.fromtimestamp(ctx.now, UTC)))
 
