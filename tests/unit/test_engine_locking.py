@@ -15,7 +15,7 @@ from rollup.engine.run import apply_plan
 from rollup.engine.rundir import list_runs
 from rollup.errors import ConnectError, LockHeld
 from rollup.lab.state import HostState
-from rollup.ops.labfs import put_text
+from rollup.lab.windows.hostfiles import put_text
 from rollup.testing.fleet import PASSWORD, MemoryFleet, lab_manifest, memory_fleet
 from rollup.testing.transport import InjectedFault
 

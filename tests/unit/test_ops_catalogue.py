@@ -1,6 +1,6 @@
 """
 Every operation of the registry, generically: its examples render into PowerShell 2.0 that
-parses, header and bindings agree with the parameters, and read-only simulations change nothing.
+parses, header and bindings agree with the parameters, and read-only scripts change nothing.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from rollup.lab.prerollup import prerollup_states
 from rollup.lab.state import HostState, MemoryBlobStore
 from rollup.model.manifest import load_manifest
 from rollup.model.roles import Role
-from rollup.ops.base import Operation, SimContext, params_to_mapping
+from rollup.ops.base import Operation, params_to_mapping
 from rollup.ops.registry import all_operations
 from rollup.ps.check import parse_errors, ps2_problems
 from rollup.ps.command import bindings_of, read_header
 from rollup.ps.delivery import fits_command_line
-from rollup.ps.result import format_result
+from tests.simkit import run_context, run_op
 
 MANIFEST = Path(__file__).resolve().parents[2] / "manifests" / "hmc40-rollup-2011-01.yml"
 HOSTS = (
@@ -112,17 +112,15 @@ def test_a_script_that_reads_stdin_fits_the_command_line(op: Operation[Any, Any]
 
 
 @pytest.mark.parametrize(("op", "example"), READ_ONLY)
-def test_a_read_only_simulation_never_changes_state(
+def test_a_read_only_script_never_changes_state(
     op: Operation[Any, Any], example: Any, hosts: tuple[MemoryBlobStore, list[HostState]]
 ) -> None:
     """On every pre-rollup host, a read-only operation leaves the state exactly as it found it."""
     blobs, states = hosts
-    ctx = SimContext(now=NOW, user="HOSTING\\rollup-lab", read_blob=blobs.get, write_blob=blobs.put)
+    ctx = run_context(now=NOW, user="HOSTING\\rollup-lab", blobs=blobs)
     for original in states:
         state = original.model_copy(deep=True)
 
-        answer = op.simulate(state, example, ctx)
+        run_op(state, op, example, ctx)  # a result line that is not JSON fails here
 
         assert state.model_dump() == original.model_dump(), f"{op.id} changed {state.name}"
-        if answer.result is not None:
-            assert format_result(answer.result).startswith("#rollup-result ")
