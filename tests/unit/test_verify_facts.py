@@ -1,6 +1,6 @@
 """
-``verify.facts``: one script reads every fact group a host needs; its simulation answers from
-the lab's host model through the single operations, and its parser keeps each group apart.
+``verify.facts``: one script reads every fact group a host needs; in the lab it runs against
+the host's Windows model, and its parser keeps each group apart.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from rollup.errors import ResultParseError
 from rollup.lab.prerollup import prerollup_states
 from rollup.lab.state import HostState, MemoryBlobStore
 from rollup.model.manifest import load_manifest
-from rollup.ops.base import CommandResult, SimContext
+from rollup.ops.base import CommandResult
 from rollup.ops.complus import ComPlusState
 from rollup.ops.iis import VdirSecurity
 from rollup.ops.sql import SqlObjectsParams, SqlObjectsReport
@@ -23,6 +23,7 @@ from rollup.ops.verify import FACTS, Unreadable, VdirMissing, VerifyFacts, Verif
 from rollup.ps.result import format_result
 from rollup.testing.fleet import fleet_roles
 from rollup.verify import verify_params
+from tests.simkit import command_result, run_context, run_op
 
 MANIFEST = Path(__file__).resolve().parents[2] / "manifests" / "hmc40-rollup-2011-01.yml"
 NOW = datetime(2011, 3, 21, 9, 30, tzinfo=UTC).timestamp()
@@ -48,10 +49,11 @@ def answered(result: Any, params: VerifyParams, host: str = "MPS01") -> VerifyFa
 
 
 def simulated(lab: Lab, host: str, params: VerifyParams) -> VerifyFacts:
-    """The facts the simulated ``host`` answers for ``params`` (on a copy of its state)."""
+    """The facts the simulated ``host`` answers for ``params``: the real script, on a copy of its state."""
     blobs, states = lab
-    ctx = SimContext(now=NOW, user="HOSTING\\rollup-lab", read_blob=blobs.get, write_blob=blobs.put)
-    return answered(FACTS.simulate(states[host].model_copy(deep=True), params, ctx).result, params, host)
+    ctx = run_context(now=NOW, user="HOSTING\\rollup-lab", blobs=blobs)
+    ran = run_op(states[host].model_copy(deep=True), FACTS, params, ctx)
+    return FACTS.parse(command_result(host, FACTS.id, ran.stdout, ran.exit_code, stderr=ran.stderr), params)
 
 
 def test_every_group_a_host_needs_arrives_in_one_answer(lab: Lab) -> None:
