@@ -22,7 +22,8 @@ from rollup.lab.wsman import ScriptOutcome, WindowsVersion
 from rollup.model.manifest import load_manifest
 from rollup.model.roles import Role
 from rollup.ops import files, msi, products
-from rollup.ops.base import CommandResult, Operation, SimContext, SimResult
+from rollup.ops.base import CommandResult, Operation, compact_body
+from rollup.ops.filecopy import CopyParams
 from rollup.ops.registry import operation
 from rollup.ps.delivery import command_line
 from rollup.ps.result import read_result
@@ -110,7 +111,6 @@ def test_an_unknown_operation_is_refused_by_name(store: MemoryStateStore, prerol
         params=files.EnsureDirParams,
         body=files.ENSURE_DIR_BODY,
         parse=files.parse_ensure_dir,
-        simulate=files.simulate_ensure_dir,
     ).command(files.EnsureDirParams(path="C:\\x"))
 
     outcome = finish(make_runner(store, prerollup), "MPS01", forged.render())
@@ -161,9 +161,13 @@ def test_the_answer_is_what_the_body_prints(store: MemoryStateStore, prerollup: 
     assert store.read("MPS01").mutations == 0
 
 
-def _chatty(state: HostState, params: object, ctx: SimContext) -> SimResult:
-    state.pending_reboot.append("changed by a read-only operation")
-    return SimResult(stdout="chatter", result={"ok": True})
+CHATTY = compact_body(r"""
+Write-Output 'chatter'
+[void][IO.Directory]::CreateDirectory($p_path)
+Write-RollupResult @{ ok = $true }
+exit 0
+""")
+"""A body that prints a line of its own, creates a folder, then prints its result."""
 
 
 @pytest.fixture(name="fake_ops")
@@ -177,34 +181,29 @@ def _fake_ops(monkeypatch: pytest.MonkeyPatch) -> dict[str, Operation[Any, Any]]
 def test_a_read_only_operation_that_changes_state_is_refused_loudly(
     store: MemoryStateStore, prerollup: Prerollup, fake_ops: dict[str, Operation[Any, Any]]
 ) -> None:
-    """The simulation's change is discarded and ReadOnlyViolation names the host and operation."""
-    op = Operation(
-        id="fact.bad",
-        params=files.EnsureDirParams,
-        body="exit 0",
-        parse=files.parse_ensure_dir,
-        simulate=_chatty,
-    )
+    """The change (a folder created) is discarded; ReadOnlyViolation names the host and operation."""
+    op = Operation(id="fact.bad", params=files.EnsureDirParams, body=CHATTY, parse=files.parse_ensure_dir)
     fake_ops[op.id] = op
     run = make_runner(store, prerollup)
+    before = store.read("MPS01")
 
     with pytest.raises(ReadOnlyViolation, match=r"MPS01: the read-only operation fact\.bad"):
         finish(run, "MPS01", op.command(files.EnsureDirParams(path="C:\\x")).render())
 
     state = store.read("MPS01")
-    assert (state.pending_reboot, state.operations, state.mutations) == ([], [], 0)
+    assert state == before
+    assert (state.operations, state.mutations) == ([], 0)
 
 
-def test_simulation_output_comes_before_the_result_line(
+def test_a_scripts_own_output_comes_before_the_result_line(
     store: MemoryStateStore, prerollup: Prerollup, fake_ops: dict[str, Operation[Any, Any]]
 ) -> None:
-    """A simulation's own stdout is printed first, on its own line, then the result line."""
+    """What a script prints before its result comes first, on its own line, then the result line."""
     op = Operation(
         id="fact.chatty",
         params=files.EnsureDirParams,
-        body="exit 0",
+        body=CHATTY,
         parse=files.parse_ensure_dir,
-        simulate=_chatty,
         mutates=True,
     )
     fake_ops[op.id] = op
@@ -213,7 +212,7 @@ def test_simulation_output_comes_before_the_result_line(
         make_runner(store, prerollup), "MPS01", op.command(files.EnsureDirParams(path="C:\\x")).render()
     )
 
-    assert outcome.stdout == 'chatter\n#rollup-result {"ok":true}\n'
+    assert outcome.stdout == 'chatter\r\n#rollup-result {"ok":true}\r\n'
     assert read_result(outcome.stdout) == {"ok": True}
     assert store.read("MPS01").mutations == 1
 
@@ -223,7 +222,7 @@ def test_durations_follow_the_kind_and_the_time_factor(store: MemoryStateStore, 
     run = make_runner(store, prerollup, durations={"fact": 2.0, "msi": 30.0}, time_factor=0.5)
     stat = script("files.stat", files.StatParams(paths=()))
     install = script("msi.install", msi.InstallParams(path="C:\\a.msi", log="C:\\a.log"))
-    copy = script("files.copy", files.CopyParams(source_dir="C:\\a", dest_dir="C:\\b", names=()))
+    copy = script("files.copy", CopyParams(source_dir="C:\\a", dest_dir="C:\\b", names=()))
 
     durations = [run("MPS01", text).duration_s for text in (stat, install, copy)]
 
