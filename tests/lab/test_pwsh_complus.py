@@ -105,7 +105,7 @@ def test_a_restart_through_the_runner_gives_a_new_process(lab: Lab) -> None:
 
 
 def test_the_runner_runs_the_script_it_is_sent(lab: Lab) -> None:
-    """A restart script without its StartApplication leaves the engine down: the script ran, not ``simulate``."""
+    """A restart script without its StartApplication leaves the engine down: the script itself ran."""
     blobs, mps = lab
     store = MemoryStateStore([mps.model_copy(deep=True)])
     runner = LabRunner(store, blobs, clock=lambda: NOW, time_factor=0)

@@ -57,7 +57,7 @@ def test_the_script_reads_state_and_start_mode_in_wmis_words() -> None:
 
 
 def test_the_runner_answers_through_the_real_script() -> None:
-    """The runner runs the script it is sent: a broken one answers differently from ``simulate``."""
+    """The runner runs the script it is sent: a broken one answers differently from a sound one."""
     store = MemoryStateStore([_state()])
     runner = LabRunner(store, MemoryBlobStore(), clock=lambda: NOW, time_factor=0)
     script = _broken("$s.Name -eq $n", "$s.DisplayName -eq $n").command(PARAMS).render()
@@ -65,7 +65,7 @@ def test_the_runner_answers_through_the_real_script() -> None:
     outcome = runner("MPS01", script).finish()
 
     assert outcome.exit_code == 0
-    assert '"found":true' not in outcome.stdout, "the runner answered from simulate, not from the script"
+    assert '"found":true' not in outcome.stdout, "the runner did not run the script it was sent"
     assert store.read("MPS01").operations == ["service.state"]
 
 

@@ -151,7 +151,7 @@ def test_a_stopped_sql_server_or_unknown_instance_cannot_be_reached(lab: Lab) ->
 
 
 def test_the_runner_answers_through_the_real_script(lab: Lab) -> None:
-    """The runner runs the script it is sent: a flipped exit-code test fails there, not in ``simulate``."""
+    """The runner runs the script it is sent: a flipped exit-code test fails there."""
     store = MemoryStateStore([lab[1].model_copy(deep=True)])
     runner = LabRunner(store, lab[0], clock=lambda: NOW, time_factor=0)
     good = sql.OBJECTS.command(_params()).render()
