@@ -9,7 +9,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "rollup"
-PRODUCT = ["ops", "ps", "model", "engine", "transport", "audit", "planner.py", "verify.py", "preflight.py", "survey.py", "pin.py", "checks.py", "msi.py"]
+PRODUCT = [
+    "ops",
+    "ps",
+    "model",
+    "engine",
+    "transport",
+    "audit",
+    "planner.py",
+    "verify.py",
+    "preflight.py",
+    "survey.py",
+    "pin.py",
+    "checks.py",
+    "msi.py",
+]
 FORBIDDEN = ("rollup.lab", "rollup.testing")
 
 

@@ -73,17 +73,8 @@ class ComPlusState(ResultModel):
         return bool(self.process_ids)
 
 
-# Shared by both bodies: find the application and its running instances.
-_FIND = r"""
-$ErrorActionPreference = 'Stop'
-$cat = New-Object -ComObject COMAdmin.COMAdminCatalog
-$apps = $cat.GetCollection('Applications')
-$apps.Populate()
-$app = $null
-foreach ($a in $apps) {
-    if ([string]$a.Name -eq $p_application) { $app = $a }
-}
-function Get-Pids($key) {
+COMPLUS_FACTS = compact_body(r"""
+function Get-RollupComPlusPids($cat, $key) {
     $ids = New-Object Collections.ArrayList
     $inst = $cat.GetCollection('ApplicationInstances')
     $inst.Populate()
@@ -92,50 +83,73 @@ function Get-Pids($key) {
     }
     return ,$ids
 }
-$r = @{ application = $p_application; found = ($null -ne $app) }
-if ($app) {
-    $r.application = [string]$app.Name
-    $r.app_id = [string]$app.Key
-    $r.enabled = [bool]$app.Value('IsEnabled')
-    $r.process_ids = Get-Pids $app.Key
+function Get-RollupComPlusApp($cat, $name) {
+    $apps = $cat.GetCollection('Applications')
+    $apps.Populate()
+    $r = @{ application = $name; found = $false }
+    foreach ($a in $apps) {
+        if ([string]$a.Name -eq $name) {
+            $r.application = [string]$a.Name
+            $r.found = $true
+            $r.app_id = [string]$a.Key
+            $r.enabled = [bool]$a.Value('IsEnabled')
+            $r.process_ids = Get-RollupComPlusPids $cat $r.app_id
+        }
+    }
+    return $r
 }
+""")
+"""
+``Get-RollupComPlusApp catalog name``: an application's description as ``complus.state`` reports
+it (found, AppID, enabled, the process ids of its running instances). The one source of these
+facts: ``complus.restart`` and ``verify.facts`` call the same functions.
 """
 
-STATE_BODY = compact_body(
-    "try {"
-    + _FIND
-    + r"""}
+STATE_BODY = (
+    COMPLUS_FACTS
+    + "\n"
+    + compact_body(r"""
+try {
+    $ErrorActionPreference = 'Stop'
+    $cat = New-Object -ComObject COMAdmin.COMAdminCatalog
+    $r = Get-RollupComPlusApp $cat $p_application
+}
 catch {
     Write-RollupResult @{ error = 'catalog'; message = $_.Exception.Message }
     exit 1
 }
 Write-RollupResult $r
 exit 0
-"""
+""")
 )
 
-RESTART_BODY = compact_body(
-    "try {"
-    + _FIND
-    + r"""if (-not $app) {
-    $r.error = 'missing'
-    Write-RollupResult $r
-    exit 1
-}
-if (-not $r.enabled) {
-    $r.error = 'disabled'
-    Write-RollupResult $r
-    exit 1
-}
-$r.previous_process_ids = $r.process_ids
-$cat.ShutdownApplication($app.Key)
-Start-Sleep -Seconds $p_settle_s
-$cat.StartApplication($app.Key)
-for ($n = 0; $n -lt 10; $n++) {
-    $r.process_ids = Get-Pids $app.Key
-    if ($r.process_ids.Count -gt 0) { break }
-    Start-Sleep -Seconds 1
-}
+RESTART_BODY = (
+    COMPLUS_FACTS
+    + "\n"
+    + compact_body(r"""
+try {
+    $ErrorActionPreference = 'Stop'
+    $cat = New-Object -ComObject COMAdmin.COMAdminCatalog
+    $r = Get-RollupComPlusApp $cat $p_application
+    if (-not $r.found) {
+        $r.error = 'missing'
+        Write-RollupResult $r
+        exit 1
+    }
+    if (-not $r.enabled) {
+        $r.error = 'disabled'
+        Write-RollupResult $r
+        exit 1
+    }
+    $r.previous_process_ids = $r.process_ids
+    $cat.ShutdownApplication($r.app_id)
+    Start-Sleep -Seconds $p_settle_s
+    $cat.StartApplication($r.app_id)
+    for ($n = 0; $n -lt 10; $n++) {
+        $r.process_ids = Get-RollupComPlusPids $cat $r.app_id
+        if ($r.process_ids.Count -gt 0) { break }
+        Start-Sleep -Seconds 1
+    }
 }
 catch {
     Write-RollupResult @{ error = 'catalog'; message = $_.Exception.Message; application = $p_application }
@@ -148,7 +162,7 @@ if ($r.process_ids.Count -eq 0) {
 }
 Write-RollupResult $r
 exit 0
-"""
+""")
 )
 
 

@@ -87,32 +87,46 @@ class FileStat:
     """Why the hash or the MSI properties could not be read (a file locked for reading)."""
 
 
-STAT_BODY = compact_body(r"""
-$o = @()
-foreach ($x in $p_paths) {
-    $e = @{ path = $x; exists = $false; size = $null; mtime = $null; sha256 = $null; error = $null
-        product_code = $null; product_name = $null; product_version = $null }
-    if ([IO.File]::Exists($x)) {
-        $i = New-Object IO.FileInfo $x
-        $e.exists = $true
-        $e.size = $i.Length
-        $e.mtime = $i.LastWriteTimeUtc
-        try {
-            if ($p_sha256) { $e.sha256 = Get-RollupSha256 $x }
-            if ($p_msi) {
-                $m = Get-RollupMsiProperty $x @('ProductCode', 'ProductName', 'ProductVersion')
-                $e.product_code = $m['ProductCode']
-                $e.product_name = $m['ProductName']
-                $e.product_version = $m['ProductVersion']
+FILE_FACTS = compact_body(r"""
+function Get-RollupFileFacts($paths, $sha, $msi) {
+    $o = @()
+    foreach ($x in $paths) {
+        $e = @{ path = $x; exists = $false; size = $null; mtime = $null; sha256 = $null; error = $null
+            product_code = $null; product_name = $null; product_version = $null }
+        if ([IO.File]::Exists($x)) {
+            $i = New-Object IO.FileInfo $x
+            $e.exists = $true
+            $e.size = $i.Length
+            $e.mtime = $i.LastWriteTimeUtc
+            try {
+                if ($sha) { $e.sha256 = Get-RollupSha256 $x }
+                if ($msi) {
+                    $m = Get-RollupMsiProperty $x @('ProductCode', 'ProductName', 'ProductVersion')
+                    $e.product_code = $m['ProductCode']
+                    $e.product_name = $m['ProductName']
+                    $e.product_version = $m['ProductVersion']
+                }
             }
+            catch { $e.error = $_.Exception.Message }
         }
-        catch { $e.error = $_.Exception.Message }
+        $o += $e
     }
-    $o += $e
+    return ,$o
 }
-Write-RollupResult @{ files = $o }
+""")
+"""
+``Get-RollupFileFacts paths sha msi``: each file's entry as ``files.stat`` reports it. The one
+source of these facts: ``verify.facts`` calls the same function.
+"""
+
+STAT_BODY = (
+    FILE_FACTS
+    + "\n"
+    + compact_body(r"""
+Write-RollupResult @{ files = (Get-RollupFileFacts $p_paths $p_sha256 $p_msi) }
 exit 0
 """)
+)
 
 
 def parse_stat(result: CommandResult, params: StatParams) -> tuple[FileStat, ...]:
@@ -197,7 +211,7 @@ exit ([int]!$ok)
 
 
 def upload_stdin(data: bytes) -> bytes:
-    """What ``files.upload`` reads on stdin: base64 of ``data`` in CRLF-ended lines of ``UPLOAD_LINE`` characters."""
+    """What ``files.upload`` reads on stdin: base64 of ``data`` in CRLF-ended lines of ``UPLOAD_LINE``."""
     encoded = base64.b64encode(data).decode("ascii")
     lines = [encoded[i : i + UPLOAD_LINE] for i in range(0, len(encoded), UPLOAD_LINE)]
     return "".join(line + "\r\n" for line in lines).encode("ascii")

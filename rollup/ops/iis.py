@@ -115,120 +115,130 @@ class VdirSecurity(ResultModel):
     changed: tuple[Setting, ...] = ()
 
 
-_START = r"""
-$ErrorActionPreference = 'Stop'
-$r = @{ site = $p_site; vdir = $p_vdir; changed = (New-Object Collections.ArrayList) }
-$t = @{}
-try {
-$k = Get-ItemProperty 'HKLM:\SOFTWARE\Microsoft\InetStp' -ErrorAction SilentlyContinue
-if (-not $k) { $r.error = 'iis_not_installed'; Write-RollupResult $r; exit 1 }
-$r.iis_version = [int]$k.MajorVersion
-if ($r.iis_version -lt 7) {
-$id = $null
-foreach ($c in ([ADSI]'IIS://localhost/W3SVC').psbase.Children) {
-    $n = [string]$c.psbase.Properties['ServerComment'].Value
-    if ($c.psbase.SchemaClassName -eq 'IIsWebServer' -and $n -eq $p_site) { $id = $c.psbase.Name }
-}
-if ($null -eq $id) { $r.error = 'site_not_found'; Write-RollupResult $r; exit 1 }
-$r.site_id = [int]$id
-$r.path = "/LM/W3SVC/$id/ROOT/$p_vdir"
-$a = "IIS://localhost/W3SVC/$id/Root/$p_vdir"
-if (-not [ADSI]::Exists($a)) { $r.error = 'vdir_not_found'; Write-RollupResult $r; exit 1 }
-$v = [ADSI]$a
-function Read-Vdir {
-    $v.psbase.RefreshCache()
-    $r.default_logon_domain = [string]$v.psbase.Properties['DefaultLogonDomain'].Value
-    $r.require_ssl = ([int]$v.psbase.Properties['AccessSSLFlags'].Value -band 8) -ne 0
-    $r.basic_auth = ([int]$v.psbase.Properties['AuthFlags'].Value -band 2) -ne 0
-}
-Read-Vdir
-"""
-
-_SET6 = r"""
-if ($null -ne $p_default_logon_domain -and $r.default_logon_domain -cne $p_default_logon_domain) {
-    $v.Put('DefaultLogonDomain', $p_default_logon_domain)
-    [void]$r.changed.Add('default_logon_domain')
-}
-if ($null -ne $p_require_ssl -and $r.require_ssl -ne $p_require_ssl) {
-    $f = [int]$v.psbase.Properties['AccessSSLFlags'].Value
-    if ($p_require_ssl) { $f = $f -bor 8 } else { $f = $f -band (-bnot 8) }
-    $v.Put('AccessSSLFlags', $f)
-    [void]$r.changed.Add('require_ssl')
-}
-if ($null -ne $p_basic_auth -and $r.basic_auth -ne $p_basic_auth) {
-    $f = [int]$v.psbase.Properties['AuthFlags'].Value
-    if ($p_basic_auth) { $f = $f -bor 2 } else { $f = $f -band (-bnot 2) }
-    $v.Put('AuthFlags', $f)
-    [void]$r.changed.Add('basic_auth')
-}
-if ($r.changed.Count -gt 0) { $v.SetInfo(); Read-Vdir }
-"""
-
-_IIS7 = r"""
-} else {
-$ac = "$env:SystemRoot\System32\inetsrv\appcmd.exe"
-function Invoke-Appcmd {
-    $o = & $ac @args | Out-String
+IIS_FACTS = compact_body(r"""
+function Invoke-RollupAppcmd {
+    $o = & "$env:SystemRoot\System32\inetsrv\appcmd.exe" @args | Out-String
     if ($LASTEXITCODE -ne 0) { throw "appcmd $($args[0]) $($args[1]) exited $($LASTEXITCODE): $o" }
     return $o
 }
-foreach ($s in @(([xml](Invoke-Appcmd list site /xml)).SelectNodes('/appcmd/SITE'))) {
-    if ($s.GetAttribute('SITE.NAME') -eq $p_site) { $r.site_id = [int]$s.GetAttribute('SITE.ID') }
-}
-if ($null -eq $r.site_id) { $r.error = 'site_not_found'; Write-RollupResult $r; exit 1 }
-$cp = "$p_site/$p_vdir"
-$r.path = "MACHINE/WEBROOT/APPHOST/$cp"
-$found = $false
-foreach ($d in @(([xml](Invoke-Appcmd list vdir /xml)).SelectNodes('/appcmd/VDIR'))) {
-    $an = $d.GetAttribute('APP.NAME')
-    $i = $an.IndexOf('/')
-    $u = ($an.Substring($i).TrimEnd('/') + $d.GetAttribute('path')).TrimEnd('/')
-    if ($an.Substring(0, $i) -eq $p_site -and $u -eq ('/' + $p_vdir)) { $found = $true }
-}
-if (-not $found) { $r.error = 'vdir_not_found'; Write-RollupResult $r; exit 1 }
-$t.ba = '-section:system.webServer/security/authentication/basicAuthentication'
-$t.ac = '-section:system.webServer/security/access'
-function Read-Vdir {
-    $b = ([xml](Invoke-Appcmd list config $cp $t.ba /config:* /xml)).SelectSingleNode('/appcmd/CONFIG/*')
-    $s = ([xml](Invoke-Appcmd list config $cp $t.ac /config:* /xml)).SelectSingleNode('/appcmd/CONFIG/*')
-    $r.default_logon_domain = ''
-    $r.basic_auth = $false
+function Read-RollupVdir($e, $t) {
+    $k = Get-ItemProperty 'HKLM:\SOFTWARE\Microsoft\InetStp' -ErrorAction SilentlyContinue
+    if (-not $k) { $e.error = 'iis_not_installed'; return }
+    $e.iis_version = [int]$k.MajorVersion
+    if ($e.iis_version -lt 7) {
+        $id = $null
+        foreach ($c in ([ADSI]'IIS://localhost/W3SVC').psbase.Children) {
+            $n = [string]$c.psbase.Properties['ServerComment'].Value
+            if ($c.psbase.SchemaClassName -eq 'IIsWebServer' -and $n -eq $e.site) { $id = $c.psbase.Name }
+        }
+        if ($null -eq $id) { $e.error = 'site_not_found'; return }
+        $e.site_id = [int]$id
+        $e.path = '/LM/W3SVC/' + $id + '/ROOT/' + $e.vdir
+        $t.adsi = 'IIS://localhost/W3SVC/' + $id + '/Root/' + $e.vdir
+        if (-not [ADSI]::Exists($t.adsi)) { $e.error = 'vdir_not_found'; return }
+        $v = [ADSI]$t.adsi
+        $e.default_logon_domain = [string]$v.psbase.Properties['DefaultLogonDomain'].Value
+        $e.require_ssl = ([int]$v.psbase.Properties['AccessSSLFlags'].Value -band 8) -ne 0
+        $e.basic_auth = ([int]$v.psbase.Properties['AuthFlags'].Value -band 2) -ne 0
+        return
+    }
+    foreach ($s in @(([xml](Invoke-RollupAppcmd list site /xml)).SelectNodes('/appcmd/SITE'))) {
+        if ($s.GetAttribute('SITE.NAME') -eq $e.site) { $e.site_id = [int]$s.GetAttribute('SITE.ID') }
+    }
+    if ($null -eq $e.site_id) { $e.error = 'site_not_found'; return }
+    $t.cp = $e.site + '/' + $e.vdir
+    $e.path = 'MACHINE/WEBROOT/APPHOST/' + $t.cp
+    $found = $false
+    foreach ($d in @(([xml](Invoke-RollupAppcmd list vdir /xml)).SelectNodes('/appcmd/VDIR'))) {
+        $an = $d.GetAttribute('APP.NAME')
+        $i = $an.IndexOf('/')
+        $u = ($an.Substring($i).TrimEnd('/') + $d.GetAttribute('path')).TrimEnd('/')
+        if ($an.Substring(0, $i) -eq $e.site -and $u -eq ('/' + $e.vdir)) { $found = $true }
+    }
+    if (-not $found) { $e.error = 'vdir_not_found'; return }
+    $t.ba = '-section:system.webServer/security/authentication/basicAuthentication'
+    $t.ac = '-section:system.webServer/security/access'
+    $x = '/appcmd/CONFIG/*'
+    $b = ([xml](Invoke-RollupAppcmd list config $t.cp $t.ba /config:* /xml)).SelectSingleNode($x)
+    $s = ([xml](Invoke-RollupAppcmd list config $t.cp $t.ac /config:* /xml)).SelectSingleNode($x)
+    $e.default_logon_domain = ''
+    $e.basic_auth = $false
     $t.flags = @()
     if ($b) {
-        $r.default_logon_domain = $b.GetAttribute('defaultLogonDomain')
-        $r.basic_auth = $b.GetAttribute('enabled') -eq 'true'
+        $e.default_logon_domain = $b.GetAttribute('defaultLogonDomain')
+        $e.basic_auth = $b.GetAttribute('enabled') -eq 'true'
     }
     if ($s) {
         $t.flags = @($s.GetAttribute('sslFlags').Split(',') | ForEach-Object { $_.Trim() } |
             Where-Object { $_ -and $_ -ne 'None' })
     }
-    $r.require_ssl = $t.flags -contains 'Ssl'
+    $e.require_ssl = $t.flags -contains 'Ssl'
 }
-Read-Vdir
+""")
+"""
+``Read-RollupVdir entry context``: fills ``entry`` (a hashtable with ``site`` and ``vdir``) with
+the virtual directory's IIS version, site id, path and directory security, or sets its
+``error`` (``iis_not_installed``, ``site_not_found``, ``vdir_not_found``); ``context`` gets what
+a writer needs (the ADSI path on IIS 6; the appcmd path, sections and SSL flags on IIS 7). The
+one source of these facts: ``iis.set_vdir`` and ``verify.facts`` call the same function.
+"""
+
+_START = r"""
+$ErrorActionPreference = 'Stop'
+$r = @{ site = $p_site; vdir = $p_vdir; changed = (New-Object Collections.ArrayList) }
+$t = @{}
+try {
+    Read-RollupVdir $r $t
+    if ($r.error) { Write-RollupResult $r; exit 1 }
+"""
+
+_SET6 = r"""
+if ($r.iis_version -lt 7) {
+    $v = [ADSI]$t.adsi
+    if ($null -ne $p_default_logon_domain -and $r.default_logon_domain -cne $p_default_logon_domain) {
+        $v.Put('DefaultLogonDomain', $p_default_logon_domain)
+        [void]$r.changed.Add('default_logon_domain')
+    }
+    if ($null -ne $p_require_ssl -and $r.require_ssl -ne $p_require_ssl) {
+        $f = [int]$v.psbase.Properties['AccessSSLFlags'].Value
+        if ($p_require_ssl) { $f = $f -bor 8 } else { $f = $f -band (-bnot 8) }
+        $v.Put('AccessSSLFlags', $f)
+        [void]$r.changed.Add('require_ssl')
+    }
+    if ($null -ne $p_basic_auth -and $r.basic_auth -ne $p_basic_auth) {
+        $f = [int]$v.psbase.Properties['AuthFlags'].Value
+        if ($p_basic_auth) { $f = $f -bor 2 } else { $f = $f -band (-bnot 2) }
+        $v.Put('AuthFlags', $f)
+        [void]$r.changed.Add('basic_auth')
+    }
+    if ($r.changed.Count -gt 0) { $v.SetInfo(); Read-RollupVdir $r $t }
+}
 """
 
 _SET7 = r"""
-if ($null -ne $p_default_logon_domain -and $r.default_logon_domain -cne $p_default_logon_domain) {
-    [void](Invoke-Appcmd set config $cp $t.ba "/defaultLogonDomain:$p_default_logon_domain" /commit:apphost)
-    [void]$r.changed.Add('default_logon_domain')
+else {
+    if ($null -ne $p_default_logon_domain -and $r.default_logon_domain -cne $p_default_logon_domain) {
+        $d = "/defaultLogonDomain:$p_default_logon_domain"
+        [void](Invoke-RollupAppcmd set config $t.cp $t.ba $d /commit:apphost)
+        [void]$r.changed.Add('default_logon_domain')
+    }
+    if ($null -ne $p_require_ssl -and $r.require_ssl -ne $p_require_ssl) {
+        $n = @($t.flags | Where-Object { $_ -ne 'Ssl' })
+        if ($p_require_ssl) { $n = @('Ssl') + $n }
+        if ($n.Count -eq 0) { $n = @('None') }
+        [void](Invoke-RollupAppcmd set config $t.cp $t.ac ('/sslFlags:' + ($n -join ',')) /commit:apphost)
+        [void]$r.changed.Add('require_ssl')
+    }
+    if ($null -ne $p_basic_auth -and $r.basic_auth -ne $p_basic_auth) {
+        $e = ([string]$p_basic_auth).ToLower()
+        [void](Invoke-RollupAppcmd set config $t.cp $t.ba "/enabled:$e" /commit:apphost)
+        [void]$r.changed.Add('basic_auth')
+    }
+    if ($r.changed.Count -gt 0) { Read-RollupVdir $r $t }
 }
-if ($null -ne $p_require_ssl -and $r.require_ssl -ne $p_require_ssl) {
-    $n = @($t.flags | Where-Object { $_ -ne 'Ssl' })
-    if ($p_require_ssl) { $n = @('Ssl') + $n }
-    if ($n.Count -eq 0) { $n = @('None') }
-    [void](Invoke-Appcmd set config $cp $t.ac ('/sslFlags:' + ($n -join ',')) /commit:apphost)
-    [void]$r.changed.Add('require_ssl')
-}
-if ($null -ne $p_basic_auth -and $r.basic_auth -ne $p_basic_auth) {
-    $e = ([string]$p_basic_auth).ToLower()
-    [void](Invoke-Appcmd set config $cp $t.ba "/enabled:$e" /commit:apphost)
-    [void]$r.changed.Add('basic_auth')
-}
-if ($r.changed.Count -gt 0) { Read-Vdir }
 """
 
 _END = r"""
-}
 }
 catch {
     $r.error = 'failed'
@@ -240,8 +250,8 @@ Write-RollupResult $r
 exit 0
 """
 
-GET_BODY = compact_body(_START + _IIS7 + _END)
-SET_BODY = compact_body(_START + _SET6 + _IIS7 + _SET7 + _END)
+GET_BODY = IIS_FACTS + "\n" + compact_body(_START + _END)
+SET_BODY = IIS_FACTS + "\n" + compact_body(_START + _SET6 + _SET7 + _END)
 
 
 def _vdir_failure(result: CommandResult, data: dict[str, Any], where: str) -> CommandFailed:

@@ -49,26 +49,44 @@ class InstalledEntry:
     """Found under ``Wow6432Node`` (a 32-bit product on 64-bit Windows)."""
 
 
-BODY = compact_body(r"""
-$o = @()
-foreach ($w in @($false, $true)) {
-    $k = 'HKLM:\SOFTWARE\' + @('', 'Wow6432Node\')[[int]$w] + 'Microsoft\Windows\CurrentVersion\Uninstall'
-    if (-not (Test-Path -LiteralPath $k)) { continue }
-    foreach ($e in @(Get-ChildItem -LiteralPath $k)) {
-        $v = Get-ItemProperty -LiteralPath $e.PSPath
-        $n = $e.PSChildName
-        if (-not $v.DisplayName) { continue }
-        $all = $p_names.Count + $p_product_codes.Count -eq 0
-        $hit = $p_names -contains $v.DisplayName -or $p_product_codes -contains $n
-        if (-not ($all -or $hit)) { continue }
-        $o += @{ key = $n; display_name = [string]$v.DisplayName; display_version = [string]$v.DisplayVersion
-            publisher = [string]$v.Publisher; install_date = [string]$v.InstallDate
-            windows_installer = $v.WindowsInstaller -eq 1; wow6432 = $w }
+PRODUCT_FACTS = compact_body(r"""
+# $dn: DisplayNames, $nk: name keys (letters and digits, lower case), $pc: product codes (keys)
+function Get-RollupProducts($dn, $nk, $pc) {
+    $o = @()
+    foreach ($w in 0, 1) {
+        $k = 'HKLM:\SOFTWARE\' + ('', 'Wow6432Node\')[$w] + 'Microsoft\Windows\CurrentVersion\Uninstall'
+        if (Test-Path -LiteralPath $k) {
+            foreach ($e in @(Get-ChildItem -LiteralPath $k)) {
+                $v = Get-ItemProperty -LiteralPath $e.PSPath
+                $d = [string]$v.DisplayName
+                $n = $e.PSChildName
+                $y = $nk -contains ($d -replace '[^A-Za-z0-9]').ToLowerInvariant()
+                if ($d -and (-not ($dn -or $nk -or $pc) -or $dn -contains $d -or $pc -contains $n -or $y)) {
+                    $o += @{ key = $n; display_name = $d; display_version = [string]$v.DisplayVersion
+                        publisher = [string]$v.Publisher; install_date = [string]$v.InstallDate
+                        windows_installer = $v.WindowsInstaller -eq 1; wow6432 = [bool]$w }
+                }
+            }
+        }
     }
+    ,$o
 }
-Write-RollupResult @{ products = $o }
+""")
+"""
+``Get-RollupProducts names keys codes``: the Uninstall entries (both views) whose DisplayName is
+one of ``names``, whose name key (letters and digits, lower case) is one of ``keys``, or whose
+key is one of ``codes``; every entry when all three are empty. The one source of these facts:
+``verify.facts`` calls the same function.
+"""
+
+BODY = (
+    PRODUCT_FACTS
+    + "\n"
+    + compact_body(r"""
+Write-RollupResult @{ products = (Get-RollupProducts $p_names @() $p_product_codes) }
 exit 0
 """)
+)
 
 _TEXT = ("key", "display_name", "display_version", "publisher", "install_date")
 

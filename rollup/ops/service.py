@@ -73,12 +73,11 @@ class ServiceStates(ResultModel):
         return next((s for s in self.services if s.query.lower() == name.lower()), None)
 
 
-BODY = compact_body(r"""
-$ErrorActionPreference = 'Stop'
-try {
+SERVICE_FACTS = compact_body(r"""
+function Get-RollupServices($names) {
     $all = @(Get-WmiObject -Class Win32_Service)
-    $out = New-Object Collections.ArrayList
-    foreach ($n in $p_names) {
+    $o = @()
+    foreach ($n in $names) {
         $e = @{ query = $n; found = $false }
         foreach ($s in $all) {
             if ($s.Name -eq $n) {
@@ -88,9 +87,20 @@ try {
                 $e.start_mode = [string]$s.StartMode
             }
         }
-        [void]$out.Add($e)
+        $o += $e
     }
-    Write-RollupResult @{ services = $out }
+    return ,$o
+}
+""")
+"""``Get-RollupServices names``: each name's Win32_Service entry; ``verify.facts`` calls it too."""
+
+BODY = (
+    SERVICE_FACTS
+    + "\n"
+    + compact_body(r"""
+$ErrorActionPreference = 'Stop'
+try {
+    Write-RollupResult @{ services = (Get-RollupServices $p_names) }
 }
 catch {
     Write-RollupResult @{ error = 'wmi'; message = $_.Exception.Message }
@@ -98,6 +108,7 @@ catch {
 }
 exit 0
 """)
+)
 
 
 def parse(result: CommandResult, params: ServiceParams) -> ServiceStates:

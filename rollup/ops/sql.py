@@ -168,56 +168,68 @@ _QUERY = (
     "SELECT RTRIM(xtype), '', name FROM sysobjects WHERE xtype IN ('P', 'FN', 'TF', 'IF')"
 )
 
-BODY = compact_body(
+SQL_FACTS = compact_body(
     r"""
-$ErrorActionPreference = 'Stop'
-try {
-$q = '"""
+function Get-RollupSqlObjects($instance, $database, $indexes, $names, $nearMiss) {
+    $q = '"""
     + _QUERY.replace("'", "''")
     + r"""'
-$names = @($p_procedures) + @($p_scalar_functions) + @($p_table_functions)
-if (Get-Command sqlcmd.exe -ErrorAction SilentlyContinue) {
-    $client = 'sqlcmd'
-    $o = & sqlcmd.exe -E -S $p_instance -d $p_database -b -h -1 -W -s '|' -Q $q
-}
-elseif (Get-Command osql.exe -ErrorAction SilentlyContinue) {
-    $client = 'osql'
-    $o = & osql.exe -E -S $p_instance -d $p_database -b '-h-1' -n -w 2048 -s '|' -Q $q
-}
-else {
-    $m = 'neither sqlcmd.exe nor osql.exe is on the PATH'
-    Write-RollupResult @{ error = 'no_client'; message = $m }
-    exit 1
-}
-$rc = $LASTEXITCODE
-$lines = @($o | ForEach-Object { ([string]$_).Trim() } | Where-Object { $_ })
-if ($rc -ne 0) {
-    $tail = @($lines | Select-Object -Last 5) -join ' '
-    Write-RollupResult @{ error = 'sql'; message = "$client exited $($rc): $tail" }
-    exit 1
-}
-$rows = New-Object Collections.ArrayList
-foreach ($l in $lines) {
-    $f = $l.Split([char[]]'|', 3)
-    if ($f.Count -lt 3) { continue }
-    $e = @{ type = $f[0].Trim(); table = $f[1].Trim(); name = $f[2].Trim() }
-    if ($e.type -eq 'IX') { $keep = $p_indexes -contains ($e.table + '.' + $e.name) }
-    else {
-        $keep = $names -contains $e.name
-        foreach ($w in $p_near_miss) {
-            if ($e.name -like $w.Replace('%', '*').Replace('_', '?')) { $keep = $true }
-        }
+    if (Get-Command sqlcmd.exe -ErrorAction SilentlyContinue) {
+        $client = 'sqlcmd'
+        $o = & sqlcmd.exe -E -S $instance -d $database -b -h -1 -W -s '|' -Q $q
     }
-    if ($keep) { [void]$rows.Add($e) }
+    elseif (Get-Command osql.exe -ErrorAction SilentlyContinue) {
+        $client = 'osql'
+        $o = & osql.exe -E -S $instance -d $database -b '-h-1' -n -w 2048 -s '|' -Q $q
+    }
+    else { return @{ error = 'no_client'; message = 'neither sqlcmd.exe nor osql.exe is on the PATH' } }
+    $rc = $LASTEXITCODE
+    $lines = @($o | ForEach-Object { ([string]$_).Trim() } | Where-Object { $_ })
+    if ($rc -ne 0) {
+        $tail = @($lines | Select-Object -Last 5) -join ' '
+        return @{ error = 'sql'; message = "$client exited $($rc): $tail" }
+    }
+    $rows = New-Object Collections.ArrayList
+    foreach ($l in $lines) {
+        $f = $l.Split([char[]]'|', 3)
+        if ($f.Count -lt 3) { continue }
+        $e = @{ type = $f[0].Trim(); table = $f[1].Trim(); name = $f[2].Trim() }
+        if ($e.type -eq 'IX') { $keep = $indexes -contains ($e.table + '.' + $e.name) }
+        else {
+            $keep = $names -contains $e.name
+            foreach ($w in $nearMiss) {
+                if ($e.name -like $w.Replace('%', '*').Replace('_', '?')) { $keep = $true }
+            }
+        }
+        if ($keep) { [void]$rows.Add($e) }
+    }
+    return @{ client = $client; instance = $instance; database = $database; rows = $rows }
 }
-Write-RollupResult @{ client = $client; instance = $p_instance; database = $p_database; rows = $rows }
+"""
+)
+"""
+``Get-RollupSqlObjects instance database indexes names near-miss-patterns``: the catalog rows
+``sql.objects`` reports, or its ``no_client`` / ``sql`` error. The one source of these facts:
+``verify.facts`` calls the same function.
+"""
+
+BODY = (
+    SQL_FACTS
+    + "\n"
+    + compact_body(r"""
+$ErrorActionPreference = 'Stop'
+try {
+    $names = @($p_procedures) + @($p_scalar_functions) + @($p_table_functions)
+    $s = Get-RollupSqlObjects $p_instance $p_database $p_indexes $names $p_near_miss
+    Write-RollupResult $s
+    if ($s.error) { exit 1 }
 }
 catch {
     Write-RollupResult @{ error = 'failed'; message = $_.Exception.Message }
     exit 1
 }
 exit 0
-"""
+""")
 )
 
 

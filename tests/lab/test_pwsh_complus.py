@@ -109,7 +109,7 @@ def test_the_runner_runs_the_script_it_is_sent(lab: Lab) -> None:
     blobs, mps = lab
     store = MemoryStateStore([mps.model_copy(deep=True)])
     runner = LabRunner(store, blobs, clock=lambda: NOW, time_factor=0)
-    op = _broken(complus.RESTART, "$cat.StartApplication($app.Key)", "")
+    op = _broken(complus.RESTART, "$cat.StartApplication($r.app_id)", "")
 
     outcome = runner("MPS01", op.command(RestartParams(APP)).render()).finish()
 
@@ -187,7 +187,7 @@ def test_a_flipped_enabled_test_refuses_an_enabled_application(lab: Lab) -> None
 def test_an_appid_without_braces_is_not_found_by_the_catalog(lab: Lab) -> None:
     """Mutation: StartApplication takes an AppID only in braces; the shut-down application stays down."""
     op = _broken(
-        complus.RESTART, "$cat.StartApplication($app.Key)", "$cat.StartApplication($app.Key.Trim('{}'))"
+        complus.RESTART, "$cat.StartApplication($r.app_id)", "$cat.StartApplication($r.app_id.Trim('{}'))"
     )
 
     machine, result = _run(lab, op, RestartParams(APP))
@@ -199,7 +199,7 @@ def test_an_appid_without_braces_is_not_found_by_the_catalog(lab: Lab) -> None:
 
 def test_a_start_that_never_happens_fails_even_with_exit_0(lab: Lab) -> None:
     """Mutation: no StartApplication and a forced exit 0: the ten polls find nothing, the result says so."""
-    op = _broken(complus.RESTART, "$cat.StartApplication($app.Key)", "")
+    op = _broken(complus.RESTART, "$cat.StartApplication($r.app_id)", "")
     op = _broken(
         op, "$r.error = 'not_running'\nWrite-RollupResult $r\nexit 1", "Write-RollupResult $r\nexit 0"
     )

@@ -109,3 +109,10 @@ def test_catch_by_exception_type_and_is_on_inner_exceptions() -> None:
         "$_.Exception.InnerException -is [IO.IOException]; $_.Exception.InnerException -is [UnauthorizedAccessException] }"
     )
     assert out(text) == ["True", "False"]
+
+
+def test_a_function_exists_once_its_definition_has_run() -> None:
+    """PowerShell runs a script's statements in order: a call before the definition fails."""
+    run = ps("F; function F { 'f' }; F")
+    assert run.stdout == "f\r\n"
+    assert "The term 'F' is not recognized" in run.stderr

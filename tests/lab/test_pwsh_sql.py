@@ -218,7 +218,7 @@ def test_a_changed_query_is_not_answered(lab: Lab) -> None:
 
 def test_a_lost_database_argument_reads_master(lab: Lab) -> None:
     """Mutation: without ``-d`` sqlcmd reads the login's default database, where nothing is found."""
-    op = _broken("-d $p_database -b -h -1", "-b -h -1")
+    op = _broken("-d $database -b -h -1", "-b -h -1")
 
     _, result = _run(lab, lab[1], _params(), op)
 

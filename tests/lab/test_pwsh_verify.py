@@ -234,7 +234,7 @@ def test_a_flipped_sql_exit_code_test_makes_sql_unreadable(lab: Lab) -> None:
 
 def test_a_flipped_product_filter_reports_other_products(lab: Lab) -> None:
     """Mutation: ``-notcontains`` reports every product but the ones asked for."""
-    flip = ("$c = $p_product_names -contains", "$c = $p_product_names -notcontains")
+    flip = ("$y = $nk -contains", "$y = $nk -notcontains")
 
     facts = _interpreted(lab, lab[1]["MPS01"], _params("MPS01"), flip)
     good = _interpreted(lab, lab[1]["MPS01"], _params("MPS01"))

@@ -8,7 +8,11 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Block:
-    """Statements, with what running them needs sorted out once: traps, functions, the rest."""
+    """
+    Statements, with what running them needs sorted out once: the traps (which apply to the whole
+    block wherever they stand) and the statements to run in order. A function is defined when its
+    statement runs, as in a PowerShell script: calling it earlier fails.
+    """
 
     statements: tuple[Statement, ...]
     traps: tuple[Trap, ...] = ()
@@ -19,7 +23,7 @@ class Block:
     def of(cls, statements: tuple[Statement, ...]) -> Block:
         traps = tuple(s for s in statements if isinstance(s, Trap))
         functions = tuple(s for s in statements if isinstance(s, FunctionDef))
-        runnable = tuple(s for s in statements if not isinstance(s, Trap | FunctionDef))
+        runnable = tuple(s for s in statements if not isinstance(s, Trap))
         return cls(statements, traps, functions, runnable)
 
 

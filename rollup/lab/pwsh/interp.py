@@ -71,8 +71,6 @@ class Interpreter:
     # blocks and statements ----------------------------------------------------------------
 
     def run_block(self, block: A.Block, out: list[Any]) -> None:
-        for fn in block.functions:
-            self.rt.define(fn)
         statement = self.statement
         for s in block.runnable:
             try:
