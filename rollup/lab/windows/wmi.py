@@ -177,16 +177,22 @@ def _services(machine: Machine) -> list[WmiObject]:
     return out
 
 
-_CONDITION = re.compile(r"\s*(\w+)\s*=\s*(?:'((?:[^']|'')*)'|\"([^\"]*)\"|(-?\d+))\s*")
+_CONDITION = re.compile(
+    r"\s*(\w+)\s*=\s*(?:'((?:[^']|'')*)'|\"([^\"]*)\"|(-?\d+)|(true|false))\s*", re.IGNORECASE
+)
 
 
 def matches(obj: WmiObject, where: str) -> bool:
-    """Whether an instance passes a WQL condition of ``Prop='value'`` terms joined by AND."""
+    """Whether an instance passes a WQL condition of ``Prop='value'``, ``Prop=n`` or ``Prop=True`` terms joined by AND."""
     for term in re.split(r"\s+AND\s+", where.strip(), flags=re.IGNORECASE):
         m = _CONDITION.fullmatch(term)
         if not m:
             raise ValueError(term)
         found, value = obj.ps_dynamic_member(m.group(1))
+        if m.group(5) is not None:
+            if not found or bool(value) != (m.group(5).lower() == "true"):
+                return False
+            continue
         wanted: Any = (
             m.group(4) if m.group(4) is not None else (m.group(2) if m.group(2) is not None else m.group(3))
         )
