@@ -96,7 +96,7 @@ def test_the_body_reads_both_uninstall_keys_and_never_win32_product() -> None:
     """The script reads the native and Wow6432Node Uninstall keys; Win32_Product appears nowhere."""
     body = products.BODY
 
-    assert "'HKLM:\\SOFTWARE\\' + @('', 'Wow6432Node\\')" in body
+    assert "'HKLM:\\SOFTWARE\\' + ('', 'Wow6432Node\\')[$w]" in body
     assert "Microsoft\\Windows\\CurrentVersion\\Uninstall" in body
     assert "win32_product" not in body.lower()
     assert body.splitlines()[-1] == "exit 0"
