@@ -3,33 +3,33 @@ A remote action as a value: operation id, parameters and a PowerShell 2.0 body.
 
 ``RemoteCommand.render()`` gives the exact text sent to a host::
 
-    #rollup-op 1 <base64 of {"op": "msi.install", "params": {...}}>
+    #rollup-op 2 msi.install
     <prelude functions the body uses: the result writer, named helpers>
     $p_path = [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('...'))
     <body, which only reads the $p_* variables>
 
 Values never enter the script text except as base64 inside single-quoted literals, so no
 value can close a quote, start a subexpression or end a statement, whatever characters it
-holds (typographic quotes included, which PowerShell also treats as quotes). Bindings and
-header come from the same parameters; ``read_header`` (the simulated lab's entry point) and
-``bindings_of`` decode each back, so a test can check that they agree for every operation.
+holds (typographic quotes included, which PowerShell also treats as quotes).
+
+The header names the operation, and the parameters that are secret (``#rollup-op 2 op.id
+secret=name,name``); it carries no value, so a script costs each value once on the wire.
+``read_header`` gives the operation id and the parameters decoded back from the bindings
+(``bindings_of``), secrets as ``Secret``.
 
 Secrets are sent (the host needs them) but never shown: ``redacted()``, ``str()`` and
-``repr()`` replace each secret's binding with ``'***'`` and its header value with ``"***"``.
-The header names its secret parameters under ``"secret"``, so a reader gets ``Secret``
-values back.
+``repr()`` replace each secret's binding with ``'***'``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 from rollup.errors import ResultParseError
 from rollup.ps.prelude import HELPERS, render_prelude
@@ -42,7 +42,7 @@ binding whose meaning would depend on the host's parsing rules; pass a string in
 """
 
 HEADER_MARKER = "#rollup-op"
-HEADER_VERSION = "1"
+HEADER_VERSION = "2"
 WRITER_CALL = "Write-RollupResult"
 
 _OP = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+")
@@ -114,14 +114,6 @@ def _binding(value: Param, *, redact: bool) -> str:
     return _string_binding(value)
 
 
-def _header_value(value: Param, *, redact: bool) -> object:
-    if isinstance(value, Secret):
-        return REDACTED if redact else value.reveal()
-    if isinstance(value, tuple):
-        return list(value)
-    return value
-
-
 @dataclass(frozen=True, slots=True, repr=False)
 class RemoteCommand:
     """
@@ -178,20 +170,13 @@ class RemoteCommand:
         """Whether the body calls ``Write-RollupResult`` (and so the script carries the writer)."""
         return _WRITER_USE.search(self.body) is not None
 
-    def _header(self, *, redact: bool) -> str:
-        document: dict[str, Any] = {
-            "op": self.op,
-            "params": {name: _header_value(v, redact=redact) for name, v in self.params.items()},
-        }
+    def _header(self) -> str:
         secret = [name for name, v in self.params.items() if isinstance(v, Secret)]
-        if secret:
-            document["secret"] = secret
-        text = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-        encoded = base64.b64encode(text.encode("utf-8")).decode("ascii")
-        return f"{HEADER_MARKER} {HEADER_VERSION} {encoded}"
+        tail = f" secret={','.join(secret)}" if secret else ""
+        return f"{HEADER_MARKER} {HEADER_VERSION} {self.op}{tail}"
 
     def _text(self, *, redact: bool) -> str:
-        lines = [self._header(redact=redact)]
+        lines = [self._header()]
         prelude = render_prelude(self.helpers, writer=self.reports)
         if prelude:
             lines.append(prelude)
@@ -225,51 +210,49 @@ def _header_error(problem: str) -> ResultParseError:
     return ResultParseError(f"script header: {problem}")
 
 
-def _read_param(name: str, value: object, secret: bool) -> Param:
-    if isinstance(value, list):
-        if secret or not all(isinstance(item, str) for item in value):
-            raise _header_error(f"parameter {name!r} is a list of non-strings")
-        return tuple(value)
-    if secret:
-        if not isinstance(value, str):
-            raise _header_error(f"secret parameter {name!r} is not a string")
-        return Secret(value)
-    if value is None or isinstance(value, str | int | bool):
-        return value
-    raise _header_error(f"parameter {name!r} has an unsupported type {type(value).__name__}")
+def _header_line(script: str) -> tuple[str, frozenset[str]] | None:
+    """The operation id and secret parameter names of a script's header line, or ``None``."""
+    first = script.split("\n", 1)[0].rstrip("\r")
+    if first != HEADER_MARKER and not first.startswith(HEADER_MARKER + " "):
+        return None
+    parts = first.split(" ")
+    if len(parts) not in (3, 4) or parts[1] != HEADER_VERSION:
+        raise _header_error(f"expected '{HEADER_MARKER} {HEADER_VERSION} <operation id> [secret=<names>]'")
+    op = parts[2]
+    if not _OP.fullmatch(op):
+        raise _header_error("the operation is not a dotted operation id")
+    secret: frozenset[str] = frozenset()
+    if len(parts) == 4:
+        if not parts[3].startswith("secret="):
+            raise _header_error(f"{op}: expected secret=<names> after the operation")
+        names = parts[3][len("secret=") :].split(",")
+        if not all(_NAME.fullmatch(n) for n in names):
+            raise _header_error(f"{op}: secret does not list parameter names")
+        secret = frozenset(names)
+    return op, secret
 
 
 def read_header(script: str) -> tuple[str, dict[str, Param]] | None:
     """
-    The operation id and parameters a rendered script declares on its first line.
+    The operation id a rendered script declares on its first line, and its parameters as the
+    script binds them (``bindings_of``).
 
     Returns:
         ``None`` when the first line is not a ``#rollup-op`` header. Secret parameters come
         back as ``Secret``, tuples as tuples.
 
     Raises:
-        ResultParseError: The first line is a header but malformed (version, base64, JSON, shape).
+        ResultParseError: The header is malformed (version, operation id, secret list), a
+            binding is not in a form ``render`` produces, or a secret names no binding.
     """
-    first = script.split("\n", 1)[0].rstrip("\r")
-    if first != HEADER_MARKER and not first.startswith(HEADER_MARKER + " "):
+    line = _header_line(script)
+    if line is None:
         return None
-    parts = first.split(" ")
-    if len(parts) != 3 or parts[1] != HEADER_VERSION:
-        raise _header_error(f"expected '{HEADER_MARKER} {HEADER_VERSION} <base64>'")
-    try:
-        document = json.loads(base64.b64decode(parts[2], validate=True).decode("utf-8"))
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise _header_error(f"not base64 of UTF-8 JSON ({type(exc).__name__})") from exc
-    if not isinstance(document, dict) or not set(document) <= {"op", "params", "secret"}:
-        raise _header_error("expected an object with op, params and optionally secret")
-    op, params, secret = document.get("op"), document.get("params"), document.get("secret", [])
-    if not isinstance(op, str) or not _OP.fullmatch(op):
-        raise _header_error("op is not a dotted operation id")
-    if not isinstance(params, dict) or not all(isinstance(n, str) and _NAME.fullmatch(n) for n in params):
-        raise _header_error(f"{op}: params is not an object keyed by parameter names")
-    if not isinstance(secret, list) or not set(secret) <= set(params):
-        raise _header_error(f"{op}: secret does not list parameter names")
-    return op, {name: _read_param(name, value, name in secret) for name, value in params.items()}
+    op, secret = line
+    params = bindings_of(script)
+    if not secret <= set(params):
+        raise _header_error(f"{op}: secret names a parameter the script does not bind")
+    return op, params
 
 
 def _decode_string(encoded: str) -> str:
@@ -307,8 +290,8 @@ def bindings_of(script: str) -> dict[str, Param]:
         ResultParseError: A binding is not in a form ``render`` produces, appears twice, or the
             header is malformed.
     """
-    header = read_header(script)
-    secret = {n for n, v in header[1].items() if isinstance(v, Secret)} if header else set()
+    header = _header_line(script)
+    secret = header[1] if header else frozenset()
     found: dict[str, Param] = {}
     for line in script.splitlines():
         match = _BINDING_LINE.fullmatch(line)

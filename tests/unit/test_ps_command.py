@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 
 import pytest
 from hypothesis import given, settings
@@ -47,7 +46,7 @@ def test_render_layout_is_header_prelude_bindings_body() -> None:
 
     lines = command.render().splitlines()
 
-    assert lines[0].startswith(f"{HEADER_MARKER} 1 ")
+    assert lines[0] == f"{HEADER_MARKER} 2 msi.install"
     assert lines[1] == "function ConvertTo-RollupJson($v) {"
     binding_start = lines.index("$p_count = 2")
     assert lines[binding_start + 1] == "$p_path = " + _STRING_BINDING.format(_b64("C:\\a.msi"))
@@ -71,16 +70,15 @@ def test_bindings_of_each_type() -> None:
     assert f"$p_f = @({both})\n$p_g = @()\n" in script
 
 
-def test_header_carries_op_and_params_as_json() -> None:
-    """The header is base64 of {"op", "params"} JSON with tuples as lists."""
+def test_header_names_the_operation_and_read_header_gives_the_bound_parameters() -> None:
+    """The header carries no value (each travels once, in its binding); read_header decodes the bindings."""
     command = _command({"a": "x", "n": 3, "t": ("u",)})
 
-    encoded = command.render().splitlines()[0].split(" ")[2]
+    script = command.render()
 
-    assert json.loads(base64.b64decode(encoded)) == {
-        "op": "test.echo",
-        "params": {"a": "x", "n": 3, "t": ["u"]},
-    }
+    assert script.splitlines()[0] == "#rollup-op 2 test.echo"
+    assert read_header(script) == ("test.echo", {"a": "x", "n": 3, "t": ("u",)})
+    assert _b64("x") not in script.splitlines()[0]
 
 
 @pytest.mark.parametrize("value", HOSTILE, ids=repr)
@@ -147,7 +145,7 @@ def test_redacted_str_and_repr_never_show_the_secret() -> None:
 
 
 def test_redacted_differs_from_render_only_in_secrets() -> None:
-    """Without secrets, redacted() is render(); with one, only the header and its binding change."""
+    """Without secrets, redacted() is render(); with one, only its binding changes."""
     plain = _command({"a": "x"})
     differing = [
         (a, b)
@@ -158,20 +156,18 @@ def test_redacted_differs_from_render_only_in_secrets() -> None:
     ]
 
     assert plain.redacted() == plain.render()
-    assert [a.split(" ")[0] for a, _ in differing] == [HEADER_MARKER, "$p_password"]
+    assert [a.split(" ")[0] for a, _ in differing] == ["$p_password"]
 
 
 def test_header_names_secret_parameters() -> None:
-    """The header lists secret parameter names under "secret", so readers rebuild Secret values."""
-    encoded = _secret_command().redacted().splitlines()[0].split(" ")[2]
+    """The header lists secret parameter names, so readers rebuild Secret values."""
+    script = _secret_command().render()
 
-    document = json.loads(base64.b64decode(encoded))
-
-    assert document == {
-        "op": "sql.check",
-        "params": {"password": "***", "user": "sa"},
-        "secret": ["password"],
-    }
+    assert script.splitlines()[0] == "#rollup-op 2 sql.check secret=password"
+    header = read_header(script)
+    assert header is not None
+    assert isinstance(header[1]["password"], Secret)
+    assert header[1]["user"] == "sa"
 
 
 def test_helpers_are_carried_only_when_named() -> None:
@@ -246,7 +242,7 @@ def test_body_may_compare_parameters() -> None:
 
 def test_read_header_is_none_without_a_header() -> None:
     """A script whose first line is not a #rollup-op header has no header."""
-    scripts = ("Get-Item x\n", "", "#rollup-operation 1 e30=\n", "\n#rollup-op 1 e30=\n")
+    scripts = ("Get-Item x\n", "", "#rollup-operation 2 a.b\n", "\n#rollup-op 2 a.b\n")
 
     assert [read_header(script) for script in scripts] == [None] * len(scripts)
 
@@ -255,17 +251,15 @@ def test_read_header_is_none_without_a_header() -> None:
     "line",
     [
         "#rollup-op",
-        "#rollup-op 2 e30=",
-        "#rollup-op 1 not-base64!",
-        "#rollup-op 1 " + _b64("not json"),
-        "#rollup-op 1 " + _b64("[]"),
-        "#rollup-op 1 " + _b64('{"op": "x", "params": {}}'),
-        "#rollup-op 1 " + _b64('{"op": "a.b", "params": {"A": 1}}'),
-        "#rollup-op 1 " + _b64('{"op": "a.b", "params": {"a": 1.5}}'),
-        "#rollup-op 1 " + _b64('{"op": "a.b", "params": {"a": [1]}}'),
-        "#rollup-op 1 " + _b64('{"op": "a.b", "params": {"a": 1}, "secret": ["b"]}'),
-        "#rollup-op 1 " + _b64('{"op": "a.b", "params": {"a": 1}, "secret": ["a"]}'),
-        "#rollup-op 1 " + _b64('{"op": "a.b", "params": {}, "extra": 1}'),
+        "#rollup-op 2",
+        "#rollup-op 1 a.b",
+        "#rollup-op 1 " + _b64('{"op": "a.b", "params": {}}'),
+        "#rollup-op 2 x",
+        "#rollup-op 2 A.B",
+        "#rollup-op 2 a.b secrets=a",
+        "#rollup-op 2 a.b secret=A",
+        "#rollup-op 2 a.b secret=b",
+        "#rollup-op 2 a.b secret=a extra",
     ],
 )
 def test_read_header_refuses_a_malformed_header(line: str) -> None:
