@@ -102,7 +102,14 @@ def runs_dir_option(func: Any) -> Any:
     is_flag=True,
     help="Production only: start without a passing rehearsal of this manifest (needs --reason; audited).",
 )
-@click.option("--reason", metavar="TEXT", help="Why --skip-rehearsal; recorded in the audit log.")
+@click.option(
+    "--skip-preflight",
+    is_flag=True,
+    help="Start without the pre-flight checks (needs --reason; audited).",
+)
+@click.option(
+    "--reason", metavar="TEXT", help="Why --skip-rehearsal or --skip-preflight; recorded in the audit log."
+)
 @runs_dir_option
 def command(  # noqa: PLR0917 - click passes every option by keyword position
     inventory_ref: str | None,
@@ -119,6 +126,7 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
     note: str,
     break_remote_lock: bool,
     skip_rehearsal: bool,
+    skip_preflight: bool,
     reason: str | None,
     runs_dir: str | None,
 ) -> None:
@@ -129,6 +137,9 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
         raise UsageError("--replan only makes sense with --resume RUN_ID")
     if dry_run and resume:
         raise UsageError("--dry-run and --resume cannot be combined")
+    from rollup.cli.apply_preflight import skip_override
+
+    skipped = skip_override(skip_preflight, reason)
     runs = rundir.resolve_runs_dir(runs_dir)
     earlier: dict[str, Any] = {}
     if resume:
@@ -156,6 +167,7 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
         note=note,
         break_remote_lock=break_remote_lock,
         skip_rehearsal=(reason or "") if skip_rehearsal else None,
+        skipped=skipped,
     )
 
 
@@ -207,7 +219,10 @@ def _run(
     note: str,
     break_remote_lock: bool,
     skip_rehearsal: str | None = None,
+    skipped: tuple[tuple[str, str], ...] = (),
 ) -> None:
+    from rollup.cli.apply_preflight import preflight_gate
+    from rollup.engine import rundir
     from rollup.engine.dryrun import preview_plan
     from rollup.engine.options import RunOptions
     from rollup.engine.run import apply_plan
@@ -224,6 +239,11 @@ def _run(
         overrides: tuple[tuple[str, str], ...] = ()
         if gate is not None and gate.verdict is Verdict.SKIPPED and gate.reason:
             overrides = ((OVERRIDE_KIND, gate.reason),)
+        overrides += skipped
+        if not skipped:
+            earlier = rundir.resolve_run(runs, resume) if resume else None
+            renderer.stop()
+            preflight_gate(setup, folder, console, forks=chosen.forks, run=earlier, dry_run=dry_run)
         if dry_run:
             previews = preview_plan(setup, forks=chosen.forks)
             renderer.stop()
