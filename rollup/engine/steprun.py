@@ -33,6 +33,7 @@ from functools import partial
 
 from rollup.audit.log import AuditLog
 from rollup.engine import events as ev
+from rollup.engine.changes import changes
 from rollup.engine.events import StepOutcome
 from rollup.engine.executors import GATES, RESTARTS, StepReport, executor_for, policy_for, run_step
 from rollup.engine.journal import Journal
@@ -111,10 +112,18 @@ class StepDriver:
             run_id=self.run_id,
             attempt=attempt,
             started_at=started,
-            upstream_changed=any(self.outcomes.get(a) is StepOutcome.DONE for a in self._up.get(step.id, ())),
+            upstream_changed=self._upstream_changed(step),
             confirmation=confirmation,
             confirm=partial(self._confirm, step),
             gate_needed=partial(self._gate_needed, step),
+        )
+
+    def _upstream_changed(self, step: PlanStep) -> bool:
+        """Whether a step ``step`` depends on changed its host in this run (``rollup.engine.changes``)."""
+        by_id = {s.id: s for s in self.setup.plan.steps}
+        return any(
+            self.outcomes.get(a) is StepOutcome.DONE and changes(by_id[a], step, self.setup.inventory)
+            for a in self._up.get(step.id, ())
         )
 
     def _gate_needed(self, gate: PlanStep) -> tuple[bool, str]:

@@ -16,6 +16,8 @@ import pytest
 from rollup.engine.journal import read_journal
 from rollup.engine.journal_state import StepFinished
 from rollup.engine.rundir import list_runs
+from rollup.lab.state import path_key
+from rollup.lab.store import FileStateStore
 from rollup.testing.labproc import LabProcess
 
 NEW = "4.0.2491.0"
@@ -105,3 +107,35 @@ def test_a_dry_run_changes_no_host(lab: LabProcess) -> None:
     assert "install-wss-web-service" in shown.stdout
     assert after == before
     assert list_runs(lab.runs_dir) == ()
+
+
+def test_a_confirmed_gate_restarts_only_the_hosts_a_step_changed(lab: LabProcess) -> None:
+    """COLLAB02 lost its copy of the MSI: the re-run sends it and restarts IIS there, nowhere else."""
+    first = lab.apply("--confirm", GATE)
+    with FileStateStore(lab.state_dir / "hosts", lab.hosts()).update("COLLAB02") as collab:
+        del collab.files[path_key("C:\\temp\\QFERollupPackage\\WindowsSharePointServicesWebService.msi")]
+    before = {host: lab.host_state(host) for host in lab.hosts()}
+
+    second = lab.apply("--confirm", GATE)
+
+    after = {host: lab.host_state(host) for host in lab.hosts()}
+    (_, run) = list_runs(lab.runs_dir)
+    finished = {
+        e.step: e.outcome.value for e in read_journal(run.journal_path).entries if isinstance(e, StepFinished)
+    }
+
+    def sent(host: str) -> list[str]:
+        return after[host].operations[len(before[host].operations) :]
+
+    assert first.returncode == 0, first.stderr + first.stdout
+    assert second.returncode == 0, second.stderr + second.stdout
+    assert finished[f"{GATE}@MPS01"] == "done"
+    assert finished["transfer-wss-web-service@COLLAB02"] == "done"
+    assert "iis.reset" in sent("COLLAB02")
+    for host in ("DNS01", "COLLAB01", "COLLAB03", "MPSSQL"):
+        assert after[host].mutations == before[host].mutations, (host, sent(host))
+        assert "iis.reset" not in sent(host), host
+    assert "iis.reset" not in sent("MPS01")
+    assert "complus.restart" not in sent("MPS01")
+    assert finished["dns-iis-restart@DNS01"] == "noop"
+    assert finished["restart-provisioning-engine@MPS01"] == "noop"
