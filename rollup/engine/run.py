@@ -101,7 +101,8 @@ def apply_plan(setup: RunSetup, options: RunOptions) -> RunReport:
             setup.emit(
                 Notice(
                     text=f"took over the lock left by {local.stale.describe()}, which ended "
-                    f"without releasing it; `rollup apply --resume {local.stale.run_id}` finishes it"
+                    f"without releasing it; `rollup apply --resume {local.stale.run_id}"
+                    f"{rundir.runs_dir_arg(setup.runs_dir)}` finishes it"
                 )
             )
         replanned = ""
@@ -356,7 +357,8 @@ def confirm_step(
     registry: SecretRegistry = PROCESS_SECRETS,
 ) -> tuple[rundir.RunDir, str]:
     """
-    ``rollup confirm``: record that ``operator`` confirmed the waiting gate ``step`` of run ``ref``.
+    ``rollup confirm``: record that ``operator`` confirmed the waiting gate ``step`` of run ``ref``,
+    or confirmed again a gate whose checks failed after an earlier confirmation.
 
     ``step`` is a plan step id (``uninstall-components@MPS01``) or a manifest step id when exactly
     one waiting step has it. The run's local lock is held while writing, so a confirmation never
@@ -384,7 +386,9 @@ def confirm_step(
         Journal.open(run_dir.journal_path, registry=registry) as journal,
     ):
         state = journal.state(is_live=False)
-        waiting = state.steps_in(StepStatus.WAITING)
+        confirmed_before = {c.step for c in state.confirmations}
+        failed_gates = [s for s in state.steps_in(StepStatus.FAILED) if s in confirmed_before]
+        waiting = state.steps_in(StepStatus.WAITING) + tuple(failed_gates)
         chosen = [s for s in waiting if s == step or s.split("@", 1)[0] == step]
         if len(chosen) != 1:
             shown = ", ".join(waiting) or "none"

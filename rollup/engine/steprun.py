@@ -39,7 +39,7 @@ from rollup.engine.executors import GATES, RESTARTS, StepReport, executor_for, p
 from rollup.engine.journal import Journal
 from rollup.engine.journal_state import Confirmation, JournalState, Outcome, StepStatus
 from rollup.engine.options import RunSetup
-from rollup.engine.rundir import RunDir
+from rollup.engine.rundir import RunDir, runs_dir_arg
 from rollup.engine.steps.context import GateWaiting, Hosts, StepContext
 from rollup.errors import RollupError
 from rollup.planner import Plan, PlanStep
@@ -155,9 +155,11 @@ class StepDriver:
             if confirmation is None:
                 self.journal.step_waiting(step.id, checklist=checklist)
                 s.emit(ev.GateWaiting(step_id=step.id, host=step.host, title=step.title, checklist=checklist))
+                rd = runs_dir_arg(s.runs_dir)
+                then = f"`rollup apply --resume {self.run_id}{rd}`"
                 raise GateWaiting(
                     f"{step.host}: {step.step} waits for an operator: "
-                    f"`rollup confirm {self.run_id} {step.id}`, then `rollup apply --resume {self.run_id}`",
+                    f"`rollup confirm {self.run_id} {step.id}{rd}`, then {then}",
                     checklist=checklist,
                 )
             self.journal.gate_confirmed(step.id, by=confirmation.by, note=confirmation.note)

@@ -270,7 +270,7 @@ def _run(
         report = apply_plan(setup, options)
     finally:
         renderer.stop()
-    _conclude(console, report)
+    _conclude(console, report, runs)
 
 
 def _setup(chosen: _Choices, renderer: ProgressRenderer, runs: Path) -> tuple[RunSetup, Path]:
@@ -353,22 +353,35 @@ def _asker(renderer: ProgressRenderer, operator: str) -> AskGate:
     return ask
 
 
-def _conclude(console: Console, report: RunReport) -> None:
+def _conclude(console: Console, report: RunReport, runs: Path) -> None:
     """The summary, the run id and audit log, and the exit code's error for failed or waiting."""
+    from rollup.engine.rundir import runs_dir_arg
+
+    rd = runs_dir_arg(runs)
+    resume = f"`rollup apply --resume {report.run_id}{rd}`"
     console.print(summary_table(report))
     console.print(f"run id: {report.run_id}")
     console.print(f"audit log: {report.audit_path} (head {report.audit_head[:16]})")
     failed = report.in_state(StepOutcome.FAILED)
     if report.state == "failed":
         first = failed[0].summary if failed else "steps could not start"
-        raise RunFailed(
-            f"run {report.run_id} failed: {len(failed)} step(s) failed; first: {first}",
-            hint=f"fix the cause, then `rollup apply --resume {report.run_id}`",
-        )
+        hint = f"fix the cause, then {resume}"
+        if failed and _asks_an_operator(failed[0].step):
+            step = failed[0].step.id
+            hint = f"do the work again, then `rollup confirm {report.run_id} {step}{rd}` and {resume}"
+        message = f"run {report.run_id} failed: {len(failed)} step(s) failed; first: {first}"
+        raise RunFailed(message, hint=hint)
     if report.state == "waiting":
         waiting = [r.step.id for r in report.in_state(StepOutcome.WAITING)]
+        first_gate = waiting[0] if waiting else "STEP"
         raise RunWaiting(
             f"run {report.run_id} waits for an operator at {', '.join(waiting)}",
-            hint=f"do the checklist, `rollup confirm {report.run_id} {waiting[0] if waiting else 'STEP'}`, "
-            f"then `rollup apply --resume {report.run_id}`",
+            hint=f"do the checklist, `rollup confirm {report.run_id} {first_gate}{rd}`, then {resume}",
         )
+
+
+def _asks_an_operator(step: PlanStep) -> bool:
+    """A manual gate, or a Deployment Tool step an operator does (its checks need a new confirmation)."""
+    return step.kind == "manual_gate" or (
+        step.kind == "deployment_tool" and step.params.get("strategy") == "manual"
+    )

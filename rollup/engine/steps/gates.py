@@ -223,7 +223,7 @@ class DeploymentTool:
         if not logs.logs:
             raise StepFailed(
                 f"{ctx.host}: no Deployment Tool log in {logs.log_dir} was written since {since}",
-                hint="the action did not run: do it in the Deployment Tool, then confirm again",
+                hint="the action did not run: do it in the Deployment Tool, then confirm again and resume",
             )
         if logs.failed:
             bad = [f"{log.name} (returned {log.return_code})" for log in logs.failed]
@@ -243,14 +243,14 @@ class DeploymentTool:
             if left or new:
                 raise StepFailed(
                     f"{ctx.host}: still installed: {_shown(left + new)}",
-                    hint="uninstall them in the Deployment Tool, then confirm again",
+                    hint="uninstall them in the Deployment Tool, then confirm the step again and resume",
                 )
             return f"{len(components)} components absent on {len(entries.hosts)} host(s)"
         if entries.old:
             left = [f"{name} ({_shown(where)})" for name, where in entries.old.items()]
             raise StepFailed(
                 f"{ctx.host}: not at the rollup's version: {_shown(left)}",
-                hint="reinstall them in the Deployment Tool and Start Deployment, then confirm again",
+                hint="reinstall them in the Deployment Tool, Start Deployment, then confirm again and resume",
             )
         return f"{len(components)} components at the rollup's version on {len(entries.hosts)} host(s)"
 
