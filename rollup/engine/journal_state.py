@@ -93,6 +93,9 @@ class GateConfirmed(_Entry):
 class RunFinished(_Entry):
     event: Literal["run_finished"] = "run_finished"
     state: FinalState
+    audit_head: str | None = None
+    """The audit log's head hash after its ``run_finished`` record: a copy a truncation of the
+    audit log does not remove (``rollup audit verify RUN`` checks it is still in the chain)."""
 
 
 JournalEntry = Annotated[

@@ -307,8 +307,8 @@ class _Run:
         counts: dict[str, int] = {}
         for report in reports.values():
             counts[report.outcome.value] = counts.get(report.outcome.value, 0) + 1
-        self.journal.run_finished(state)  # type: ignore[arg-type]
         self.audit.run_finished(state=state, counts=counts)
+        self.journal.run_finished(state, audit_head=self.audit.head)  # type: ignore[arg-type]
         result = self._report(reports, state)
         self.setup.emit(
             RunFinished(

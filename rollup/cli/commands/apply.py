@@ -361,7 +361,7 @@ def _conclude(console: Console, report: RunReport, runs: Path) -> None:
     resume = f"`rollup apply --resume {report.run_id}{rd}`"
     console.print(summary_table(report))
     console.print(f"run id: {report.run_id}")
-    console.print(f"audit log: {report.audit_path} (head {report.audit_head[:16]})")
+    console.print(f"audit log: {report.audit_path} (head {report.audit_head})")
     failed = report.in_state(StepOutcome.FAILED)
     if report.state == "failed":
         first = failed[0].summary if failed else "steps could not start"
