@@ -139,3 +139,19 @@ def test_a_confirmed_gate_restarts_only_the_hosts_a_step_changed(lab: LabProcess
     assert "complus.restart" not in sent("MPS01")
     assert finished["dns-iis-restart@DNS01"] == "noop"
     assert finished["restart-provisioning-engine@MPS01"] == "noop"
+
+
+def test_verify_passes_after_a_clean_apply_with_the_shipped_manifest(lab: LabProcess) -> None:
+    """Unpinned manifest: verify reads the expected versions from the inventory's package (or --package-dir)."""
+    applied = lab.apply("--confirm", GATE)
+    package = lab.state_dir / "package"
+
+    verified = lab.rollup("verify", "--inventory", str(lab.inventory), "--json")
+    explicit = lab.rollup("verify", "--inventory", str(lab.inventory), "--package-dir", str(package))
+    document = json.loads(verified.stdout)
+
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert document["summary"].get("unknown", 0) == 0
+    assert {h["status"] for h in document["hosts"]} == {"ok"}
+    assert explicit.returncode == 0, explicit.stdout + explicit.stderr
