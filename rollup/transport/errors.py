@@ -100,7 +100,12 @@ _RULES = (
     FaultRule(
         2150859230, "ERROR_WSMAN_SERVICE_STREAM_DISCONNECTED", True, "the next command opens a new shell"
     ),
-    FaultRule(2150858755, "ERROR_WSMAN_PROVIDER_FAILURE", False, "the shell plugin failed on this request"),
+    FaultRule(
+        2150858755,
+        "ERROR_WSMAN_PROVIDER_FAILURE",
+        True,
+        "w:InternalError, answered while the WinRM host process is busy or recycling; it passes",
+    ),
     FaultRule(87, "ERROR_INVALID_PARAMETER", False, "the request is wrong"),
     FaultRule(2147942402, "ERROR_FILE_NOT_FOUND (0x80070002)", False, "the program does not exist"),
     FaultRule(2147942405, "ERROR_ACCESS_DENIED (0x80070005)", False, "the account lacks the right"),

@@ -142,7 +142,7 @@ def test_a_confirmed_gate_restarts_only_the_hosts_a_step_changed(lab: LabProcess
 
 
 def test_verify_passes_after_a_clean_apply_with_the_shipped_manifest(lab: LabProcess) -> None:
-    """Unpinned manifest: verify reads the expected versions from the inventory's package (or --package-dir)."""
+    """Unpinned manifest: verify takes the expected versions from the inventory's package or --package-dir."""
     applied = lab.apply("--confirm", GATE)
     package = lab.state_dir / "package"
 
