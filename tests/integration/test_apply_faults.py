@@ -87,6 +87,7 @@ def test_a_failed_install_stops_cleanly_with_the_msi_log_tail(broken: LabProcess
 
     assert result.returncode == 1, output
     assert "install-wss-web-service@COLLAB01: failed (exit 1603)" in result.stdout
+    assert "failed action: InstallFinalize;" in result.stdout
     assert "hint:" in result.stdout
     assert "MainEngineThread is returning 1603" in result.stdout
     assert "rollup apply --resume" in result.stderr

@@ -131,3 +131,17 @@ def test_product_versions_compare_by_their_numbers(a: str, b: str, same: bool) -
     equal = version_key(a) == version_key(b)
 
     assert equal is same
+
+
+def test_the_failed_action_is_the_first_return_value_3_of_the_log() -> None:
+    """Every enclosing action ends with return value 3 after the one that failed; INSTALL comes last."""
+    from rollup.engine.steps.msi import failed_action
+
+    lines = (
+        "Action ended 10:04:07: CA_RegisterProvider. Return value 3.",
+        "Action ended 10:04:07: InstallFinalize. Return value 3.",
+        "Action ended 10:04:07: INSTALL. Return value 3.",
+    )
+
+    assert failed_action(lines) == "CA_RegisterProvider"
+    assert failed_action(()) == ""

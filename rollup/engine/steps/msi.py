@@ -21,6 +21,7 @@ and is retried when the step lists it in ``retry.on_exit_codes`` (1618).
 from __future__ import annotations
 
 import ntpath
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -117,13 +118,30 @@ def _ok_codes(params: Mapping[str, Any], default: tuple[int, ...]) -> frozenset[
     return frozenset(int(c) for c in params.get("ok_exit_codes") or default)
 
 
+_ACTION_ENDED = re.compile(r"Action ended [0-9:]+: (?P<name>.+?)\. Return value 3\.")
+
+
+def failed_action(lines: Sequence[str]) -> str:
+    """
+    The action that failed: the first ``Return value 3`` line of the log names it. Windows
+    Installer then ends every enclosing action (the top-level ``INSTALL`` last) with return
+    value 3 too, so the last such line never tells what went wrong. Empty when there is none.
+    """
+    if not lines:
+        return ""
+    first = lines[0].strip()
+    found = _ACTION_ENDED.search(first)
+    return found.group("name") if found else first
+
+
 def judge(ctx: StepContext, outcome: MsiOutcome, ok_codes: frozenset[int], what: str) -> None:
     """Raise ``StepFailed`` (with msiexec's hint and log tail) unless the exit code is one of ``ok_codes``."""
     if outcome.exit_code in ok_codes:
         return
     name = EXIT_CODES.get(outcome.exit_code, "")
     label = f"{outcome.exit_code} ({name})" if name else str(outcome.exit_code)
-    actions = f"; failed action: {outcome.failed_actions[-1].strip()}" if outcome.failed_actions else ""
+    failed = failed_action(outcome.failed_actions)
+    actions = f"; failed action: {failed}" if failed else ""
     raise StepFailed(
         f"{ctx.host}: {what}: msiexec exited {label}{actions}; log {outcome.log}",
         remote_code=outcome.exit_code,
