@@ -155,3 +155,24 @@ def test_verify_passes_after_a_clean_apply_with_the_shipped_manifest(lab: LabPro
     assert document["summary"].get("unknown", 0) == 0
     assert {h["status"] for h in document["hosts"]} == {"ok"}
     assert explicit.returncode == 0, explicit.stdout + explicit.stderr
+
+
+def test_apply_turns_basic_authentication_on_for_dnsprovider_and_verify_checks_it(lab: LabProcess) -> None:
+    """The KB's default domain is a Basic authentication setting: apply switches it on, verify checks it."""
+    store = FileStateStore(lab.state_dir / "hosts", lab.hosts())
+    with store.update("DNS01") as dns:
+        dns.iis["dnsprovider"].auth_basic = False
+
+    applied = lab.apply("--confirm", GATE)
+    after = lab.host_state("DNS01").iis["dnsprovider"]
+    compliant = lab.rollup("verify", "--inventory", str(lab.inventory))
+    with store.update("DNS01") as dns:
+        dns.iis["dnsprovider"].auth_basic = False
+    drifted = lab.rollup("verify", "--inventory", str(lab.inventory), "--limit", "DNS01")
+
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert after.auth_basic is True
+    assert after.default_logon_domain == "\\"
+    assert compliant.returncode == 0, compliant.stdout + compliant.stderr
+    assert drifted.returncode == 3, drifted.stdout + drifted.stderr
+    assert "DNSProvider: Basic authentication" in drifted.stdout

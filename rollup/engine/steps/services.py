@@ -35,6 +35,8 @@ CHANGED = "a step it depends on changed something in this run"
 def _wanted(ctx: StepContext) -> dict[str, object]:
     wanted: dict[str, object] = {}
     if ctx.p.get("basic_auth_default_domain") is not None:
+        # a default domain for Basic authentication means Basic authentication is on
+        wanted["basic_auth"] = True
         wanted["default_logon_domain"] = ctx.p["basic_auth_default_domain"]
     if ctx.p.get("require_ssl") is not None:
         wanted["require_ssl"] = ctx.p["require_ssl"]
@@ -47,6 +49,7 @@ class IisSetting:
     def describe(self, step: PlanStep) -> str:
         what = []
         if step.params.get("basic_auth_default_domain") is not None:
+            what.append("Basic authentication on")
             what.append(f"default logon domain {step.params['basic_auth_default_domain']!r}")
         if step.params.get("require_ssl") is not None:
             what.append(f"require SSL {step.params['require_ssl']}")
@@ -71,6 +74,7 @@ class IisSetting:
             str(ctx.p["vdir"]),
             default_logon_domain=wanted.get("default_logon_domain"),  # type: ignore[arg-type]
             require_ssl=wanted.get("require_ssl"),  # type: ignore[arg-type]
+            basic_auth=wanted.get("basic_auth"),  # type: ignore[arg-type]
         )
         done: iis.VdirSecurity = ctx.call(_SET_VDIR, params)
         changed = ", ".join(done.changed) or "nothing"
