@@ -95,7 +95,9 @@ def preflight_gate(
     if run is not None:  # the run itself uninstalls components before it installs them again
         failures = tuple((host, c) for host, c in failures if c.group not in RESUME_IGNORES)
     if not failures:
-        console.print(f"pre-flight passed: {report.summary()}", markup=False)
+        ignored = len(report.failures())
+        aside = f" ({ignored} about HMC 4.0's components, which a resumed run reinstalls)" if ignored else ""
+        console.print(f"pre-flight passed: {report.summary()}{aside}", markup=False)
         return report
     console.print(f"pre-flight failed: {len(failures)} check(s) did not pass:")
     for host, c in failures:

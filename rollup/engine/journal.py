@@ -170,6 +170,10 @@ class Journal:
         """``by`` confirmed the manual gate ``step``."""
         return self._append("gate_confirmed", step=step, by=by, note=note)
 
+    def unit_done(self, step: str, unit: str) -> JournalEntry:
+        """The unit ``unit`` of ``step`` is done (a resume skips it)."""
+        return self._append("unit_done", step=step, unit=unit)
+
     def run_finished(self, state: FinalState, *, audit_head: str | None = None) -> JournalEntry:
         """The run stopped in ``state``; ``audit_head``: the audit log's head hash at that moment."""
         return self._append("run_finished", state=state, audit_head=audit_head)

@@ -89,10 +89,12 @@ class StepDriver:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _up: dict[str, frozenset[str]] = field(default_factory=dict)
     _down: dict[str, frozenset[str]] = field(default_factory=dict)
+    _units: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for confirmation in self.prior.confirmations:
             self._confirmations[confirmation.step] = confirmation
+        self._units.update(self.prior.units)
         self._up, self._down = relatives(self.setup.plan)
 
     # ---- contexts --------------------------------------------------------------------------
@@ -103,6 +105,7 @@ class StepDriver:
         with self._lock:
             started = self.first_started.get(step.id, datetime.now(UTC))
             confirmation = self._confirmations.get(step.id)
+            units = self._units.get(step.id, frozenset())
         return StepContext(
             step=step,
             plan=s.plan,
@@ -116,7 +119,15 @@ class StepDriver:
             confirmation=confirmation,
             confirm=partial(self._confirm, step),
             gate_needed=partial(self._gate_needed, step),
+            units_done=units,
+            unit_done=partial(self._unit_done, step),
         )
+
+    def _unit_done(self, step: PlanStep, unit: str) -> None:
+        """Journal that ``unit`` of ``step`` is done (durably, before the step goes on)."""
+        self.journal.unit_done(step.id, unit)
+        with self._lock:
+            self._units[step.id] = self._units.get(step.id, frozenset()) | {unit}
 
     def _upstream_changed(self, step: PlanStep) -> bool:
         """Whether a step ``step`` depends on changed its host in this run (``rollup.engine.changes``)."""

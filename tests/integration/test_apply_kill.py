@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from rollup.engine.journal import read_journal
+from rollup.engine.journal_state import UnitDone
 from rollup.engine.rundir import list_runs
 from rollup.testing.fleet import normalized
 from rollup.testing.labproc import LabProcess
@@ -88,3 +90,28 @@ def test_a_sigkilled_run_resumes_to_the_same_end_state(
     assert after == reference
     assert len(originals) == 21
     assert all(backups.get(original) == 1 for original in originals)
+
+
+def test_a_resume_does_not_run_a_deployment_tool_command_twice(tmp_path: Path) -> None:
+    """The site command fails on the second Initialize node; the resume runs only what is left."""
+    fault = {"kind": "exit_code", "hosts": ["MPS01"], "op": "deploytool.command", "nth": 36, "code": 1}
+    lab = LabProcess.start(tmp_path, collab=1, first_address="127.0.88.1", scenario={"faults": [fault]})
+    try:
+        failed = lab.apply("--confirm", GATE)
+        # Start Deployment's check reads the logs written since it began, 5 s of clock difference
+        # allowed: the failed Initialize's log must be older than that, as it is on a real site
+        time.sleep(6)
+        resumed = lab.apply("--resume", "last")
+        sent = lab.host_state("MPS01").operations
+    finally:
+        lab.stop()
+    (run,) = list_runs(lab.runs_dir)
+    units = [(e.step, e.unit) for e in read_journal(run.journal_path).entries if isinstance(e, UnitDone)]
+    commands = [unit for unit in units if unit[1] != "restart"]
+
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "initialize-exchange@MPS01" in failed.stdout
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert sent.count("deploytool.command") == 43 + 1
+    assert len(commands) == len(set(commands)) == 43
+    assert ("restart-provisioning-engine@MPS01", "restart") in units

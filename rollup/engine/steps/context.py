@@ -199,6 +199,10 @@ GateNeeded = Callable[[], tuple[bool, str]]
 """Whether a manual gate must be passed: some step after it is not in effect (and which)."""
 
 
+def _forget(unit: str) -> None:
+    """``unit_done`` where nothing is journaled (a dry run)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StepContext:
     """Everything one attempt of one plan step needs."""
@@ -220,6 +224,10 @@ class StepContext:
     gate_needed: GateNeeded
     params: Mapping[str, Any] | None = None
     """The parameters to use instead of ``step.params`` (a conditional's wrapped step)."""
+    units_done: frozenset[str] = frozenset()
+    """Units of work inside this step that this run finished already (the journal, across resumes)."""
+    unit_done: Callable[[str], None] = _forget
+    """Journals that a unit of work inside this step is done, before the step goes on."""
 
     @property
     def host(self) -> str:

@@ -30,6 +30,8 @@ _COMPLUS_RESTART = op("complus.restart")
 _SQL = op("sql.objects")
 
 CHANGED = "a step it depends on changed something in this run"
+RESTARTED = "restart"
+"""The unit a restart journals once it is done: a resume does not restart the service again."""
 
 
 def _wanted(ctx: StepContext) -> dict[str, object]:
@@ -88,7 +90,7 @@ class IisRestart:
         return "iisreset /restart"
 
     def check(self, ctx: StepContext) -> Guard:
-        if ctx.upstream_changed:
+        if ctx.upstream_changed and RESTARTED not in ctx.units_done:
             return Guard(in_effect=False, reason=CHANGED)
         states: service.ServiceStates = ctx.call(_SERVICES, service.ServiceParams(names=("W3SVC",)))
         w3svc = states.get("W3SVC")
@@ -100,6 +102,7 @@ class IisRestart:
     def act(self, ctx: StepContext, guard: Guard) -> Acted:
         timeout = max(1, min(3600, ctx.step.timeout_s // 2))
         done: IisReset = ctx.call(_RESET, ResetParams(timeout_s=timeout))
+        ctx.unit_done(RESTARTED)
         states = ", ".join(f"{name} {state}" for name, state in sorted(done.services.items()))
         return Acted(summary=f"IIS restarted (IIS {done.iis_version}); {states}", remote_code=done.exit_code)
 
@@ -112,7 +115,7 @@ class ComplusRestart:
 
     def check(self, ctx: StepContext) -> Guard:
         name = str(ctx.p["application"])
-        if ctx.upstream_changed:
+        if ctx.upstream_changed and RESTARTED not in ctx.units_done:
             return Guard(in_effect=False, reason=CHANGED)
         found: complus.ComPlusState = ctx.call(_COMPLUS_STATE, complus.ComPlusParams(name))
         if found.found and found.enabled and found.running:
@@ -126,6 +129,7 @@ class ComplusRestart:
     def act(self, ctx: StepContext, guard: Guard) -> Acted:
         params = complus.RestartParams(str(ctx.p["application"]), int(ctx.p.get("settle_s", 5)))
         done: complus.ComPlusState = ctx.call(_COMPLUS_RESTART, params)
+        ctx.unit_done(RESTARTED)
         before = ", ".join(str(p) for p in done.previous_process_ids or ()) or "none"
         after = ", ".join(str(p) for p in done.process_ids)
         return Acted(summary=f"{done.application!r} restarted (process {before} -> {after})")
