@@ -22,18 +22,26 @@ from __future__ import annotations
 
 import ntpath
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from rollup.engine.package import LocalFile
 from rollup.engine.retry import StepFailed
 from rollup.engine.steps.context import Acted, Guard, StepContext, op
+from rollup.errors import TransportError
 from rollup.ops import msi, products
 from rollup.ops.msiexec import EXIT_CODES, MsiOutcome
 from rollup.ops.products import InstalledEntry
 from rollup.planner import PlanStep
 
 REBOOT_CODES = frozenset({1641, 3010})
+RESTART_STARTED = 1641
+"""msiexec started a restart of the host (ERROR_SUCCESS_REBOOT_INITIATED)."""
+RESTART_PENDING = 3010
+"""msiexec succeeded; a restart is needed to finish (ERROR_SUCCESS_REBOOT_REQUIRED)."""
+RESTART_POLL_S = 5.0
+"""How often a host msiexec is restarting (1641) is looked at again until it answers."""
 _LIST = op("products.list")
 _INSTALL = op(msi.INSTALL)
 _UNINSTALL = op(msi.UNINSTALL)
@@ -151,9 +159,43 @@ def judge(ctx: StepContext, outcome: MsiOutcome, ok_codes: frozenset[int], what:
 
 
 def _reboot_notice(ctx: StepContext, outcome: MsiOutcome) -> tuple[str, ...]:
-    if outcome.exit_code in REBOOT_CODES:
-        return (f"{ctx.host}: msiexec exited {outcome.exit_code}: a restart of the host is pending",)
-    return ()
+    """
+    The notice of a restart msiexec asked for (3010) or started (1641), journaled at once as a
+    unit of the step, so a controller killed right after the install still leaves the record.
+    """
+    if outcome.exit_code not in REBOOT_CODES:
+        return ()
+    what = "started a restart of the host" if outcome.exit_code == RESTART_STARTED else "a restart is pending"
+    text = f"{ctx.host}: msiexec exited {outcome.exit_code}: {what}"
+    ctx.unit_done(f"msiexec exited {outcome.exit_code} ({outcome.log})")
+    return (text,)
+
+
+def reported_code(codes: Sequence[int]) -> int:
+    """The exit code a step of several msiexec runs reports: a restart started (1641) or asked
+    for (3010) by any run, else the last run's code."""
+    for wanted in (RESTART_STARTED, RESTART_PENDING):
+        if wanted in codes:
+            return wanted
+    return codes[-1] if codes else 0
+
+
+def wait_until_back(ctx: StepContext, look: Callable[[], Guard], code: int) -> Guard:
+    """
+    ``look()``, after msiexec exited ``code``. With 1641 the installer is restarting the host:
+    while the host does not answer (a transient transport error), wait and look again, within
+    the step's timeout. Any other code: one look.
+    """
+    if code != RESTART_STARTED:
+        return look()
+    deadline = time.monotonic() + ctx.step.timeout_s
+    while True:
+        try:
+            return look()
+        except TransportError as exc:
+            if not exc.transient or time.monotonic() + RESTART_POLL_S > deadline:
+                raise
+            time.sleep(RESTART_POLL_S)
 
 
 def install(ctx: StepContext, local: LocalFile, *, what: str) -> MsiOutcome:
@@ -176,8 +218,9 @@ class MsiInstall:
     def act(self, ctx: StepContext, guard: Guard) -> Acted:
         local = package_msi(ctx, ctx.p["file"])
         outcome = install(ctx, local, what="install")
-        judge(ctx, outcome, _ok_codes(ctx.p, (0, 3010)), f"installing {local.name}")
-        after = installed_guard(ctx, local)
+        judge(ctx, outcome, _ok_codes(ctx.p, (0, 1641, 3010)), f"installing {local.name}")
+        notices = _reboot_notice(ctx, outcome)
+        after = wait_until_back(ctx, lambda: installed_guard(ctx, local), outcome.exit_code)
         if not after.in_effect:
             raise StepFailed(
                 f"{ctx.host}: msiexec exited {outcome.exit_code} but {after.reason}",
@@ -186,7 +229,7 @@ class MsiInstall:
         return Acted(
             summary=f"installed {after.reason.removesuffix(' is installed')}",
             remote_code=outcome.exit_code,
-            notices=_reboot_notice(ctx, outcome),
+            notices=notices,
         )
 
 
@@ -208,10 +251,10 @@ class MsiUninstall:
         return Guard(in_effect=False, reason=f"{info.product_name} {versions} is installed", facts=old)
 
     def act(self, ctx: StepContext, guard: Guard) -> Acted:
-        ok = _ok_codes(ctx.p, (0, 1605, 3010))
+        ok = _ok_codes(ctx.p, (0, 1605, 1641, 3010))
         removed: list[str] = []
         notices: list[str] = []
-        code = 0
+        codes: list[int] = []
         for entry in guard.facts:
             params = msi.UninstallParams(
                 target=entry.key, log=ctx.log_path(f"uninstall-{entry.display_version}")
@@ -220,8 +263,9 @@ class MsiUninstall:
             judge(ctx, outcome, ok, f"removing {entry.display_name} {entry.display_version}")
             removed.append(f"{entry.display_name} {entry.display_version} ({entry.key})")
             notices.extend(_reboot_notice(ctx, outcome))
-            code = outcome.exit_code
-        after = self.check(ctx)
+            codes.append(outcome.exit_code)
+        code = reported_code(codes)
+        after = wait_until_back(ctx, lambda: self.check(ctx), codes[-1] if codes else 0)
         if not after.in_effect:
             raise StepFailed(f"{ctx.host}: after msiexec /x, {after.reason}", remote_code=code)
         return Acted(summary="removed " + "; ".join(removed), remote_code=code, notices=tuple(notices))
@@ -239,20 +283,22 @@ class MsiRunTwice:
 
     def act(self, ctx: StepContext, guard: Guard) -> Acted:
         local = package_msi(ctx, ctx.p["file"])
-        ok = _ok_codes(ctx.p, (0, 3010))
+        ok = _ok_codes(ctx.p, (0, 1641, 3010))
         notices: list[str] = []
+        codes: list[int] = []
         for run in (1, 2):
             outcome = install(ctx, local, what=f"run{run}")
             judge(ctx, outcome, ok, f"run {run} of {local.name}")
             notices.extend(_reboot_notice(ctx, outcome))
-            after = installed_guard(ctx, local)
+            codes.append(outcome.exit_code)
+            after = wait_until_back(ctx, lambda: installed_guard(ctx, local), outcome.exit_code)
             if after.in_effect:
                 runs = "one run" if run == 1 else "two runs"
                 return Acted(
                     summary=f"{after.reason} after {runs}",
-                    remote_code=outcome.exit_code,
+                    remote_code=reported_code(codes),
                     notices=tuple(notices),
                 )
         raise StepFailed(
-            f"{ctx.host}: after two runs of {local.name}, {after.reason}", remote_code=outcome.exit_code
+            f"{ctx.host}: after two runs of {local.name}, {after.reason}", remote_code=reported_code(codes)
         )
