@@ -165,7 +165,11 @@ def _reboot_notice(ctx: StepContext, outcome: MsiOutcome) -> tuple[str, ...]:
     """
     if outcome.exit_code not in REBOOT_CODES:
         return ()
-    what = "started a restart of the host" if outcome.exit_code == RESTART_STARTED else "a restart is pending"
+    what = (
+        "it started a restart of the host"
+        if outcome.exit_code == RESTART_STARTED
+        else "a restart of the host is pending"
+    )
     text = f"{ctx.host}: msiexec exited {outcome.exit_code}: {what}"
     ctx.unit_done(f"msiexec exited {outcome.exit_code} ({outcome.log})")
     return (text,)
