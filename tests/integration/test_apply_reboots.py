@@ -43,3 +43,29 @@ def test_1641_and_3010_are_kept_in_the_journal_and_the_audit_log(tmp_path: Path)
     assert audited["install-wss-web-service@COLLAB01"] == 3010
     assert units["dnsclient-run-twice@DNS01"].startswith("msiexec exited 1641")
     assert units["install-wss-web-service@COLLAB01"].startswith("msiexec exited 3010")
+
+
+def test_a_pending_restart_stops_the_next_msi_step_unless_the_policy_ignores_it(tmp_path: Path) -> None:
+    """COLLAB01's uninstall exits 3010: its install stops (the default policy) until policy ignore."""
+    faults = [{"kind": "exit_code", "hosts": ["COLLAB01"], "op": "msi.uninstall", "nth": 1, "code": 3010}]
+    lab = LabProcess.start(tmp_path, collab=1, first_address="127.0.89.21", scenario={"faults": faults})
+    try:
+        stopped = lab.apply("--confirm", GATE)
+        text = lab.inventory.read_text(encoding="utf-8")
+        lab.inventory.write_text(
+            text.replace(
+                "    rollup_production: false\n",
+                "    rollup_production: false\n    rollup_reboot_policy: ignore\n",
+            ),
+            encoding="utf-8",
+        )
+        resumed = lab.apply("--resume", "last")
+        products = {p.display_name: p.display_version for p in lab.host_state("COLLAB01").products.values()}
+    finally:
+        lab.stop()
+
+    assert stopped.returncode == 1, stopped.stdout + stopped.stderr
+    assert "COLLAB01: a restart is pending (msi 3010)" in stopped.stdout
+    assert "rollup_reboot_policy" in stopped.stdout
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert products["Windows SharePoint Services Web Service"] == "4.0.2491.0"

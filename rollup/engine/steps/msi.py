@@ -30,7 +30,7 @@ from rollup.engine.package import LocalFile
 from rollup.engine.retry import StepFailed
 from rollup.engine.steps.context import Acted, Guard, StepContext, op
 from rollup.errors import TransportError
-from rollup.ops import msi, products
+from rollup.ops import host, msi, products
 from rollup.ops.msiexec import EXIT_CODES, MsiOutcome
 from rollup.ops.products import InstalledEntry
 from rollup.planner import PlanStep
@@ -45,6 +45,7 @@ RESTART_POLL_S = 5.0
 _LIST = op("products.list")
 _INSTALL = op(msi.INSTALL)
 _UNINSTALL = op(msi.UNINSTALL)
+_FACTS = op("host.facts")
 
 
 def version_key(text: str) -> tuple[int, ...]:
@@ -202,6 +203,24 @@ def wait_until_back(ctx: StepContext, look: Callable[[], Guard], code: int) -> G
             time.sleep(RESTART_POLL_S)
 
 
+def no_restart_pending(ctx: StepContext) -> None:
+    """
+    Before msiexec runs on a host: a restart already pending there (a file rename, Windows
+    Update, CBS, an earlier msiexec's 3010) follows the inventory's ``rollup_reboot_policy``:
+    ``stop`` (the default) fails the step with the reasons, ``ignore`` goes on.
+    """
+    if ctx.hosts.inventory.settings.reboot_policy == "ignore":
+        return
+    facts: host.HostFacts = ctx.call(_FACTS, host.FactsParams())
+    if facts.pending_reboot:
+        raise StepFailed(
+            f"{ctx.host}: a restart is pending ({', '.join(facts.pending_reboot)}): "
+            "rollup_reboot_policy is stop, so msiexec does not run",
+            hint="restart the host, then resume the run; or set rollup_reboot_policy: ignore "
+            "in the inventory to install with the restart pending",
+        )
+
+
 def install(ctx: StepContext, local: LocalFile, *, what: str) -> MsiOutcome:
     """``msiexec /i`` of the package as it lies in the step's ``from_dir`` on the host."""
     path = ntpath.join(str(ctx.p["from_dir"]), local.name)
@@ -221,6 +240,7 @@ class MsiInstall:
 
     def act(self, ctx: StepContext, guard: Guard) -> Acted:
         local = package_msi(ctx, ctx.p["file"])
+        no_restart_pending(ctx)
         outcome = install(ctx, local, what="install")
         judge(ctx, outcome, _ok_codes(ctx.p, (0, 1641, 3010)), f"installing {local.name}")
         notices = _reboot_notice(ctx, outcome)
@@ -259,6 +279,7 @@ class MsiUninstall:
         removed: list[str] = []
         notices: list[str] = []
         codes: list[int] = []
+        no_restart_pending(ctx)
         for entry in guard.facts:
             params = msi.UninstallParams(
                 target=entry.key, log=ctx.log_path(f"uninstall-{entry.display_version}")
@@ -290,6 +311,7 @@ class MsiRunTwice:
         ok = _ok_codes(ctx.p, (0, 1641, 3010))
         notices: list[str] = []
         codes: list[int] = []
+        no_restart_pending(ctx)
         for run in (1, 2):
             outcome = install(ctx, local, what=f"run{run}")
             judge(ctx, outcome, ok, f"run {run} of {local.name}")
