@@ -44,13 +44,14 @@ def command(
     """Check every host against the manifest (read-only): exit 0 compliant, 3 drift, 1 not checked."""
     from rollup.model.manifest import load_manifest
     from rollup.pin import with_package
+    from rollup.verify import is_pinned
     from rollup.survey import run_verify
     from rollup.transport.base import default_registry
 
     manifest = load_manifest(manifest_path)
     inventory = load_selected_inventory(inventory_ref, limit)
     folder = package_dir or inventory.settings.package_dir
-    if folder is not None:
+    if folder is not None and not is_pinned(manifest):  # a lock already says what the files are
         manifest = with_package(manifest, folder)
     report = run_verify(
         manifest, inventory, transports=default_registry(), credentials=terminal_credentials(), forks=forks
