@@ -44,9 +44,9 @@ def command(
     """Check every host against the manifest (read-only): exit 0 compliant, 3 drift, 1 not checked."""
     from rollup.model.manifest import load_manifest
     from rollup.pin import with_package
-    from rollup.verify import is_pinned
     from rollup.survey import run_verify
     from rollup.transport.base import default_registry
+    from rollup.verify import is_pinned
 
     manifest = load_manifest(manifest_path)
     inventory = load_selected_inventory(inventory_ref, limit)
