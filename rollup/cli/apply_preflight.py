@@ -55,6 +55,18 @@ def hosts_with_work(setup: RunSetup, run: RunDir | None) -> tuple[str, ...]:
     return tuple(h for h in setup.plan.hosts() if h in open_hosts)
 
 
+def delete_stale_shells(setup: RunSetup, run: RunDir, console: Console) -> None:
+    """Before a resume contacts its hosts: delete the shells earlier processes of the run left open."""
+    from rollup.engine.shells import delete_stale_shells as delete
+    from rollup.engine.steps.context import Hosts
+
+    hosts = Hosts(setup.inventory, setup.transports, setup.credentials, setup.registry)
+    try:
+        delete(run, hosts, lambda text: console.print(text, markup=False))
+    finally:
+        hosts.close()
+
+
 def preflight_gate(
     setup: RunSetup,
     folder: Path,

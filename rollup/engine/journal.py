@@ -170,6 +170,10 @@ class Journal:
         """``by`` confirmed the manual gate ``step``."""
         return self._append("gate_confirmed", step=step, by=by, note=note)
 
+    def shell_opened(self, host: str, shell_id: str) -> JournalEntry:
+        """This process opened the WinRM shell ``shell_id`` on ``host``."""
+        return self._append("shell_opened", host=host, shell_id=shell_id, pid=os.getpid())
+
     def unit_done(self, step: str, unit: str) -> JournalEntry:
         """The unit ``unit`` of ``step`` is done (a resume skips it)."""
         return self._append("unit_done", step=step, unit=unit)

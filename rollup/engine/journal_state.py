@@ -9,6 +9,7 @@ Events (``event`` field; ``seq`` and ``ts`` on every line):
   ``failed`` | ``skipped`` (its condition was false), exit code, retries, duration, redacted summary;
 - ``step_waiting``: a manual gate with no terminal to ask on, and the checklist shown;
 - ``gate_confirmed``: who confirmed a gate, and a note (``ts`` says when);
+- ``shell_opened``: a WinRM shell the process opened (host, ShellId, pid);
 - ``unit_done``: a unit of work inside a step finished (one Deployment Tool command, one
   restart), so that a resume does not do it again;
 - ``run_finished``: the final state, ``done`` | ``failed`` | ``waiting``.
@@ -100,6 +101,16 @@ class UnitDone(_Entry):
     unit: str
 
 
+class ShellOpened(_Entry):
+    """A WinRM shell this run's process ``pid`` opened on ``host``: a resume deletes those of
+    earlier processes, which a killed controller leaves open against the shell quota."""
+
+    event: Literal["shell_opened"] = "shell_opened"
+    host: str
+    shell_id: str
+    pid: int
+
+
 class RunFinished(_Entry):
     event: Literal["run_finished"] = "run_finished"
     state: FinalState
@@ -116,6 +127,7 @@ JournalEntry = Annotated[
     | StepWaiting
     | GateConfirmed
     | UnitDone
+    | ShellOpened
     | RunFinished,
     Field(discriminator="event"),
 ]
@@ -239,6 +251,8 @@ def replay(entries: Iterable[JournalEntry], *, is_live: bool = True) -> JournalS
     resumes = 0
     units: dict[str, frozenset[str]] = {}
     for entry in entries:
+        if isinstance(entry, ShellOpened):
+            continue
         if isinstance(entry, UnitDone):
             units[entry.step] = units.get(entry.step, frozenset()) | {entry.unit}
         elif isinstance(entry, RunStarted | RunResumed):

@@ -194,6 +194,7 @@ class _Run:
         self.started = started
         self.prior = journal.state(is_live=True)
         self.hosts = Hosts(setup.inventory, setup.transports, setup.credentials, setup.registry)
+        self.hosts.on_shell = journal.shell_opened
 
     def execute(self, *, replanned: str = "") -> RunReport:
         setup, plan = self.setup, self.setup.plan

@@ -118,6 +118,13 @@ _RULES = (
 FAULTS = MappingProxyType({rule.code: rule for rule in _RULES})
 """Known fault codes; any other fault is not transient."""
 
+QUOTA_FAULTS = frozenset(
+    {QUOTA_MAX_SHELLS, QUOTA_MAX_OPERATIONS, 2150859175, 2150859176, 2150859179, 2150858815}
+)
+_QUOTA_HINT = (
+    "shells and commands that earlier sessions left open (a killed controller's) count against the "
+    "user's WinRM quota until they idle out; `rollup apply --resume` deletes those of its own run first"
+)
 _AUTH_HINT = "check the user and the password reference in the inventory; a refusal is never retried"
 _TLS_HINT = "trust the host's CA with ca_trust_path (cert_validation: ignore is for labs only)"
 
@@ -252,7 +259,8 @@ def _from_winrm(exc: BaseException, where: Where) -> TransportError | None:
         rule = FAULTS.get(code) if code is not None else None
         subcode = f" ({exc.fault_subcode})" if exc.fault_subcode else ""
         text = f"WS-Management fault {code}{subcode}: {exc.reason}"
-        return where.error(ProtocolError, text, transient=rule is not None and rule.transient)
+        hint = _QUOTA_HINT if code in QUOTA_FAULTS else None
+        return where.error(ProtocolError, text, transient=rule is not None and rule.transient, hint=hint)
     if isinstance(exc, WinRMError | ET.ParseError | StopIteration | AssertionError):
         detail = str(exc) or type(exc).__name__
         return where.error(ProtocolError, f"malformed or unexpected answer: {detail}")

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from rollup.engine.journal import read_journal
-from rollup.engine.journal_state import UnitDone
+from rollup.engine.journal_state import RunResumed, RunStarted, ShellOpened, StepFinished, UnitDone
 from rollup.engine.rundir import list_runs
 from rollup.testing.fleet import normalized
 from rollup.testing.labproc import LabProcess
@@ -115,3 +115,43 @@ def test_a_resume_does_not_run_a_deployment_tool_command_twice(tmp_path: Path) -
     assert sent.count("deploytool.command") == 43 + 1
     assert len(commands) == len(set(commands)) == 43
     assert ("restart-provisioning-engine@MPS01", "restart") in units
+
+
+def _killed_after_a_step(lab: LabProcess, *args: str) -> None:
+    """Start ``rollup apply ARGS``, wait until this process finished a step, SIGKILL it."""
+    proc = lab.apply_process(*args)
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            runs = list_runs(lab.runs_dir)
+            entries = read_journal(runs[-1].journal_path).entries if runs else ()
+            mine = [
+                n
+                for n, e in enumerate(entries)
+                if isinstance(e, RunStarted | RunResumed) and e.pid == proc.pid
+            ]
+            if mine and any(isinstance(e, StepFinished) for e in entries[mine[-1] :]):
+                break
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_five_kills_in_a_row_leave_no_shells_in_the_way_of_the_resume(tmp_path: Path) -> None:
+    """WinRM 2.0 allows five shells per user: the resume deletes those the killed controllers left."""
+    lab = LabProcess.start(tmp_path, collab=1, first_address="127.0.88.41")
+    try:
+        _killed_after_a_step(lab, "--confirm", GATE)
+        for _ in range(4):
+            _killed_after_a_step(lab, "--resume", "last")
+        resumed = lab.apply("--resume", "last")
+    finally:
+        lab.stop()
+    (run,) = list_runs(lab.runs_dir)
+    shells = [e for e in read_journal(run.journal_path).entries if isinstance(e, ShellOpened)]
+
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "MPS01: deleted" in resumed.stdout
+    assert len({e.pid for e in shells}) == 6
+    assert "concurrent shells" not in resumed.stdout + resumed.stderr

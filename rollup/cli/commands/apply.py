@@ -221,7 +221,7 @@ def _run(
     skip_rehearsal: str | None = None,
     skipped: tuple[tuple[str, str], ...] = (),
 ) -> None:
-    from rollup.cli.apply_preflight import preflight_gate
+    from rollup.cli.apply_preflight import delete_stale_shells, preflight_gate
     from rollup.engine import rundir
     from rollup.engine.dryrun import preview_plan
     from rollup.engine.options import RunOptions
@@ -240,8 +240,10 @@ def _run(
         if gate is not None and gate.verdict is Verdict.SKIPPED and gate.reason:
             overrides = ((OVERRIDE_KIND, gate.reason),)
         overrides += skipped
+        earlier = rundir.resolve_run(runs, resume) if resume else None
+        if earlier is not None:
+            delete_stale_shells(setup, earlier, console)
         if not skipped:
-            earlier = rundir.resolve_run(runs, resume) if resume else None
             renderer.stop()
             preflight_gate(setup, folder, console, forks=chosen.forks, run=earlier, dry_run=dry_run)
         if dry_run:
