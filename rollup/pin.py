@@ -319,3 +319,34 @@ def pin_from(
     host = load_inventory(inventory_ref).host(from_host or "")
     found = read_remote(manifest, host, remote_path, transports=transports, credentials=credentials)
     return pin(manifest_path, found, source=f"{host.name}:{remote_path}", force=force)
+
+
+def with_package(manifest: Manifest, folder: Path) -> Manifest:
+    """
+    ``manifest`` with each file's SHA-256, ProductCode and ProductVersion read from the package
+    in ``folder`` (as ``rollup apply`` reads them), in memory: nothing is written. What
+    ``rollup verify --package-dir`` compares hosts with when the manifest is not pinned.
+
+    Raises:
+        PackageError: a file is missing, not at the KB's size, not a readable MSI, or differs
+            from a value the manifest pins (the first problem named, with how many there are).
+    """
+    found = read_local(manifest, folder, identity=True)
+    problems = mismatches(manifest, found)
+    if problems:
+        raise PackageError(
+            f"{folder}: {len(problems)} package file(s) do not fit the manifest, the first: {problems[0]}",
+            hint="give the folder the rollup was extracted to (--package-dir), or pin the manifest",
+        )
+    by_name = {windows_key(f.name): f for f in found}
+    files = tuple(
+        entry.model_copy(
+            update={
+                "sha256": (by_name[windows_key(entry.name)].sha256 or "").lower(),
+                "product_code": by_name[windows_key(entry.name)].product_code,
+                "product_version": by_name[windows_key(entry.name)].product_version,
+            }
+        )
+        for entry in manifest.package.files
+    )
+    return manifest.model_copy(update={"package": manifest.package.model_copy(update={"files": files})})

@@ -323,6 +323,8 @@ def _iis_checks(steps: Sequence[IisSettingStep], facts: VerifyFacts) -> list[Che
         found = facts.vdirs.get(key)
         wanted: list[tuple[str, str, str]] = []
         if step.basic_auth_default_domain is not None:
+            basic = isinstance(found, VdirSecurity) and found.basic_auth
+            wanted.append(("Basic authentication", _yes(True), _yes(basic)))
             domain = found.default_logon_domain if isinstance(found, VdirSecurity) else ""
             wanted.append(("Basic authentication default domain", step.basic_auth_default_domain, domain))
         if step.require_ssl is not None:

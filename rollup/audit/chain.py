@@ -67,6 +67,15 @@ def jsonable(value: object) -> Any:
     return str(value)
 
 
+HEAD_PREFIX_MIN = 16
+"""The fewest hex digits ``--expect-head`` accepts: a head hash, or its first 16 or more digits."""
+
+
+def is_head_prefix(value: object) -> bool:
+    """Whether ``value`` is a head hash or a prefix of one: 16 to 64 lower-case hex digits."""
+    return isinstance(value, str) and HEAD_PREFIX_MIN <= len(value) <= 64 and set(value) <= _HEX
+
+
 def is_hash(value: object) -> bool:
     """Whether ``value`` looks like a record hash: 64 lower-case hex digits."""
     return isinstance(value, str) and len(value) == 64 and set(value) <= _HEX
@@ -83,6 +92,8 @@ class Problem(StrEnum):
     SEQ_GAP = "seq gap"
     PREV_MISMATCH = "prev mismatch"
     HEAD_NOT_FOUND = "expected head not found"
+    EVIDENCE_MISSING = "evidence missing"
+    EVIDENCE_MISMATCH = "evidence mismatch"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -172,15 +183,20 @@ def _torn_seq(torn: bytes) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def verify_chain(path: Path, *, expect_head: str | None = None) -> ChainReport:
+def verify_chain(
+    path: Path, *, expect_head: str | None = None, recorded: Mapping[str, str] | None = None
+) -> ChainReport:
     """
     Verify an audit log and name its first bad record.
 
     Args:
         path: the audit log (JSON Lines).
         expect_head: a head hash recorded elsewhere earlier (a rehearsal record, a console
-            line); the chain must contain a record with this hash, which catches records
-            removed from the end or a tail rewritten from some record on.
+            line), or its first 16 or more hex digits; the chain must contain a record with
+            this hash, which catches records removed from the end or a tail rewritten from
+            some record on.
+        recorded: more head hashes the chain must contain, each with where it was kept
+            (``{hash: "journal.jsonl seq 41"}``): the run's own copies of its heads.
 
     Returns:
         A ``ChainReport``; ``bad`` is ``None`` when every record verifies.
@@ -193,6 +209,7 @@ def verify_chain(path: Path, *, expect_head: str | None = None) -> ChainReport:
     lines = read_lines(path)
     prev, seq, count = GENESIS, 0, 0
     seen_expected = expect_head is None
+    unseen = dict(recorded or {})
     for number, raw in enumerate(lines.lines, 1):
         try:
             record = _check_line(raw, seq + 1, prev)
@@ -200,13 +217,23 @@ def verify_chain(path: Path, *, expect_head: str | None = None) -> ChainReport:
             bad = BadRecord(line=number, seq=exc.seq, problem=exc.problem, detail=exc.detail)
             return ChainReport(path=path, records=count, head=prev, last_seq=seq, bad=bad)
         prev, seq, count = record["hash"], record["seq"], count + 1
-        seen_expected = seen_expected or prev == expect_head
+        seen_expected = seen_expected or prev.startswith(expect_head or "-")
+        unseen.pop(prev, None)
     if lines.torn is not None:
         bad = BadRecord(
             line=len(lines.lines) + 1,
             seq=_torn_seq(lines.torn),
             problem=Problem.TORN_LINE,
             detail=f"the last {len(lines.torn)} bytes have no end of line (a write cut short)",
+        )
+        return ChainReport(path=path, records=count, head=prev, last_seq=seq, bad=bad)
+    if unseen:
+        head, where = next(iter(unseen.items()))
+        bad = BadRecord(
+            line=0,
+            seq=None,
+            problem=Problem.HEAD_NOT_FOUND,
+            detail=f"no record has hash {head}, the head kept in {where}: records were removed or rewritten",
         )
         return ChainReport(path=path, records=count, head=prev, last_seq=seq, bad=bad)
     if not seen_expected:

@@ -23,6 +23,7 @@ import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
+from rollup.engine.changes import changes
 from rollup.engine.events import RunFinished, RunStarted, StepPreview, Verdict, redacting
 from rollup.engine.executors import GATES, RESTARTS, executor_for
 from rollup.engine.journal_state import Confirmation
@@ -99,10 +100,9 @@ def preview_plan(setup: RunSetup, *, forks: int = 8) -> tuple[StepPreview, ...]:
     up, down = relatives(plan)
     for step in plan.steps:
         if step.kind in RESTARTS:
-            earlier = [s.id for s in plan.steps if s.id in up[step.id]]
-            cause = next(
-                (a for a in reversed(earlier) if verdicts.get(a, (Verdict.NOOP, ""))[0] in _CHANGES), None
-            )
+            earlier = [s for s in plan.steps if s.id in up[step.id] and changes(s, step, setup.inventory)]
+            acting = [a.id for a in earlier if verdicts.get(a.id, (Verdict.NOOP, ""))[0] in _CHANGES]
+            cause = acting[-1] if acting else None
             if cause is not None:
                 verdicts[step.id] = (Verdict.RUN, f"{executor_for(step.kind).describe(step)}: after {cause}")
     for step in plan.steps:

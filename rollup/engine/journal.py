@@ -170,9 +170,17 @@ class Journal:
         """``by`` confirmed the manual gate ``step``."""
         return self._append("gate_confirmed", step=step, by=by, note=note)
 
-    def run_finished(self, state: FinalState) -> JournalEntry:
-        """The run stopped in ``state``."""
-        return self._append("run_finished", state=state)
+    def shell_opened(self, host: str, shell_id: str) -> JournalEntry:
+        """This process opened the WinRM shell ``shell_id`` on ``host``."""
+        return self._append("shell_opened", host=host, shell_id=shell_id, pid=os.getpid())
+
+    def unit_done(self, step: str, unit: str) -> JournalEntry:
+        """The unit ``unit`` of ``step`` is done (a resume skips it)."""
+        return self._append("unit_done", step=step, unit=unit)
+
+    def run_finished(self, state: FinalState, *, audit_head: str | None = None) -> JournalEntry:
+        """The run stopped in ``state``; ``audit_head``: the audit log's head hash at that moment."""
+        return self._append("run_finished", state=state, audit_head=audit_head)
 
     def state(self, *, is_live: bool = True) -> JournalState:
         """The replay of everything in the file now (see ``replay``)."""

@@ -9,6 +9,9 @@ Events (``event`` field; ``seq`` and ``ts`` on every line):
   ``failed`` | ``skipped`` (its condition was false), exit code, retries, duration, redacted summary;
 - ``step_waiting``: a manual gate with no terminal to ask on, and the checklist shown;
 - ``gate_confirmed``: who confirmed a gate, and a note (``ts`` says when);
+- ``shell_opened``: a WinRM shell the process opened (host, ShellId, pid);
+- ``unit_done``: a unit of work inside a step finished (one Deployment Tool command, one
+  restart), so that a resume does not do it again;
 - ``run_finished``: the final state, ``done`` | ``failed`` | ``waiting``.
 
 ``replay`` folds entries into a ``JournalState``: each step's status, the confirmations, and
@@ -18,7 +21,7 @@ the run's state. It is pure: no I/O, no clock.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
@@ -90,13 +93,42 @@ class GateConfirmed(_Entry):
     note: str = ""
 
 
+class UnitDone(_Entry):
+    """A unit of work inside a step finished (a Deployment Tool command, a restart): a resume skips it."""
+
+    event: Literal["unit_done"] = "unit_done"
+    step: str
+    unit: str
+
+
+class ShellOpened(_Entry):
+    """A WinRM shell this run's process ``pid`` opened on ``host``: a resume deletes those of
+    earlier processes, which a killed controller leaves open against the shell quota."""
+
+    event: Literal["shell_opened"] = "shell_opened"
+    host: str
+    shell_id: str
+    pid: int
+
+
 class RunFinished(_Entry):
     event: Literal["run_finished"] = "run_finished"
     state: FinalState
+    audit_head: str | None = None
+    """The audit log's head hash after its ``run_finished`` record: a copy a truncation of the
+    audit log does not remove (``rollup audit verify RUN`` checks it is still in the chain)."""
 
 
 JournalEntry = Annotated[
-    RunStarted | RunResumed | StepStarted | StepFinished | StepWaiting | GateConfirmed | RunFinished,
+    RunStarted
+    | RunResumed
+    | StepStarted
+    | StepFinished
+    | StepWaiting
+    | GateConfirmed
+    | UnitDone
+    | ShellOpened
+    | RunFinished,
     Field(discriminator="event"),
 ]
 ENTRY: TypeAdapter[JournalEntry] = TypeAdapter(JournalEntry)
@@ -163,6 +195,8 @@ class JournalState:
     confirmations: tuple[Confirmation, ...] = ()
     run_id: str | None = None
     resumes: int = 0
+    units: Mapping[str, frozenset[str]] = field(default_factory=lambda: MappingProxyType({}))
+    """The units of work done inside each step (``unit_done``), by plan step id."""
 
     def status(self, step: str) -> StepStatus:
         """The status of ``step``: ``pending`` when the journal never mentions it."""
@@ -215,8 +249,13 @@ def replay(entries: Iterable[JournalEntry], *, is_live: bool = True) -> JournalS
     finished: RunState | None = None
     run_id: str | None = None
     resumes = 0
+    units: dict[str, frozenset[str]] = {}
     for entry in entries:
-        if isinstance(entry, RunStarted | RunResumed):
+        if isinstance(entry, ShellOpened):
+            continue
+        if isinstance(entry, UnitDone):
+            units[entry.step] = units.get(entry.step, frozenset()) | {entry.unit}
+        elif isinstance(entry, RunStarted | RunResumed):
             run_id, finished = entry.run_id, None
             resumes += isinstance(entry, RunResumed)
         elif isinstance(entry, RunFinished):
@@ -240,4 +279,5 @@ def replay(entries: Iterable[JournalEntry], *, is_live: bool = True) -> JournalS
         confirmations=tuple(confirmations),
         run_id=run_id,
         resumes=resumes,
+        units=MappingProxyType(units),
     )

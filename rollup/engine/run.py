@@ -101,7 +101,8 @@ def apply_plan(setup: RunSetup, options: RunOptions) -> RunReport:
             setup.emit(
                 Notice(
                     text=f"took over the lock left by {local.stale.describe()}, which ended "
-                    f"without releasing it; `rollup apply --resume {local.stale.run_id}` finishes it"
+                    f"without releasing it; `rollup apply --resume {local.stale.run_id}"
+                    f"{rundir.runs_dir_arg(setup.runs_dir)}` finishes it"
                 )
             )
         replanned = ""
@@ -193,6 +194,7 @@ class _Run:
         self.started = started
         self.prior = journal.state(is_live=True)
         self.hosts = Hosts(setup.inventory, setup.transports, setup.credentials, setup.registry)
+        self.hosts.on_shell = journal.shell_opened
 
     def execute(self, *, replanned: str = "") -> RunReport:
         setup, plan = self.setup, self.setup.plan
@@ -306,8 +308,8 @@ class _Run:
         counts: dict[str, int] = {}
         for report in reports.values():
             counts[report.outcome.value] = counts.get(report.outcome.value, 0) + 1
-        self.journal.run_finished(state)  # type: ignore[arg-type]
         self.audit.run_finished(state=state, counts=counts)
+        self.journal.run_finished(state, audit_head=self.audit.head)  # type: ignore[arg-type]
         result = self._report(reports, state)
         self.setup.emit(
             RunFinished(
@@ -356,7 +358,8 @@ def confirm_step(
     registry: SecretRegistry = PROCESS_SECRETS,
 ) -> tuple[rundir.RunDir, str]:
     """
-    ``rollup confirm``: record that ``operator`` confirmed the waiting gate ``step`` of run ``ref``.
+    ``rollup confirm``: record that ``operator`` confirmed the waiting gate ``step`` of run ``ref``,
+    or confirmed again a gate whose checks failed after an earlier confirmation.
 
     ``step`` is a plan step id (``uninstall-components@MPS01``) or a manifest step id when exactly
     one waiting step has it. The run's local lock is held while writing, so a confirmation never
@@ -384,7 +387,9 @@ def confirm_step(
         Journal.open(run_dir.journal_path, registry=registry) as journal,
     ):
         state = journal.state(is_live=False)
-        waiting = state.steps_in(StepStatus.WAITING)
+        confirmed_before = {c.step for c in state.confirmations}
+        failed_gates = [s for s in state.steps_in(StepStatus.FAILED) if s in confirmed_before]
+        waiting = state.steps_in(StepStatus.WAITING) + tuple(failed_gates)
         chosen = [s for s in waiting if s == step or s.split("@", 1)[0] == step]
         if len(chosen) != 1:
             shown = ", ".join(waiting) or "none"

@@ -22,6 +22,7 @@ import hashlib
 import os
 import re
 import secrets
+import shlex
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,6 +41,16 @@ RUN_ID_PATTERN = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{4}")
 EVIDENCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
 
 _MAX_CANDIDATES = 5
+
+
+def runs_dir_arg(runs_dir: Path) -> str:
+    """
+    `` --runs-dir PATH`` for a command shown to the operator, when ``runs_dir`` is not where such
+    a command would look by itself (``ROLLUP_RUNS_DIR``, else ``.rollup/runs``); else ``""``.
+    """
+    if resolve_runs_dir(None) == runs_dir:
+        return ""
+    return " --runs-dir " + shlex.quote(str(runs_dir))
 
 
 def resolve_runs_dir(
@@ -253,7 +264,9 @@ def resolve_run(runs_dir: Path, ref: str) -> RunDir:
     if exact:
         return exact[0]
     if not matches:
-        raise UsageError(f"{runs_dir}: no run {ref!r}", hint="`rollup runs list` shows the runs")
+        raise UsageError(
+            f"{runs_dir}: no run {ref!r}", hint=f"`rollup runs list{runs_dir_arg(runs_dir)}` shows the runs"
+        )
     if len(matches) > 1:
         shown = ", ".join(run.run_id for run in matches[:_MAX_CANDIDATES])
         more = len(matches) - _MAX_CANDIDATES

@@ -33,12 +33,13 @@ from functools import partial
 
 from rollup.audit.log import AuditLog
 from rollup.engine import events as ev
+from rollup.engine.changes import changes
 from rollup.engine.events import StepOutcome
 from rollup.engine.executors import GATES, RESTARTS, StepReport, executor_for, policy_for, run_step
 from rollup.engine.journal import Journal
 from rollup.engine.journal_state import Confirmation, JournalState, Outcome, StepStatus
 from rollup.engine.options import RunSetup
-from rollup.engine.rundir import RunDir
+from rollup.engine.rundir import RunDir, runs_dir_arg
 from rollup.engine.steps.context import GateWaiting, Hosts, StepContext
 from rollup.errors import RollupError
 from rollup.planner import Plan, PlanStep
@@ -88,10 +89,12 @@ class StepDriver:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _up: dict[str, frozenset[str]] = field(default_factory=dict)
     _down: dict[str, frozenset[str]] = field(default_factory=dict)
+    _units: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for confirmation in self.prior.confirmations:
             self._confirmations[confirmation.step] = confirmation
+        self._units.update(self.prior.units)
         self._up, self._down = relatives(self.setup.plan)
 
     # ---- contexts --------------------------------------------------------------------------
@@ -102,6 +105,7 @@ class StepDriver:
         with self._lock:
             started = self.first_started.get(step.id, datetime.now(UTC))
             confirmation = self._confirmations.get(step.id)
+            units = self._units.get(step.id, frozenset())
         return StepContext(
             step=step,
             plan=s.plan,
@@ -111,10 +115,26 @@ class StepDriver:
             run_id=self.run_id,
             attempt=attempt,
             started_at=started,
-            upstream_changed=any(self.outcomes.get(a) is StepOutcome.DONE for a in self._up.get(step.id, ())),
+            upstream_changed=self._upstream_changed(step),
             confirmation=confirmation,
             confirm=partial(self._confirm, step),
             gate_needed=partial(self._gate_needed, step),
+            units_done=units,
+            unit_done=partial(self._unit_done, step),
+        )
+
+    def _unit_done(self, step: PlanStep, unit: str) -> None:
+        """Journal that ``unit`` of ``step`` is done (durably, before the step goes on)."""
+        self.journal.unit_done(step.id, unit)
+        with self._lock:
+            self._units[step.id] = self._units.get(step.id, frozenset()) | {unit}
+
+    def _upstream_changed(self, step: PlanStep) -> bool:
+        """Whether a step ``step`` depends on changed its host in this run (``rollup.engine.changes``)."""
+        by_id = {s.id: s for s in self.setup.plan.steps}
+        return any(
+            self.outcomes.get(a) is StepOutcome.DONE and changes(by_id[a], step, self.setup.inventory)
+            for a in self._up.get(step.id, ())
         )
 
     def _gate_needed(self, gate: PlanStep) -> tuple[bool, str]:
@@ -146,9 +166,11 @@ class StepDriver:
             if confirmation is None:
                 self.journal.step_waiting(step.id, checklist=checklist)
                 s.emit(ev.GateWaiting(step_id=step.id, host=step.host, title=step.title, checklist=checklist))
+                rd = runs_dir_arg(s.runs_dir)
+                then = f"`rollup apply --resume {self.run_id}{rd}`"
                 raise GateWaiting(
                     f"{step.host}: {step.step} waits for an operator: "
-                    f"`rollup confirm {self.run_id} {step.id}`, then `rollup apply --resume {self.run_id}`",
+                    f"`rollup confirm {self.run_id} {step.id}{rd}`, then {then}",
                     checklist=checklist,
                 )
             self.journal.gate_confirmed(step.id, by=confirmation.by, note=confirmation.note)

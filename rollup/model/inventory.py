@@ -131,6 +131,9 @@ class InventorySettings:
     deployment_tool_strategy: str = "manual"
     deployment_tool_command: str | None = None
     shared_oab: str = "auto"
+    reboot_policy: str = "stop"
+    """What an MSI step does on a host whose restart is pending (``rollup_reboot_policy``): ``stop``
+    (fail, naming the reasons) or ``ignore`` (install anyway)."""
     package_dir: Path | None = None
     """The extracted rollup package on the control host (``rollup_package_dir``, relative to the
     inventory file): where ``rollup apply`` reads the files it sends and their MSI properties."""

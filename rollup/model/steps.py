@@ -222,7 +222,7 @@ class MsiInstallStep(_StepBase):
     file: FileName
     from_dir: WindowsDir
     properties: MsiProperties = Field(default_factory=lambda: MappingProxyType({}))
-    ok_exit_codes: ExitCodes = (0, 3010)
+    ok_exit_codes: ExitCodes = (0, 1641, 3010)
 
 
 class MsiUninstallStep(_StepBase):
@@ -233,7 +233,7 @@ class MsiUninstallStep(_StepBase):
 
     kind: Literal["msi_uninstall"]
     product_of: FileName
-    ok_exit_codes: ExitCodes = (0, 1605, 3010)
+    ok_exit_codes: ExitCodes = (0, 1605, 1641, 3010)
 
 
 class MsiRunTwiceStep(_StepBase):
@@ -246,7 +246,7 @@ class MsiRunTwiceStep(_StepBase):
     file: FileName
     from_dir: WindowsDir
     properties: MsiProperties = Field(default_factory=lambda: MappingProxyType({}))
-    ok_exit_codes: ExitCodes = (0, 3010)
+    ok_exit_codes: ExitCodes = (0, 1641, 3010)
 
 
 class IisSettingStep(_StepBase):

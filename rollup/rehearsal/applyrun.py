@@ -36,6 +36,9 @@ BACK_TIMEOUT_S = 900.0
 """How long the host-down drill waits for its host to answer WinRM again."""
 
 
+RESUME_REASON = "rehearsal drill: the resume goes on while a host may still be down"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ApplyCommand:
     """How to start ``rollup apply`` for the rehearsal's lab."""
@@ -54,7 +57,10 @@ class ApplyCommand:
     def arguments(self, resume: str | None) -> list[str]:
         """The command line of the first process, or of a resume of ``resume``."""
         if resume is not None:
-            found = ["apply", "--resume", resume]
+            # A drill resumes the run while a host it took down may still be coming back: the
+            # run's own retries are what the drill exercises, and the rehearsal's pre-flight
+            # is a stage of its own, so the resumes skip apply's pre-flight (audited).
+            found = ["apply", "--resume", resume, "--skip-preflight", "--reason", RESUME_REASON]
         else:
             found = ["apply", "--inventory", str(self.inventory), "--manifest", str(self.manifest)]
             if self.package_dir is not None:

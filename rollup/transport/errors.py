@@ -100,7 +100,12 @@ _RULES = (
     FaultRule(
         2150859230, "ERROR_WSMAN_SERVICE_STREAM_DISCONNECTED", True, "the next command opens a new shell"
     ),
-    FaultRule(2150858755, "ERROR_WSMAN_PROVIDER_FAILURE", False, "the shell plugin failed on this request"),
+    FaultRule(
+        2150858755,
+        "ERROR_WSMAN_PROVIDER_FAILURE",
+        True,
+        "w:InternalError, answered while the WinRM host process is busy or recycling; it passes",
+    ),
     FaultRule(87, "ERROR_INVALID_PARAMETER", False, "the request is wrong"),
     FaultRule(2147942402, "ERROR_FILE_NOT_FOUND (0x80070002)", False, "the program does not exist"),
     FaultRule(2147942405, "ERROR_ACCESS_DENIED (0x80070005)", False, "the account lacks the right"),
@@ -113,6 +118,13 @@ _RULES = (
 FAULTS = MappingProxyType({rule.code: rule for rule in _RULES})
 """Known fault codes; any other fault is not transient."""
 
+QUOTA_FAULTS = frozenset(
+    {QUOTA_MAX_SHELLS, QUOTA_MAX_OPERATIONS, 2150859175, 2150859176, 2150859179, 2150858815}
+)
+_QUOTA_HINT = (
+    "shells and commands that earlier sessions left open (a killed controller's) count against the "
+    "user's WinRM quota until they idle out; `rollup apply --resume` deletes those of its own run first"
+)
 _AUTH_HINT = "check the user and the password reference in the inventory; a refusal is never retried"
 _TLS_HINT = "trust the host's CA with ca_trust_path (cert_validation: ignore is for labs only)"
 
@@ -247,7 +259,8 @@ def _from_winrm(exc: BaseException, where: Where) -> TransportError | None:
         rule = FAULTS.get(code) if code is not None else None
         subcode = f" ({exc.fault_subcode})" if exc.fault_subcode else ""
         text = f"WS-Management fault {code}{subcode}: {exc.reason}"
-        return where.error(ProtocolError, text, transient=rule is not None and rule.transient)
+        hint = _QUOTA_HINT if code in QUOTA_FAULTS else None
+        return where.error(ProtocolError, text, transient=rule is not None and rule.transient, hint=hint)
     if isinstance(exc, WinRMError | ET.ParseError | StopIteration | AssertionError):
         detail = str(exc) or type(exc).__name__
         return where.error(ProtocolError, f"malformed or unexpected answer: {detail}")

@@ -35,7 +35,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Self
@@ -104,6 +104,8 @@ class WinRMTransport(WsmanSession):
         self._finished: tuple[str, str, str] | None = None
         """``(op, shell, command)`` of the finished command not yet signalled."""
         self._lock = threading.RLock()
+        self.shell_opened: Callable[[str], object] | None = None
+        """Told each ShellId this session opens, at once (the engine journals them)."""
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -330,6 +332,28 @@ class WinRMTransport(WsmanSession):
         self._shell_id = self._call(f"{op}: Create", Stage.BEFORE, open_shell, codepage=CODEPAGE)
         self._shell_commands = 0
         self._events["opened"] += 1
+        if self.shell_opened is not None and self._shell_id is not None:
+            self.shell_opened(self._shell_id)
+
+    def delete_shells(self, shell_ids: Sequence[str]) -> int:
+        """
+        Delete shells by id (those an earlier, killed process of the run left open, which count
+        against the user's shell quota until they idle out). A shell the host no longer knows is
+        skipped. Returns how many were deleted.
+        """
+        deleted = 0
+        with self._lock:
+            self.open()
+            for shell_id in shell_ids:
+                try:
+                    self._call(
+                        "Delete", Stage.BEFORE, self._protocol.close_shell, shell_id, close_session=False
+                    )
+                except TransportError as exc:
+                    log.debug("%s: shell %s not deleted: %s", self.host, shell_id, exc)
+                    continue
+                deleted += 1
+        return deleted
 
     def _delete_shell(self) -> None:
         """Delete the shell, and with it its commands (one the host no longer knows counts as deleted)."""

@@ -16,6 +16,8 @@ import pytest
 from rollup.engine.journal import read_journal
 from rollup.engine.journal_state import StepFinished
 from rollup.engine.rundir import list_runs
+from rollup.lab.state import path_key
+from rollup.lab.store import FileStateStore
 from rollup.testing.labproc import LabProcess
 
 NEW = "4.0.2491.0"
@@ -105,3 +107,72 @@ def test_a_dry_run_changes_no_host(lab: LabProcess) -> None:
     assert "install-wss-web-service" in shown.stdout
     assert after == before
     assert list_runs(lab.runs_dir) == ()
+
+
+def test_a_confirmed_gate_restarts_only_the_hosts_a_step_changed(lab: LabProcess) -> None:
+    """COLLAB02 lost its copy of the MSI: the re-run sends it and restarts IIS there, nowhere else."""
+    first = lab.apply("--confirm", GATE)
+    with FileStateStore(lab.state_dir / "hosts", lab.hosts()).update("COLLAB02") as collab:
+        del collab.files[path_key("C:\\temp\\QFERollupPackage\\WindowsSharePointServicesWebService.msi")]
+    before = {host: lab.host_state(host) for host in lab.hosts()}
+
+    second = lab.apply("--confirm", GATE)
+
+    after = {host: lab.host_state(host) for host in lab.hosts()}
+    (_, run) = list_runs(lab.runs_dir)
+    finished = {
+        e.step: e.outcome.value for e in read_journal(run.journal_path).entries if isinstance(e, StepFinished)
+    }
+
+    def sent(host: str) -> list[str]:
+        return after[host].operations[len(before[host].operations) :]
+
+    assert first.returncode == 0, first.stderr + first.stdout
+    assert second.returncode == 0, second.stderr + second.stdout
+    assert finished[f"{GATE}@MPS01"] == "done"
+    assert finished["transfer-wss-web-service@COLLAB02"] == "done"
+    assert "iis.reset" in sent("COLLAB02")
+    for host in ("DNS01", "COLLAB01", "COLLAB03", "MPSSQL"):
+        assert after[host].mutations == before[host].mutations, (host, sent(host))
+        assert "iis.reset" not in sent(host), host
+    assert "iis.reset" not in sent("MPS01")
+    assert "complus.restart" not in sent("MPS01")
+    assert finished["dns-iis-restart@DNS01"] == "noop"
+    assert finished["restart-provisioning-engine@MPS01"] == "noop"
+
+
+def test_verify_passes_after_a_clean_apply_with_the_shipped_manifest(lab: LabProcess) -> None:
+    """Unpinned manifest: verify takes the expected versions from the inventory's package or --package-dir."""
+    applied = lab.apply("--confirm", GATE)
+    package = lab.state_dir / "package"
+
+    verified = lab.rollup("verify", "--inventory", str(lab.inventory), "--json")
+    explicit = lab.rollup("verify", "--inventory", str(lab.inventory), "--package-dir", str(package))
+    document = json.loads(verified.stdout)
+
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert document["summary"].get("unknown", 0) == 0
+    assert {h["status"] for h in document["hosts"]} == {"ok"}
+    assert explicit.returncode == 0, explicit.stdout + explicit.stderr
+
+
+def test_apply_turns_basic_authentication_on_for_dnsprovider_and_verify_checks_it(lab: LabProcess) -> None:
+    """The KB's default domain is a Basic authentication setting: apply switches it on, verify checks it."""
+    store = FileStateStore(lab.state_dir / "hosts", lab.hosts())
+    with store.update("DNS01") as dns:
+        dns.iis["dnsprovider"].auth_basic = False
+
+    applied = lab.apply("--confirm", GATE)
+    after = lab.host_state("DNS01").iis["dnsprovider"]
+    compliant = lab.rollup("verify", "--inventory", str(lab.inventory))
+    with store.update("DNS01") as dns:
+        dns.iis["dnsprovider"].auth_basic = False
+    drifted = lab.rollup("verify", "--inventory", str(lab.inventory), "--limit", "DNS01")
+
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert after.auth_basic is True
+    assert after.default_logon_domain == "\\"
+    assert compliant.returncode == 0, compliant.stdout + compliant.stderr
+    assert drifted.returncode == 3, drifted.stdout + drifted.stderr
+    assert "DNSProvider: Basic authentication" in drifted.stdout

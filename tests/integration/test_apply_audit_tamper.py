@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,8 @@ class Run:
     original: bytes
     target: int
     """The 1-based line of the record the tampering aims at (an install's ``step_finished``)."""
+    printed: str
+    """What ``rollup apply`` printed."""
 
     def verify(self) -> tuple[int, str]:
         shown = self.lab.rollup("audit", "verify", self.run.run_id, "--runs-dir", str(self.lab.runs_dir))
@@ -50,7 +53,7 @@ def _applied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             for n, r in enumerate(records, 1)
             if r["event"] == "step_finished" and r["step"] == "install-wss-web-service@COLLAB01"
         )
-        yield Run(lab, run, original, target)
+        yield Run(lab, run, original, target, result.stdout)
     finally:
         lab.stop()
 
@@ -168,3 +171,45 @@ def test_each_tampering_is_caught_at_the_first_bad_record(applied: Run, tamper: 
     assert changed != applied.original
     assert code == 1, output
     assert f"BROKEN at {_expected(tamper, applied.target, len(_lines(applied.original)))}" in output
+
+
+def test_the_head_apply_prints_is_accepted_by_expect_head(applied: Run) -> None:
+    """The head on apply's last line is a full hash that `audit verify --expect-head` accepts."""
+    (head,) = re.findall(r"\(head ([0-9a-f]+)\)", applied.printed)
+    shown = applied.lab.rollup(
+        "audit", "verify", applied.run.run_id, "--runs-dir", str(applied.lab.runs_dir), "--expect-head", head
+    )
+
+    assert len(head) == 64
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert f"head {head}" in shown.stdout
+
+
+def test_dropping_the_last_records_is_caught_by_the_head_the_journal_keeps(applied: Run) -> None:
+    """Cutting whole records off the end leaves a valid chain; the journal's copy of the head is missing."""
+    path = applied.run.audit_path
+    path.write_bytes(b"".join(_lines(applied.original)[:-2]))
+    try:
+        code, output = applied.verify()
+    finally:
+        path.write_bytes(applied.original)
+
+    assert code == 1, output
+    assert "expected head not found" in output
+    assert "journal.jsonl" in output
+
+
+def test_a_replaced_evidence_file_is_caught(applied: Run) -> None:
+    """An evidence file whose bytes differ from the SHA-256 its record holds breaks verification."""
+    records = [json.loads(line) for line in applied.original.splitlines()]
+    line, name = next((n, sorted(r["evidence"])[0]) for n, r in enumerate(records, 1) if r.get("evidence"))
+    evidence = applied.run.evidence_dir / name
+    kept = evidence.read_bytes()
+    evidence.write_bytes(kept + b"one more line\n")
+    try:
+        code, output = applied.verify()
+    finally:
+        evidence.write_bytes(kept)
+
+    assert code == 1, output
+    assert f"BROKEN at line {line} (seq {line}): evidence mismatch: evidence/{name}" in output

@@ -31,6 +31,7 @@ def _flaky(tmp_path: Path) -> Iterator[LabProcess]:
         {"kind": "reset", "hosts": ["DNS01"], "op": "msi.install", "nth": 1, "processed": True},
         {"kind": "http_500", "hosts": ["MPSSQL"], "op": "msi.install", "nth": 1, "fault": "shell_quota"},
         {"kind": "host_down", "hosts": ["COLLAB02"], "op": "files.stat", "nth": 2, "seconds": 3},
+        {"kind": "http_500", "hosts": ["COLLAB02"], "op": "msi.install", "nth": 1, "fault": "internal_error"},
     ])  # fmt: skip
     yield lab
     lab.stop()
@@ -55,6 +56,9 @@ def test_a_busy_installer_resets_http_500_and_a_host_that_drops_are_all_recovere
     assert any("1618" in r["reason"] for r in retried)
     assert "dnsclient-run-twice@DNS01" in by_step
     assert any(r["host"] == "COLLAB02" for r in retried)
+    assert any(
+        "2150858755" in r["reason"] for r in retried if r["step"] == "install-wss-web-service@COLLAB02"
+    )
     assert all(r["wait_s"] > 0 for r in retried)
     assert "retry in" in result.stdout
     assert state.status("dnsclient-run-twice@DNS01").value == "done"
@@ -83,6 +87,7 @@ def test_a_failed_install_stops_cleanly_with_the_msi_log_tail(broken: LabProcess
 
     assert result.returncode == 1, output
     assert "install-wss-web-service@COLLAB01: failed (exit 1603)" in result.stdout
+    assert "failed action: InstallFinalize;" in result.stdout
     assert "hint:" in result.stdout
     assert "MainEngineThread is returning 1603" in result.stdout
     assert "rollup apply --resume" in result.stderr

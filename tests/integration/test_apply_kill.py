@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from rollup.engine.journal import read_journal
+from rollup.engine.journal_state import RunResumed, RunStarted, ShellOpened, StepFinished, UnitDone
 from rollup.engine.rundir import list_runs
 from rollup.testing.fleet import normalized
 from rollup.testing.labproc import LabProcess
@@ -88,3 +90,68 @@ def test_a_sigkilled_run_resumes_to_the_same_end_state(
     assert after == reference
     assert len(originals) == 21
     assert all(backups.get(original) == 1 for original in originals)
+
+
+def test_a_resume_does_not_run_a_deployment_tool_command_twice(tmp_path: Path) -> None:
+    """The site command fails on the second Initialize node; the resume runs only what is left."""
+    fault = {"kind": "exit_code", "hosts": ["MPS01"], "op": "deploytool.command", "nth": 36, "code": 1}
+    lab = LabProcess.start(tmp_path, collab=1, first_address="127.0.88.1", scenario={"faults": [fault]})
+    try:
+        failed = lab.apply("--confirm", GATE)
+        # Start Deployment's check reads the logs written since it began, 5 s of clock difference
+        # allowed: the failed Initialize's log must be older than that, as it is on a real site
+        time.sleep(6)
+        resumed = lab.apply("--resume", "last")
+        sent = lab.host_state("MPS01").operations
+    finally:
+        lab.stop()
+    (run,) = list_runs(lab.runs_dir)
+    units = [(e.step, e.unit) for e in read_journal(run.journal_path).entries if isinstance(e, UnitDone)]
+    commands = [unit for unit in units if unit[1] != "restart"]
+
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "initialize-exchange@MPS01" in failed.stdout
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert sent.count("deploytool.command") == 43 + 1
+    assert len(commands) == len(set(commands)) == 43
+    assert ("restart-provisioning-engine@MPS01", "restart") in units
+
+
+def _killed_after_a_step(lab: LabProcess, *args: str) -> None:
+    """Start ``rollup apply ARGS``, wait until this process finished a step, SIGKILL it."""
+    proc = lab.apply_process(*args)
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            runs = list_runs(lab.runs_dir)
+            entries = read_journal(runs[-1].journal_path).entries if runs else ()
+            mine = [
+                n
+                for n, e in enumerate(entries)
+                if isinstance(e, RunStarted | RunResumed) and e.pid == proc.pid
+            ]
+            if mine and any(isinstance(e, StepFinished) for e in entries[mine[-1] :]):
+                break
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_five_kills_in_a_row_leave_no_shells_in_the_way_of_the_resume(tmp_path: Path) -> None:
+    """WinRM 2.0 allows five shells per user: the resume deletes those the killed controllers left."""
+    lab = LabProcess.start(tmp_path, collab=1, first_address="127.0.88.41")
+    try:
+        _killed_after_a_step(lab, "--confirm", GATE)
+        for _ in range(4):
+            _killed_after_a_step(lab, "--resume", "last")
+        resumed = lab.apply("--resume", "last")
+    finally:
+        lab.stop()
+    (run,) = list_runs(lab.runs_dir)
+    shells = [e for e in read_journal(run.journal_path).entries if isinstance(e, ShellOpened)]
+
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "MPS01: deleted" in resumed.stdout
+    assert len({e.pid for e in shells}) == 6
+    assert "concurrent shells" not in resumed.stdout + resumed.stderr

@@ -59,7 +59,8 @@ SCENARIO = {
     "faults": [
         {"kind": "installer_busy", "hosts": ["COLLAB01"], "op": "msi.install", "nth": 1, "seconds": 2},
         {"kind": "reset", "hosts": ["DNS01"], "op": "msi.install", "nth": 1, "processed": True},
-        {"kind": "auth_failure", "hosts": ["MPSSQL"], "action": "create", "nth": 1},
+        # the first shell on MPSSQL is apply's pre-flight; the second is the run's
+        {"kind": "auth_failure", "hosts": ["MPSSQL"], "action": "create", "nth": 2},
         {"kind": "exit_code", "hosts": ["COLLAB02"], "op": "msi.install", "nth": 1, "code": 1603},
     ]
 }

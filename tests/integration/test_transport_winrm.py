@@ -451,7 +451,7 @@ ACCESS_DENIED = WSManFault(
     [
         (Action.CREATE, FaultReply(lab_faults.shell_quota(5)), ProtocolError, True, False),
         (Action.COMMAND, FaultReply(ACCESS_DENIED), ProtocolError, False, False),
-        (Action.RECEIVE, FaultReply(lab_faults.provider_failure("boom")), ProtocolError, False, True),
+        (Action.RECEIVE, FaultReply(lab_faults.provider_failure("boom")), ProtocolError, True, True),
         (Action.CREATE, ResetConnection(), ConnectError, True, False),
         (Action.COMMAND, ResetConnection(processed=True), ConnectError, True, True),
         (Action.CREATE, NoAnswer(hold_s=0.2), ConnectError, True, False),

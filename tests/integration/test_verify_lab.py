@@ -254,7 +254,7 @@ def test_a_rolled_up_lab_is_compliant(fleet: Fleet, tmp_path: Path) -> None:
 
     assert not_ok(report) == {}
     assert report.exit_code == ExitCode.OK
-    assert sum(len(h.checks) for h in report.hosts) == 21 + 18 + 1 + 3 + 7 + 1 + 1
+    assert sum(len(h.checks) for h in report.hosts) == 21 + 18 + 1 + 4 + 7 + 1 + 1
 
 
 def test_a_collab_host_costs_six_requests(fleet: Fleet, tmp_path: Path) -> None:
@@ -365,7 +365,7 @@ def test_the_verify_command_reports_json_and_junit_and_exits_3(
     assert {h["host"]: h["status"] for h in document["hosts"]} == dict.fromkeys(
         ("MPS01", "DNS01", "MPSSQL", "COLLAB01", "COLLAB02"), "drift"
     )
-    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("52", "50", "0")
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("53", "50", "0")
 
 
 def test_pinning_from_a_host_over_http_gives_the_same_lock_as_the_local_package(

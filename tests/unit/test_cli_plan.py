@@ -95,3 +95,17 @@ def test_an_inventory_name_outside_a_project_directory_says_where_names_are_look
     assert code == 2
     assert err[0] == "rollup: inventory/prod.yml: no such file"
     assert err[1].startswith("hint: an inventory NAME is inventory/NAME.yml under the current directory")
+
+
+def test_the_reinstall_goes_in_the_kbs_order(capsys: pytest.CaptureFixture[str]) -> None:
+    """The KB reinstalls ManagedHelpers.msi 11th (its uninstall list has Managed Helpers 15th)."""
+    code = main(["plan", "--inventory", "lab", "--json"])
+    steps = {s["id"]: s for s in json.loads(capsys.readouterr().out)["steps"]}
+
+    def names(step: str) -> list[str]:
+        return [c["name"] for c in steps[f"{step}@MPS01"]["params"]["components"]]
+
+    assert code == 0
+    assert names("reinstall-components").index("Managed Helpers") == 10
+    assert names("uninstall-components").index("Managed Helpers") == 14
+    assert sorted(names("reinstall-components")) == sorted(names("uninstall-components"))

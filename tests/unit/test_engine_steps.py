@@ -51,7 +51,9 @@ def test_the_inventory_override_decides_the_shared_oab_utility(
     assert report.state == "done"
     assert _step(report, OAB).outcome is outcome
     assert _oab_products(fleet) == installed
-    assert "host.facts" not in fleet.state("MPS01").operations
+    sent = fleet.state("MPS01").operations
+    # no OAB count; the one host.facts left is the pending-restart check right before msiexec
+    assert all(sent[n + 1] == "msi.install" for n, name in enumerate(sent) if name == "host.facts")
 
 
 def test_the_oab_count_decides_when_no_override_is_set(cache: Path, tmp_path: Path) -> None:
@@ -131,3 +133,17 @@ def test_product_versions_compare_by_their_numbers(a: str, b: str, same: bool) -
     equal = version_key(a) == version_key(b)
 
     assert equal is same
+
+
+def test_the_failed_action_is_the_first_return_value_3_of_the_log() -> None:
+    """Every enclosing action ends with return value 3 after the one that failed; INSTALL comes last."""
+    from rollup.engine.steps.msi import failed_action
+
+    lines = (
+        "Action ended 10:04:07: CA_RegisterProvider. Return value 3.",
+        "Action ended 10:04:07: InstallFinalize. Return value 3.",
+        "Action ended 10:04:07: INSTALL. Return value 3.",
+    )
+
+    assert failed_action(lines) == "CA_RegisterProvider"
+    assert failed_action(()) == ""

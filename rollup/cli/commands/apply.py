@@ -102,7 +102,14 @@ def runs_dir_option(func: Any) -> Any:
     is_flag=True,
     help="Production only: start without a passing rehearsal of this manifest (needs --reason; audited).",
 )
-@click.option("--reason", metavar="TEXT", help="Why --skip-rehearsal; recorded in the audit log.")
+@click.option(
+    "--skip-preflight",
+    is_flag=True,
+    help="Start without the pre-flight checks (needs --reason; audited).",
+)
+@click.option(
+    "--reason", metavar="TEXT", help="Why --skip-rehearsal or --skip-preflight; recorded in the audit log."
+)
 @runs_dir_option
 def command(  # noqa: PLR0917 - click passes every option by keyword position
     inventory_ref: str | None,
@@ -119,6 +126,7 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
     note: str,
     break_remote_lock: bool,
     skip_rehearsal: bool,
+    skip_preflight: bool,
     reason: str | None,
     runs_dir: str | None,
 ) -> None:
@@ -129,6 +137,9 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
         raise UsageError("--replan only makes sense with --resume RUN_ID")
     if dry_run and resume:
         raise UsageError("--dry-run and --resume cannot be combined")
+    from rollup.cli.apply_preflight import skip_override
+
+    skipped = skip_override(skip_preflight, reason)
     runs = rundir.resolve_runs_dir(runs_dir)
     earlier: dict[str, Any] = {}
     if resume:
@@ -156,6 +167,7 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
         note=note,
         break_remote_lock=break_remote_lock,
         skip_rehearsal=(reason or "") if skip_rehearsal else None,
+        skipped=skipped,
     )
 
 
@@ -207,7 +219,10 @@ def _run(
     note: str,
     break_remote_lock: bool,
     skip_rehearsal: str | None = None,
+    skipped: tuple[tuple[str, str], ...] = (),
 ) -> None:
+    from rollup.cli.apply_preflight import delete_stale_shells, preflight_gate
+    from rollup.engine import rundir
     from rollup.engine.dryrun import preview_plan
     from rollup.engine.options import RunOptions
     from rollup.engine.run import apply_plan
@@ -224,6 +239,13 @@ def _run(
         overrides: tuple[tuple[str, str], ...] = ()
         if gate is not None and gate.verdict is Verdict.SKIPPED and gate.reason:
             overrides = ((OVERRIDE_KIND, gate.reason),)
+        overrides += skipped
+        earlier = rundir.resolve_run(runs, resume) if resume else None
+        if earlier is not None:
+            delete_stale_shells(setup, earlier, console)
+        if not skipped:
+            renderer.stop()
+            preflight_gate(setup, folder, console, forks=chosen.forks, run=earlier, dry_run=dry_run)
         if dry_run:
             previews = preview_plan(setup, forks=chosen.forks)
             renderer.stop()
@@ -250,7 +272,7 @@ def _run(
         report = apply_plan(setup, options)
     finally:
         renderer.stop()
-    _conclude(console, report)
+    _conclude(console, report, runs)
 
 
 def _setup(chosen: _Choices, renderer: ProgressRenderer, runs: Path) -> tuple[RunSetup, Path]:
@@ -333,22 +355,35 @@ def _asker(renderer: ProgressRenderer, operator: str) -> AskGate:
     return ask
 
 
-def _conclude(console: Console, report: RunReport) -> None:
+def _conclude(console: Console, report: RunReport, runs: Path) -> None:
     """The summary, the run id and audit log, and the exit code's error for failed or waiting."""
+    from rollup.engine.rundir import runs_dir_arg
+
+    rd = runs_dir_arg(runs)
+    resume = f"`rollup apply --resume {report.run_id}{rd}`"
     console.print(summary_table(report))
     console.print(f"run id: {report.run_id}")
-    console.print(f"audit log: {report.audit_path} (head {report.audit_head[:16]})")
+    console.print(f"audit log: {report.audit_path} (head {report.audit_head})")
     failed = report.in_state(StepOutcome.FAILED)
     if report.state == "failed":
         first = failed[0].summary if failed else "steps could not start"
-        raise RunFailed(
-            f"run {report.run_id} failed: {len(failed)} step(s) failed; first: {first}",
-            hint=f"fix the cause, then `rollup apply --resume {report.run_id}`",
-        )
+        hint = f"fix the cause, then {resume}"
+        if failed and _asks_an_operator(failed[0].step):
+            step = failed[0].step.id
+            hint = f"do the work again, then `rollup confirm {report.run_id} {step}{rd}` and {resume}"
+        message = f"run {report.run_id} failed: {len(failed)} step(s) failed; first: {first}"
+        raise RunFailed(message, hint=hint)
     if report.state == "waiting":
         waiting = [r.step.id for r in report.in_state(StepOutcome.WAITING)]
+        first_gate = waiting[0] if waiting else "STEP"
         raise RunWaiting(
             f"run {report.run_id} waits for an operator at {', '.join(waiting)}",
-            hint=f"do the checklist, `rollup confirm {report.run_id} {waiting[0] if waiting else 'STEP'}`, "
-            f"then `rollup apply --resume {report.run_id}`",
+            hint=f"do the checklist, `rollup confirm {report.run_id} {first_gate}{rd}`, then {resume}",
         )
+
+
+def _asks_an_operator(step: PlanStep) -> bool:
+    """A manual gate, or a Deployment Tool step an operator does (its checks need a new confirmation)."""
+    return step.kind == "manual_gate" or (
+        step.kind == "deployment_tool" and step.params.get("strategy") == "manual"
+    )

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import click
 
-from rollup.audit.chain import is_hash, verify_chain
+from rollup.audit.chain import is_head_prefix, verify_chain
+from rollup.audit.evidence import recorded_heads, verify_evidence
 from rollup.cli.options import runs_dir_option
 from rollup.engine.rundir import resolve_run, resolve_runs_dir
 from rollup.errors import ExitCode, UsageError
@@ -54,10 +55,15 @@ def audit_log_path(ref: str, runs_dir: str | None) -> Path:
 )
 def verify(ref: str, runs_dir: str | None, expect_head: str | None) -> int:
     """Verify the hash chain of an audit log (PATH, or RUN: a run id, a prefix, or `last`)."""
-    if expect_head is not None and not is_hash(expect_head):
-        raise UsageError(f"--expect-head {expect_head!r}: a head hash is 64 lower-case hex digits")
+    if expect_head is not None and not is_head_prefix(expect_head):
+        raise UsageError(
+            f"--expect-head {expect_head!r}: a head hash is 64 lower-case hex digits "
+            "(its first 16 or more will do)"
+        )
     path = audit_log_path(ref, runs_dir)
-    report = verify_chain(path, expect_head=expect_head)
+    report = verify_chain(path, expect_head=expect_head, recorded=recorded_heads(path.parent))
+    if report.bad is None:
+        report = verify_evidence(path, report)
     count = f"{report.records} record" + ("" if report.records == 1 else "s")
     if report.bad is None:
         click.echo(f"{path}: intact: {count}, head {report.head}")

@@ -22,11 +22,12 @@ from rollup.cli.commands.apply import runs_dir_option
 def command(run_ref: str, step: str, note: str, runs_dir: str | None) -> None:
     """Confirm the waiting manual gate STEP of run RUN_ID (an id, a unique prefix, or last)."""
     from rollup.engine.run import confirm_step
-    from rollup.engine.rundir import control_host_name, operator_name, resolve_runs_dir
+    from rollup.engine.rundir import control_host_name, operator_name, resolve_runs_dir, runs_dir_arg
 
     operator = operator_name()
+    runs = resolve_runs_dir(runs_dir)
     run, target = confirm_step(
-        resolve_runs_dir(runs_dir),
+        runs,
         run_ref,
         step,
         operator=operator,
@@ -34,4 +35,4 @@ def command(run_ref: str, step: str, note: str, runs_dir: str | None) -> None:
         note=note,
     )
     click.echo(f"confirmed {target} of run {run.run_id} as {operator}")
-    click.echo(f"continue with: rollup apply --resume {run.run_id}")
+    click.echo(f"continue with: `rollup apply --resume {run.run_id}{runs_dir_arg(runs)}`")

@@ -3,9 +3,11 @@
 
 For each host of the inventory (narrowed by ``--limit``), one script reads every fact its roles
 need (``verify.facts``), hosts in parallel (``--forks``); ``rollup.verify`` compares them with
-the manifest. The report is a table per host, JSON with ``--json``, and JUnit XML with
-``--junit FILE``. Exit 0 when compliant, 3 on drift (even if some hosts could not be checked),
-1 when nothing drifted but something could not be checked (docs/verify.md).
+the manifest, whose versions and hashes come from its lock file or, with ``--package-dir`` (or
+the inventory's ``rollup_package_dir``), from the package itself. The report is a table per
+host, JSON with ``--json``, and JUnit XML with ``--junit FILE``. Exit 0 when compliant, 3 on
+drift (even if some hosts could not be checked), 1 when nothing drifted but something could not
+be checked (docs/verify.md).
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ from rollup.cli.report import finish, output_options, terminal_credentials
 @manifest_option
 @limit_option
 @output_options
+@click.option(
+    "--package-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The extracted rollup package: expected versions and hashes are read from it when the "
+    "manifest is not pinned (default: the inventory's rollup_package_dir).",
+)
 def command(
     *,
     inventory_ref: str | None,
@@ -31,14 +39,20 @@ def command(
     forks: int,
     as_json: bool,
     junit: Path | None,
+    package_dir: Path | None,
 ) -> int:
     """Check every host against the manifest (read-only): exit 0 compliant, 3 drift, 1 not checked."""
     from rollup.model.manifest import load_manifest
+    from rollup.pin import with_package
     from rollup.survey import run_verify
     from rollup.transport.base import default_registry
+    from rollup.verify import is_pinned
 
     manifest = load_manifest(manifest_path)
     inventory = load_selected_inventory(inventory_ref, limit)
+    folder = package_dir or inventory.settings.package_dir
+    if folder is not None and not is_pinned(manifest):  # a lock already says what the files are
+        manifest = with_package(manifest, folder)
     report = run_verify(
         manifest, inventory, transports=default_registry(), credentials=terminal_credentials(), forks=forks
     )

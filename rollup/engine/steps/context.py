@@ -21,9 +21,10 @@ trusted to each executor.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -121,6 +122,8 @@ class Hosts:
         self._open: dict[str, Transport] = {}
         self._locks: dict[str, threading.RLock] = {h.name: threading.RLock() for h in inventory.hosts}
         self._guard = threading.Lock()
+        self.on_shell: Callable[[str, str], object] | None = None
+        """Told ``(host, ShellId)`` of each shell a session opens (the run journals them)."""
 
     def _lock(self, host: str) -> threading.RLock:
         with self._guard:
@@ -133,6 +136,8 @@ class Hosts:
             credentials = self._credentials.get(entry)
             self._registry.add(credentials.password)
             found = self._transports.create(entry, credentials)
+            if self.on_shell is not None and hasattr(found, "shell_opened"):
+                found.shell_opened = functools.partial(self.on_shell, host)
             found.open()
             self._open[host] = found
         return found
@@ -183,6 +188,12 @@ class Hosts:
                 self._drop(host)
                 raise
 
+    def delete_shells(self, host: str, shell_ids: Sequence[str]) -> int:
+        """Delete shells of ``host`` by id (see ``WinRMTransport.delete_shells``); how many were."""
+        with self._lock(host):
+            delete = getattr(self._transport(host), "delete_shells", None)
+            return int(delete(shell_ids)) if delete is not None else 0
+
     def close(self) -> None:
         """Close every open session (errors of hosts that went away are ignored)."""
         with self._guard:
@@ -197,6 +208,10 @@ ConfirmGate = Callable[[tuple[str, ...]], Confirmation]
 
 GateNeeded = Callable[[], tuple[bool, str]]
 """Whether a manual gate must be passed: some step after it is not in effect (and which)."""
+
+
+def _forget(unit: str) -> None:
+    """``unit_done`` where nothing is journaled (a dry run)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -220,6 +235,10 @@ class StepContext:
     gate_needed: GateNeeded
     params: Mapping[str, Any] | None = None
     """The parameters to use instead of ``step.params`` (a conditional's wrapped step)."""
+    units_done: frozenset[str] = frozenset()
+    """Units of work inside this step that this run finished already (the journal, across resumes)."""
+    unit_done: Callable[[str], None] = _forget
+    """Journals that a unit of work inside this step is done, before the step goes on."""
 
     @property
     def host(self) -> str:

@@ -191,20 +191,30 @@ class DeploymentTool:
         action = ctx.p["action"]
         template = str(ctx.p["command_template"])
         todo = set(guard.facts or ())
-        calls: list[deploytool.CommandParams] = []
+        calls: list[tuple[str, deploytool.CommandParams]] = []
         for c in ctx.p.get("components") or ():
             if not todo or c["name"] in todo:
-                calls.append(deploytool.site_command(template, action=action, name=c["name"], msi=c["msi"]))
+                params = deploytool.site_command(template, action=action, name=c["name"], msi=c["msi"])
+                calls.append((f"{action} {c['name']}", params))
         for n in ctx.p.get("nodes") or ():
-            calls.append(deploytool.site_command(template, action=action, name=n["name"]))
+            calls.append(
+                (f"{action} {n['name']}", deploytool.site_command(template, action=action, name=n["name"]))
+            )
         if action == "start_deployment":
-            calls.append(deploytool.site_command(template, action=action))
-        for params in calls:
+            calls.append((action, deploytool.site_command(template, action=action)))
+        ran = 0
+        for unit, params in calls:
+            if unit in ctx.units_done:
+                continue  # done by an earlier process of this run (journaled): never twice
             try:
                 ctx.call(_COMMAND, params)
             except CommandFailed as exc:
                 raise StepFailed(exc.message, hint=exc.hint) from None
-        return f"the site command ran {len(calls)} time(s)"
+            ctx.unit_done(unit)
+            ran += 1
+        skipped = len(calls) - ran
+        earlier = f" ({skipped} done earlier in this run)" if skipped else ""
+        return f"the site command ran {ran} time(s){earlier}"
 
     def _run_checks(self, ctx: StepContext) -> str:
         passed: list[str] = []
@@ -223,7 +233,7 @@ class DeploymentTool:
         if not logs.logs:
             raise StepFailed(
                 f"{ctx.host}: no Deployment Tool log in {logs.log_dir} was written since {since}",
-                hint="the action did not run: do it in the Deployment Tool, then confirm again",
+                hint="the action did not run: do it in the Deployment Tool, then confirm again and resume",
             )
         if logs.failed:
             bad = [f"{log.name} (returned {log.return_code})" for log in logs.failed]
@@ -243,14 +253,14 @@ class DeploymentTool:
             if left or new:
                 raise StepFailed(
                     f"{ctx.host}: still installed: {_shown(left + new)}",
-                    hint="uninstall them in the Deployment Tool, then confirm again",
+                    hint="uninstall them in the Deployment Tool, then confirm the step again and resume",
                 )
             return f"{len(components)} components absent on {len(entries.hosts)} host(s)"
         if entries.old:
             left = [f"{name} ({_shown(where)})" for name, where in entries.old.items()]
             raise StepFailed(
                 f"{ctx.host}: not at the rollup's version: {_shown(left)}",
-                hint="reinstall them in the Deployment Tool and Start Deployment, then confirm again",
+                hint="reinstall them in the Deployment Tool, Start Deployment, then confirm again and resume",
             )
         return f"{len(components)} components at the rollup's version on {len(entries.hosts)} host(s)"
 

@@ -21,21 +21,31 @@ and is retried when the step lists it in ``retry.on_exit_codes`` (1618).
 from __future__ import annotations
 
 import ntpath
-from collections.abc import Mapping, Sequence
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from rollup.engine.package import LocalFile
 from rollup.engine.retry import StepFailed
 from rollup.engine.steps.context import Acted, Guard, StepContext, op
-from rollup.ops import msi, products
+from rollup.errors import TransportError
+from rollup.ops import host, msi, products
 from rollup.ops.msiexec import EXIT_CODES, MsiOutcome
 from rollup.ops.products import InstalledEntry
 from rollup.planner import PlanStep
 
 REBOOT_CODES = frozenset({1641, 3010})
+RESTART_STARTED = 1641
+"""msiexec started a restart of the host (ERROR_SUCCESS_REBOOT_INITIATED)."""
+RESTART_PENDING = 3010
+"""msiexec succeeded; a restart is needed to finish (ERROR_SUCCESS_REBOOT_REQUIRED)."""
+RESTART_POLL_S = 5.0
+"""How often a host msiexec is restarting (1641) is looked at again until it answers."""
 _LIST = op("products.list")
 _INSTALL = op(msi.INSTALL)
 _UNINSTALL = op(msi.UNINSTALL)
+_FACTS = op("host.facts")
 
 
 def version_key(text: str) -> tuple[int, ...]:
@@ -117,13 +127,30 @@ def _ok_codes(params: Mapping[str, Any], default: tuple[int, ...]) -> frozenset[
     return frozenset(int(c) for c in params.get("ok_exit_codes") or default)
 
 
+_ACTION_ENDED = re.compile(r"Action ended [0-9:]+: (?P<name>.+?)\. Return value 3\.")
+
+
+def failed_action(lines: Sequence[str]) -> str:
+    """
+    The action that failed: the first ``Return value 3`` line of the log names it. Windows
+    Installer then ends every enclosing action (the top-level ``INSTALL`` last) with return
+    value 3 too, so the last such line never tells what went wrong. Empty when there is none.
+    """
+    if not lines:
+        return ""
+    first = lines[0].strip()
+    found = _ACTION_ENDED.search(first)
+    return found.group("name") if found else first
+
+
 def judge(ctx: StepContext, outcome: MsiOutcome, ok_codes: frozenset[int], what: str) -> None:
     """Raise ``StepFailed`` (with msiexec's hint and log tail) unless the exit code is one of ``ok_codes``."""
     if outcome.exit_code in ok_codes:
         return
     name = EXIT_CODES.get(outcome.exit_code, "")
     label = f"{outcome.exit_code} ({name})" if name else str(outcome.exit_code)
-    actions = f"; failed action: {outcome.failed_actions[-1].strip()}" if outcome.failed_actions else ""
+    failed = failed_action(outcome.failed_actions)
+    actions = f"; failed action: {failed}" if failed else ""
     raise StepFailed(
         f"{ctx.host}: {what}: msiexec exited {label}{actions}; log {outcome.log}",
         remote_code=outcome.exit_code,
@@ -133,9 +160,65 @@ def judge(ctx: StepContext, outcome: MsiOutcome, ok_codes: frozenset[int], what:
 
 
 def _reboot_notice(ctx: StepContext, outcome: MsiOutcome) -> tuple[str, ...]:
-    if outcome.exit_code in REBOOT_CODES:
-        return (f"{ctx.host}: msiexec exited {outcome.exit_code}: a restart of the host is pending",)
-    return ()
+    """
+    The notice of a restart msiexec asked for (3010) or started (1641), journaled at once as a
+    unit of the step, so a controller killed right after the install still leaves the record.
+    """
+    if outcome.exit_code not in REBOOT_CODES:
+        return ()
+    what = (
+        "it started a restart of the host"
+        if outcome.exit_code == RESTART_STARTED
+        else "a restart of the host is pending"
+    )
+    text = f"{ctx.host}: msiexec exited {outcome.exit_code}: {what}"
+    ctx.unit_done(f"msiexec exited {outcome.exit_code} ({outcome.log})")
+    return (text,)
+
+
+def reported_code(codes: Sequence[int]) -> int:
+    """The exit code a step of several msiexec runs reports: a restart started (1641) or asked
+    for (3010) by any run, else the last run's code."""
+    for wanted in (RESTART_STARTED, RESTART_PENDING):
+        if wanted in codes:
+            return wanted
+    return codes[-1] if codes else 0
+
+
+def wait_until_back(ctx: StepContext, look: Callable[[], Guard], code: int) -> Guard:
+    """
+    ``look()``, after msiexec exited ``code``. With 1641 the installer is restarting the host:
+    while the host does not answer (a transient transport error), wait and look again, within
+    the step's timeout. Any other code: one look.
+    """
+    if code != RESTART_STARTED:
+        return look()
+    deadline = time.monotonic() + ctx.step.timeout_s
+    while True:
+        try:
+            return look()
+        except TransportError as exc:
+            if not exc.transient or time.monotonic() + RESTART_POLL_S > deadline:
+                raise
+            time.sleep(RESTART_POLL_S)
+
+
+def no_restart_pending(ctx: StepContext) -> None:
+    """
+    Before msiexec runs on a host: a restart already pending there (a file rename, Windows
+    Update, CBS, an earlier msiexec's 3010) follows the inventory's ``rollup_reboot_policy``:
+    ``stop`` (the default) fails the step with the reasons, ``ignore`` goes on.
+    """
+    if ctx.hosts.inventory.settings.reboot_policy == "ignore":
+        return
+    facts: host.HostFacts = ctx.call(_FACTS, host.FactsParams())
+    if facts.pending_reboot:
+        raise StepFailed(
+            f"{ctx.host}: a restart is pending ({', '.join(facts.pending_reboot)}): "
+            "rollup_reboot_policy is stop, so msiexec does not run",
+            hint="restart the host, then resume the run; or set rollup_reboot_policy: ignore "
+            "in the inventory to install with the restart pending",
+        )
 
 
 def install(ctx: StepContext, local: LocalFile, *, what: str) -> MsiOutcome:
@@ -157,9 +240,11 @@ class MsiInstall:
 
     def act(self, ctx: StepContext, guard: Guard) -> Acted:
         local = package_msi(ctx, ctx.p["file"])
+        no_restart_pending(ctx)
         outcome = install(ctx, local, what="install")
-        judge(ctx, outcome, _ok_codes(ctx.p, (0, 3010)), f"installing {local.name}")
-        after = installed_guard(ctx, local)
+        judge(ctx, outcome, _ok_codes(ctx.p, (0, 1641, 3010)), f"installing {local.name}")
+        notices = _reboot_notice(ctx, outcome)
+        after = wait_until_back(ctx, lambda: installed_guard(ctx, local), outcome.exit_code)
         if not after.in_effect:
             raise StepFailed(
                 f"{ctx.host}: msiexec exited {outcome.exit_code} but {after.reason}",
@@ -168,7 +253,7 @@ class MsiInstall:
         return Acted(
             summary=f"installed {after.reason.removesuffix(' is installed')}",
             remote_code=outcome.exit_code,
-            notices=_reboot_notice(ctx, outcome),
+            notices=notices,
         )
 
 
@@ -190,10 +275,11 @@ class MsiUninstall:
         return Guard(in_effect=False, reason=f"{info.product_name} {versions} is installed", facts=old)
 
     def act(self, ctx: StepContext, guard: Guard) -> Acted:
-        ok = _ok_codes(ctx.p, (0, 1605, 3010))
+        ok = _ok_codes(ctx.p, (0, 1605, 1641, 3010))
         removed: list[str] = []
         notices: list[str] = []
-        code = 0
+        codes: list[int] = []
+        no_restart_pending(ctx)
         for entry in guard.facts:
             params = msi.UninstallParams(
                 target=entry.key, log=ctx.log_path(f"uninstall-{entry.display_version}")
@@ -202,8 +288,9 @@ class MsiUninstall:
             judge(ctx, outcome, ok, f"removing {entry.display_name} {entry.display_version}")
             removed.append(f"{entry.display_name} {entry.display_version} ({entry.key})")
             notices.extend(_reboot_notice(ctx, outcome))
-            code = outcome.exit_code
-        after = self.check(ctx)
+            codes.append(outcome.exit_code)
+        code = reported_code(codes)
+        after = wait_until_back(ctx, lambda: self.check(ctx), codes[-1] if codes else 0)
         if not after.in_effect:
             raise StepFailed(f"{ctx.host}: after msiexec /x, {after.reason}", remote_code=code)
         return Acted(summary="removed " + "; ".join(removed), remote_code=code, notices=tuple(notices))
@@ -221,20 +308,23 @@ class MsiRunTwice:
 
     def act(self, ctx: StepContext, guard: Guard) -> Acted:
         local = package_msi(ctx, ctx.p["file"])
-        ok = _ok_codes(ctx.p, (0, 3010))
+        ok = _ok_codes(ctx.p, (0, 1641, 3010))
         notices: list[str] = []
+        codes: list[int] = []
+        no_restart_pending(ctx)
         for run in (1, 2):
             outcome = install(ctx, local, what=f"run{run}")
             judge(ctx, outcome, ok, f"run {run} of {local.name}")
             notices.extend(_reboot_notice(ctx, outcome))
-            after = installed_guard(ctx, local)
+            codes.append(outcome.exit_code)
+            after = wait_until_back(ctx, lambda: installed_guard(ctx, local), outcome.exit_code)
             if after.in_effect:
                 runs = "one run" if run == 1 else "two runs"
                 return Acted(
                     summary=f"{after.reason} after {runs}",
-                    remote_code=outcome.exit_code,
+                    remote_code=reported_code(codes),
                     notices=tuple(notices),
                 )
         raise StepFailed(
-            f"{ctx.host}: after two runs of {local.name}, {after.reason}", remote_code=outcome.exit_code
+            f"{ctx.host}: after two runs of {local.name}, {after.reason}", remote_code=reported_code(codes)
         )

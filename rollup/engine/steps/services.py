@@ -30,11 +30,15 @@ _COMPLUS_RESTART = op("complus.restart")
 _SQL = op("sql.objects")
 
 CHANGED = "a step it depends on changed something in this run"
+RESTARTED = "restart"
+"""The unit a restart journals once it is done: a resume does not restart the service again."""
 
 
 def _wanted(ctx: StepContext) -> dict[str, object]:
     wanted: dict[str, object] = {}
     if ctx.p.get("basic_auth_default_domain") is not None:
+        # a default domain for Basic authentication means Basic authentication is on
+        wanted["basic_auth"] = True
         wanted["default_logon_domain"] = ctx.p["basic_auth_default_domain"]
     if ctx.p.get("require_ssl") is not None:
         wanted["require_ssl"] = ctx.p["require_ssl"]
@@ -47,6 +51,7 @@ class IisSetting:
     def describe(self, step: PlanStep) -> str:
         what = []
         if step.params.get("basic_auth_default_domain") is not None:
+            what.append("Basic authentication on")
             what.append(f"default logon domain {step.params['basic_auth_default_domain']!r}")
         if step.params.get("require_ssl") is not None:
             what.append(f"require SSL {step.params['require_ssl']}")
@@ -71,6 +76,7 @@ class IisSetting:
             str(ctx.p["vdir"]),
             default_logon_domain=wanted.get("default_logon_domain"),  # type: ignore[arg-type]
             require_ssl=wanted.get("require_ssl"),  # type: ignore[arg-type]
+            basic_auth=wanted.get("basic_auth"),  # type: ignore[arg-type]
         )
         done: iis.VdirSecurity = ctx.call(_SET_VDIR, params)
         changed = ", ".join(done.changed) or "nothing"
@@ -84,7 +90,7 @@ class IisRestart:
         return "iisreset /restart"
 
     def check(self, ctx: StepContext) -> Guard:
-        if ctx.upstream_changed:
+        if ctx.upstream_changed and RESTARTED not in ctx.units_done:
             return Guard(in_effect=False, reason=CHANGED)
         states: service.ServiceStates = ctx.call(_SERVICES, service.ServiceParams(names=("W3SVC",)))
         w3svc = states.get("W3SVC")
@@ -96,6 +102,7 @@ class IisRestart:
     def act(self, ctx: StepContext, guard: Guard) -> Acted:
         timeout = max(1, min(3600, ctx.step.timeout_s // 2))
         done: IisReset = ctx.call(_RESET, ResetParams(timeout_s=timeout))
+        ctx.unit_done(RESTARTED)
         states = ", ".join(f"{name} {state}" for name, state in sorted(done.services.items()))
         return Acted(summary=f"IIS restarted (IIS {done.iis_version}); {states}", remote_code=done.exit_code)
 
@@ -108,7 +115,7 @@ class ComplusRestart:
 
     def check(self, ctx: StepContext) -> Guard:
         name = str(ctx.p["application"])
-        if ctx.upstream_changed:
+        if ctx.upstream_changed and RESTARTED not in ctx.units_done:
             return Guard(in_effect=False, reason=CHANGED)
         found: complus.ComPlusState = ctx.call(_COMPLUS_STATE, complus.ComPlusParams(name))
         if found.found and found.enabled and found.running:
@@ -122,6 +129,7 @@ class ComplusRestart:
     def act(self, ctx: StepContext, guard: Guard) -> Acted:
         params = complus.RestartParams(str(ctx.p["application"]), int(ctx.p.get("settle_s", 5)))
         done: complus.ComPlusState = ctx.call(_COMPLUS_RESTART, params)
+        ctx.unit_done(RESTARTED)
         before = ", ".join(str(p) for p in done.previous_process_ids or ()) or "none"
         after = ", ".join(str(p) for p in done.process_ids)
         return Acted(summary=f"{done.application!r} restarted (process {before} -> {after})")
