@@ -65,7 +65,7 @@ def test_a_pending_restart_stops_the_next_msi_step_unless_the_policy_ignores_it(
         lab.stop()
 
     assert stopped.returncode == 1, stopped.stdout + stopped.stderr
-    assert "COLLAB01: a restart is pending (msi 3010)" in stopped.stdout
+    assert "COLLAB01: a restart is pending (PendingFileRenameOperations)" in stopped.stdout
     assert "rollup_reboot_policy" in stopped.stdout
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert products["Windows SharePoint Services Web Service"] == "4.0.2491.0"
