@@ -98,6 +98,8 @@ class Host:
     insecure_lab: bool
     operation_timeout_s: float
     read_timeout_s: float
+    cert_validation_reason: str | None = None
+    """Why a production host's certificate is not checked (required with ``cert_validation: ignore``)."""
     vm: VmRef | None = None
     """The virtual machine the host is, in a lab that rehearsals snapshot; ``None`` otherwise."""
 
