@@ -68,9 +68,18 @@ def write_once(path: Path, data: bytes) -> None:
     try:
         _write_all(fd, data)
         os.fsync(fd)
+    except OSError as exc:
+        raise named(exc, path) from None
     finally:
         os.close(fd)
     fsync_dir(path.parent)
+
+
+def named(exc: OSError, path: Path) -> OSError:
+    """``exc`` with the file it is about, so that the message can say where (a full disk)."""
+    if exc.filename is not None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror, str(path))
 
 
 class DurableAppender:
@@ -109,10 +118,10 @@ class DurableAppender:
             try:
                 _write_all(self._fd, data)
                 os.fsync(self._fd)
-            except OSError:
+            except OSError as exc:
                 with contextlib.suppress(OSError):
                     os.ftruncate(self._fd, self._size)
-                raise
+                raise named(exc, self.path) from None
             self._size += len(data)
 
     def close(self) -> None:

@@ -36,7 +36,7 @@ class Outcome(StrEnum):
     SKIPPED = "skipped"
 
 
-FinalState = Literal["done", "failed", "waiting"]
+FinalState = Literal["done", "failed", "waiting", "refused"]
 
 
 class _Entry(BaseModel):
@@ -126,6 +126,8 @@ class RunState(StrEnum):
     DONE = "done"
     INTERRUPTED = "interrupted"
     """No ``run_finished`` since the last start or resume, and no live process holds the run."""
+    REFUSED = "refused"
+    """Stopped before its first step (another run's marker on the Deployment Tool host): never ``last``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

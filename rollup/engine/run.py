@@ -92,9 +92,9 @@ def apply_plan(setup: RunSetup, options: RunOptions) -> RunReport:
     )
     try:
         local = locks.acquire_lock(setup.runs_dir, setup.inventory_digest, holder)
-    except LockHeld:
+    except (LockHeld, OSError):
         if not resumed:
-            run_dir.path.rmdir()
+            _discard(run_dir)
         raise
     with local:
         if local.stale is not None and local.stale.run_id != run_dir.run_id:
@@ -106,15 +106,21 @@ def apply_plan(setup: RunSetup, options: RunOptions) -> RunReport:
             )
         replanned = ""
         if not resumed:
-            _write_facts(setup, options, run_dir)
+            _write_facts_or_discard(setup, options, run_dir)
         else:
             replanned = _check_plan(setup, options, run_dir)
-        with (
-            Journal.open(run_dir.journal_path, registry=setup.registry) as journal,
-            AuditLog.open(run_dir.audit_path, run_id=run_dir.run_id, registry=setup.registry) as audit,
-        ):
-            run = _Run(setup, options, run_dir, journal, audit, resumed=resumed, started=started)
-            return run.execute(replanned=replanned)
+        run: _Run | None = None
+        try:
+            with (
+                Journal.open(run_dir.journal_path, registry=setup.registry) as journal,
+                AuditLog.open(run_dir.audit_path, run_id=run_dir.run_id, registry=setup.registry) as audit,
+            ):
+                run = _Run(setup, options, run_dir, journal, audit, resumed=resumed, started=started)
+                return run.execute(replanned=replanned)
+        except OSError:
+            if not resumed and (run is None or not run.recorded):
+                _discard(run_dir)  # nothing durable yet: no empty run to become `last`
+            raise
 
 
 def _pid() -> int:
@@ -125,6 +131,21 @@ def _run_dir(setup: RunSetup, options: RunOptions) -> tuple[rundir.RunDir, bool]
     if options.resume is None:
         return rundir.create_run(setup.runs_dir), False
     return rundir.resolve_run(setup.runs_dir, options.resume), True
+
+
+def _write_facts_or_discard(setup: RunSetup, options: RunOptions, run_dir: rundir.RunDir) -> None:
+    """``run.json``; a new run that cannot even write it (a full disk) leaves no directory behind."""
+    try:
+        _write_facts(setup, options, run_dir)
+    except OSError:
+        _discard(run_dir)
+        raise
+
+
+def _discard(run_dir: rundir.RunDir) -> None:
+    import shutil
+
+    shutil.rmtree(run_dir.path, ignore_errors=True)
 
 
 def _write_facts(setup: RunSetup, options: RunOptions, run_dir: rundir.RunDir) -> None:
@@ -192,6 +213,8 @@ class _Run:
         self.resumed = resumed
         self.started = started
         self.prior = journal.state(is_live=True)
+        self.recorded = False
+        """Whether this invocation's first journal record is on disk."""
         self.hosts = Hosts(setup.inventory, setup.transports, setup.credentials, setup.registry)
 
     def execute(self, *, replanned: str = "") -> RunReport:
@@ -228,7 +251,7 @@ class _Run:
             try:
                 marker.acquire(break_lock=self.options.break_remote_lock, audit=self.audit)
             except RollupError:
-                self._finish("failed", {})
+                self._finish("failed" if self.resumed else "refused", {})
                 raise
             reports = self._steps()
             state = _final_state(reports)
@@ -245,6 +268,7 @@ class _Run:
         setup = self.setup
         if self.resumed:
             self.journal.run_resumed(run_id=self.run_dir.run_id, operator=setup.operator)
+            self.recorded = True
             self.audit.run_resumed(
                 operator=setup.operator, control_host=setup.control_host, tool_version=__version__
             )
@@ -252,6 +276,7 @@ class _Run:
         self.journal.run_started(
             run_id=self.run_dir.run_id, plan_fingerprint=setup.plan.fingerprint, operator=setup.operator
         )
+        self.recorded = True
         self.audit.run_started(
             operator=setup.operator,
             control_host=setup.control_host,

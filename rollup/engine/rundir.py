@@ -236,9 +236,28 @@ def list_runs(runs_dir: Path) -> tuple[RunDir, ...]:
     )
 
 
+def counts_as_last(run: RunDir) -> bool:
+    """
+    Whether ``run`` may be what ``last`` names: it holds a run's files (not an empty directory
+    a crash at start left), and it was not refused before its first step: a run that could not
+    even start is never the one to resume or show.
+    """
+    from rollup.engine.journal import read_journal
+    from rollup.engine.journal_state import RunFinished
+
+    if not any(path.is_file() for path in (run.facts_path, run.journal_path, run.audit_path)):
+        return False
+    try:
+        entries = read_journal(run.journal_path).entries
+    except RollupError:
+        return True  # a damaged journal is shown and refused by the command, not skipped here
+    return not (entries and isinstance(entries[-1], RunFinished) and entries[-1].state == "refused")
+
+
 def resolve_run(runs_dir: Path, ref: str) -> RunDir:
     """
-    The run ``ref`` names: ``last``, a full RUN_ID, or a prefix shared by exactly one run.
+    The run ``ref`` names: ``last`` (the most recent run that ``counts_as_last``), a full RUN_ID,
+    or a prefix shared by exactly one run.
 
     Raises:
         UsageError: no runs yet, no run matches, or the prefix matches several (listed).
@@ -247,7 +266,10 @@ def resolve_run(runs_dir: Path, ref: str) -> RunDir:
     if not runs:
         raise UsageError(f"{runs_dir}: no runs yet")
     if ref == "last":
-        return runs[-1]
+        for run in reversed(runs):
+            if counts_as_last(run):
+                return run
+        raise UsageError(f"{runs_dir}: no run to name as last (every run was refused before its first step)")
     matches = [run for run in runs if run.run_id.startswith(ref)] if ref else []
     exact = [run for run in matches if run.run_id == ref]
     if exact:
