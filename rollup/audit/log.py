@@ -61,6 +61,7 @@ class AuditEvent(StrEnum):
     OVERRIDE_RECORDED = "override_recorded"
     RUN_FINISHED = "run_finished"
     AUDIT_TAIL_REPAIRED = "audit_tail_repaired"
+    HOST_IDENTIFIED = "host_identified"
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,11 +33,12 @@ from pathlib import Path
 from pydantic import JsonValue
 
 from rollup import __version__
-from rollup.audit.log import AuditLog
+from rollup.audit.log import AuditEvent, AuditLog
 from rollup.audit.redact import PROCESS_SECRETS, SecretRegistry
 from rollup.engine import locks, rundir
 from rollup.engine.events import Notice, RunFinished, RunStarted, StepOutcome, redacting
 from rollup.engine.executors import StepReport
+from rollup.engine.identity import Identity, IdentityBook
 from rollup.engine.journal import Journal
 from rollup.engine.journal_state import RunState, StepStarted, StepStatus
 from rollup.engine.options import RunOptions, RunSetup
@@ -47,6 +48,7 @@ from rollup.engine.scheduler import Scheduler
 from rollup.engine.steprun import StepDriver
 from rollup.engine.steps.context import Hosts
 from rollup.errors import LockHeld, PlanError, RollupError, UsageError
+from rollup.model.inventory import Host
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -215,7 +217,20 @@ class _Run:
         self.prior = journal.state(is_live=True)
         self.recorded = False
         """Whether this invocation's first journal record is on disk."""
-        self.hosts = Hosts(setup.inventory, setup.transports, setup.credentials, setup.registry)
+        identity = IdentityBook(run_dir.path / "identity", on_first=self._identified)
+        self.hosts = Hosts(
+            setup.inventory, setup.transports, setup.credentials, setup.registry, identity=identity
+        )
+
+    def _identified(self, host: Host, identity: Identity) -> None:
+        """The audit record of the machine that answered at ``host``'s address at first contact."""
+        self.audit.record(
+            AuditEvent.HOST_IDENTIFIED,
+            host=host.name,
+            endpoint=host.endpoint,
+            computer=identity.computer,
+            machine_id=identity.machine_id,
+        )
 
     def execute(self, *, replanned: str = "") -> RunReport:
         setup, plan = self.setup, self.setup.plan
