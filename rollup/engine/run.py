@@ -40,7 +40,7 @@ from rollup.engine.events import Notice, RunFinished, RunStarted, StepOutcome, r
 from rollup.engine.executors import StepReport
 from rollup.engine.identity import Identity, IdentityBook
 from rollup.engine.journal import Journal
-from rollup.engine.journal_state import RunState, StepStarted, StepStatus
+from rollup.engine.journal_state import Outcome, RunState, StepFinished, StepStarted, StepStatus
 from rollup.engine.options import RunOptions, RunSetup
 from rollup.engine.plans import plan_differences, plan_material
 from rollup.engine.remote_lock import RemoteLock
@@ -319,6 +319,8 @@ class _Run:
         for entry in self.journal.existing.entries:
             if isinstance(entry, StepStarted):
                 first_started.setdefault(entry.step, entry.ts)
+            elif isinstance(entry, StepFinished) and entry.outcome is Outcome.FAILED:
+                first_started[entry.step] = entry.ts  # what a failed attempt left is history
         driver = StepDriver(
             setup=self.setup,
             hosts=self.hosts,
