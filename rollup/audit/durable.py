@@ -50,6 +50,18 @@ def make_dirs(path: Path) -> None:
         fsync_dir(directory.parent)
 
 
+def make_dir(path: Path) -> None:
+    """
+    Create ``path`` (its parent must exist: a run's folder is never created again by writing
+    into it after it was removed), fsyncing the parent when it gained the entry.
+    """
+    try:
+        path.mkdir()
+    except FileExistsError:
+        return
+    fsync_dir(path.parent)
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from rollup.audit.durable import make_dirs, write_once
+from rollup.audit.durable import make_dir, write_once
 from rollup.errors import CommandFailed
 from rollup.model.inventory import Host
 from rollup.ops.host import HostFacts
@@ -100,7 +100,7 @@ class IdentityBook:
         path = self._folder / f"{host.name}.json"
         with self._lock:
             if not path.exists():
-                make_dirs(self._folder)
+                make_dir(self._folder)
                 write_once(path, (json.dumps(asdict(found), sort_keys=True) + "\n").encode("utf-8"))
                 if self._on_first is not None:
                     self._on_first(host, found)

@@ -23,6 +23,7 @@ host's state, never re-run blindly. See docs/apply.md.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import time
 from collections.abc import Mapping
@@ -49,6 +50,7 @@ from rollup.engine.steprun import StepDriver
 from rollup.engine.steps.context import Hosts
 from rollup.errors import LockHeld, PlanError, RollupError, UsageError
 from rollup.model.inventory import Host
+from rollup.planner import PlanStep
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,9 +121,13 @@ def apply_plan(setup: RunSetup, options: RunOptions) -> RunReport:
             ):
                 run = _Run(setup, options, run_dir, journal, audit, resumed=resumed, started=started)
                 return run.execute(replanned=replanned)
-        except OSError:
+        except OSError as exc:
             if not resumed and (run is None or not run.recorded):
                 _discard(run_dir)  # nothing durable yet: no empty run to become `last`
+            inside = str(exc.filename or "").startswith(str(run_dir.path))
+            if run is not None and inside and exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                run.watch.check()  # removed or replaced: it says so
+                raise run.watch.unwritable(f"{exc.filename}: {exc.strerror or exc}") from None
             raise
 
 
@@ -217,6 +223,7 @@ class _Run:
         self.prior = journal.state(is_live=True)
         self.recorded = False
         """Whether this invocation's first journal record is on disk."""
+        self.watch = rundir.RunDirWatch(run_dir)
         identity = IdentityBook(run_dir.path / "identity", on_first=self._identified)
         self.hosts = Hosts(
             setup.inventory, setup.transports, setup.credentials, setup.registry, identity=identity
@@ -333,9 +340,14 @@ class _Run:
             confirmed_ahead=self.options.confirm,
             note=self.options.note,
         )
+
+        def run_step(step: PlanStep) -> StepReport:
+            self.watch.check()  # a run whose directory is gone stops; running steps finish
+            return driver.run(step)
+
         scheduler = Scheduler(
             self.setup.plan,
-            driver.run,
+            run_step,
             prior=kept,
             forks=self.options.forks,
             max_fail_percent=self.options.max_fail_percent,
@@ -348,6 +360,7 @@ class _Run:
         counts: dict[str, int] = {}
         for report in reports.values():
             counts[report.outcome.value] = counts.get(report.outcome.value, 0) + 1
+        self.watch.check()  # never report a run whose record is gone
         self.journal.run_finished(state)  # type: ignore[arg-type]
         self.audit.run_finished(state=state, counts=counts)
         result = self._report(reports, state)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-from rollup.audit.durable import fsync_dir, make_dirs, write_once
+from rollup.audit.durable import fsync_dir, make_dir, make_dirs, write_once
 from rollup.audit.redact import SecretRegistry, redact_value
 from rollup.errors import RollupError, UsageError
 
@@ -188,7 +188,7 @@ class RunDir:
         if not EVIDENCE_NAME.fullmatch(name):
             raise ValueError(f"evidence name {name!r}: use letters, digits and . _ @ - only")
         data = str(redact_value(text, registry)).encode("utf-8")
-        make_dirs(self.evidence_dir)
+        make_dir(self.evidence_dir)
         try:
             write_once(self.evidence_dir / name, data)
         except FileExistsError:
@@ -205,6 +205,65 @@ class RunDir:
                 data = path.read_bytes()
                 found.append(Evidence(path.name, hashlib.sha256(data).hexdigest(), len(data)))
         return tuple(found)
+
+
+class RunDirLost(RollupError):
+    """A run's directory was removed, replaced, or can no longer be written during the run."""
+
+
+class RunDirWatch:
+    """
+    Notices, between steps, that a run's directory is gone: removed or replaced (another
+    inode), its journal or audit log removed or replaced, or no longer writable. A process that
+    keeps writing to removed files would report a run whose record no longer exists.
+    """
+
+    def __init__(self, run: RunDir) -> None:
+        self.run = run
+        self._files = (run.path, run.journal_path, run.audit_path)
+        self._identity = {path: _identity(path) for path in self._files}
+
+    def check(self) -> None:
+        """
+        Raises:
+            RunDirLost: one line saying what happened to the directory.
+        """
+        for path in self._files:
+            now = _identity(path)
+            if now != self._identity[path]:
+                what = "was removed" if now is None else "was replaced"
+                where = "its directory" if path == self.run.path else path.name
+                self._lost(f"{where} {what} during the run ({path})")
+        probe = self.run.path / f".write-probe-{os.getpid()}"
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.close(fd)
+            probe.unlink()
+        except OSError as exc:
+            raise self.unwritable(f"{self.run.path}: {exc.strerror or exc}") from None
+
+    def unwritable(self, detail: str) -> RunDirLost:
+        """The error for a run directory that refused a write (``detail``: the file and why)."""
+        return self._error(f"its directory can no longer be written ({detail})")
+
+    def _lost(self, what: str) -> None:
+        raise self._error(what)
+
+    def _error(self, what: str) -> RunDirLost:
+        return RunDirLost(
+            f"run {self.run.run_id}: {what}; the run stopped, steps already running finished",
+            hint="the hosts keep what was done: restore the directory (or make it writable) and "
+            f"`rollup apply --resume {self.run.run_id}`, or start a new run, whose guards find "
+            "what is in place",
+        )
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (info.st_dev, info.st_ino)
 
 
 def create_run(runs_dir: Path, *, now: datetime | None = None) -> RunDir:

@@ -17,8 +17,9 @@ rollup's version (docs/deployment-tool.md). When that holds the step is a no-op.
 
 and then, either way, the step's automated checks run and must pass before anything after it
 starts: every Deployment Tool log written since the action was last attempted (not those a
-failed earlier attempt left) ends successfully (and there is at least one), and the components' Uninstall entries are absent, or at the new version, on the
-hosts of the check's roles. A confirmed step always runs its checks, even if its guard holds.
+failed earlier attempt left) ends successfully (and there is at least one), and the
+components' Uninstall entries are absent, or at the new version, on the hosts of the check's
+roles. A confirmed step always runs its checks, even if its guard holds.
 
 ``conditional`` decides its condition (the inventory's override, else the count of offline
 address books against the threshold); false makes it ``skipped``, true runs the wrapped step.
