@@ -26,7 +26,11 @@ E = TypeVar("E", bound=ConfigError)
 MAX_FILE_BYTES = 4 * 1024 * 1024
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's parser when PyYAML has it (about ten times as fast on a large inventory)."""
+
+
+class _UniqueKeyLoader(_SafeLoader):  # type: ignore[valid-type,misc]
     """A SafeLoader that refuses a mapping with the same key twice."""
 
 
