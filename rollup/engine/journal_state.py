@@ -44,6 +44,8 @@ class _Entry(BaseModel):
 
     seq: int = Field(ge=1)
     ts: AwareDatetime
+    prev: str | None = None
+    """SHA-256 of the journal line before this one (64 zeros for the first): the journal's chain."""
 
 
 class RunStarted(_Entry):

@@ -41,6 +41,7 @@ from rollup.engine.events import Notice, RunFinished, RunStarted, StepOutcome, r
 from rollup.engine.executors import StepReport
 from rollup.engine.identity import Identity, IdentityBook
 from rollup.engine.journal import Journal
+from rollup.engine.journal_bind import check_bound
 from rollup.engine.journal_state import Outcome, RunState, StepFinished, StepStarted, StepStatus
 from rollup.engine.options import RunOptions, RunSetup
 from rollup.engine.plans import plan_differences, plan_material
@@ -113,12 +114,14 @@ def apply_plan(setup: RunSetup, options: RunOptions) -> RunReport:
             _write_facts_or_discard(setup, options, run_dir)
         else:
             replanned = _check_plan(setup, options, run_dir)
+            check_bound(run_dir.journal_path, run_dir.audit_path)
         run: _Run | None = None
         try:
             with (
                 Journal.open(run_dir.journal_path, registry=setup.registry) as journal,
                 AuditLog.open(run_dir.audit_path, run_id=run_dir.run_id, registry=setup.registry) as audit,
             ):
+                audit.bind_journal(lambda: journal.head)
                 run = _Run(setup, options, run_dir, journal, audit, resumed=resumed, started=started)
                 return run.execute(replanned=replanned)
         except OSError as exc:
@@ -448,5 +451,6 @@ def confirm_step(
         (target,) = chosen
         journal.gate_confirmed(target, by=operator, note=note)
         with AuditLog.open(run_dir.audit_path, run_id=run_dir.run_id, registry=registry) as audit:
+            audit.bind_journal(lambda: journal.head)
             audit.gate_confirmed(step=target, host=target.split("@", 1)[-1], by=operator, note=note)
     return run_dir, target

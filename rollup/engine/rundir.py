@@ -23,6 +23,7 @@ import os
 import re
 import secrets
 import socket
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -234,7 +235,7 @@ class RunDirWatch:
                 what = "was removed" if now is None else "was replaced"
                 where = "its directory" if path == self.run.path else path.name
                 self._lost(f"{where} {what} during the run ({path})")
-        probe = self.run.path / f".write-probe-{os.getpid()}"
+        probe = self.run.path / f".write-probe-{os.getpid()}-{threading.get_ident()}"
         try:
             fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.close(fd)
