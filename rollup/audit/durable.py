@@ -81,6 +81,8 @@ def write_once(path: Path, data: bytes) -> None:
         _write_all(fd, data)
         os.fsync(fd)
     except OSError as exc:
+        with contextlib.suppress(OSError):
+            path.unlink()  # a file that could not be written whole is not left behind (a full disk)
         raise named(exc, path) from None
     finally:
         os.close(fd)

@@ -48,6 +48,15 @@ class Identity:
     machine_id: str | None
 
 
+def _recorded(path: Path) -> Identity | None:
+    """The identity kept at ``path``; ``None`` if there is none, or only what a kill left of one."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Identity(computer=str(data["computer"]), machine_id=data.get("machine_id"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def expected_computer(host: Host) -> str:
     """The computer name the host must report: ``computer_name``, else its name's first label."""
     name = host.computer_name or host.name.split(".", 1)[0]
@@ -99,13 +108,14 @@ class IdentityBook:
             return
         path = self._folder / f"{host.name}.json"
         with self._lock:
-            if not path.exists():
+            first = _recorded(path)
+            if first is None:
                 make_dir(self._folder)
+                path.unlink(missing_ok=True)  # an empty record a kill left while writing it
                 write_once(path, (json.dumps(asdict(found), sort_keys=True) + "\n").encode("utf-8"))
                 if self._on_first is not None:
                     self._on_first(host, found)
                 return
-            first = Identity(**json.loads(path.read_text(encoding="utf-8")))
         if first.machine_id and found.machine_id != first.machine_id:
             raise IdentityMismatch(
                 f"{where} is another machine than this run first reached there (machine SID "
