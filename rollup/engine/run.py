@@ -45,6 +45,7 @@ from rollup.engine.journal_bind import check_bound
 from rollup.engine.journal_state import Outcome, RunState, StepFinished, StepStarted, StepStatus
 from rollup.engine.options import RunOptions, RunSetup
 from rollup.engine.plans import plan_differences, plan_material
+from rollup.engine.recheck import still_in_effect
 from rollup.engine.remote_lock import RemoteLock
 from rollup.engine.scheduler import Scheduler
 from rollup.engine.steprun import StepDriver
@@ -343,6 +344,9 @@ class _Run:
             confirmed_ahead=self.options.confirm,
             note=self.options.note,
         )
+
+        if self.resumed:
+            kept = still_in_effect(self.setup.plan, kept, driver, self.setup.emit)
 
         def run_step(step: PlanStep) -> StepReport:
             self.watch.check()  # a run whose directory is gone stops; running steps finish
