@@ -33,7 +33,7 @@ from pathlib import Path
 import requests.adapters
 import winrm
 
-from rollup.lab.labdir import DEFAULT_PASSWORD, DEFAULT_USER, LabPaths, read_config, read_pid
+from rollup.lab.labdir import DEFAULT_USER, LabPaths, read_config, read_pid
 from rollup.ops.registry import operation
 from rollup.ps.delivery import command_line
 
@@ -69,7 +69,7 @@ def _rss_kib(state_dir: Path) -> int:
     raise RuntimeError("no VmRSS for the lab process")
 
 
-def _client(urls: list[str], what: str, runs: int) -> tuple[int, int]:
+def _client(urls: list[str], what: str, runs: int, password: str) -> tuple[int, int]:
     """``runs`` runs of ``what`` round-robin over ``urls``: (runs that exited 0, HTTP requests sent)."""
     sent = 0
     original = requests.adapters.HTTPAdapter.send
@@ -88,16 +88,18 @@ def _client(urls: list[str], what: str, runs: int) -> tuple[int, int]:
         command, arguments = command_line(op.command(op.params()).render())
     done = 0
     for n in range(runs):
-        session = winrm.Session(urls[n % len(urls)], auth=(DEFAULT_USER, DEFAULT_PASSWORD), transport="ntlm")
+        session = winrm.Session(urls[n % len(urls)], auth=(DEFAULT_USER, password), transport="ntlm")
         done += session.run_cmd(command, list(arguments)).status_code == 0
     return done, sent
 
 
-def _drive(urls: list[str], what: str, runs: int, clients: int) -> None:
+def _drive(urls: list[str], what: str, runs: int, clients: int, password: str) -> None:
     share = [urls[i::clients] for i in range(clients)]
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=clients) as pool:
-        results = list(pool.map(_client, share, [what] * clients, [runs // clients] * clients))
+        results = list(
+            pool.map(_client, share, [what] * clients, [runs // clients] * clients, [password] * clients)
+        )
     elapsed = time.perf_counter() - started
     done, sent = sum(r[0] for r in results), sum(r[1] for r in results)
     print(
@@ -134,8 +136,9 @@ def main() -> None:
         )
         urls = [f"http://{h.address}:{h.http_port}/wsman" for h in read_config(LabPaths(big)).hosts]
         runs = max(options.runs, hosts)
-        _drive(urls, "hostname", runs, options.clients)
-        _drive(urls, "products.list", runs, options.clients)
+        password = LabPaths(big).password.read_text(encoding="utf-8").strip()
+        _drive(urls, "hostname", runs, options.clients, password)
+        _drive(urls, "products.list", runs, options.clients, password)
         served_rss = _rss_kib(big)
         print(
             f"memory after every host served NTLM sessions: {served_rss} KiB RSS = "

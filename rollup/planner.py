@@ -141,11 +141,12 @@ def build_plan(
     manifest_order = {sid: i for i, sid in enumerate(manifest.step_order())}
 
     targets: dict[str, list[str]] = {sid: _hosts_of(s, inventory) for sid, s in steps.items()}
+    target_sets = {sid: frozenset(on) for sid, on in targets.items()}
 
     def resolve(dep: str, host: str) -> set[str]:
         """Plan step ids standing for manifest step ``dep`` as seen from ``host``."""
         on = targets[dep]
-        if host in on:
+        if host in target_sets[dep]:
             return {_pid(dep, host)}
         if on:
             return {_pid(dep, h) for h in on}
@@ -156,6 +157,7 @@ def build_plan(
 
     nodes: dict[str, PlanStep] = {}
     for sid, step in steps.items():
+        params = _params(step, manifest, inventory)  # the same for every host of the step
         for host in targets[sid]:
             after: set[str] = set()
             for dep in step.after:
@@ -168,7 +170,7 @@ def build_plan(
                 kind=step.kind,
                 title=step.title,
                 after=tuple(sorted(after)),
-                params=_params(step, manifest, inventory),
+                params=params,
                 wave=wave,
                 timeout_s=step.timeout_s,
                 retry=step.retry,
@@ -237,20 +239,18 @@ def _kb_order(
         for dep in deps:
             dependents[dep].append(pid)
 
-    def key(pid: str) -> tuple[int, int, str]:
-        node = nodes[pid]
-        return (manifest_order[node.step], host_order[node.host], pid)
-
-    ready = [key(pid) for pid, deps in waiting.items() if not deps]
+    keys = {pid: (manifest_order[node.step], host_order[node.host], pid) for pid, node in nodes.items()}
+    ready = [keys[pid] for pid, deps in waiting.items() if not deps]
     heapq.heapify(ready)
     out: list[PlanStep] = []
     while ready:
         pid = heapq.heappop(ready)[-1]
         out.append(nodes[pid])
         for child in dependents[pid]:
-            waiting[child].discard(pid)
-            if not waiting[child]:
-                heapq.heappush(ready, key(child))
+            left = waiting[child]
+            left.discard(pid)
+            if not left:
+                heapq.heappush(ready, keys[child])
     if len(out) != len(nodes):
         stuck = sorted(pid for pid, deps in waiting.items() if deps)
         raise PlanError(f"the plan has a dependency cycle through {', '.join(stuck[:5])}")

@@ -50,6 +50,18 @@ def make_dirs(path: Path) -> None:
         fsync_dir(directory.parent)
 
 
+def make_dir(path: Path) -> None:
+    """
+    Create ``path`` (its parent must exist: a run's folder is never created again by writing
+    into it after it was removed), fsyncing the parent when it gained the entry.
+    """
+    try:
+        path.mkdir()
+    except FileExistsError:
+        return
+    fsync_dir(path.parent)
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -68,9 +80,20 @@ def write_once(path: Path, data: bytes) -> None:
     try:
         _write_all(fd, data)
         os.fsync(fd)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            path.unlink()  # a file that could not be written whole is not left behind (a full disk)
+        raise named(exc, path) from None
     finally:
         os.close(fd)
     fsync_dir(path.parent)
+
+
+def named(exc: OSError, path: Path) -> OSError:
+    """``exc`` with the file it is about, so that the message can say where (a full disk)."""
+    if exc.filename is not None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror, str(path))
 
 
 class DurableAppender:
@@ -109,10 +132,10 @@ class DurableAppender:
             try:
                 _write_all(self._fd, data)
                 os.fsync(self._fd)
-            except OSError:
+            except OSError as exc:
                 with contextlib.suppress(OSError):
                     os.ftruncate(self._fd, self._size)
-                raise
+                raise named(exc, self.path) from None
             self._size += len(data)
 
     def close(self) -> None:

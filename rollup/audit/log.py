@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -61,6 +61,7 @@ class AuditEvent(StrEnum):
     OVERRIDE_RECORDED = "override_recorded"
     RUN_FINISHED = "run_finished"
     AUDIT_TAIL_REPAIRED = "audit_tail_repaired"
+    HOST_IDENTIFIED = "host_identified"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +151,7 @@ class AuditLog:
         self._lock = threading.Lock()
         self._appender = appender
         self._chain = _Chain(report.last_seq, report.head)
+        self._journal_head: Callable[[], tuple[int, str]] | None = None
         self._log = _Recorder(
             _Sink(appender),
             [
@@ -185,6 +187,14 @@ class AuditLog:
             log.record(AuditEvent.AUDIT_TAIL_REPAIRED, torn_bytes=size, torn_sha256=digest, saved_as=saved_as)
         return log
 
+    def bind_journal(self, head: Callable[[], tuple[int, str]]) -> None:
+        """
+        From now on, every record carries ``journal``: the ``seq`` and SHA-256 of the run
+        journal's last line when the record is written (``head``), so the journal, chained line
+        by line, is bound to this log up to there (``rollup.engine.journal_bind``).
+        """
+        self._journal_head = head
+
     @property
     def head(self) -> str:
         """The hash of the last record (``GENESIS`` before the first)."""
@@ -199,10 +209,14 @@ class AuditLog:
             ValueError: a field is one of the chain's own (``seq``, ``ts``, ``prev``, ``hash``)
                 or ``run_id``.
         """
-        reserved = sorted((CHAIN_FIELDS | {"run_id", "event"}) & fields.keys())
+        reserved = sorted((CHAIN_FIELDS | {"run_id", "event", "journal"}) & fields.keys())
         if reserved:
             raise ValueError(f"audit record fields {reserved} are set by the log itself")
         with self._lock:
+            if self._journal_head is not None:
+                seq, digest = self._journal_head()
+                if seq:
+                    fields = {**fields, "journal": {"seq": seq, "sha256": digest}}
             self._log.write(event, **fields)
             pending = self._chain.pending
             if pending is None:

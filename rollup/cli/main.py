@@ -9,8 +9,11 @@ codes"). Nothing below ``rollup.cli`` prints.
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
+import os
 import pkgutil
+import stat
 import sys
 import traceback
 from collections.abc import Sequence
@@ -64,23 +67,90 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
         return ExitCode.INTERRUPTED
     except BrokenPipeError:
         return ExitCode.OK
+    except OSError as exc:
+        if exc.errno not in _NO_SPACE:
+            return _internal_error(exc)
+        from rollup.cli.progress import printable
+
+        where = f" ({printable(str(exc.filename))})" if exc.filename else ""
+        click.echo(f"rollup: no space left on the device{where}", err=True)
+        click.echo(
+            "hint: free space there (or choose another --runs-dir), then run the command again; "
+            "a run that had started goes on with `rollup apply --resume last`",
+            err=True,
+        )
+        return ExitCode.RUN_FAILED
     except Exception as exc:
-        crash = _write_crash_file(exc)
-        click.echo(f"rollup: internal error: {type(exc).__name__}: {exc}", err=True)
-        click.echo(f"hint: details were written to {crash}; please report them", err=True)
-        return ExitCode.INTERNAL
+        return _internal_error(exc)
     return int(result) if isinstance(result, int) else ExitCode.OK
 
 
-def _write_crash_file(exc: BaseException) -> Path:
-    import platform
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def _internal_error(exc: Exception) -> int:
+    crash = _write_crash_file(exc)
+    click.echo(f"rollup: internal error: {type(exc).__name__}: {exc}", err=True)
+    if crash is None:
+        click.echo("hint: no crash file could be written; please report this error", err=True)
+    else:
+        click.echo(f"hint: details were written to {crash}; please report them", err=True)
+    return ExitCode.INTERNAL
+
+
+def crash_dir() -> Path:
+    """
+    The private directory crash files go to: ``rollup-<uid>`` in the system's temporary
+    directory, created for this user alone (mode 0700).
+    """
     import tempfile
 
-    path = Path(tempfile.gettempdir()) / "rollup-crash.log"
+    return Path(tempfile.gettempdir()) / f"rollup-{os.geteuid()}"
+
+
+def _private_dir_fd(path: Path) -> int:
+    """
+    Open ``path`` as a directory only this user can use, creating it so; never through a symlink.
+
+    Raises:
+        OSError: it is a symlink or not a directory, belongs to someone else, or others may use it.
+    """
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    info = os.fstat(fd)
+    if info.st_uid != os.geteuid() or stat.S_IMODE(info.st_mode) & 0o077:
+        os.close(fd)
+        raise PermissionError(errno.EPERM, "not a private directory of this user", str(path))
+    return fd
+
+
+def _write_crash_file(exc: BaseException) -> Path | None:
+    """
+    Write the traceback to a new file in ``crash_dir()``; its path, or ``None`` if that failed.
+
+    The file is created afresh (``O_EXCL``, mode 0600) without following a symlink, in a directory
+    only this user can write to, so no other local user can point it at a file of the operator's.
+    """
+    import platform
+    import secrets
+    from datetime import UTC, datetime
+
     text = (
         f"rollup {__version__} on Python {platform.python_version()} ({platform.platform()})\n\n"
         + "".join(traceback.format_exception(exc))
     )
-    with contextlib.suppress(OSError):
-        path.write_text(text, encoding="utf-8")
-    return path
+    folder = crash_dir()
+    name = f"crash-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{os.getpid()}-{secrets.token_hex(3)}.log"
+    try:
+        dir_fd = _private_dir_fd(folder)
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+            fd = os.open(name, flags, 0o600, dir_fd=dir_fd)
+        finally:
+            os.close(dir_fd)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError:
+        return None
+    return folder / name

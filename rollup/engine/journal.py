@@ -13,6 +13,7 @@ is not hash-chained, but it is redacted with the same registry.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -45,6 +46,13 @@ class JournalRead:
 
     entries: tuple[JournalEntry, ...]
     torn: TornTail | None
+    hashes: tuple[str, ...] = ()
+    """The SHA-256 of each complete line, as written (what the next line's ``prev`` names)."""
+
+    @property
+    def last_hash(self) -> str:
+        """The last complete line's SHA-256; 64 zeros for an empty journal."""
+        return self.hashes[-1] if self.hashes else GENESIS
 
 
 def read_journal(path: Path) -> JournalRead:
@@ -67,7 +75,12 @@ def read_journal(path: Path) -> JournalRead:
                 f"{path}: line {number}: not a journal entry: {where + ': ' if where else ''}{error['msg']}"
             ) from None
     torn = None if lines.torn is None else TornTail(len(lines.lines) + 1, len(lines.torn))
-    return JournalRead(tuple(entries), torn)
+    hashes = tuple(hashlib.sha256(raw).hexdigest() for raw in lines.lines)
+    return JournalRead(tuple(entries), torn, hashes)
+
+
+GENESIS = "0" * 64
+"""The ``prev`` of a journal's first line."""
 
 
 def _utc_now() -> datetime:
@@ -97,6 +110,13 @@ class Journal:
         self._clock = clock
         self._lock = threading.Lock()
         self._seq = existing.entries[-1].seq if existing.entries else 0
+        self._last_hash = existing.last_hash
+
+    @property
+    def head(self) -> tuple[int, str]:
+        """The last line's ``seq`` and SHA-256 (0 and 64 zeros before the first)."""
+        with self._lock:
+            return self._seq, self._last_hash
 
     @classmethod
     def open(
@@ -115,12 +135,19 @@ class Journal:
 
     def _append(self, event: str, **fields: Any) -> JournalEntry:
         with self._lock:
-            data = {"event": event, "seq": self._seq + 1, "ts": self._clock().astimezone(UTC), **fields}
+            data = {
+                "event": event,
+                "seq": self._seq + 1,
+                "ts": self._clock().astimezone(UTC),
+                "prev": self._last_hash,
+                **fields,
+            }
             entry = ENTRY.validate_python(data)
             clean = redact_value(entry.model_dump(mode="json"), self._registry)
             line = json.dumps(clean, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
             self._appender.append(line)
             self._seq += 1
+            self._last_hash = hashlib.sha256(line.encode("utf-8")).hexdigest()
             return ENTRY.validate_json(line)
 
     def run_started(self, *, run_id: str, plan_fingerprint: str, operator: str) -> JournalEntry:

@@ -39,7 +39,7 @@ class Outcome(StrEnum):
     SKIPPED = "skipped"
 
 
-FinalState = Literal["done", "failed", "waiting"]
+FinalState = Literal["done", "failed", "waiting", "refused"]
 
 
 class _Entry(BaseModel):
@@ -47,6 +47,8 @@ class _Entry(BaseModel):
 
     seq: int = Field(ge=1)
     ts: AwareDatetime
+    prev: str | None = None
+    """SHA-256 of the journal line before this one (64 zeros for the first): the journal's chain."""
 
 
 class RunStarted(_Entry):
@@ -158,6 +160,8 @@ class RunState(StrEnum):
     DONE = "done"
     INTERRUPTED = "interrupted"
     """No ``run_finished`` since the last start or resume, and no live process holds the run."""
+    REFUSED = "refused"
+    """Stopped before its first step (another run's marker on the Deployment Tool host): never ``last``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

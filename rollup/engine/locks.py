@@ -200,9 +200,13 @@ def acquire_lock(
         raise _held_error(holder.inventory, path, _read_holder(path))
     stale = _parse_holder(os.pread(fd, 65536, 0))
     data = json.dumps(asdict(holder), sort_keys=True).encode("utf-8") + b"\n"
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, data, 0)
-    os.fsync(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, data, 0)
+        os.fsync(fd)
+    except OSError as exc:
+        os.close(fd)
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     return RunLock(fd, path, holder, stale)
 
 

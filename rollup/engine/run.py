@@ -23,6 +23,7 @@ host's state, never re-run blindly. See docs/apply.md.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import time
 from collections.abc import Mapping
@@ -33,20 +34,25 @@ from pathlib import Path
 from pydantic import JsonValue
 
 from rollup import __version__
-from rollup.audit.log import AuditLog
+from rollup.audit.log import AuditEvent, AuditLog
 from rollup.audit.redact import PROCESS_SECRETS, SecretRegistry
 from rollup.engine import locks, rundir
 from rollup.engine.events import Notice, RunFinished, RunStarted, StepOutcome, redacting
 from rollup.engine.executors import StepReport
+from rollup.engine.identity import Identity, IdentityBook
 from rollup.engine.journal import Journal
-from rollup.engine.journal_state import RunState, StepStarted, StepStatus
+from rollup.engine.journal_bind import check_bound
+from rollup.engine.journal_state import Outcome, RunState, StepFinished, StepStarted, StepStatus
 from rollup.engine.options import RunOptions, RunSetup
 from rollup.engine.plans import plan_differences, plan_material
+from rollup.engine.recheck import still_in_effect
 from rollup.engine.remote_lock import RemoteLock
 from rollup.engine.scheduler import Scheduler
 from rollup.engine.steprun import StepDriver
 from rollup.engine.steps.context import Hosts
 from rollup.errors import LockHeld, PlanError, RollupError, UsageError
+from rollup.model.inventory import Host
+from rollup.planner import PlanStep
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,9 +98,9 @@ def apply_plan(setup: RunSetup, options: RunOptions) -> RunReport:
     )
     try:
         local = locks.acquire_lock(setup.runs_dir, setup.inventory_digest, holder)
-    except LockHeld:
+    except (LockHeld, OSError):
         if not resumed:
-            run_dir.path.rmdir()
+            _discard(run_dir)
         raise
     with local:
         if local.stale is not None and local.stale.run_id != run_dir.run_id:
@@ -107,15 +113,27 @@ def apply_plan(setup: RunSetup, options: RunOptions) -> RunReport:
             )
         replanned = ""
         if not resumed:
-            _write_facts(setup, options, run_dir)
+            _write_facts_or_discard(setup, options, run_dir)
         else:
             replanned = _check_plan(setup, options, run_dir)
-        with (
-            Journal.open(run_dir.journal_path, registry=setup.registry) as journal,
-            AuditLog.open(run_dir.audit_path, run_id=run_dir.run_id, registry=setup.registry) as audit,
-        ):
-            run = _Run(setup, options, run_dir, journal, audit, resumed=resumed, started=started)
-            return run.execute(replanned=replanned)
+            check_bound(run_dir.journal_path, run_dir.audit_path)
+        run: _Run | None = None
+        try:
+            with (
+                Journal.open(run_dir.journal_path, registry=setup.registry) as journal,
+                AuditLog.open(run_dir.audit_path, run_id=run_dir.run_id, registry=setup.registry) as audit,
+            ):
+                audit.bind_journal(lambda: journal.head)
+                run = _Run(setup, options, run_dir, journal, audit, resumed=resumed, started=started)
+                return run.execute(replanned=replanned)
+        except OSError as exc:
+            if not resumed and (run is None or not run.recorded):
+                _discard(run_dir)  # nothing durable yet: no empty run to become `last`
+            inside = str(exc.filename or "").startswith(str(run_dir.path))
+            if run is not None and inside and exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                run.watch.check()  # removed or replaced: it says so
+                raise run.watch.unwritable(f"{exc.filename}: {exc.strerror or exc}") from None
+            raise
 
 
 def _pid() -> int:
@@ -126,6 +144,21 @@ def _run_dir(setup: RunSetup, options: RunOptions) -> tuple[rundir.RunDir, bool]
     if options.resume is None:
         return rundir.create_run(setup.runs_dir), False
     return rundir.resolve_run(setup.runs_dir, options.resume), True
+
+
+def _write_facts_or_discard(setup: RunSetup, options: RunOptions, run_dir: rundir.RunDir) -> None:
+    """``run.json``; a new run that cannot even write it (a full disk) leaves no directory behind."""
+    try:
+        _write_facts(setup, options, run_dir)
+    except OSError:
+        _discard(run_dir)
+        raise
+
+
+def _discard(run_dir: rundir.RunDir) -> None:
+    import shutil
+
+    shutil.rmtree(run_dir.path, ignore_errors=True)
 
 
 def _write_facts(setup: RunSetup, options: RunOptions, run_dir: rundir.RunDir) -> None:
@@ -193,8 +226,24 @@ class _Run:
         self.resumed = resumed
         self.started = started
         self.prior = journal.state(is_live=True)
-        self.hosts = Hosts(setup.inventory, setup.transports, setup.credentials, setup.registry)
+        self.recorded = False
+        """Whether this invocation's first journal record is on disk."""
+        self.watch = rundir.RunDirWatch(run_dir)
+        identity = IdentityBook(run_dir.path / "identity", on_first=self._identified)
+        self.hosts = Hosts(
+            setup.inventory, setup.transports, setup.credentials, setup.registry, identity=identity
+        )
         self.hosts.on_shell = journal.shell_opened
+
+    def _identified(self, host: Host, identity: Identity) -> None:
+        """The audit record of the machine that answered at ``host``'s address at first contact."""
+        self.audit.record(
+            AuditEvent.HOST_IDENTIFIED,
+            host=host.name,
+            endpoint=host.endpoint,
+            computer=identity.computer,
+            machine_id=identity.machine_id,
+        )
 
     def execute(self, *, replanned: str = "") -> RunReport:
         setup, plan = self.setup, self.setup.plan
@@ -230,7 +279,7 @@ class _Run:
             try:
                 marker.acquire(break_lock=self.options.break_remote_lock, audit=self.audit)
             except RollupError:
-                self._finish("failed", {})
+                self._finish("failed" if self.resumed else "refused", {})
                 raise
             reports = self._steps()
             state = _final_state(reports)
@@ -247,6 +296,7 @@ class _Run:
         setup = self.setup
         if self.resumed:
             self.journal.run_resumed(run_id=self.run_dir.run_id, operator=setup.operator)
+            self.recorded = True
             self.audit.run_resumed(
                 operator=setup.operator, control_host=setup.control_host, tool_version=__version__
             )
@@ -254,6 +304,7 @@ class _Run:
         self.journal.run_started(
             run_id=self.run_dir.run_id, plan_fingerprint=setup.plan.fingerprint, operator=setup.operator
         )
+        self.recorded = True
         self.audit.run_started(
             operator=setup.operator,
             control_host=setup.control_host,
@@ -281,6 +332,8 @@ class _Run:
         for entry in self.journal.existing.entries:
             if isinstance(entry, StepStarted):
                 first_started.setdefault(entry.step, entry.ts)
+            elif isinstance(entry, StepFinished) and entry.outcome is Outcome.FAILED:
+                first_started[entry.step] = entry.ts  # what a failed attempt left is history
         driver = StepDriver(
             setup=self.setup,
             hosts=self.hosts,
@@ -293,9 +346,17 @@ class _Run:
             confirmed_ahead=self.options.confirm,
             note=self.options.note,
         )
+
+        if self.resumed:
+            kept = still_in_effect(self.setup.plan, kept, driver, self.setup.emit)
+
+        def run_step(step: PlanStep) -> StepReport:
+            self.watch.check()  # a run whose directory is gone stops; running steps finish
+            return driver.run(step)
+
         scheduler = Scheduler(
             self.setup.plan,
-            driver.run,
+            run_step,
             prior=kept,
             forks=self.options.forks,
             max_fail_percent=self.options.max_fail_percent,
@@ -308,6 +369,7 @@ class _Run:
         counts: dict[str, int] = {}
         for report in reports.values():
             counts[report.outcome.value] = counts.get(report.outcome.value, 0) + 1
+        self.watch.check()  # never report a run whose record is gone
         self.audit.run_finished(state=state, counts=counts)
         self.journal.run_finished(state, audit_head=self.audit.head)  # type: ignore[arg-type]
         result = self._report(reports, state)
@@ -398,5 +460,6 @@ def confirm_step(
         (target,) = chosen
         journal.gate_confirmed(target, by=operator, note=note)
         with AuditLog.open(run_dir.audit_path, run_id=run_dir.run_id, registry=registry) as audit:
+            audit.bind_journal(lambda: journal.head)
             audit.gate_confirmed(step=target, host=target.split("@", 1)[-1], by=operator, note=note)
     return run_dir, target

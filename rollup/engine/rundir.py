@@ -24,6 +24,7 @@ import re
 import secrets
 import shlex
 import socket
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,7 +32,7 @@ from pathlib import Path
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-from rollup.audit.durable import fsync_dir, make_dirs, write_once
+from rollup.audit.durable import fsync_dir, make_dir, make_dirs, write_once
 from rollup.audit.redact import SecretRegistry, redact_value
 from rollup.errors import RollupError, UsageError
 
@@ -199,7 +200,7 @@ class RunDir:
         if not EVIDENCE_NAME.fullmatch(name):
             raise ValueError(f"evidence name {name!r}: use letters, digits and . _ @ - only")
         data = str(redact_value(text, registry)).encode("utf-8")
-        make_dirs(self.evidence_dir)
+        make_dir(self.evidence_dir)
         try:
             write_once(self.evidence_dir / name, data)
         except FileExistsError:
@@ -216,6 +217,65 @@ class RunDir:
                 data = path.read_bytes()
                 found.append(Evidence(path.name, hashlib.sha256(data).hexdigest(), len(data)))
         return tuple(found)
+
+
+class RunDirLost(RollupError):
+    """A run's directory was removed, replaced, or can no longer be written during the run."""
+
+
+class RunDirWatch:
+    """
+    Notices, between steps, that a run's directory is gone: removed or replaced (another
+    inode), its journal or audit log removed or replaced, or no longer writable. A process that
+    keeps writing to removed files would report a run whose record no longer exists.
+    """
+
+    def __init__(self, run: RunDir) -> None:
+        self.run = run
+        self._files = (run.path, run.journal_path, run.audit_path)
+        self._identity = {path: _identity(path) for path in self._files}
+
+    def check(self) -> None:
+        """
+        Raises:
+            RunDirLost: one line saying what happened to the directory.
+        """
+        for path in self._files:
+            now = _identity(path)
+            if now != self._identity[path]:
+                what = "was removed" if now is None else "was replaced"
+                where = "its directory" if path == self.run.path else path.name
+                self._lost(f"{where} {what} during the run ({path})")
+        probe = self.run.path / f".write-probe-{os.getpid()}-{threading.get_ident()}"
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.close(fd)
+            probe.unlink()
+        except OSError as exc:
+            raise self.unwritable(f"{self.run.path}: {exc.strerror or exc}") from None
+
+    def unwritable(self, detail: str) -> RunDirLost:
+        """The error for a run directory that refused a write (``detail``: the file and why)."""
+        return self._error(f"its directory can no longer be written ({detail})")
+
+    def _lost(self, what: str) -> None:
+        raise self._error(what)
+
+    def _error(self, what: str) -> RunDirLost:
+        return RunDirLost(
+            f"run {self.run.run_id}: {what}; the run stopped, steps already running finished",
+            hint="the hosts keep what was done: restore the directory (or make it writable) and "
+            f"`rollup apply --resume {self.run.run_id}`, or start a new run, whose guards find "
+            "what is in place",
+        )
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (info.st_dev, info.st_ino)
 
 
 def create_run(runs_dir: Path, *, now: datetime | None = None) -> RunDir:
@@ -247,9 +307,28 @@ def list_runs(runs_dir: Path) -> tuple[RunDir, ...]:
     )
 
 
+def counts_as_last(run: RunDir) -> bool:
+    """
+    Whether ``run`` may be what ``last`` names: it holds a run's files (not an empty directory
+    a crash at start left), and it was not refused before its first step: a run that could not
+    even start is never the one to resume or show.
+    """
+    from rollup.engine.journal import read_journal
+    from rollup.engine.journal_state import RunFinished
+
+    if not any(path.is_file() for path in (run.facts_path, run.journal_path, run.audit_path)):
+        return False
+    try:
+        entries = read_journal(run.journal_path).entries
+    except RollupError:
+        return True  # a damaged journal is shown and refused by the command, not skipped here
+    return not (entries and isinstance(entries[-1], RunFinished) and entries[-1].state == "refused")
+
+
 def resolve_run(runs_dir: Path, ref: str) -> RunDir:
     """
-    The run ``ref`` names: ``last``, a full RUN_ID, or a prefix shared by exactly one run.
+    The run ``ref`` names: ``last`` (the most recent run that ``counts_as_last``), a full RUN_ID,
+    or a prefix shared by exactly one run.
 
     Raises:
         UsageError: no runs yet, no run matches, or the prefix matches several (listed).
@@ -258,7 +337,10 @@ def resolve_run(runs_dir: Path, ref: str) -> RunDir:
     if not runs:
         raise UsageError(f"{runs_dir}: no runs yet")
     if ref == "last":
-        return runs[-1]
+        for run in reversed(runs):
+            if counts_as_last(run):
+                return run
+        raise UsageError(f"{runs_dir}: no run to name as last (every run was refused before its first step)")
     matches = [run for run in runs if run.run_id.startswith(ref)] if ref else []
     exact = [run for run in matches if run.run_id == ref]
     if exact:

@@ -9,7 +9,7 @@ A lab's state directory: its layout, ``lab.json``, the account, the addresses, t
     DIR/package/          the rollup's 22 MSIs at the KB's sizes, for the controller
     DIR/certs/            each host's HTTPS certificate
     DIR/inventory.yml     an inventory of the lab for ``--inventory``
-    DIR/lab-password      the documented default password (mode 0600), when no variable gives one
+    DIR/lab-password      the lab's own random password (mode 0600), when no variable gives one
     DIR/lab.lock          held (flock) by the process creating or serving the lab
     DIR/lab.pid           the serving process's pid, while it serves
     DIR/lab.log           what the serving process logs
@@ -44,8 +44,8 @@ from rollup.secret import Secret
 USER_ENV = "ROLLUP_LAB_USER"
 PASSWORD_ENV = "ROLLUP_LAB_PASSWORD"  # noqa: S105 - the name of a variable, not a password
 DEFAULT_USER = "HOSTING\\rollup-lab"
-DEFAULT_PASSWORD = "Rollup-Lab-2011!"  # noqa: S105 - the documented password of simulated hosts on loopback
-"""The lab account's password when ``ROLLUP_LAB_PASSWORD`` is not set (docs/lab.md)."""
+PASSWORD_PREFIX = "Rollup-Lab-"  # noqa: S105 - the start of each lab's own password, not a password
+"""Each lab's password, when ``ROLLUP_LAB_PASSWORD`` is not set, is this and 16 random characters."""
 HTTP_PORT = 5985
 HTTPS_PORT = 5986
 FIRST_ADDRESS = "127.0.2.1"
@@ -191,8 +191,15 @@ def password_source(env: Mapping[str, str]) -> Literal["env", "file"]:
 
 
 def write_default_password(paths: LabPaths) -> None:
-    """Write the documented default password to ``lab-password``, readable by its owner only."""
-    atomic_write(paths.password, (DEFAULT_PASSWORD + "\n").encode("utf-8"), mode=0o600)
+    """
+    Write a password of this lab's own to ``lab-password``, readable by its owner only: two labs
+    never share an account, so a run meant for one lab cannot act on another that took over its
+    addresses.
+    """
+    import secrets
+
+    password = PASSWORD_PREFIX + secrets.token_urlsafe(12)
+    atomic_write(paths.password, (password + "\n").encode("utf-8"), mode=0o600)
     paths.password.chmod(0o600)
 
 

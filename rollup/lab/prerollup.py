@@ -34,6 +34,7 @@ in Domain Admins:
 from __future__ import annotations
 
 import hashlib
+import secrets
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -232,6 +233,7 @@ def _base(name: str, roles: frozenset[Role], admin: str) -> HostState:
         },
         domain_admins=[admin.lower()],
         oab_count=OAB_COUNT,
+        machine_sid="S-1-5-21-" + "-".join(str(secrets.randbelow(2**32)) for _ in range(3)),
     )
 
 

@@ -168,6 +168,8 @@ class HostState(_Model):
     databases: dict[str, SqlDatabase] = Field(default_factory=dict)
     """Keyed by lower-case database name."""
 
+    machine_sid: str = ""
+    """The machine SID ``host.facts`` reports (``S-1-5-21-a-b-c``), drawn when the lab is created."""
     domain_admins: list[str] = Field(default_factory=list)
     """Accounts (``DOMAIN\\user``, lower-case) that are members of Domain Admins."""
     oab_count: int = 0

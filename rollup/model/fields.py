@@ -137,6 +137,39 @@ def check_windows_dir(path: str) -> str:
     return path
 
 
+def literal_argument(value: str) -> str:
+    """
+    Refuse what cannot reach a remote script or a cmd.exe command line literally: ``"``, ``%``
+    (cmd.exe expands ``%NAME%`` even inside quotes) and spaces around the value.
+    """
+    bad = sorted(set(value) & {'"', "%"})
+    if bad:
+        raise ValueError(f"must not contain {' or '.join(bad)}: the value reaches a command line literally")
+    if value != value.strip():
+        raise ValueError("must not begin or end with a space")
+    return value
+
+
+def iis_site_name(value: str) -> str:
+    """An IIS web site's name, as the IIS scripts look it up: no quotes, slashes or outer spaces."""
+    if '"' in value:
+        raise ValueError('must not contain ": IIS scripts receive the site name literally')
+    if "/" in value or "\\" in value:
+        raise ValueError("must not contain / or \\: it is a web site's name, not a path")
+    if value != value.strip():
+        raise ValueError("must not begin or end with a space")
+    return value
+
+
+def logon_domain(value: str) -> str:
+    """A Basic-auth default logon domain as IIS keeps it: no quotes; with a space, no final backslash."""
+    if '"' in value:
+        raise ValueError('must not contain ": the IIS scripts set it literally')
+    if " " in value and value.endswith("\\"):
+        raise ValueError("a domain with a space cannot end with a backslash")
+    return value
+
+
 Int = Annotated[int, Strict()]
 Bool = Annotated[bool, Strict()]
 Str = Annotated[str, Strict()]
@@ -151,7 +184,9 @@ FileNames = Annotated[
 ]
 StepId = Annotated[str, Strict(), Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)]
 Roles = Annotated[tuple[Role, ...], AfterValidator(non_empty), AfterValidator(unique)]
-Names = Annotated[tuple[Line, ...], AfterValidator(unique)]
+ArgName = Annotated[str, Strict(), AfterValidator(one_line(200)), AfterValidator(literal_argument)]
+"""A name that reaches a command line (a Deployment Tool component or node): ``literal_argument``."""
+Names = Annotated[tuple[ArgName, ...], AfterValidator(unique)]
 ExitCode = Annotated[Int, AfterValidator(between(-(2**31), 2**32 - 1))]
 """A process exit code as Windows reports it (a DWORD, or its signed reading)."""
 ExitCodes = Annotated[tuple[ExitCode, ...], AfterValidator(unique)]

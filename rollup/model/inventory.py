@@ -98,6 +98,12 @@ class Host:
     insecure_lab: bool
     operation_timeout_s: float
     read_timeout_s: float
+    cert_validation_reason: str | None = None
+    computer_name: str | None = None
+    """The computer name the host must report, when it is not the host name's first label."""
+    machine_id: str | None = None
+    """The machine SID the host must report (``S-1-5-21-...``), when the inventory pins it."""
+    """Why a production host's certificate is not checked (required with ``cert_validation: ignore``)."""
     vm: VmRef | None = None
     """The virtual machine the host is, in a lab that rehearsals snapshot; ``None`` otherwise."""
 

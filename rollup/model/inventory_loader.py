@@ -285,6 +285,14 @@ class Loader:
             )
         if insecure_lab and settings.production:
             self.fail(v["insecure_lab"].path, "not allowed in a production inventory (rollup_production)")
+        cert_validation = CertValidation(get("cert_validation", CertValidation.VALIDATE))
+        unexplained = "cert_validation_reason" not in v
+        if cert_validation is CertValidation.IGNORE and settings.production and unexplained:
+            self.fail(
+                v["cert_validation"].path,
+                "ignore is not allowed in a production inventory (rollup_production) "
+                "unless cert_validation_reason says why",
+            )
         operation = get("operation_timeout_s", DEFAULT_OPERATION_TIMEOUT_S)
         read = get("read_timeout_s", DEFAULT_READ_TIMEOUT_S)
         if read <= operation:
@@ -298,7 +306,10 @@ class Loader:
             port=get("port", 5986 if scheme is Scheme.HTTPS else 5985),
             scheme=scheme,
             transport=transport,
-            cert_validation=CertValidation(get("cert_validation", CertValidation.VALIDATE)),
+            cert_validation=cert_validation,
+            cert_validation_reason=get("cert_validation_reason", None),
+            computer_name=get("computer_name", None),
+            machine_id=get("machine_id", None),
             ca_trust_path=None if ca_trust is None else self.base_dir / ca_trust,
             user=get("user", None),
             password=get("password", None),

@@ -61,6 +61,28 @@ def _text(value: Any) -> str:
     return value
 
 
+_NETBIOS = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,14}\Z")
+_SID = re.compile(r"S-1-5-21-\d{1,10}-\d{1,10}-\d{1,10}\Z", re.IGNORECASE)
+
+
+def _computer_name(value: Any) -> str:
+    if not isinstance(value, str) or not _NETBIOS.match(value):
+        raise ValueError("must be a computer name (letters, digits and hyphens, at most 15 characters)")
+    return value
+
+
+def _machine_id(value: Any) -> str:
+    if not isinstance(value, str) or not _SID.match(value):
+        raise ValueError("must be a machine SID such as S-1-5-21-1004336348-1177238915-682003330")
+    return value
+
+
+def _template(value: Any) -> str:
+    from rollup.model.steps import check_command_template
+
+    return check_command_template(_text(value))
+
+
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 DNS_NAME = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(?:\.{_LABEL})*\.?\Z")
 _USER_NAME = re.compile(r"[^\"/\[\]:;|=,+*?<>]{1,256}\Z")
@@ -140,6 +162,9 @@ _ANSIBLE_NAMES: dict[str, tuple[str, ...]] = {
     "scheme": ("ansible_winrm_scheme",),
     "transport": ("ansible_winrm_transport",),
     "cert_validation": ("ansible_winrm_server_cert_validation",),
+    "cert_validation_reason": (),
+    "computer_name": (),
+    "machine_id": (),
     "ca_trust_path": ("ansible_winrm_ca_trust_path",),
     "user": ("ansible_user", "ansible_winrm_user"),
     "password": ("ansible_password", "ansible_winrm_password", "ansible_winrm_pass"),
@@ -154,6 +179,9 @@ HOST_VARS: dict[str, Check] = {  # password is a credential reference, checked b
     "scheme": _choice(*Scheme),
     "transport": _transport,
     "cert_validation": _choice(*CertValidation),
+    "cert_validation_reason": _text,
+    "computer_name": _computer_name,
+    "machine_id": _machine_id,
     "ca_trust_path": _text,
     "user": _user,
     "insecure_lab": _bool,
@@ -184,7 +212,7 @@ SETTINGS: dict[str, Check] = {
     "rollup_production": _bool,
     "rollup_collab_wave_size": _whole(1, 1000),
     "rollup_deployment_tool_strategy": _choice("manual", "command"),
-    "rollup_deployment_tool_command": _text,
+    "rollup_deployment_tool_command": _template,
     "rollup_shared_oab": _choice("auto", "always", "never"),
     "rollup_reboot_policy": _choice("stop", "ignore"),
     "rollup_package_dir": _text,

@@ -28,6 +28,7 @@ from rollup.errors import ManifestError
 from rollup.load import key_path, read_yaml
 from rollup.model.fields import (
     FROZEN,
+    ArgName,
     Bool,
     FileName,
     Int,
@@ -37,6 +38,7 @@ from rollup.model.fields import (
     WindowsDir,
     between,
     key_error,
+    literal_argument,
     windows_key,
 )
 from rollup.model.manifest_checks import cross_check, topological_order
@@ -193,8 +195,8 @@ class Component(BaseModel):
 
     model_config = FROZEN
 
-    name: Line
-    msi: FileName
+    name: ArgName
+    msi: Annotated[FileName, AfterValidator(literal_argument)]
     managed_by: Literal["deployment_tool", "steps"]
     uninstall: Bool
     reinstall: Bool

@@ -38,7 +38,9 @@ from rollup.model.fields import (
     Text,
     WindowsDir,
     between,
+    iis_site_name,
     key_error,
+    logon_domain,
     non_empty,
     one_line,
     unique,
@@ -127,7 +129,8 @@ Check = Annotated[DeployLogsCheck | UninstallEntriesCheck, Field(discriminator="
 TEMPLATE_FIELDS = frozenset({"action", "name", "msi"})
 
 
-def _command_template(value: str) -> str:
+def check_command_template(value: str) -> str:
+    """A Deployment Tool command template: placeholders ``{action}``, ``{name}`` and ``{msi}`` only."""
     try:
         parsed = list(string.Formatter().parse(value))
     except ValueError as exc:
@@ -152,7 +155,7 @@ class DeploymentToolStep(_StepBase):
     components: Names = ()
     nodes: Names = ()
     strategy: Literal["manual", "command"] = "manual"
-    command_template: Annotated[Line, AfterValidator(_command_template)] | None = None
+    command_template: Annotated[Line, AfterValidator(check_command_template)] | None = None
     checklist: tuple[Text, ...] = ()
     checks: tuple[Check, ...] = ()
 
@@ -249,13 +252,16 @@ class MsiRunTwiceStep(_StepBase):
     ok_exit_codes: ExitCodes = (0, 1641, 3010)
 
 
+LogonDomain = Annotated[Str, AfterValidator(one_line(255)), AfterValidator(logon_domain)]
+
+
 class IisSettingStep(_StepBase):
     """Directory security of one IIS virtual directory (Basic-auth default domain, SSL)."""
 
     kind: Literal["iis_setting"]
-    site: Line
+    site: Annotated[Line, AfterValidator(iis_site_name)]
     vdir: FileName
-    basic_auth_default_domain: Annotated[Str, AfterValidator(one_line(255))] | None = None
+    basic_auth_default_domain: LogonDomain | None = None
     require_ssl: Bool | None = None
 
     @model_validator(mode="after")

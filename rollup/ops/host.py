@@ -5,7 +5,9 @@ One script gathers every fact; each is read in its own ``try``, so a fact that c
 (no AD to ask, WMI refusing) is ``None`` with the reason under ``errors`` while the others still
 arrive. The facts and where they come from:
 
-- computer name (``$env:COMPUTERNAME``); OS caption, version and service pack
+- computer name (``$env:COMPUTERNAME``) and machine SID (the local Administrator's SID without
+  its RID, ``Win32_UserAccount``), which ``rollup.engine.identity`` compares with the
+  inventory; OS caption, version and service pack
   (``Win32_OperatingSystem``); architecture from ``$env:PROCESSOR_ARCHITECTURE``, or
   ``PROCESSOR_ARCHITEW6432`` in a 32-bit shell on x64 (``OSArchitecture`` does not exist on
   Server 2003); the PowerShell version (``$PSVersionTable``, absent on 1.0);
@@ -83,6 +85,8 @@ class HostFacts(ResultModel):
     msishare: MsiShare | None
     oab_count: int | None
     errors: dict[str, str]
+    machine_id: str | None = None
+    """The machine SID (the local Administrator's SID without its RID): tells two hosts apart."""
 
     @property
     def deploytool_installed(self) -> bool:
@@ -100,7 +104,7 @@ $ErrorActionPreference = 'Stop'
 $r = @{ computer = $env:COMPUTERNAME; os_caption = $null; os_version = $null; service_pack = $null
     arch = $null; ps_version = '1.0'; free_bytes = $null; pending_reboot = $null; msi_busy = $null
     identity = $null; domain_admin = $null; admin_group = $null; deploytool_config = $null
-    deploytool_entry = $null; msishare = $null; oab_count = $null }
+    deploytool_entry = $null; msishare = $null; oab_count = $null; machine_id = $null }
 $err = @{}
 if ($PSVersionTable) { $r.ps_version = $PSVersionTable.PSVersion.ToString() }
 $r.arch = $env:PROCESSOR_ARCHITECTURE
@@ -139,6 +143,12 @@ try {
     }
 }
 catch { $err.identity = $_.Exception.Message }
+try {
+    $ua = @(Get-WmiObject -Class Win32_UserAccount -Filter 'LocalAccount=True')
+    $adm = @($ua | Where-Object { $_.SID -match '-500$' })
+    if ($adm.Count -gt 0) { $r.machine_id = $adm[0].SID -replace '-500$', '' }
+}
+catch { $err.machine_id = $_.Exception.Message }
 try {
     $r.deploytool_config = [IO.File]::Exists([IO.Path]::Combine($p_config_share, 'Config\MpsConfig.xml'))
     foreach ($u in @('SOFTWARE', 'SOFTWARE\Wow6432Node')) {

@@ -21,7 +21,7 @@ password to check it, but only where docs/lab.md and ``rollup.lab.wsman.auth`` s
   There is no ``lab-password`` file, and nothing in the state directory (``lab.json``,
   ``inventory.yml`` with its ``{env: ROLLUP_LAB_PASSWORD}`` reference, ``hosts/*.json``,
   ``blobs/``, ``package/``, ``certs/``, ``lab.log``) may contain it;
-- without the variable, ``lab-password`` (mode 0600) holds the documented default, and no other
+- without the variable, ``lab-password`` (mode 0600) holds the lab's own password, and no other
   file of the state directory may contain it.
 
 The CLI's temporary directory is kept apart from the lab process's, so that the NTLM user file
@@ -47,7 +47,7 @@ import yaml
 from rollup.audit.redact import embedded_base64, secret_forms
 from rollup.engine.rundir import list_runs
 from rollup.lab.fleet import LabOptions, prepare_lab
-from rollup.lab.labdir import DEFAULT_PASSWORD, PASSWORD_ENV, USER_ENV, LabPaths
+from rollup.lab.labdir import PASSWORD_ENV, PASSWORD_PREFIX, USER_ENV, LabPaths
 from rollup.testing.labproc import ROOT, LabProcess, quick_manifest
 
 PASSWORD = "Qz7\"Kv\\é/+%&= Lab-Secret'9x"
@@ -289,15 +289,22 @@ def test_the_lab_keeps_a_password_from_its_environment_only_in_its_ntlm_file_whi
     assert list(seeded.lab_temp.iterdir()) == []
 
 
-def test_a_lab_without_the_variable_keeps_its_password_in_one_0600_file(tmp_path: Path) -> None:
-    """The documented default goes to lab-password (mode 0600) and into no other file of the lab."""
+def test_a_lab_without_the_variable_keeps_its_own_password_in_one_0600_file(tmp_path: Path) -> None:
+    """Each lab draws its own password into lab-password (mode 0600), and into no other file of the lab."""
     env = {k: v for k, v in os.environ.items() if k not in (PASSWORD_ENV, USER_ENV)}
-    paths = LabPaths(tmp_path / "lab")
-    paths.root.mkdir()
-    prepare_lab(paths, LabOptions(manifest=ROOT / "manifests" / "hmc40-rollup-2011-01.yml", collab=1), env)
+    labs = []
+    for name in ("lab", "other"):
+        paths = LabPaths(tmp_path / name)
+        paths.root.mkdir()
+        options = LabOptions(manifest=ROOT / "manifests" / "hmc40-rollup-2011-01.yml", collab=1)
+        prepare_lab(paths, options, env)
+        labs.append(paths)
+    paths, other = labs
+    password = paths.password.read_text(encoding="utf-8").strip()
 
-    leaks = Scanner(DEFAULT_PASSWORD).scan_files(paths.root)
+    leaks = Scanner(password).scan_files(paths.root)
 
-    assert paths.password.read_text(encoding="utf-8").strip() == DEFAULT_PASSWORD
+    assert password.startswith(PASSWORD_PREFIX)
+    assert password != other.password.read_text(encoding="utf-8").strip()
     assert stat.S_IMODE(paths.password.stat().st_mode) == 0o600
     assert {leak.where for leak in leaks} == {"lab/lab-password"}

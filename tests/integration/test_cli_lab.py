@@ -18,7 +18,7 @@ import winrm
 from winrm.exceptions import InvalidCredentialsError
 
 from rollup.cli.main import main
-from rollup.lab.labdir import DEFAULT_PASSWORD, DEFAULT_USER, LabPaths, read_pid
+from rollup.lab.labdir import DEFAULT_USER, LabPaths, read_pid
 from rollup.lab.store import FileStateStore
 from rollup.model.manifest import load_manifest
 
@@ -51,7 +51,12 @@ def _lab(tmp_path_factory: pytest.TempPathFactory, cache_env: None) -> Iterator[
     main(["lab", "down", "--state-dir", str(paths.root)])
 
 
-def _session(address: str, password: str = DEFAULT_PASSWORD) -> winrm.Session:
+def _password(paths: LabPaths) -> str:
+    """The lab's own password (each lab draws one when it is created)."""
+    return paths.password.read_text(encoding="utf-8").strip()
+
+
+def _session(address: str, password: str) -> winrm.Session:
     return winrm.Session(
         f"http://{address}:5985/wsman",
         auth=(DEFAULT_USER, password),
@@ -74,7 +79,8 @@ def test_every_host_answers_hostname_over_ntlm_with_encryption(lab: LabPaths) ->
     """Unmodified pywinrm, NTLM with message encryption, runs `hostname` on every host and gets its name."""
     addresses = _addresses(lab)
 
-    names = {name: _session(address).run_cmd("hostname").std_out for name, address in addresses.items()}
+    password = _password(lab)
+    names = {name: _session(where, password).run_cmd("hostname").std_out for name, where in addresses.items()}
 
     assert list(addresses) == HOSTS
     assert names == {name: f"{name}\r\n".encode() for name in HOSTS}
@@ -90,7 +96,7 @@ def test_a_wrong_password_is_refused_as_windows_refuses_it(lab: LabPaths) -> Non
 
 def test_a_command_line_over_8191_characters_fails_as_cmd_fails(lab: LabPaths) -> None:
     """A 9,000-character command line reaches cmd.exe, which refuses it with exit code 1."""
-    result = _session("127.0.130.4").run_cmd("echo " + "x" * 8995)
+    result = _session("127.0.130.4", _password(lab)).run_cmd("echo " + "x" * 8995)
 
     assert (result.status_code, result.std_out, result.std_err) == (
         1,
@@ -241,7 +247,7 @@ def test_a_change_survives_down_and_up_and_a_stale_pid_file_is_cleaned(
     install = _inline_op(
         "msi.install", path="C:\\temp\\KB2492954\\HostedEmail2007NS.msi", log="C:\\temp\\he.log"
     )
-    changed = _session("127.0.132.1").run_cmd(*install)
+    changed = _session("127.0.132.1", _password(paths)).run_cmd(*install)
     assert main(["lab", "down", "--state-dir", str(paths.root)]) == 0
     refused = _refused("127.0.132.1")
     assert _up(paths.root) == 0
@@ -294,7 +300,7 @@ def test_without_detach_the_lab_serves_until_ctrl_c(tmp_path: Path, cache_env: N
         lines.append(line)
         if line.startswith("Serving"):
             break
-    answer = _session("127.0.133.4").run_cmd("hostname")
+    answer = _session("127.0.133.4", _password(LabPaths(state_dir))).run_cmd("hostname")
     # A client holding an idle keep-alive connection while the lab stops must not make it
     # print a traceback.
     with socket.create_connection(("127.0.133.1", 5985), timeout=5.0):

@@ -17,7 +17,7 @@ import pytest
 from winrm.protocol import Protocol
 
 from rollup.lab.fleet import LabOptions, RunningLab, prepare_lab
-from rollup.lab.labdir import DEFAULT_PASSWORD, DEFAULT_USER, LabPaths, read_config, write_config
+from rollup.lab.labdir import DEFAULT_USER, LabPaths, read_config, write_config
 from rollup.lab.scenario import Scenario, parse_scenario
 from rollup.ops.registry import operation
 from rollup.ps.delivery import command_line, fits_command_line, stdin_command, stdin_payload
@@ -26,6 +26,10 @@ ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "manifests" / "hmc40-rollup-2011-01.yml"
 TEMPLATE_ADDRESS = "127.0.120.1"
 """The in-process labs' first address (other lab tests use 127.0.160 up, the CLI's tests 127.0.130)."""
+
+
+PASSWORD = "Rollup-Lab-test-password"
+"""What ``serving`` sets as the lab's password (each new lab draws its own), so ``Client`` knows it."""
 
 
 def lab_env(cache: Path) -> dict[str, str]:
@@ -67,7 +71,10 @@ def copy_lab(template: LabPaths, target: Path, scenario: Mapping[str, Any] | Non
 @contextlib.contextmanager
 def serving(paths: LabPaths, cache: Path) -> Iterator[RunningLab]:
     """The lab served in this process for the block; no simulation error may happen."""
-    lab = RunningLab(paths, read_config(paths), lab_env(cache))
+    config = read_config(paths)
+    if config.credential_source == "file":
+        paths.password.write_text(PASSWORD + "\n", encoding="utf-8")
+    lab = RunningLab(paths, config, lab_env(cache))
     lab.start()
     try:
         yield lab
@@ -96,7 +103,7 @@ class Client:
         self,
         address: str,
         *,
-        password: str = DEFAULT_PASSWORD,
+        password: str = PASSWORD,
         read_timeout_s: int = 30,
         operation_timeout_s: int = 20,
     ) -> None:

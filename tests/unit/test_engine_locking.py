@@ -75,7 +75,7 @@ def test_another_runs_marker_on_the_deployment_tool_host_stops_the_run(
 
     assert "run 20110310T100000Z-beef of HOSTING\\carol on ops02" in str(refused.value)
     assert "--break-remote-lock" in (refused.value.hint or "")
-    assert '"state":"failed"' in audit
+    assert '"state":"refused"' in audit
     assert '"event":"step_started"' not in audit
     assert fleet.mutations()["MPS01"] == 0
 

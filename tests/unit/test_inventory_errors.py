@@ -287,6 +287,26 @@ CASES: list[tuple[str, str, str]] = [
         edit(("MPS01:\n        MPS02", "MPS01:\n        MPS01:\n        MPS02")),
         f"{F}: duplicate key 'MPS01' (line 12, column 9)",
     ),
+    (
+        "an integer of thousands of digits",
+        edit((COLLAB_VARS, "{port: " + "9" * 5000 + "}")),
+        f"{F}: an integer of 5000 characters; at most 64 are accepted (line 17, column 20)",
+    ),
+    (
+        "an invisible text-direction character",
+        edit(("COLLAB01: {address: 192.0.2.31}", 'COLLAB01: {address: "192.0.2.31\u202e"}')),
+        f"{F}: all.children.collab.hosts.COLLAB01.address: "
+        "contains an invisible text-direction character (U+202E)",
+    ),
+    (
+        "production without certificate validation",
+        edit(
+            ("    rollup_user:", "    rollup_production: true\n    rollup_user:"),
+            (COLLAB_VARS, "{port: 5986, scheme: https, cert_validation: ignore}"),
+        ),
+        f"{F}: all.children.collab.vars.cert_validation: ignore is not allowed in a production "
+        "inventory (rollup_production) unless cert_validation_reason says why",
+    ),
 ]
 
 
@@ -376,6 +396,20 @@ def test_bad_references_to_an_inventory(tmp_path: Path, ref: str, expected: str)
         load_inventory(ref, base_dir=tmp_path)
 
     assert str(caught.value) == expected
+
+
+def test_production_ignores_a_certificate_only_with_a_reason(tmp_path: Path) -> None:
+    """``cert_validation_reason`` lets a production host go unchecked, and the reason is kept."""
+    (tmp_path / "inventory").mkdir()
+    text = edit(
+        ("    rollup_user:", "    rollup_production: true\n    rollup_user:"),
+        (COLLAB_VARS, "{port: 5986, scheme: https, cert_validation: ignore, cert_validation_reason: CHG-42}"),
+    )
+    (tmp_path / "inventory" / "prod.yml").write_text(text, encoding="utf-8")
+
+    (collab,) = [h for h in load_inventory("prod", base_dir=tmp_path).hosts if h.name == "COLLAB01"]
+
+    assert (collab.cert_validation.value, collab.cert_validation_reason) == ("ignore", "CHG-42")
 
 
 def test_every_error_in_the_docs_is_one_the_tests_produce() -> None:

@@ -40,11 +40,12 @@ def test_entries_are_written_and_read_back_typed(tmp_path: Path) -> None:
     assert read.torn is None
     assert [entry.seq for entry in read.entries] == [1, 2, 3]
     assert [entry.event for entry in read.entries] == ["run_started", "step_started", "step_finished"]
-    assert read.entries[1] == StepStarted(seq=2, ts=T0, step="install@MPS01", attempt=1)
+    assert read.entries[1] == StepStarted(seq=2, ts=T0, step="install@MPS01", attempt=1, prev=read.hashes[0])
     assert isinstance(read.entries[2], StepFinished)
     assert read.entries[2].duration_s == 1.235
     assert path.read_text().splitlines()[1] == (
-        '{"attempt":1,"event":"step_started","seq":2,"step":"install@MPS01","ts":"2026-11-21T10:45:12Z"}'
+        '{"attempt":1,"event":"step_started","prev":"' + read.hashes[0] + '","seq":2,'
+        '"step":"install@MPS01","ts":"2026-11-21T10:45:12Z"}'
     )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from rollup.audit.redact import SecretRegistry
+from rollup.engine.journal import Journal
 from rollup.engine.rundir import (
     DEFAULT_RUNS_DIR,
     RUN_ID_PATTERN,
@@ -46,6 +47,7 @@ def _facts(run: RunDir) -> RunFacts:
 def _make(runs_dir: Path, *names: str) -> None:
     for name in names:
         (runs_dir / name).mkdir(parents=True)
+        (runs_dir / name / "run.json").write_text("{}", encoding="utf-8")
 
 
 def test_runs_dir_option_then_environment_then_default(tmp_path: Path) -> None:
@@ -140,6 +142,17 @@ def test_resolve_run_by_last_id_and_prefix(tmp_path: Path) -> None:
     assert resolve_run(tmp_path, "last").run_id == "20261121T104512Z-bbbc"
     assert resolve_run(tmp_path, "20261121T104512Z-bbbb").run_id == "20261121T104512Z-bbbb"
     assert resolve_run(tmp_path, "20261120").run_id == "20261120T000000Z-aaaa"
+
+
+def test_last_skips_a_run_without_facts_and_a_refused_run(tmp_path: Path) -> None:
+    """An empty run directory (a crash at start) and a run refused before its first step are not `last`."""
+    _make(tmp_path, "20261120T000000Z-aaaa", "20261121T104512Z-bbbb")
+    (tmp_path / "20261122T000000Z-cccc").mkdir()
+    with Journal.open(tmp_path / "20261121T104512Z-bbbb" / "journal.jsonl") as journal:
+        journal.run_started(run_id="20261121T104512Z-bbbb", plan_fingerprint="f", operator="alice")
+        journal.run_finished("refused")
+
+    assert resolve_run(tmp_path, "last").run_id == "20261120T000000Z-aaaa"
 
 
 def test_resolve_run_errors_are_one_line(tmp_path: Path) -> None:

@@ -90,6 +90,7 @@ def _host_json(host: Host) -> dict[str, Any]:
         "endpoint": host.endpoint,
         "transport": host.transport.value,
         "cert_validation": host.cert_validation.value,
+        "cert_validation_reason": host.cert_validation_reason,
         "ca_trust_path": None if host.ca_trust_path is None else str(host.ca_trust_path),
         "user": host.user,
         "credential": None if ref is None else {"kind": ref.kind, "reference": ref.describe()},

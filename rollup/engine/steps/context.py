@@ -32,12 +32,14 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from rollup.audit.redact import SecretRegistry
 from rollup.credentials import CredentialCache
+from rollup.engine.identity import IdentityBook, IdentityMismatch
 from rollup.engine.journal_state import Confirmation
 from rollup.engine.package import Package
 from rollup.errors import RollupError, TransportError
-from rollup.model.inventory import Inventory
+from rollup.model.inventory import Host, Inventory
 from rollup.model.manifest import Manifest
 from rollup.ops.base import Operation
+from rollup.ops.host import FactsParams
 from rollup.ops.registry import operation
 from rollup.transport.base import PutResult, Transport, TransportRegistry
 
@@ -113,9 +115,12 @@ class Hosts:
         registry: SecretRegistry,
         *,
         read_only: bool = False,
+        identity: IdentityBook | None = None,
     ) -> None:
         self.inventory = inventory
         self.read_only = read_only
+        self._identity = IdentityBook() if identity is None else identity
+        self._refused: dict[str, IdentityMismatch] = {}
         self._transports = transports
         self._credentials = credentials
         self._registry = registry
@@ -132,6 +137,9 @@ class Hosts:
     def _transport(self, host: str) -> Transport:
         found = self._open.get(host)
         if found is None:
+            refused = self._refused.get(host)
+            if refused is not None:
+                raise refused
             entry = self.inventory.host(host)
             credentials = self._credentials.get(entry)
             self._registry.add(credentials.password)
@@ -139,8 +147,24 @@ class Hosts:
             if self.on_shell is not None and hasattr(found, "shell_opened"):
                 found.shell_opened = functools.partial(self.on_shell, host)
             found.open()
+            try:
+                self._identify(entry, found)
+            except BaseException:
+                with contextlib.suppress(TransportError):
+                    found.close()
+                raise
             self._open[host] = found
         return found
+
+    def _identify(self, entry: Host, transport: Transport) -> None:
+        """Before anything else on a new session: is it the inventory's host? (``rollup.engine.identity``)"""
+        facts_op, params = op("host.facts"), FactsParams()
+        result = transport.run(facts_op.command(params), timeout_s=facts_op.timeout_s)
+        try:
+            self._identity.check(entry, facts_op.parse(result, params))
+        except IdentityMismatch as exc:
+            self._refused[entry.name] = exc
+            raise
 
     def _drop(self, host: str) -> None:
         transport = self._open.pop(host, None)

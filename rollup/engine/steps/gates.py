@@ -16,9 +16,10 @@ rollup's version (docs/deployment-tool.md). When that holds the step is a no-op.
 - ``command``: the site's command runs once per component or node that still needs it;
 
 and then, either way, the step's automated checks run and must pass before anything after it
-starts: every Deployment Tool log written since the step began ends successfully (and there is
-at least one), and the components' Uninstall entries are absent, or at the new version, on the
-hosts of the check's roles. A confirmed step always runs its checks, even if its guard holds.
+starts: every Deployment Tool log written since the action was last attempted (not those a
+failed earlier attempt left) ends successfully (and there is at least one), and the
+components' Uninstall entries are absent, or at the new version, on the hosts of the check's
+roles. A confirmed step always runs its checks, even if its guard holds.
 
 ``conditional`` decides its condition (the inventory's override, else the count of offline
 address books against the threshold); false makes it ``skipped``, true runs the wrapped step.
@@ -122,6 +123,11 @@ def _shown(items: Sequence[str], limit: int = 3) -> str:
     return ", ".join(items[:limit]) + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
+def _key(log: deploytool.DeployLog) -> tuple[str, str, int]:
+    """A log as it was: a log written again (a new last write or size) counts as new."""
+    return (log.name.casefold(), log.last_write.isoformat(), log.size)
+
+
 class DeploymentTool:
     """``deployment_tool``: an action of the HMC Deployment Tool, manual or by the site's command."""
 
@@ -170,12 +176,27 @@ class DeploymentTool:
         )
 
     def act(self, ctx: StepContext, guard: Guard) -> Acted:
+        earlier: frozenset[tuple[str, str, int]] = frozenset()
         if ctx.p.get("strategy") == "command" and ctx.confirmation is None:
+            earlier = self._existing_logs(ctx)
             how = self._run_commands(ctx, guard)
         else:
             confirmation = ctx.confirmation or ctx.confirm(self._checklist(ctx))
             how = f"confirmed by {confirmation.by}"
-        return Acted(summary=f"{how}; {self._run_checks(ctx)}")
+        return Acted(summary=f"{how}; {self._run_checks(ctx, earlier)}")
+
+    def _existing_logs(self, ctx: StepContext) -> frozenset[tuple[str, str, int]]:
+        """
+        The logs there before this attempt runs the site command (name, last write, size): they
+        belong to an earlier attempt, and the checks judge only what this attempt wrote.
+        """
+        since = deploytool.since_text(ctx.started_at - LOG_MARGIN)
+        found: set[tuple[str, str, int]] = set()
+        for check in ctx.p.get("checks") or ():
+            if check["kind"] == "deploy_logs":
+                logs = ctx.call(_LOGS, deploytool.LogsParams(since=since, log_dir=check["log_dir"]))
+                found.update(_key(log) for log in logs.logs)
+        return frozenset(found)
 
     def _checklist(self, ctx: StepContext) -> tuple[str, ...]:
         items = [str(i) for i in ctx.p.get("checklist") or ()]
@@ -216,20 +237,23 @@ class DeploymentTool:
         earlier = f" ({skipped} done earlier in this run)" if skipped else ""
         return f"the site command ran {ran} time(s){earlier}"
 
-    def _run_checks(self, ctx: StepContext) -> str:
+    def _run_checks(self, ctx: StepContext, earlier: frozenset[tuple[str, str, int]] = frozenset()) -> str:
         passed: list[str] = []
         for check in ctx.p.get("checks") or ():
             if check["kind"] == "deploy_logs":
-                passed.append(self._logs_check(ctx, check))
+                passed.append(self._logs_check(ctx, check, earlier))
             else:
                 passed.append(self._entries_check(ctx, check))
         return "; ".join(passed) if passed else "the manifest declares no check for this step"
 
-    def _logs_check(self, ctx: StepContext, check: Mapping[str, Any]) -> str:
+    def _logs_check(
+        self, ctx: StepContext, check: Mapping[str, Any], earlier: frozenset[tuple[str, str, int]]
+    ) -> str:
         since = deploytool.since_text(ctx.started_at - LOG_MARGIN)
-        logs: deploytool.DeployLogs = ctx.call(
+        read: deploytool.DeployLogs = ctx.call(
             _LOGS, deploytool.LogsParams(since=since, log_dir=check["log_dir"])
         )
+        logs = read.model_copy(update={"logs": tuple(log for log in read.logs if _key(log) not in earlier)})
         if not logs.logs:
             raise StepFailed(
                 f"{ctx.host}: no Deployment Tool log in {logs.log_dir} was written since {since}",

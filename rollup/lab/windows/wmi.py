@@ -177,6 +177,27 @@ def _services(machine: Machine) -> list[WmiObject]:
     return out
 
 
+@wmi_class(CIMV2, "Win32_UserAccount")
+def _user_accounts(machine: Machine) -> list[WmiObject]:
+    """The local Administrator and Guest: their SIDs are the machine SID and RIDs 500 and 501."""
+    from rollup.lab.windows.security import domain_sid
+
+    sid = machine.state.machine_sid or domain_sid(machine.computer_name())
+    name = machine.computer_name()
+    out = []
+    for account, rid in (("Administrator", 500), ("Guest", 501)):
+        props = {
+            "Name": account,
+            "Domain": name,
+            "Caption": f"{name}\\{account}",
+            "SID": f"{sid}-{rid}",
+            "LocalAccount": True,
+            "Disabled": rid == 501,
+        }
+        out.append(WmiObject(machine, CIMV2, "Win32_UserAccount", props, f'Domain="{name}",Name="{account}"'))
+    return out
+
+
 _CONDITION = re.compile(
     r"\s*(\w+)\s*=\s*(?:'((?:[^']|'')*)'|\"([^\"]*)\"|(-?\d+)|(true|false))\s*", re.IGNORECASE
 )

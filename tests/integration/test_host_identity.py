@@ -1,0 +1,133 @@
+"""
+``rollup apply`` acts only on the host the inventory names: the real CLI against the simulated
+lab, whose hosts report their computer name and machine SID through ``host.facts``.
+
+- Two hosts' addresses exchanged in the inventory (DNS01's and COLLAB01's): nothing changes on
+  either host, and the run's output names both, each with what was expected and what answered.
+- A resumed run whose lab was stopped and replaced by another lab on the same loopback addresses
+  changes nothing on the new lab: each lab has its own password, so the new lab refuses the old
+  lab's credentials; and with one password shared on purpose (``ROLLUP_LAB_PASSWORD``), the
+  machines are not the ones the run first reached, and the resume refuses them by their SIDs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rollup.engine.rundir import list_runs
+from rollup.testing.labproc import LabProcess
+
+GATE = "confirm-prerequisites"
+_ranges = itertools.count()
+SCENARIO = {
+    "faults": [{"kind": "exit_code", "hosts": ["COLLAB01"], "op": "msi.uninstall", "nth": 1, "code": 1603}]
+}
+
+
+def _address() -> str:
+    return f"127.0.86.{1 + 10 * next(_ranges)}"
+
+
+def _mutations(lab: LabProcess) -> dict[str, int]:
+    return {host: lab.host_state(host).mutations for host in lab.hosts()}
+
+
+def test_two_swapped_addresses_change_neither_host_and_name_both(tmp_path: Path) -> None:
+    """DNS01 <-> COLLAB01 in the inventory: exit 1; both named with expected and answered; no change."""
+    lab = LabProcess.start(tmp_path, collab=1, first_address=_address())
+    try:
+        data = yaml.safe_load(lab.inventory.read_text(encoding="utf-8"))
+        groups = data["all"]["children"]
+        dns, collab = groups["dns"]["hosts"]["DNS01"], groups["collab"]["hosts"]["COLLAB01"]
+        dns["address"], collab["address"] = collab["address"], dns["address"]
+        swapped = lab.state_dir / "swapped.yml"
+        swapped.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        before = _mutations(lab)
+
+        done = lab.rollup(
+            "apply", "--inventory", str(swapped), "--runs-dir", str(lab.runs_dir), "--confirm", GATE
+        )
+
+        after = _mutations(lab)
+    finally:
+        lab.stop()
+    output = done.stdout + done.stderr
+    dns_line = f"DNS01: http://{dns['address']}:5985/wsman answers as computer COLLAB01, not DNS01"
+    collab_line = f"COLLAB01: http://{collab['address']}:5985/wsman answers as computer DNS01, not COLLAB01"
+
+    assert done.returncode == 1, output
+    assert dns_line in output
+    assert collab_line in output
+    assert (after["DNS01"], after["COLLAB01"]) == (before["DNS01"], before["COLLAB01"])
+    assert after["MPS01"] > before["MPS01"]
+
+
+def _failed_run(tmp_path: Path, first: str) -> tuple[LabProcess, str]:
+    """Lab A: a run that fails part-way (1603 on COLLAB01), then lab A stops."""
+    (tmp_path / "a").mkdir()
+    lab = LabProcess.start(tmp_path / "a", collab=1, first_address=first, scenario=SCENARIO)
+    try:
+        failed = lab.apply("--confirm", GATE)
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        (run,) = list_runs(lab.runs_dir)
+    finally:
+        lab.stop()
+    return lab, run.run_id
+
+
+def _same_addresses(a: LabProcess, b: LabProcess) -> bool:
+    def addresses(lab: LabProcess) -> list[str]:
+        return [h["address"] for h in json.loads((lab.state_dir / "lab.json").read_text())["hosts"]]
+
+    return addresses(a) == addresses(b)
+
+
+def test_a_resume_against_another_lab_on_the_same_addresses_changes_nothing(tmp_path: Path) -> None:
+    """Each lab has its own password: the new lab refuses the old lab's run, and nothing changes."""
+    first = _address()
+    old, run_id = _failed_run(tmp_path, first)
+    (tmp_path / "b").mkdir()
+    new = LabProcess.start(tmp_path / "b", collab=1, first_address=first)
+    try:
+        before = _mutations(new)
+        resumed = old.apply("--resume", run_id)
+        after = _mutations(new)
+    finally:
+        new.stop()
+
+    assert _same_addresses(old, new)
+    assert after == before
+    assert resumed.returncode == 1, resumed.stdout + resumed.stderr
+    assert (
+        old.inventory.parent.joinpath("lab-password").read_text()
+        != new.state_dir.joinpath("lab-password").read_text()
+    )
+
+
+def test_a_resume_refuses_machines_that_are_not_the_ones_it_first_reached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One password for both labs: the resume finds other machine SIDs and refuses every host."""
+    monkeypatch.setenv("ROLLUP_LAB_PASSWORD", "Shared-Lab-Password-1")
+    first = _address()
+    old, run_id = _failed_run(tmp_path, first)
+    (tmp_path / "b").mkdir()
+    new = LabProcess.start(tmp_path / "b", collab=1, first_address=first)
+    try:
+        before = _mutations(new)
+        resumed = old.apply("--resume", run_id)
+        after = _mutations(new)
+    finally:
+        new.stop()
+    output = resumed.stdout + resumed.stderr
+
+    assert _same_addresses(old, new)
+    assert resumed.returncode == 1, output
+    assert "MPS01: http://" in output
+    assert "is another machine than this run first reached there" in output
+    assert after == before
