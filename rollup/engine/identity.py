@@ -10,6 +10,8 @@ the host's facts (``host.facts``, read-only) and ``IdentityBook.check`` compares
   else the host name's first label, as Windows reports it (upper case, at most 15 characters,
   the NetBIOS name);
 - the machine SID must be the inventory's ``machine_id`` when it gives one;
+- the computer's domain must be the inventory's ``domain`` when it gives one (its DNS name, or
+  the DNS name's first label: ``hosting.local`` or ``HOSTING``);
 - within a run, the machine must be the one that answered at the run's first contact with that
   host: its computer name and machine SID are recorded then (``identity/<HOST>.json`` in the run
   directory, written once, and an audit record), and a later contact, a reconnect or a resume,
@@ -99,6 +101,14 @@ class IdentityBook:
                 f"{where} answers with machine SID {found.machine_id}, not {host.machine_id}; "
                 "nothing was changed there",
                 hint=f"the address of {host.name} reaches another machine of the same name",
+            )
+        domain = (facts.domain or "").strip().lower()
+        wanted = (host.domain or "").lower()
+        if wanted and domain and wanted not in (domain, domain.split(".", 1)[0]):
+            raise IdentityMismatch(
+                f"{where} answers as a member of domain {domain}, not {host.domain}; "
+                "nothing was changed there",
+                hint=f"the address of {host.name} reaches a machine of another domain of the same name",
             )
         self._against_first_contact(host, found, where)
         return found

@@ -103,6 +103,8 @@ class Host:
     """The computer name the host must report, when it is not the host name's first label."""
     machine_id: str | None = None
     """The machine SID the host must report (``S-1-5-21-...``), when the inventory pins it."""
+    domain: str | None = None
+    """The domain the host must be a member of (its DNS name, or that name's first label), if pinned."""
     """Why a production host's certificate is not checked (required with ``cert_validation: ignore``)."""
     vm: VmRef | None = None
     """The virtual machine the host is, in a lab that rehearsals snapshot; ``None`` otherwise."""

@@ -310,6 +310,7 @@ class Loader:
             cert_validation_reason=get("cert_validation_reason", None),
             computer_name=get("computer_name", None),
             machine_id=get("machine_id", None),
+            domain=get("domain", None),
             ca_trust_path=None if ca_trust is None else self.base_dir / ca_trust,
             user=get("user", None),
             password=get("password", None),

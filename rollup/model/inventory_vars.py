@@ -71,6 +71,15 @@ def _computer_name(value: Any) -> str:
     return value
 
 
+_DOMAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}(\.[A-Za-z0-9][A-Za-z0-9-]{0,62})*\Z")
+
+
+def _domain(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 253 or not _DOMAIN.match(value):
+        raise ValueError("must be a domain name such as hosting.local or HOSTING")
+    return value
+
+
 def _machine_id(value: Any) -> str:
     if not isinstance(value, str) or not _SID.match(value):
         raise ValueError("must be a machine SID such as S-1-5-21-1004336348-1177238915-682003330")
@@ -165,6 +174,7 @@ _ANSIBLE_NAMES: dict[str, tuple[str, ...]] = {
     "cert_validation_reason": (),
     "computer_name": (),
     "machine_id": (),
+    "domain": (),
     "ca_trust_path": ("ansible_winrm_ca_trust_path",),
     "user": ("ansible_user", "ansible_winrm_user"),
     "password": ("ansible_password", "ansible_winrm_password", "ansible_winrm_pass"),
@@ -182,6 +192,7 @@ HOST_VARS: dict[str, Check] = {  # password is a credential reference, checked b
     "cert_validation_reason": _text,
     "computer_name": _computer_name,
     "machine_id": _machine_id,
+    "domain": _domain,
     "ca_trust_path": _text,
     "user": _user,
     "insecure_lab": _bool,

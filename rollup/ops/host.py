@@ -86,6 +86,8 @@ class HostFacts(ResultModel):
     oab_count: int | None
     errors: dict[str, str]
     machine_id: str | None = None
+    domain: str | None = None
+    """The domain the computer is a member of (``Win32_ComputerSystem.Domain``: a DNS name)."""
     """The machine SID (the local Administrator's SID without its RID): tells two hosts apart."""
 
     @property
@@ -104,7 +106,7 @@ $ErrorActionPreference = 'Stop'
 $r = @{ computer = $env:COMPUTERNAME; os_caption = $null; os_version = $null; service_pack = $null
     arch = $null; ps_version = '1.0'; free_bytes = $null; pending_reboot = $null; msi_busy = $null
     identity = $null; domain_admin = $null; admin_group = $null; deploytool_config = $null
-    deploytool_entry = $null; msishare = $null; oab_count = $null; machine_id = $null }
+    deploytool_entry = $null; msishare = $null; oab_count = $null; machine_id = $null; domain = $null }
 $err = @{}
 if ($PSVersionTable) { $r.ps_version = $PSVersionTable.PSVersion.ToString() }
 $r.arch = $env:PROCESSOR_ARCHITECTURE
@@ -149,6 +151,8 @@ try {
     if ($adm.Count -gt 0) { $r.machine_id = $adm[0].SID -replace '-500$', '' }
 }
 catch { $err.machine_id = $_.Exception.Message }
+try { $r.domain = [string](Get-WmiObject -Class Win32_ComputerSystem).Domain }
+catch { $err.domain = $_.Exception.Message }
 try {
     $r.deploytool_config = [IO.File]::Exists([IO.Path]::Combine($p_config_share, 'Config\MpsConfig.xml'))
     foreach ($u in @('SOFTWARE', 'SOFTWARE\Wow6432Node')) {

@@ -131,3 +131,33 @@ def test_a_resume_refuses_machines_that_are_not_the_ones_it_first_reached(
     assert "MPS01: http://" in output
     assert "is another machine than this run first reached there" in output
     assert after == before
+
+
+def test_a_host_of_another_domain_is_refused_and_the_right_domain_passes(tmp_path: Path) -> None:
+    """DNS01 pinned to another domain: apply stops DNS01 naming both domains; the lab's own passes."""
+    lab = LabProcess.start(tmp_path, collab=1, first_address=_address())
+    try:
+        data = yaml.safe_load(lab.inventory.read_text(encoding="utf-8"))
+        dns = data["all"]["children"]["dns"]["hosts"]["DNS01"]
+        dns["domain"] = "other.example"
+        wrong = lab.state_dir / "wrong-domain.yml"
+        wrong.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        dns["domain"] = "HOSTING"
+        right = lab.state_dir / "right-domain.yml"
+        right.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        before = lab.host_state("DNS01").mutations
+
+        refused = lab.rollup(
+            "apply", "--inventory", str(wrong), "--runs-dir", str(lab.runs_dir), "--confirm", GATE
+        )
+        after = lab.host_state("DNS01").mutations
+        accepted = lab.rollup(
+            "apply", "--inventory", str(right), "--runs-dir", str(lab.runs_dir), "--dry-run"
+        )
+    finally:
+        lab.stop()
+    output = refused.stdout + refused.stderr
+    assert refused.returncode == 1, output
+    assert "answers as a member of domain hosting.local, not other.example" in output
+    assert after == before
+    assert "member of domain" not in accepted.stdout + accepted.stderr

@@ -177,6 +177,22 @@ def _services(machine: Machine) -> list[WmiObject]:
     return out
 
 
+@wmi_class(CIMV2, "Win32_ComputerSystem")
+def _computer_system(machine: Machine) -> list[WmiObject]:
+    """The computer, a member of the lab's domain: the session account's domain, ``<name>.local``."""
+    from rollup.lab.windows.ldap import domain_dn
+
+    dns = ".".join(part.split("=", 1)[1] for part in domain_dn(machine).split(","))
+    props = {
+        "Name": machine.computer_name(),
+        "Domain": dns,
+        "PartOfDomain": True,
+        "Manufacturer": "Microsoft Corporation",
+        "Model": "Virtual Machine",
+    }
+    return [WmiObject(machine, CIMV2, "Win32_ComputerSystem", props, f'Name="{machine.computer_name()}"')]
+
+
 @wmi_class(CIMV2, "Win32_UserAccount")
 def _user_accounts(machine: Machine) -> list[WmiObject]:
     """The local Administrator and Guest: their SIDs are the machine SID and RIDs 500 and 501."""
