@@ -33,6 +33,7 @@ from pathlib import Path
 from rollup.checks import CONTROL_HOST, Check, HostReport, Report, Status, check
 from rollup.credentials import CredentialCache
 from rollup.errors import PackageError, RunFailed
+from rollup.identity import expected_computer, mismatch
 from rollup.model.inventory import Host, Inventory
 from rollup.model.manifest import Manifest
 from rollup.model.roles import Role
@@ -83,6 +84,12 @@ def host_checks(
 ) -> tuple[Check, ...]:
     """The pre-flight checks of one host that answered (see the module docstring)."""
     checks = [check("session", "WinRM session", "reachable and authenticated", "answered", Status.OK)]
+    problem = mismatch(host, facts)
+    expected = f"computer {expected_computer(host)}"
+    if problem is not None:
+        checks.append(check("session", "identity", expected, problem[0], Status.FAIL, problem[1]))
+        return tuple(checks)
+    checks.append(check("session", "identity", expected, f"computer {facts.computer.upper()}", Status.OK))
     checks += _system(facts, min_free_bytes)
     checks += _hmc(manifest, host, more)
     checks += _services(more)

@@ -32,10 +32,9 @@ from pathlib import Path
 
 from rollup.audit.durable import make_dir, write_once
 from rollup.errors import CommandFailed
+from rollup.identity import mismatch
 from rollup.model.inventory import Host
 from rollup.ops.host import HostFacts
-
-NETBIOS_LENGTH = 15
 
 
 class IdentityMismatch(CommandFailed):
@@ -57,12 +56,6 @@ def _recorded(path: Path) -> Identity | None:
         return Identity(computer=str(data["computer"]), machine_id=data.get("machine_id"))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def expected_computer(host: Host) -> str:
-    """The computer name the host must report: ``computer_name``, else its name's first label."""
-    name = host.computer_name or host.name.split(".", 1)[0]
-    return name[:NETBIOS_LENGTH].upper()
 
 
 class IdentityBook:
@@ -88,28 +81,10 @@ class IdentityBook:
                 or another machine than the one this run first reached at this host's address.
         """
         found = Identity(computer=facts.computer.strip().upper(), machine_id=facts.machine_id or None)
-        expected = expected_computer(host)
         where = f"{host.name}: {host.endpoint}"
-        if found.computer != expected:
-            raise IdentityMismatch(
-                f"{where} answers as computer {found.computer}, not {expected}; nothing was changed there",
-                hint=f"check the inventory's address for {host.name} (a DNS change, a recycled or "
-                "swapped address), or set computer_name if the host's name differs",
-            )
-        if host.machine_id and found.machine_id and found.machine_id.upper() != host.machine_id.upper():
-            raise IdentityMismatch(
-                f"{where} answers with machine SID {found.machine_id}, not {host.machine_id}; "
-                "nothing was changed there",
-                hint=f"the address of {host.name} reaches another machine of the same name",
-            )
-        domain = (facts.domain or "").strip().lower()
-        wanted = (host.domain or "").lower()
-        if wanted and domain and wanted not in (domain, domain.split(".", 1)[0]):
-            raise IdentityMismatch(
-                f"{where} answers as a member of domain {domain}, not {host.domain}; "
-                "nothing was changed there",
-                hint=f"the address of {host.name} reaches a machine of another domain of the same name",
-            )
+        problem = mismatch(host, facts)
+        if problem is not None:
+            raise IdentityMismatch(problem[0], hint=problem[1])
         self._against_first_contact(host, found, where)
         return found
 

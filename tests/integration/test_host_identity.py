@@ -38,7 +38,11 @@ def _mutations(lab: LabProcess) -> dict[str, int]:
 
 
 def test_two_swapped_addresses_change_neither_host_and_name_both(tmp_path: Path) -> None:
-    """DNS01 <-> COLLAB01 in the inventory: exit 1; both named with expected and answered; no change."""
+    """
+    DNS01 <-> COLLAB01 in the inventory: the pre-flight of apply refuses the run, naming both with
+    what was expected and what answered, and nothing changes anywhere; with the pre-flight
+    skipped, the run's own identity check stops both hosts (the others go on) and names them.
+    """
     lab = LabProcess.start(tmp_path, collab=1, first_address=_address())
     try:
         data = yaml.safe_load(lab.inventory.read_text(encoding="utf-8"))
@@ -48,21 +52,23 @@ def test_two_swapped_addresses_change_neither_host_and_name_both(tmp_path: Path)
         swapped = lab.state_dir / "swapped.yml"
         swapped.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
         before = _mutations(lab)
+        args = ("apply", "--inventory", str(swapped), "--runs-dir", str(lab.runs_dir), "--confirm", GATE)
 
-        done = lab.rollup(
-            "apply", "--inventory", str(swapped), "--runs-dir", str(lab.runs_dir), "--confirm", GATE
-        )
-
+        refused = lab.rollup(*args)
+        untouched = _mutations(lab)
+        skipped = lab.rollup(*args, "--skip-preflight", "--reason", "identity test")
         after = _mutations(lab)
     finally:
         lab.stop()
-    output = done.stdout + done.stderr
     dns_line = f"DNS01: http://{dns['address']}:5985/wsman answers as computer COLLAB01, not DNS01"
     collab_line = f"COLLAB01: http://{collab['address']}:5985/wsman answers as computer DNS01, not COLLAB01"
 
-    assert done.returncode == 1, output
-    assert dns_line in output
-    assert collab_line in output
+    for done in (refused, skipped):
+        output = done.stdout + done.stderr
+        assert done.returncode == 1, output
+        assert dns_line in output
+        assert collab_line in output
+    assert untouched == before
     assert (after["DNS01"], after["COLLAB01"]) == (before["DNS01"], before["COLLAB01"])
     assert after["MPS01"] > before["MPS01"]
 

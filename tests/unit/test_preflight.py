@@ -93,7 +93,7 @@ def mps01(**changes: Any) -> tuple[Check, ...]:
 def checked(name: str, **changes: Any) -> tuple[Check, ...]:
     """The pre-flight checks of ``name`` (a ready host) with its ``verify.facts`` changed."""
     return host_checks(
-        MANIFEST_M, HOSTS[name], facts(), more(MANIFEST_M, name, **changes), min_free_bytes=GIB
+        MANIFEST_M, HOSTS[name], facts(computer=name), more(MANIFEST_M, name, **changes), min_free_bytes=GIB
     )
 
 
@@ -103,7 +103,7 @@ def test_a_ready_host_passes_every_check() -> None:
 
     assert failed(checks) == {}
     assert [c.name for c in checks] == [
-        "WinRM session", "operating system", "service pack", "PowerShell", "free space on C:",
+        "WinRM session", "identity", "operating system", "service pack", "PowerShell", "free space on C:",
         "pending reboot", "Windows Installer", "Domain Admins", "HMC 4.0", "service MSDTC", "service W3SVC",
         "Deployment Tool", "C:\\MSIShare", f"COM+ {ENGINE}",
     ]  # fmt: skip
@@ -199,10 +199,21 @@ def test_a_stopped_service_fails_and_unreadable_services_are_an_error() -> None:
     assert failed(unread)["services"].status is Status.ERROR
 
 
+def test_another_machine_at_the_address_fails_identity_and_nothing_else_is_judged() -> None:
+    """Facts of COLLAB01 at MPS01's address: one failed identity check naming both, no other check."""
+    checks = mps01(computer="COLLAB01")
+
+    assert [c.name for c in checks] == ["WinRM session", "identity"]
+    assert "answers as computer COLLAB01, not MPS01" in failed(checks)["identity"].actual
+
+
 def test_the_deployment_tool_checks_run_only_on_its_host() -> None:
     """Only the Deployment Tool host is checked for the tool and C:\\MSIShare."""
-    names = [c.name for c in host_checks(MANIFEST_M, HOSTS["DNS01"], facts(deploytool_config=False),
-                                         more(MANIFEST_M, "DNS01"), min_free_bytes=GIB)]  # fmt: skip
+    dns01 = facts(deploytool_config=False, computer="DNS01")
+    names = [
+        c.name
+        for c in host_checks(MANIFEST_M, HOSTS["DNS01"], dns01, more(MANIFEST_M, "DNS01"), min_free_bytes=GIB)
+    ]
 
     assert "Deployment Tool" not in names
     assert "C:\\MSIShare" not in names
