@@ -180,14 +180,10 @@ def replacement(text: str) -> Any:
                 name = p[2:-1]
                 try:
                     out.append(m.group(name) or "")
-                except (IndexError, error_type()):
+                except IndexError:
                     out.append(p)
             else:
                 out.append(p)
         return "".join(out)
 
     return apply
-
-
-def error_type() -> type[Exception]:
-    return IndexError

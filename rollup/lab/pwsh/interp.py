@@ -11,7 +11,6 @@ PowerShell's semantics.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from rollup.lab.pwsh import ast as A
@@ -581,6 +580,3 @@ class _Console(list[Any]):
     def extend(self, items: Any) -> None:
         for item in items:
             self.append(item)
-
-
-Handler = Callable[..., Any]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from rollup.lab.pwsh.runtime import Runtime
+    pass
 
 
 class NetException(Exception):
@@ -210,9 +210,3 @@ def register(
 def statics_of(namespace: object) -> list[Callable[..., Any]]:
     """The functions of a class body marked ``static`` or ``static_property``."""
     return [v for v in vars(namespace).values() if callable(v) and hasattr(v, "ps_static")]
-
-
-def need_runtime(rt: Runtime | None) -> Runtime:
-    if rt is None:
-        raise RuntimeError("this member needs the running script's runtime")
-    return rt

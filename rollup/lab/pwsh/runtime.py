@@ -25,14 +25,6 @@ class Scope:
     functions: dict[str, FunctionDef] = field(default_factory=dict)
 
 
-class _Version:
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __str__(self) -> str:
-        return self.text
-
-
 class Runtime:
     """Variables, functions, streams and the host of one script run."""
 

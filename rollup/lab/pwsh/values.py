@@ -18,7 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from rollup.lab.pwsh.net import NetObject, NetType
+from rollup.lab.pwsh.net import NetException, NetObject
 
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
@@ -138,7 +138,7 @@ class Hashtable(NetObject):
     @staticmethod
     def _norm(key: Any) -> Any:
         if key is None:
-            raise NetException_("System.ArgumentNullException", "Key cannot be null.\r\nParameter name: key")
+            raise NetException("System.ArgumentNullException", "Key cannot be null.\r\nParameter name: key")
         return key.lower() if isinstance(key, str) else key
 
     def has(self, key: Any) -> bool:
@@ -191,7 +191,7 @@ class Hashtable(NetObject):
 
     def Add(self, key: Any, value: Any) -> None:
         if self.has(key):
-            raise NetException_(
+            raise NetException(
                 "System.ArgumentException",
                 f"Item has already been added. Key in dictionary: '{key}'  Key being added: '{key}'",
             )
@@ -209,12 +209,6 @@ class _HashtableBase(Hashtable):
 
     def ps_dynamic_member(self, name: str) -> tuple[bool, Any]:
         return False, None
-
-
-def NetException_(type_name: str, message: str) -> Exception:
-    from rollup.lab.pwsh.net import NetException
-
-    return NetException(type_name, message)
 
 
 class PSObject(NetObject):
@@ -385,10 +379,6 @@ def to_number(value: Any) -> int | float | Decimal:
     )
 
 
-def compare_key(value: Any) -> Any:
-    return value.lower() if isinstance(value, str) else value
-
-
 def equals(left: Any, right: Any, *, case_sensitive: bool = False) -> bool:
     """``left -eq right`` for one left item: the right side is converted to the left's type."""
     if left is None or right is None:
@@ -438,7 +428,3 @@ def flatten_for_output(value: Any) -> list[Any]:
     """What writing ``value`` to the pipeline emits: its items if it is enumerable, else itself."""
     items = enumerate_value(value)
     return [value] if items is None else list(items)
-
-
-def is_type(value: Any) -> bool:
-    return isinstance(value, NetType)
