@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -93,8 +94,10 @@ def _same_addresses(a: LabProcess, b: LabProcess) -> bool:
     return addresses(a) == addresses(b)
 
 
-def test_a_resume_against_another_lab_on_the_same_addresses_changes_nothing(tmp_path: Path) -> None:
-    """Each lab has its own password: the new lab refuses the old lab's run, and nothing changes."""
+def _resume_on_a_new_lab(
+    tmp_path: Path,
+) -> tuple[LabProcess, LabProcess, subprocess.CompletedProcess[str], tuple[dict[str, int], dict[str, int]]]:
+    """A run fails on lab A, lab B takes A's addresses, the run resumes: B's mutations before and after."""
     first = _address()
     old, run_id = _failed_run(tmp_path, first)
     (tmp_path / "b").mkdir()
@@ -105,6 +108,12 @@ def test_a_resume_against_another_lab_on_the_same_addresses_changes_nothing(tmp_
         after = _mutations(new)
     finally:
         new.stop()
+    return old, new, resumed, (before, after)
+
+
+def test_a_resume_against_another_lab_on_the_same_addresses_changes_nothing(tmp_path: Path) -> None:
+    """Each lab has its own password: the new lab refuses the old lab's run, and nothing changes."""
+    old, new, resumed, (before, after) = _resume_on_a_new_lab(tmp_path)
 
     assert _same_addresses(old, new)
     assert after == before
@@ -120,16 +129,7 @@ def test_a_resume_refuses_machines_that_are_not_the_ones_it_first_reached(
 ) -> None:
     """One password for both labs: the resume finds other machine SIDs and refuses every host."""
     monkeypatch.setenv("ROLLUP_LAB_PASSWORD", "Shared-Lab-Password-1")
-    first = _address()
-    old, run_id = _failed_run(tmp_path, first)
-    (tmp_path / "b").mkdir()
-    new = LabProcess.start(tmp_path / "b", collab=1, first_address=first)
-    try:
-        before = _mutations(new)
-        resumed = old.apply("--resume", run_id)
-        after = _mutations(new)
-    finally:
-        new.stop()
+    old, new, resumed, (before, after) = _resume_on_a_new_lab(tmp_path)
     output = resumed.stdout + resumed.stderr
 
     assert _same_addresses(old, new)
