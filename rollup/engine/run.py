@@ -279,7 +279,7 @@ class _Run:
             try:
                 marker.acquire(break_lock=self.options.break_remote_lock, audit=self.audit)
             except RollupError:
-                self._finish("failed" if self.resumed else "refused", {})
+                self._finish("refused", {})
                 raise
             reports = self._steps()
             state = _final_state(reports)
