@@ -148,6 +148,7 @@ def verify_params(manifest: Manifest, roles: Iterable[Role]) -> VerifyParams:
         vdirs=tuple(dict.fromkeys(f"{s.site}/{s.vdir}" for s in steps_on(manifest, IisSettingStep, wanted))),
         sql=sql_group(params_for(sql)) if sql is not None else (),
         complus=tuple(dict.fromkeys(s.application for s in steps_on(manifest, ComplusRestartStep, wanted))),
+        reboot=True,
     )
 
 
@@ -183,6 +184,7 @@ def evaluate(manifest: Manifest, observed: Sequence[Observed]) -> tuple[HostRepo
                 *_iis_checks(iis_steps, facts),
                 *_sql_checks(facts),
                 *_complus_checks(facts),
+                *_reboot_checks(facts),
             )
         roles = tuple(sorted(r.value for r in host.roles))
         reports.append(HostReport(host=host.name, roles=roles, checks=checks))
@@ -402,3 +404,17 @@ def _complus_checks(facts: VerifyFacts) -> list[Check]:
             pids = ", ".join(str(p) for p in state.process_ids)
             checks.append(check("complus", label, "running", f"running (process {pids})", Status.OK))
     return checks
+
+
+def _reboot_checks(facts: VerifyFacts) -> list[Check]:
+    """A host waiting for a restart is not compliant: what it installed may not be in use yet."""
+    reasons = facts.pending_reboot
+    if reasons is None:
+        return []
+    if isinstance(reasons, Unreadable):
+        why = "the pending-restart markers could not be read"
+        return [check("reboot", "pending restart", "none", reasons.message, Status.ERROR, why)]
+    if reasons:
+        why = "files are replaced or settings applied at the next restart: restart, then verify again"
+        return [check("reboot", "pending restart", "none", ", ".join(reasons), Status.DRIFT, why)]
+    return [check("reboot", "pending restart", "none", "none", Status.OK)]

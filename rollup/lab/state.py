@@ -177,6 +177,11 @@ class HostState(_Model):
     disk_free_bytes: int = 40 * 1024**3
     pending_reboot: list[str] = Field(default_factory=list)
     """Why a reboot is pending (``PendingFileRenameOperations``, ``msi 3010``); empty when none."""
+    booted_at: float = 1298937600.0
+    """When the host last booted (seconds since the epoch; 2011-03-01 until the lab restarts it)."""
+    restart_in_s: float | None = None
+    """A restart the host has begun or scheduled (``shutdown /r /t``, msiexec's 1641), in seconds
+    from the run that set it: the lab takes the host down then and clears it."""
 
     # Conditions the fault scenarios set and the operations honour.
     installer_busy_until: float | None = None

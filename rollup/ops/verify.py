@@ -17,7 +17,8 @@ is not read at all.
 - ``sql``: the rows of the SQL catalog that ``sql.objects`` reports, through sqlcmd or osql on
   the host itself;
 - ``complus``: each COM+ application's state, as ``complus.state``;
-- ``services``: each Windows service's state and start mode, as ``service.state``.
+- ``services``: each Windows service's state and start mode, as ``service.state``;
+- ``reboot``: the reasons Windows keeps for a pending restart, as ``host.facts`` reads them.
 
 Each group's result has the shape of its single operation's result, so the parsers and the lab
 simulations of those operations read and produce it here too: the composite cannot drift apart
@@ -87,6 +88,8 @@ class VerifyParams:
     """
     complus: tuple[str, ...] = ()
     services: tuple[str, ...] = ()
+    reboot: bool = False
+    """Read the reasons for a pending restart."""
 
     def __post_init__(self) -> None:
         for query in self.vdirs:
@@ -134,7 +137,7 @@ class VerifyParams:
     def empty(self) -> bool:
         """Whether no group is asked for (the host has nothing to read)."""
         groups = (self.files, self.product_names, self.product_codes, self.vdirs, self.complus, self.services)
-        return not any(groups) and not self.sql
+        return not any(groups) and not self.sql and not self.reboot
 
 
 _SQL_LISTS = ("index", "procedure", "scalar_function", "table_function", "near_miss")
@@ -183,6 +186,8 @@ class VerifyFacts:
     sql: SqlObjectsReport | Unreadable | None = None
     complus: Mapping[str, ComPlusState | Unreadable] = field(default_factory=dict)
     services: ServiceStates | Unreadable | None = None
+    pending_reboot: tuple[str, ...] | Unreadable | None = None
+    """Why Windows waits for a restart (empty: it does not)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -291,7 +296,20 @@ def parse(result: CommandResult, params: VerifyParams) -> VerifyFacts:
         }
     if params.services:
         found["services"] = read("services", "service.state", service.ServiceParams(names=params.services))
+    if params.reboot:
+        found["pending_reboot"] = _reasons(result, data, errors)
     return VerifyFacts(**found)
+
+
+def _reasons(
+    result: CommandResult, data: dict[str, Any], errors: dict[str, Any]
+) -> tuple[str, ...] | Unreadable:
+    if "reboot" in errors:
+        return Unreadable(str(errors["reboot"]))
+    reasons = _group(data, "reboot", dict, result).get("reasons")
+    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+        raise ResultParseError(f"{result.host}: {result.op}: the pending-restart reasons are not text")
+    return tuple(reasons)
 
 
 _MSISHARE = ("C:\\MSIShare\\DNSClient.msi", "C:\\MSIShare\\ResourceManageDatabase.msi")
@@ -314,9 +332,10 @@ FACTS: Operation[VerifyParams, VerifyFacts] = _FactsOperation(
             product_codes=("{A6813487-C08E-5A97-8289-3AB94050D874}",),
             complus=("Provisioning Engine",),
             services=("W3SVC", "MSDTC"),
+            reboot=True,
         ),
         VerifyParams(files=_MSISHARE),
-        VerifyParams(vdirs=("Default Web Site/DNSProvider",), product_names=("dnsclient",)),
+        VerifyParams(vdirs=("Default Web Site/DNSProvider",), product_names=("dnsclient",), reboot=True),
         VerifyParams(
             sql=sql_group(
                 SqlObjectsParams(

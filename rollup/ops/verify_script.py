@@ -5,7 +5,7 @@ A group calls the PowerShell function of the single operation that reads the sam
 fact has one source: ``Get-RollupFileFacts`` (``files.stat``), ``Get-RollupProducts``
 (``products.list``), ``Read-RollupVdir`` (``iis.get_vdir``), ``Get-RollupSqlObjects``
 (``sql.objects``), ``Get-RollupComPlusApp`` (``complus.state``), ``Get-RollupServices``
-(``service.state``).
+(``service.state``), ``Add-RollupRebootReason`` (``host.facts``).
 
 ``script_body`` puts together only the groups a host's parameters ask for (see
 ``rollup.ops.verify``, which holds the parameters, the parser and the lab's simulation of the
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from rollup.ops.base import compact_body
 from rollup.ops.complus import COMPLUS_FACTS
 from rollup.ops.files import FILE_FACTS
+from rollup.ops.host import REBOOT_FACTS
 from rollup.ops.iis import IIS_FACTS
 from rollup.ops.products import PRODUCT_FACTS
 from rollup.ops.service import SERVICE_FACTS
@@ -89,6 +90,15 @@ try { $r.services = @{ services = (Get-RollupServices $p_services) } }
 catch { $r.errors.services = $_.Exception.Message }
 """)
 
+_REBOOT = compact_body(r"""
+try {
+    $pr = New-Object Collections.ArrayList
+    Add-RollupRebootReason $pr
+    $r.reboot = @{ reasons = $pr }
+}
+catch { $r.errors.reboot = $_.Exception.Message }
+""")
+
 IDENTITY_HELPERS = ("Get-RollupSha256", "Get-RollupMsiProperty")
 """The prelude helpers the file identity part calls."""
 
@@ -107,6 +117,8 @@ BODY = "\n".join(
         _COMPLUS,
         SERVICE_FACTS,
         _SERVICES,
+        REBOOT_FACTS,
+        _REBOOT,
         _EPILOGUE,
     )
 )
@@ -131,6 +143,8 @@ def script_body(params: VerifyParams) -> str:
         parts += [COMPLUS_FACTS, _COMPLUS]
     if params.services:
         parts += [SERVICE_FACTS, _SERVICES]
+    if params.reboot:
+        parts += [REBOOT_FACTS, _REBOOT]
     parts.append(_EPILOGUE)
     return "\n".join(parts)
 

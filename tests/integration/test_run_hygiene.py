@@ -143,7 +143,9 @@ def test_a_resume_refused_by_the_marker_leaves_the_run_as_it_was(lab: LabProcess
     other = ("apply", "--inventory", str(lab.inventory), "--runs-dir", str(tmp_path / "elsewhere"))
     took = lab.rollup(*other, "--break-remote-lock")
     refused = lab.apply("--resume", first.run_id, "--confirm", GATE)
-    shown = json.loads(lab.rollup("runs", "show", first.run_id, "--json", "--runs-dir", str(lab.runs_dir)).stdout)
+    shown = json.loads(
+        lab.rollup("runs", "show", first.run_id, "--json", "--runs-dir", str(lab.runs_dir)).stdout
+    )
     listed = lab.rollup("runs", "--runs-dir", str(lab.runs_dir)).stdout
 
     assert waiting.returncode == 5, waiting.stderr + waiting.stdout

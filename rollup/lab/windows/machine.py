@@ -115,11 +115,16 @@ class Machine:
         from rollup.lab.windows.cmd import cmd_exe, site_command
         from rollup.lab.windows.iisreset import iisreset
         from rollup.lab.windows.msiexec import msiexec
+        from rollup.lab.windows.shutdown import shutdown_exe
         from rollup.lab.windows.sqlclient import sql_programs
         from rollup.ops.deploytool import LAB_COMMAND
 
         system = self.system_root() + "\\system32"
-        found: dict[str, Program] = {system + "\\msiexec.exe": msiexec, system + "\\cmd.exe": cmd_exe}
+        found: dict[str, Program] = {
+            system + "\\msiexec.exe": msiexec,
+            system + "\\cmd.exe": cmd_exe,
+            system + "\\shutdown.exe": shutdown_exe,
+        }
         found.update(sql_programs(self))
         if "deployment_tool" in self.state.roles:
             found[LAB_COMMAND] = site_command
