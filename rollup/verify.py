@@ -332,6 +332,9 @@ def _iis_checks(steps: Sequence[IisSettingStep], facts: VerifyFacts) -> list[Che
         if step.require_ssl is not None:
             ssl = isinstance(found, VdirSecurity) and found.require_ssl
             wanted.append(("require secure channel (SSL)", _yes(step.require_ssl), _yes(ssl)))
+        if step.require_ssl:
+            bound = isinstance(found, VdirSecurity) and bool(found.ssl_cert)
+            wanted.append((f"certificate bound to {step.site}", _yes(True), _yes(bound)))
         for label, value, actual in wanted:
             name = f"{key}: {label}"
             if isinstance(found, VdirSecurity):

@@ -162,6 +162,9 @@ class HostState(_Model):
     services: dict[str, Service] = Field(default_factory=dict)
     """Keyed by lower-case service name."""
     iis: dict[str, IisVirtualDirectory] = Field(default_factory=dict)
+    ssl_certificates: dict[int, str] = Field(default_factory=dict)
+    """IIS site id -> the thumbprint of the certificate bound to its https binding (port 443):
+    the metabase's ``SecureBindings``/``SSLCertHash`` on IIS 6, http.sys's binding on IIS 7."""
     """Keyed by lower-case virtual directory name."""
     complus: dict[str, ComPlusApplication] = Field(default_factory=dict)
     """Keyed by lower-case application name."""

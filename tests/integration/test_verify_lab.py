@@ -254,7 +254,7 @@ def test_a_rolled_up_lab_is_compliant(fleet: Fleet, tmp_path: Path) -> None:
 
     assert not_ok(report) == {}
     assert report.exit_code == ExitCode.OK
-    assert sum(len(h.checks) for h in report.hosts) == 21 + 18 + 1 + 4 + 7 + 1 + 1 + 5  # 5 hosts' restarts
+    assert sum(len(h.checks) for h in report.hosts) == 21 + 18 + 1 + 5 + 7 + 1 + 1 + 5  # 5 hosts' restarts
 
 
 def test_a_collab_host_costs_seven_requests(fleet: Fleet, tmp_path: Path) -> None:
@@ -294,6 +294,10 @@ DRIFTS = {
     "iis": (
         {"hosts": "DNS01", "iis": [{"vdir": "DNSProvider", "access_ssl": False}]},
         {("DNS01", "Default Web Site/DNSProvider: require secure channel (SSL)"): "no"},
+    ),
+    "no-certificate": (
+        {"hosts": "DNS01", "iis": [{"vdir": "DNSProvider", "certificate": False}]},
+        {("DNS01", "Default Web Site/DNSProvider: certificate bound to Default Web Site"): "no"},
     ),
     "complus": (
         {"hosts": "MPS01", "complus": [{"application": "Provisioning Engine", "running": False}]},
@@ -364,7 +368,7 @@ def test_the_verify_command_reports_json_and_junit_and_exits_3(
     assert {h["host"]: h["status"] for h in document["hosts"]} == dict.fromkeys(
         ("MPS01", "DNS01", "MPSSQL", "COLLAB01", "COLLAB02"), "drift"
     )
-    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("58", "50", "0")
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("59", "50", "0")
 
 
 def test_pinning_from_a_host_over_http_gives_the_same_lock_as_the_local_package(
