@@ -82,6 +82,26 @@ class VmRef:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SshBastion:
+    """
+    The SSH jump host a host's WinRM goes through (``ssh_bastion: user@jumphost[:port]``):
+    rollup opens a ``direct-tcpip`` channel through it to the host's WinRM port. The key is
+    ``key_file``, else the SSH agent's or ``~/.ssh``'s; the jump host's own key must be in
+    ``known_hosts`` (default ``~/.ssh/known_hosts``): an unknown or changed key is refused.
+    """
+
+    user: str
+    host: str
+    port: int = 22
+    key_file: Path | None = None
+    known_hosts: Path | None = None
+
+    def describe(self) -> str:
+        """``user@host:port``, for messages."""
+        return f"{self.user}@{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Host:
     """One Windows host: its roles and everything needed to open a WinRM session to it."""
 
@@ -108,6 +128,8 @@ class Host:
     """Why a production host's certificate is not checked (required with ``cert_validation: ignore``)."""
     vm: VmRef | None = None
     """The virtual machine the host is, in a lab that rehearsals snapshot; ``None`` otherwise."""
+    ssh_bastion: SshBastion | None = None
+    """The SSH jump host its WinRM connections go through; ``None``: straight to the host."""
 
     @property
     def endpoint(self) -> str:

@@ -24,6 +24,7 @@ from rollup.model.inventory import (
     Inventory,
     InventorySettings,
     Scheme,
+    SshBastion,
     VmProvider,
     VmRef,
 )
@@ -300,6 +301,23 @@ class Loader:
             self.fail(where, f"read_timeout_s ({read:g}) must exceed operation_timeout_s ({operation:g})")
         ca_trust = get("ca_trust_path", None)
         vm = self.vm_ref(v["vm"], settings) if "vm" in v else None
+        bastion = None
+        if "ssh_bastion" in v:
+            user, jump, jump_port = v["ssh_bastion"].value
+            key_file, known = get("ssh_key_file", None), get("ssh_known_hosts", None)
+            bastion = SshBastion(
+                user=user,
+                host=jump,
+                port=jump_port,
+                key_file=None if key_file is None else self.base_dir / key_file,
+                known_hosts=None if known is None else self.base_dir / known,
+            )
+        else:
+            for name in ("ssh_key_file", "ssh_known_hosts"):
+                if name in v:
+                    self.fail(
+                        v[name].path, f"is only used with ssh_bastion, which {entry.name} does not have"
+                    )
         return Host(
             name=entry.name,
             address=get("address", entry.name),
@@ -319,6 +337,7 @@ class Loader:
             operation_timeout_s=operation,
             read_timeout_s=read,
             vm=vm,
+            ssh_bastion=bastion,
         )
 
     def vm_ref(self, var: _Var, settings: InventorySettings) -> VmRef:

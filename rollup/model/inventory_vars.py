@@ -158,6 +158,20 @@ def _hypervisors(value: Any) -> dict[Any, Any]:
     return value
 
 
+_BASTION = re.compile(
+    r"^(?P<user>[A-Za-z0-9._][A-Za-z0-9._-]{0,63})@(?P<host>[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?$"
+)
+
+
+def _bastion(value: Any) -> tuple[str, str, int]:
+    """``user@jumphost[:port]`` as ``(user, host, port)``; an IPv6 address goes in brackets."""
+    found = _BASTION.match(value) if isinstance(value, str) else None
+    port = int(found["port"]) if found and found["port"] else 22
+    if found is None or not 1 <= port <= 65535:
+        raise ValueError("must be user@jumphost or user@jumphost:port (port 1-65535)")
+    return found["user"], found["host"].strip("[]"), port
+
+
 def _transport(value: Any) -> str:
     if value in ("plaintext", "ssl"):
         raise ValueError("must be ntlm, kerberos, credssp or basic (pywinrm's plaintext and ssl are basic)")
@@ -182,6 +196,9 @@ _ANSIBLE_NAMES: dict[str, tuple[str, ...]] = {
     "vm": (),
     "operation_timeout_s": ("ansible_winrm_operation_timeout_sec",),
     "read_timeout_s": ("ansible_winrm_read_timeout_sec",),
+    "ssh_bastion": (),
+    "ssh_key_file": (),
+    "ssh_known_hosts": (),
 }
 HOST_VARS: dict[str, Check] = {  # password is a credential reference, checked by rollup.credentials
     "address": _address,
@@ -199,6 +216,9 @@ HOST_VARS: dict[str, Check] = {  # password is a credential reference, checked b
     "operation_timeout_s": _seconds,
     "read_timeout_s": _seconds,
     "vm": _vm,
+    "ssh_bastion": _bastion,
+    "ssh_key_file": _text,
+    "ssh_known_hosts": _text,
 }
 SPELLINGS = {
     spelling: name

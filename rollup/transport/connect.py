@@ -92,9 +92,18 @@ class CountingAdapter(requests.adapters.HTTPAdapter):
     through the adapter of the response it answers, so those are counted too.
     """
 
-    def __init__(self, counter: RequestCounter) -> None:
+    def __init__(self, counter: RequestCounter, tls_name: str | None = None) -> None:
+        self.tls_name = tls_name
+        """The name the server's certificate must carry when the URL names a local tunnel."""
         super().__init__()
         self.counter = counter
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
+        if self.tls_name is not None:  # urllib3 drops these for http:// pools
+            pool_kwargs.update(server_hostname=self.tls_name, assert_hostname=self.tls_name)
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
 
     def send(  # noqa: PLR0917 (requests' signature)
         self,
@@ -111,10 +120,10 @@ class CountingAdapter(requests.adapters.HTTPAdapter):
         )
 
 
-def _mount(session: requests.Session, counter: RequestCounter) -> None:
+def _mount(session: requests.Session, counter: RequestCounter, tls_name: str | None = None) -> None:
     """Make ``session`` send through a counting adapter (once)."""
     if not isinstance(session.get_adapter("http://"), CountingAdapter):
-        adapter = CountingAdapter(counter)
+        adapter = CountingAdapter(counter, tls_name)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
 
@@ -127,7 +136,7 @@ leave the variable changed or fail with ``KeyError``. Released before the first 
 """
 
 
-def _count_requests(protocol: Any, counter: RequestCounter) -> None:
+def _count_requests(protocol: Any, counter: RequestCounter, tls_name: str | None = None) -> None:
     """
     Count every HTTP request ``protocol`` sends, on every requests session it builds.
 
@@ -151,7 +160,7 @@ def _count_requests(protocol: Any, counter: RequestCounter) -> None:
         # requests otherwise reads (and, for no_proxy, temporarily rewrites) os.environ on every
         # request, which races between threads; pywinrm has already resolved proxies and CA trust.
         session.trust_env = False
-        _mount(session, counter)
+        _mount(session, counter, tls_name)
         if type(session.auth) is HttpNtlmAuth:  # encryption is set up over HTTP only
             session.auth = PreemptiveNtlmAuth(transport.username, transport.password)
         environment_read()  # the handshake that follows needs no lock
@@ -166,7 +175,7 @@ def _count_requests(protocol: Any, counter: RequestCounter) -> None:
         finally:
             environment_read()
         session.trust_env = False
-        _mount(session, counter)
+        _mount(session, counter, tls_name)
         return session
 
     transport.setup_encryption = setup_counted
@@ -209,15 +218,24 @@ def timeouts(host: Host) -> tuple[int, int]:
 def build_protocol(host: Host, credentials: Credentials, counter: RequestCounter) -> Any:
     """
     The pywinrm ``Protocol`` for ``host`` (nothing is sent yet), counting into ``counter``.
+    A host behind an SSH bastion is reached through a local tunnel (``rollup.transport.tunnel``),
+    its certificate still checked against its own address.
 
     Raises:
-        ConfigError: see ``check_supported``.
+        ConfigError: see ``check_supported``; the bastion's host key is unknown or changed.
+        ConnectError: the bastion cannot be reached (transient).
     """
     check_supported(host)
     operation, read = timeouts(host)
     validate = host.cert_validation is CertValidation.VALIDATE
+    endpoint, tls_name = host.endpoint, None
+    if host.ssh_bastion is not None:
+        from rollup.transport.tunnel import TUNNELS
+
+        endpoint = f"{host.scheme}://127.0.0.1:{TUNNELS.local_port(host)}/wsman"
+        tls_name = host.address if host.scheme is Scheme.HTTPS else None
     protocol = Protocol(
-        host.endpoint,
+        endpoint,
         transport=_PYWINRM_AUTH[host.transport],
         username=credentials.user,
         password=credentials.password.reveal(),
@@ -228,5 +246,5 @@ def build_protocol(host: Host, credentials: Credentials, counter: RequestCounter
         message_encryption="auto",
         proxy=None,
     )
-    _count_requests(protocol, counter)
+    _count_requests(protocol, counter, tls_name)
     return protocol
