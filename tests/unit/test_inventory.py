@@ -14,6 +14,7 @@ from rollup.model.inventory import (
     CertValidation,
     Inventory,
     Scheme,
+    SshBastion,
     load_inventory,
 )
 from rollup.model.roles import Role
@@ -296,3 +297,21 @@ def test_shipped_lab_inventory_uses_http_ntlm() -> None:
     assert not inventory.production
     assert [h.name for h in inventory.hosts_in(Role.COLLAB)] == ["COLLAB01", "COLLAB02"]
     assert all(h.endpoint.startswith("http://198.51.100.") and h.port == 5985 for h in inventory.hosts)
+
+
+def test_a_bastion_applies_to_the_hosts_it_is_set_for(tmp_path: Path) -> None:
+    """``ssh_bastion`` on a group: its hosts go through it (key and known_hosts relative to the file)."""
+    text = edit(
+        "{port: 5986, scheme: https}",
+        "{port: 5986, scheme: https, ssh_bastion: 'ops@[2001:db8::7]:2222', ssh_key_file: keys/ops, "
+        "ssh_known_hosts: keys/known_hosts}",
+    )
+
+    inventory = load(tmp_path, text)
+
+    bastion = inventory.host("COLLAB01").ssh_bastion
+    keys = tmp_path / "inventory" / "keys"
+    assert bastion == SshBastion(
+        user="ops", host="2001:db8::7", port=2222, key_file=keys / "ops", known_hosts=keys / "known_hosts"
+    )
+    assert inventory.host("MPS01").ssh_bastion is None

@@ -307,6 +307,21 @@ CASES: list[tuple[str, str, str]] = [
         f"{F}: all.children.collab.vars.cert_validation: ignore is not allowed in a production "
         "inventory (rollup_production) unless cert_validation_reason says why",
     ),
+    (
+        "a bastion without a user",
+        add_all_var("rollup_ssh_bastion: jump01.hosting.example"),
+        f"{F}: all.vars.rollup_ssh_bastion: must be user@jumphost or user@jumphost:port (port 1-65535)",
+    ),
+    (
+        "a bastion port out of range",
+        add_all_var("rollup_ssh_bastion: ops@jump01:70000"),
+        f"{F}: all.vars.rollup_ssh_bastion: must be user@jumphost or user@jumphost:port (port 1-65535)",
+    ),
+    (
+        "a key file without a bastion",
+        add_all_var("rollup_ssh_key_file: keys/ops"),
+        f"{F}: all.vars.rollup_ssh_key_file: is only used with ssh_bastion, which MPS01 does not have",
+    ),
 ]
 
 
