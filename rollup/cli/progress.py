@@ -80,6 +80,8 @@ class ProgressRenderer:
     console: Console
     live: bool
     hosts: dict[str, _Host] = field(default_factory=dict)
+    run_id: str | None = None
+    """The run being shown (from ``RunStarted``), so an interruption can name it."""
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _display: Live | None = None
 
@@ -134,6 +136,7 @@ class ProgressRenderer:
             case ev.RunStarted():
                 what = "Dry run" if event.dry_run else ("Resuming run" if event.resumed else "Run")
                 ident = f" {event.run_id}" if event.run_id else ""
+                self.run_id = event.run_id or self.run_id
                 self._line(f"[bold]{what}{ident}[/]: {event.steps} steps on {len(event.hosts)} hosts")
                 self.start(event.hosts)
             case ev.Notice():

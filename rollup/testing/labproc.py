@@ -133,13 +133,13 @@ class LabProcess:
             "apply", "--inventory", str(self.inventory), "--runs-dir", str(self.runs_dir), *args
         )
 
-    def apply_process(self, *args: str) -> subprocess.Popen[str]:
-        """``rollup apply`` started in the background (to be killed)."""
+    def apply_process(self, *args: str, output: bool = False) -> subprocess.Popen[str]:
+        """``rollup apply`` started in the background (to be killed); ``output``: stdout and stderr piped."""
+        kept = subprocess.PIPE if output else subprocess.DEVNULL
         return subprocess.Popen(
             [sys.executable, "-m", "rollup", "apply", "--inventory", str(self.inventory),
              "--runs-dir", str(self.runs_dir), *args],
-            cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, text=True,
+            cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=kept, stderr=kept, text=True,
         )  # fmt: skip
 
     def host_state(self, host: str) -> HostState:

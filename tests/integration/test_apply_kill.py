@@ -8,6 +8,8 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import re
+import shlex
 import signal
 import time
 from collections.abc import Iterator
@@ -66,7 +68,8 @@ def _kill_after(lab: LabProcess, lines: int) -> int:
     deadline = time.monotonic() + 120
     while _journal_lines(lab) < lines and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.002)
-    os.kill(process.pid, signal.SIGKILL)
+    if process.poll() is None:  # a run that already ended has nothing left to kill
+        os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
     return _journal_lines(lab)
 
@@ -155,3 +158,21 @@ def test_five_kills_in_a_row_leave_no_shells_in_the_way_of_the_resume(tmp_path: 
     assert "MPS01: deleted" in resumed.stdout
     assert len({e.pid for e in shells}) == 6
     assert "concurrent shells" not in resumed.stdout + resumed.stderr
+
+
+def test_ctrl_c_names_the_run_and_the_resume_command_that_finishes_it(lab: LabProcess) -> None:
+    """SIGINT mid-run: exit 130, the run id and the exact resume command, which then finishes the run."""
+    process = lab.apply_process("--confirm", GATE, output=True)
+    deadline = time.monotonic() + 120
+    while _journal_lines(lab) < 20 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    (run,) = list_runs(lab.runs_dir)
+    printed = re.search(r"resume it with: (rollup apply --resume \S+ --runs-dir \S+)", out)
+    assert printed is not None, out + err
+    resumed = lab.rollup(*shlex.split(printed.group(1))[1:])
+
+    assert process.returncode == 130, out + err
+    assert f"interrupted: run {run.run_id} stopped" in out
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr

@@ -270,6 +270,14 @@ def _run(
             },
         )
         report = apply_plan(setup, options)
+    except KeyboardInterrupt:
+        renderer.stop()
+        if renderer.run_id is not None:
+            from rollup.engine.rundir import runs_dir_arg
+
+            resume_with = f"rollup apply --resume {renderer.run_id}{runs_dir_arg(runs)}"
+            console.print(f"interrupted: run {renderer.run_id} stopped; resume it with: {resume_with}")
+        raise
     finally:
         renderer.stop()
     _conclude(console, report, runs)
