@@ -27,8 +27,22 @@ from rollup.errors import ExitCode, RollupError
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="rollup")
-def cli() -> None:
+@click.option(
+    "-v", "--verbose", is_flag=True, help="A debug log on stderr (every WinRM request: host, action, time)."
+)
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Append the debug log to this file as JSON Lines (secrets redacted).",
+)
+def cli(verbose: bool, log_file: Path | None) -> None:
     """Apply Windows server update rollups across a fleet, safely, over WinRM."""
+    from rollup.audit.logconfig import configure_cli_logging
+
+    try:
+        configure_cli_logging(verbose=verbose, log_file=log_file, stream=sys.stderr)
+    except OSError as exc:
+        raise click.BadParameter(f"{log_file}: {exc.strerror}", param_hint="--log-file") from None
 
 
 def _register_commands() -> None:

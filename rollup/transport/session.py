@@ -10,6 +10,8 @@ with HTTP 400: the session authenticates again and sends that request once more.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +22,8 @@ from rollup.credentials import Credentials
 from rollup.model.inventory import Host
 from rollup.transport.connect import RequestCounter, timeouts
 from rollup.transport.errors import Stage, Where, translate
+
+log = logging.getLogger(__name__)
 
 
 class WsmanSession:
@@ -64,9 +68,11 @@ class WsmanSession:
         """
         for attempt in (1, 2):
             self._soap[action.rpartition(": ")[2]] += 1
+            started = time.monotonic()
             try:
-                return request(*args, **kwargs)
+                answer = request(*args, **kwargs)
             except Exception as exc:
+                _log_request(self.host, action, started, type(exc).__name__)
                 if keep is not None and keep(exc):
                     raise
                 if not _is_fault(exc):
@@ -78,6 +84,8 @@ class WsmanSession:
                 if error is None:
                     raise
                 raise error from None
+            _log_request(self.host, action, started, "ok")
+            return answer
         raise AssertionError("unreachable: the second attempt raises or returns")
 
     def _unreadable(self, exc: BaseException) -> bool:
@@ -102,3 +110,11 @@ class WsmanSession:
 def _is_fault(exc: BaseException) -> bool:
     """The host answered with a fault: the connection itself is fine."""
     return isinstance(exc, WSManFaultError | WinRMOperationTimeoutError)
+
+
+def _log_request(host: str, action: str, started: float, outcome: str) -> None:
+    """One debug record per WS-Management request (``rollup -v``, ``--log-file``)."""
+    if log.isEnabledFor(logging.DEBUG):
+        duration_ms = round((time.monotonic() - started) * 1000, 1)
+        extra = {"host": host, "action": action, "duration_ms": duration_ms, "outcome": outcome}
+        log.debug("wsman request", extra=extra)
