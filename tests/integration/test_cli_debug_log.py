@@ -27,7 +27,10 @@ def test_the_log_file_has_a_json_line_per_request_and_no_password(tmp_path: Path
     assert verified.returncode == 3, verified.stderr  # a pre-rollup lab drifts
     assert {r["host"] for r in requests} == {"MPS01", "DNS01", "MPSSQL", "COLLAB01"}
     assert {r["action"].rpartition(": ")[2] for r in requests} >= {"Create", "Command", "Receive", "Delete"}
-    assert all(r["level"] == "debug" and r["duration_ms"] >= 0 and r["outcome"] == "ok" for r in requests)
-    assert password and password not in log.read_text(encoding="utf-8")
-    assert "wsman request" in verbose.stderr and "DNS01" in verbose.stderr
+    assert {(r["level"], r["outcome"]) for r in requests} == {("debug", "ok")}
+    assert min(r["duration_ms"] for r in requests) >= 0
+    assert password
+    assert password not in log.read_text(encoding="utf-8")
+    assert "wsman request" in verbose.stderr
+    assert "DNS01" in verbose.stderr
     assert "wsman request" not in quiet.stderr
