@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema
+
 from rollup.engine.journal import read_journal
 from rollup.engine.journal_state import StepFinished, UnitDone
 from rollup.engine.rundir import list_runs
+from rollup.schemas import schema
 from rollup.testing.labproc import LabProcess
 
 GATE = "confirm-prerequisites"
@@ -29,7 +32,7 @@ def test_1641_and_3010_are_kept_in_the_journal_and_the_audit_log(tmp_path: Path)
     ]
     lab = LabProcess.start(tmp_path, collab=1, first_address="127.0.89.1", scenario={"faults": faults})
     try:
-        result = lab.apply("--confirm", GATE, "--skip-preflight", "--reason", "restarts on purpose")
+        result = lab.apply("--confirm", GATE, "--skip-preflight", "--reason", "restarts on purpose", "--json")
         verified = lab.rollup("verify", "--inventory", str(lab.inventory), "--json")
         booted = {name: lab.host_state(name).booted_at for name in ("MPS01", "DNS01")}
     finally:
@@ -44,6 +47,13 @@ def test_1641_and_3010_are_kept_in_the_journal_and_the_audit_log(tmp_path: Path)
     audited = {r["step"]: r["exit_code"] for r in audit if r["event"] == "step_finished"}
 
     assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads(result.stdout)
+    jsonschema.validate(document, schema("apply"))
+    by_id = {s["id"]: s for s in document["steps"]}
+    assert (document["state"], document["run_id"]) == ("done", run.run_id)
+    assert by_id["dnsclient-run-twice@DNS01"]["exit_code"] == 1641
+    assert by_id["install-wss-web-service@COLLAB01"]["exit_code"] == 3010
+    assert "COLLAB01: msiexec exited 3010: a restart of the host is pending" in document["notices"]
     assert booted["DNS01"] > booted["MPS01"]
     assert codes["dnsclient-run-twice@DNS01"] == 1641
     assert audited["dnsclient-run-twice@DNS01"] == 1641

@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from rollup.audit.chain import verify_chain
+from rollup.cli import apply_json
 from rollup.engine.dryrun import preview_plan
 from rollup.engine.events import Event, StepOutcome, StepPreview, Verdict
 from rollup.engine.journal import read_journal
@@ -20,6 +22,7 @@ from rollup.errors import UsageError
 from rollup.lab.state import HostState
 from rollup.model.manifest import DEFAULT_MANIFEST, load_manifest
 from rollup.planner import PlanStep
+from rollup.schemas import schema
 from rollup.testing.fleet import MemoryFleet, lab_manifest, memory_fleet
 
 PREREQUISITES = "confirm-prerequisites"
@@ -238,6 +241,10 @@ def test_a_manual_deployment_tool_step_runs_its_checks_after_confirmation(
     assert "no Deployment Tool log" in failed[0].summary
     assert {r.outcome for r in report.reports[2:]} == {StepOutcome.BLOCKED}
     assert fleet.mutations()["MPS01"] == 3, "the marker taken and removed, the head kept"
+    document = apply_json.to_json(report)
+    jsonschema.validate(document, schema("apply"))
+    assert document["state"] == "failed"
+    assert [s["outcome"] for s in document["steps"][:2]] == ["done", "failed"]
 
 
 def test_dry_run_of_a_manual_deployment_tool_step_asks(manual: MemoryFleet, tmp_path: Path) -> None:

@@ -110,6 +110,12 @@ def runs_dir_option(func: Any) -> Any:
 @click.option(
     "--reason", metavar="TEXT", help="Why --skip-rehearsal or --skip-preflight; recorded in the audit log."
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print how the run ended as one JSON document on stdout (docs/json.md); progress goes to stderr.",
+)
 @runs_dir_option
 def command(  # noqa: PLR0917 - click passes every option by keyword position
     inventory_ref: str | None,
@@ -128,6 +134,7 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
     skip_rehearsal: bool,
     skip_preflight: bool,
     reason: str | None,
+    as_json: bool,
     runs_dir: str | None,
 ) -> None:
     """Apply the rollup to the inventory's hosts, in the KB's order, safely."""
@@ -155,7 +162,9 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
         if max_fail_percent is not None
         else float(earlier.get("max_fail_percent") or 0.0),
     )
-    console = Console(highlight=False, soft_wrap=True)
+    if as_json and dry_run:
+        raise UsageError("--json reports a run; --dry-run does not make one")
+    console = Console(highlight=False, soft_wrap=True, stderr=as_json)
     _run(
         chosen,
         console,
@@ -168,6 +177,7 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
         break_remote_lock=break_remote_lock,
         skip_rehearsal=(reason or "") if skip_rehearsal else None,
         skipped=skipped,
+        as_json=as_json,
     )
 
 
@@ -220,6 +230,7 @@ def _run(
     break_remote_lock: bool,
     skip_rehearsal: str | None = None,
     skipped: tuple[tuple[str, str], ...] = (),
+    as_json: bool = False,
 ) -> None:
     from rollup.cli.apply_preflight import delete_stale_shells, preflight_gate
     from rollup.engine import rundir
@@ -280,6 +291,10 @@ def _run(
         raise
     finally:
         renderer.stop()
+    if as_json:
+        from rollup.cli.apply_json import dumps
+
+        click.echo(dumps(report))
     _conclude(console, report, runs)
 
 
