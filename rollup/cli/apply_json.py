@@ -1,7 +1,7 @@
 """
 ``rollup apply --json``: how the run ended, as one JSON document on stdout (docs/json.md).
 
-The shape is ``rollup/schemas/apply.schema.json`` (``format_version`` 1): the run id and state,
+The shape is ``rollup/schemas/apply.schema.json`` (``format`` 1, as verify's and pre-flight's documents): the run id and state,
 the audit log's path and head, and every step this run reached, in plan order, with its outcome,
 attempts, the remote exit code that decided it, duration, summary, retry waits and notices.
 """
@@ -38,7 +38,7 @@ def _step(report: StepReport) -> dict[str, Any]:
 def to_json(report: RunReport) -> dict[str, Any]:
     """The document of ``report``."""
     return {
-        "format_version": FORMAT_VERSION,
+        "format": FORMAT_VERSION,
         "kind": "apply",
         "run_id": report.run_id,
         "state": report.state,

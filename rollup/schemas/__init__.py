@@ -1,7 +1,7 @@
 """
 JSON Schemas of rollup's ``--json`` documents, shipped with the package (``schema(name)``).
 
-Each document carries ``format_version``; a schema describes the fields guaranteed at that
+Each document carries ``format``; a schema describes the fields guaranteed at that
 version (docs/json.md): later versions only add fields, so consumers ignore what they do not know.
 """
 
