@@ -7,6 +7,7 @@ and the audit log whatever the step kind, including a run-twice step whose secon
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import jsonschema
@@ -32,7 +33,17 @@ def test_1641_and_3010_are_kept_in_the_journal_and_the_audit_log(tmp_path: Path)
     ]
     lab = LabProcess.start(tmp_path, collab=1, first_address="127.0.89.1", scenario={"faults": faults})
     try:
-        result = lab.apply("--confirm", GATE, "--skip-preflight", "--reason", "restarts on purpose", "--json")
+        junit = tmp_path / "apply.xml"
+        result = lab.apply(
+            "--confirm",
+            GATE,
+            "--skip-preflight",
+            "--reason",
+            "restarts on purpose",
+            "--json",
+            "--junit",
+            str(junit),
+        )
         verified = lab.rollup("verify", "--inventory", str(lab.inventory), "--json")
         booted = {name: lab.host_state(name).booted_at for name in ("MPS01", "DNS01")}
     finally:
@@ -54,6 +65,11 @@ def test_1641_and_3010_are_kept_in_the_journal_and_the_audit_log(tmp_path: Path)
     assert by_id["dnsclient-run-twice@DNS01"]["exit_code"] == 1641
     assert by_id["install-wss-web-service@COLLAB01"]["exit_code"] == 3010
     assert "COLLAB01: msiexec exited 3010: a restart of the host is pending" in document["notices"]
+    root = ET.parse(junit).getroot()  # noqa: S314 - rollup's own output, parsed to check it
+    suites = {suite.get("name"): suite for suite in root}
+    assert sorted(suites) == ["COLLAB01", "DNS01", "MPS01", "MPSSQL"]
+    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == (str(len(by_id)), "0", None)
+    assert sum(int(suite.get("tests") or 0) for suite in suites.values()) == len(by_id)
     assert booted["DNS01"] > booted["MPS01"]
     assert codes["dnsclient-run-twice@DNS01"] == 1641
     assert audited["dnsclient-run-twice@DNS01"] == 1641

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from rollup.audit.chain import verify_chain
-from rollup.cli import apply_json
+from rollup.cli import apply_report
 from rollup.engine.dryrun import preview_plan
 from rollup.engine.events import Event, StepOutcome, StepPreview, Verdict
 from rollup.engine.journal import read_journal
@@ -241,7 +241,7 @@ def test_a_manual_deployment_tool_step_runs_its_checks_after_confirmation(
     assert "no Deployment Tool log" in failed[0].summary
     assert {r.outcome for r in report.reports[2:]} == {StepOutcome.BLOCKED}
     assert fleet.mutations()["MPS01"] == 3, "the marker taken and removed, the head kept"
-    document = apply_json.to_json(report)
+    document = apply_report.to_json(report)
     jsonschema.validate(document, schema("apply"))
     assert document["state"] == "failed"
     assert [s["outcome"] for s in document["steps"][:2]] == ["done", "failed"]

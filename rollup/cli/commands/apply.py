@@ -116,6 +116,11 @@ def runs_dir_option(func: Any) -> Any:
     is_flag=True,
     help="Print how the run ended as one JSON document on stdout (docs/json.md); progress goes to stderr.",
 )
+@click.option(
+    "--junit",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the run as JUnit XML to this file (a suite per host, a case per step).",
+)
 @runs_dir_option
 def command(  # noqa: PLR0917 - click passes every option by keyword position
     inventory_ref: str | None,
@@ -135,6 +140,7 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
     skip_preflight: bool,
     reason: str | None,
     as_json: bool,
+    junit: Path | None,
     runs_dir: str | None,
 ) -> None:
     """Apply the rollup to the inventory's hosts, in the KB's order, safely."""
@@ -162,8 +168,8 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
         if max_fail_percent is not None
         else float(earlier.get("max_fail_percent") or 0.0),
     )
-    if as_json and dry_run:
-        raise UsageError("--json reports a run; --dry-run does not make one")
+    if (as_json or junit) and dry_run:
+        raise UsageError("--json and --junit report a run; --dry-run does not make one")
     console = Console(highlight=False, soft_wrap=True, stderr=as_json)
     _run(
         chosen,
@@ -178,6 +184,7 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
         skip_rehearsal=(reason or "") if skip_rehearsal else None,
         skipped=skipped,
         as_json=as_json,
+        junit=junit,
     )
 
 
@@ -231,6 +238,7 @@ def _run(
     skip_rehearsal: str | None = None,
     skipped: tuple[tuple[str, str], ...] = (),
     as_json: bool = False,
+    junit: Path | None = None,
 ) -> None:
     from rollup.cli.apply_preflight import delete_stale_shells, preflight_gate
     from rollup.engine import rundir
@@ -291,9 +299,11 @@ def _run(
         raise
     finally:
         renderer.stop()
-    if as_json:
-        from rollup.cli.apply_json import dumps
+    from rollup.cli.apply_report import dumps, write_junit
 
+    if junit is not None:
+        write_junit(report, junit)
+    if as_json:
         click.echo(dumps(report))
     _conclude(console, report, runs)
 
