@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from rollup.engine.rundir import list_runs
-from rollup.testing.labproc import LabProcess
+from rollup.testing.labproc import LabProcess, quick_manifest
 
 GATE = "confirm-prerequisites"
 NEW = "4.0.2491.0"
@@ -155,3 +155,24 @@ def test_a_resume_refused_by_the_marker_leaves_the_run_as_it_was(lab: LabProcess
     assert shown["state"] == "waiting"
     assert "failed" not in shown["step_counts"]
     assert "failed" not in listed, listed
+
+
+def test_a_resume_uses_the_manifest_and_inventory_it_recorded_whatever_the_environment_says(
+    lab: LabProcess, tmp_path: Path
+) -> None:
+    """
+    ROLLUP_MANIFEST and ROLLUP_INVENTORY name what a new run uses; a resume keeps its own (a
+    manifest named there, even the same file by another path, would be another plan).
+    """
+    waiting = lab.apply()
+    (run,) = list_runs(lab.runs_dir)
+    other = quick_manifest(tmp_path / "other.yml")
+    lab.env.update(ROLLUP_MANIFEST=str(other), ROLLUP_INVENTORY=str(tmp_path / "no-such-inventory.yml"))
+    resumed = lab.rollup("apply", "--resume", run.run_id, "--confirm", GATE, "--runs-dir", str(lab.runs_dir))
+    fresh = lab.rollup("apply", "--dry-run", "--runs-dir", str(lab.runs_dir))
+
+    assert waiting.returncode == 5, waiting.stderr + waiting.stdout
+    assert resumed.returncode == 0, resumed.stderr + resumed.stdout
+    assert "the plan changed" not in resumed.stdout + resumed.stderr
+    assert fresh.returncode == 2, fresh.stderr + fresh.stdout
+    assert "no-such-inventory.yml" in fresh.stderr

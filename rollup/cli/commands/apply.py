@@ -157,6 +157,14 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
     earlier: dict[str, Any] = {}
     if resume:
         earlier = dict(rundir.resolve_run(runs, resume).read_facts().options)
+        # a resumed run keeps what it recorded unless the command line itself says otherwise:
+        # ROLLUP_INVENTORY and ROLLUP_MANIFEST name what a new run uses
+        context = click.get_current_context()
+        from_environment = click.core.ParameterSource.ENVIRONMENT
+        if context.get_parameter_source("inventory_ref") is from_environment:
+            inventory_ref = None
+        if context.get_parameter_source("manifest_path") is from_environment:
+            manifest_path = None
     chosen = _Choices(
         inventory=inventory_ref or earlier.get("inventory"),
         manifest=manifest_path or _path(earlier.get("manifest")) or DEFAULT_MANIFEST,
