@@ -33,6 +33,7 @@ from typing import Protocol
 
 from rollup import __version__
 from rollup.audit.log import head_hash
+from rollup.checks import Check
 from rollup.errors import RollupError
 from rollup.model.inventory import Inventory
 from rollup.model.manifest import Manifest
@@ -65,6 +66,8 @@ class CheckReport(Protocol):
     def passed(self) -> bool: ...
 
     def summary(self) -> str: ...
+
+    def failures(self) -> tuple[tuple[str, Check], ...]: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -205,9 +208,13 @@ def _snapshot(providers: Mapping[str, SnapshotProvider], vms: Vms, name: str) ->
 
 
 def _checked(report: CheckReport) -> str:
+    """The report's summary line; when it did not pass, with its first checks that are not ok."""
     line = report.summary()
     if not report.passed:
-        raise _StageFailed(line)
+        failures = report.failures()
+        named = "; ".join(f"{host}: {c.name}: {c.actual} [{c.status.value}]" for host, c in failures[:3])
+        more = f"; and {len(failures) - 3} more" if len(failures) > 3 else ""
+        raise _StageFailed(f"{line} ({named}{more})" if named else line)
     return line
 
 
