@@ -17,7 +17,10 @@ is not read at all.
 - ``sql``: the rows of the SQL catalog that ``sql.objects`` reports, through sqlcmd or osql on
   the host itself;
 - ``complus``: each COM+ application's state, as ``complus.state``;
-- ``services``: each Windows service's state and start mode, as ``service.state``.
+- ``services``: each Windows service's state and start mode, as ``service.state``;
+- ``installed``: the files the components' packages installed (paths as the lock records them,
+  ``[ProgramFilesFolder]...``): size, version resource and, for ``installed_hashed``, SHA-256,
+  as ``files.installed`` reads them.
 
 Each group's result has the shape of its single operation's result, so the parsers and the lab
 simulations of those operations read and produce it here too: the composite cannot drift apart
@@ -45,6 +48,7 @@ from rollup.ops.base import CommandResult, Operation, params_to_mapping
 from rollup.ops.complus import ComPlusState
 from rollup.ops.files import FileStat, StatParams
 from rollup.ops.iis import VdirSecurity
+from rollup.ops.installed import InstalledParams, InstalledStat
 from rollup.ops.products import InstalledEntry
 from rollup.ops.results import read_object
 from rollup.ops.service import ServiceStates
@@ -87,6 +91,10 @@ class VerifyParams:
     """
     complus: tuple[str, ...] = ()
     services: tuple[str, ...] = ()
+    installed: tuple[str, ...] = ()
+    """Installed files to read (``files.installed`` paths: ``[ProgramFilesFolder]...``)."""
+    installed_hashed: tuple[str, ...] = ()
+    """Those of ``installed`` to hash (the unversioned files)."""
 
     def __post_init__(self) -> None:
         for query in self.vdirs:
@@ -96,6 +104,7 @@ class VerifyParams:
             complus.ComPlusParams(application=name)
         if self.services:
             service.ServiceParams(names=self.services)
+        self.installed_files()
 
     def stat(self) -> StatParams:
         """The ``files.stat`` parameters of the files group."""
@@ -130,10 +139,19 @@ class VerifyParams:
             near_miss=lists["near_miss"],
         )
 
+    def installed_files(self) -> InstalledParams:
+        """The ``files.installed`` parameters of the installed group.
+
+        Raises:
+            ValueError: a path is not ``[Folder]path`` of a known folder, or a hashed path is not asked for.
+        """
+        return InstalledParams(paths=self.installed, hashed=self.installed_hashed)
+
     @property
     def empty(self) -> bool:
         """Whether no group is asked for (the host has nothing to read)."""
-        groups = (self.files, self.product_names, self.product_codes, self.vdirs, self.complus, self.services)
+        groups = (self.files, self.product_names, self.product_codes, self.vdirs, self.complus, self.services,
+                  self.installed)  # fmt: skip
         return not any(groups) and not self.sql
 
 
@@ -183,6 +201,7 @@ class VerifyFacts:
     sql: SqlObjectsReport | Unreadable | None = None
     complus: Mapping[str, ComPlusState | Unreadable] = field(default_factory=dict)
     services: ServiceStates | Unreadable | None = None
+    installed: tuple[InstalledStat, ...] | Unreadable | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -291,10 +310,15 @@ def parse(result: CommandResult, params: VerifyParams) -> VerifyFacts:
         }
     if params.services:
         found["services"] = read("services", "service.state", service.ServiceParams(names=params.services))
+    if params.installed:
+        found["installed"] = read("installed", "files.installed", params.installed_files())
     return VerifyFacts(**found)
 
 
 _MSISHARE = ("C:\\MSIShare\\DNSClient.msi", "C:\\MSIShare\\ResourceManageDatabase.msi")
+_DLL = (
+    "[ProgramFilesFolder]Microsoft Hosting\\Provisioning\\DNSProvider\\Microsoft.Provisioning.DNSProvider.dll"
+)
 _INDEX = "rmcore_Candidates.rmcore_candidates_ix_target_set_object_category_object_id_trans_id"
 
 FACTS: Operation[VerifyParams, VerifyFacts] = _FactsOperation(
@@ -314,6 +338,8 @@ FACTS: Operation[VerifyParams, VerifyFacts] = _FactsOperation(
             product_codes=("{A6813487-C08E-5A97-8289-3AB94050D874}",),
             complus=("Provisioning Engine",),
             services=("W3SVC", "MSDTC"),
+            installed=(_DLL, _DLL + ".config"),
+            installed_hashed=(_DLL + ".config",),
         ),
         VerifyParams(files=_MSISHARE),
         VerifyParams(vdirs=("Default Web Site/DNSProvider",), product_names=("dnsclient",)),
@@ -337,6 +363,8 @@ FACTS: Operation[VerifyParams, VerifyFacts] = _FactsOperation(
             sql=("instance=SQL'; DROP TABLE x; --", "database=Db $(calc)", "procedure=a=b $(c)"),
             complus=("Engine 'A' \"B\" $(calc)",),
             services=('it\'s "odd"; $(Stop-Service W3SVC)',),
+            installed=("[ProgramFilesFolder]it's $(x)\\a`b.dll",),
+            installed_hashed=("[ProgramFilesFolder]it's $(x)\\a`b.dll",),
         ),
         VerifyParams(),
     ),

@@ -5,7 +5,7 @@ A group calls the PowerShell function of the single operation that reads the sam
 fact has one source: ``Get-RollupFileFacts`` (``files.stat``), ``Get-RollupProducts``
 (``products.list``), ``Read-RollupVdir`` (``iis.get_vdir``), ``Get-RollupSqlObjects``
 (``sql.objects``), ``Get-RollupComPlusApp`` (``complus.state``), ``Get-RollupServices``
-(``service.state``).
+(``service.state``), ``Get-RollupInstalledFiles`` (``files.installed``).
 
 ``script_body`` puts together only the groups a host's parameters ask for (see
 ``rollup.ops.verify``, which holds the parameters, the parser and the lab's simulation of the
@@ -20,6 +20,7 @@ from rollup.ops.base import compact_body
 from rollup.ops.complus import COMPLUS_FACTS
 from rollup.ops.files import FILE_FACTS
 from rollup.ops.iis import IIS_FACTS
+from rollup.ops.installed import INSTALLED_FACTS
 from rollup.ops.products import PRODUCT_FACTS
 from rollup.ops.service import SERVICE_FACTS
 from rollup.ops.sql import SQL_FACTS
@@ -89,6 +90,11 @@ try { $r.services = @{ services = (Get-RollupServices $p_services) } }
 catch { $r.errors.services = $_.Exception.Message }
 """)
 
+_INSTALLED = compact_body(r"""
+try { $r.installed = @{ files = (Get-RollupInstalledFiles $p_installed $p_installed_hashed) } }
+catch { $r.errors.installed = $_.Exception.Message }
+""")
+
 IDENTITY_HELPERS = ("Get-RollupSha256", "Get-RollupMsiProperty")
 """The prelude helpers the file identity part calls."""
 
@@ -107,6 +113,8 @@ BODY = "\n".join(
         _COMPLUS,
         SERVICE_FACTS,
         _SERVICES,
+        INSTALLED_FACTS,
+        _INSTALLED,
         _EPILOGUE,
     )
 )
@@ -131,10 +139,14 @@ def script_body(params: VerifyParams) -> str:
         parts += [COMPLUS_FACTS, _COMPLUS]
     if params.services:
         parts += [SERVICE_FACTS, _SERVICES]
+    if params.installed:
+        parts += [INSTALLED_FACTS, _INSTALLED]
     parts.append(_EPILOGUE)
     return "\n".join(parts)
 
 
 def script_helpers(params: VerifyParams) -> tuple[str, ...]:
     """The prelude helpers ``script_body(params)`` calls."""
-    return IDENTITY_HELPERS if params.files else ()
+    if params.files:
+        return IDENTITY_HELPERS
+    return ("Get-RollupSha256",) if params.installed_hashed else ()

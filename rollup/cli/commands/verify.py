@@ -31,6 +31,13 @@ from rollup.cli.report import finish, output_options, terminal_credentials
     help="The extracted rollup package: expected versions and hashes are read from it when the "
     "manifest is not pinned (default: the inventory's rollup_package_dir).",
 )
+@click.option(
+    "--files",
+    "every_file",
+    is_flag=True,
+    help="Show every installed file in the table (default: one line per component; JSON and "
+    "JUnit always have every file).",
+)
 def command(
     *,
     inventory_ref: str | None,
@@ -40,6 +47,7 @@ def command(
     as_json: bool,
     junit: Path | None,
     package_dir: Path | None,
+    every_file: bool,
 ) -> int:
     """Check every host against the manifest (read-only): exit 0 compliant, 3 drift, 1 not checked."""
     from rollup.model.manifest import load_manifest
@@ -56,4 +64,4 @@ def command(
     report = run_verify(
         manifest, inventory, transports=default_registry(), credentials=terminal_credentials(), forks=forks
     )
-    return finish(report, as_json=as_json, junit=junit)
+    return finish(report, as_json=as_json, junit=junit, every_file=every_file)
