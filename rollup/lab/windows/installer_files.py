@@ -13,6 +13,10 @@ Installer's file versioning rules (the default ``REINSTALLMODE=omus``):
 - over an unversioned file: it is replaced (Windows Installer keeps an unversioned file modified
   since it was installed; the lab keeps no creation times, so it replaces it).
 
+A major upgrade removes the older product first (``RemoveExistingProducts`` early in the
+sequence, ``register_product``): its files go with it, whatever their version, unless another
+installed product shares their component; the versioning rules then apply to what is left.
+
 A file in use (``HostState.locked_files``) cannot be replaced: the new file waits in
 ``pending_files`` for the next restart, ``PendingFileRenameOperations`` is set, and the install
 asks for a restart (exit code 3010).
