@@ -91,7 +91,7 @@ catch { $r.errors.services = $_.Exception.Message }
 """)
 
 _INSTALLED = compact_body(r"""
-try { $r.installed = @{ files = (Get-RollupInstalledFiles $p_installed $p_installed_hashed) } }
+try { $r.installed = Get-RollupInstalledFiles $p_installed $p_installed_hashed }
 catch { $r.errors.installed = $_.Exception.Message }
 """)
 
