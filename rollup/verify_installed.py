@@ -154,6 +154,8 @@ def summary_line(component: str, checks: Sequence[Check]) -> Check:
     actual = f"{len(checks) - len(not_ok)} of {len(checks)} ok"
     detail = "; ".join(f"{c.name}: {c.actual} ({c.status.value}{', ' + c.detail if c.detail else ''})"
                        for c in not_ok)  # fmt: skip
-    expected = f"{len(checks)} file(s) at the package's versions"
+    expected = f"{len(checks)} file(s) " + (
+        "at the package's versions" if checks and checks[0].group == GROUP else "as on the rehearsal's host"
+    )
     return Check(group=GROUP, name=f"{component}: installed files", expected=expected, actual=actual,
                  status=worst, detail=detail, part_of=component)  # fmt: skip

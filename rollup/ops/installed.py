@@ -22,16 +22,41 @@ from rollup.errors import ResultParseError
 from rollup.ops.base import CommandResult, Operation, compact_body
 from rollup.ops.results import result_field, result_object
 
+FILE_ROWS = compact_body(r"""
+function Get-RollupFolders {
+    $w = @{ WindowsFolder = [Environment]::GetEnvironmentVariable('windir') }
+    foreach ($p in @(('ProgramFilesFolder', 'ProgramFiles'), ('CommonFilesFolder', 'CommonProgramFiles'))) {
+        $d = [Environment]::GetEnvironmentVariable($p[1] + '(x86)')
+        if (-not $d) { $d = [Environment]::GetEnvironmentVariable($p[1]) }
+        $w[$p[0]] = $d
+    }
+    return $w
+}
+function Get-RollupFileRow($f, $hash) {
+    $s = $n = $h = $m = ''
+    try {
+        $s = (New-Object IO.FileInfo $f).Length
+        $v = [Diagnostics.FileVersionInfo]::GetVersionInfo($f)
+        if ($v.FileVersion) {
+            $n = ($v.FileMajorPart, $v.FileMinorPart, $v.FileBuildPart, $v.FilePrivatePart) -join '.'
+        }
+        if ($hash) { $h = Get-RollupSha256 $f }
+    }
+    catch { $m = $_.Exception.Message }
+    return "$s|$n|$h|$m"
+}
+""")
+"""
+``Get-RollupFolders``: the standard folders as a 32-bit package's are resolved on the host
+(``ProgramFiles(x86)`` where it exists, else ``ProgramFiles``; likewise ``CommonProgramFiles``;
+``windir``), by their Windows Installer names. ``Get-RollupFileRow file hash``:
+``size|version|sha256|error`` of an existing file (the version resource's file version; the
+SHA-256 when ``hash``; the host's message last). Shared by ``files.installed`` and ``files.listing``.
+"""
+
 INSTALLED_FACTS = compact_body(r"""
 function Get-RollupInstalledFiles($paths, $hashed) {
-    $roots = @{}
-    foreach ($n in @('ProgramFiles', 'CommonProgramFiles')) {
-        $d = [Environment]::GetEnvironmentVariable($n + '(x86)')
-        if (-not $d) { $d = [Environment]::GetEnvironmentVariable($n) }
-        $roots[$n] = $d
-    }
-    $w = @{ ProgramFilesFolder = $roots.ProgramFiles; CommonFilesFolder = $roots.CommonProgramFiles
-        WindowsFolder = [Environment]::GetEnvironmentVariable('windir') }
+    $w = Get-RollupFolders
     $u = @{}
     $o = @()
     foreach ($x in $paths) {
@@ -39,21 +64,8 @@ function Get-RollupInstalledFiles($paths, $hashed) {
         $k = $x.Substring(1, $j - 1)
         $u[$k] = $w[$k]
         $f = $w[$k] + '\' + $x.Substring($j + 1)
-        $e = 0
-        $s = $n = $h = $m = ''
-        if ([IO.File]::Exists($f)) {
-            $e = 1
-            try {
-                $s = (New-Object IO.FileInfo $f).Length
-                $v = [Diagnostics.FileVersionInfo]::GetVersionInfo($f)
-                if ($v.FileVersion) {
-                    $n = ($v.FileMajorPart, $v.FileMinorPart, $v.FileBuildPart, $v.FilePrivatePart) -join '.'
-                }
-                if ($hashed -contains $x) { $h = Get-RollupSha256 $f }
-            }
-            catch { $m = $_.Exception.Message }
-        }
-        $o += "$e|$s|$n|$h|$m"
+        if ([IO.File]::Exists($f)) { $o += '1|' + (Get-RollupFileRow $f ($hashed -contains $x)) }
+        else { $o += '0||||' }
     }
     return @{ folders = $u; files = $o }
 }
@@ -67,7 +79,9 @@ and each character with a loop pass: a host with 37 files would pay for 400 call
 """
 
 BODY = (
-    INSTALLED_FACTS
+    FILE_ROWS
+    + "\n"
+    + INSTALLED_FACTS
     + "\n"
     + compact_body(r"""
 Write-RollupResult (Get-RollupInstalledFiles $p_paths $p_hashed)
@@ -76,6 +90,8 @@ exit 0
 )
 
 HELPERS = ("Get-RollupSha256",)
+FOLDERS = ("ProgramFilesFolder", "CommonFilesFolder", "WindowsFolder")
+"""The standard folders a path may start with, as ``[Name]``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,14 +104,11 @@ class InstalledParams:
     def __post_init__(self) -> None:
         for path in self.paths:
             folder, bracket, rest = path.partition("]")
-            if not path.startswith("[") or not bracket or not rest or folder[1:] not in _FOLDERS:
-                raise ValueError(f"files.installed: {path!r} is not [{'|'.join(_FOLDERS)}]<path>")
+            if not path.startswith("[") or not bracket or not rest or folder[1:] not in FOLDERS:
+                raise ValueError(f"files.installed: {path!r} is not [{'|'.join(FOLDERS)}]<path>")
         unknown = [p for p in self.hashed if p not in self.paths]
         if unknown:
             raise ValueError(f"files.installed: {unknown[0]!r} is hashed but not asked for")
-
-
-_FOLDERS = ("ProgramFilesFolder", "CommonFilesFolder", "WindowsFolder")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,7 +20,9 @@ is not read at all.
 - ``services``: each Windows service's state and start mode, as ``service.state``;
 - ``installed``: the files the components' packages installed (paths as the lock records them,
   ``[ProgramFilesFolder]...``): size, version resource and, for ``installed_hashed``, SHA-256,
-  as ``files.installed`` reads them.
+  as ``files.installed`` reads them;
+- ``listing``: every file below some folders (written the same way), as ``files.listing`` reads
+  them, for ``rollup verify --baseline``.
 
 Each group's result has the shape of its single operation's result, so the parsers and the lab
 simulations of those operations read and produce it here too: the composite cannot drift apart
@@ -49,6 +51,7 @@ from rollup.ops.complus import ComPlusState
 from rollup.ops.files import FileStat, StatParams
 from rollup.ops.iis import VdirSecurity
 from rollup.ops.installed import InstalledParams, InstalledStat
+from rollup.ops.listing import ListedFile, ListingParams
 from rollup.ops.products import InstalledEntry
 from rollup.ops.results import read_object
 from rollup.ops.service import ServiceStates
@@ -95,6 +98,8 @@ class VerifyParams:
     """Installed files to read (``files.installed`` paths: ``[ProgramFilesFolder]...``)."""
     installed_hashed: tuple[str, ...] = ()
     """Those of ``installed`` to hash (the unversioned files)."""
+    listing: tuple[str, ...] = ()
+    """Folders to list every file of (``files.listing``'s), for a comparison with a baseline."""
 
     def __post_init__(self) -> None:
         for query in self.vdirs:
@@ -105,6 +110,7 @@ class VerifyParams:
         if self.services:
             service.ServiceParams(names=self.services)
         self.installed_files()
+        ListingParams(folders=self.listing)
 
     def stat(self) -> StatParams:
         """The ``files.stat`` parameters of the files group."""
@@ -151,7 +157,7 @@ class VerifyParams:
     def empty(self) -> bool:
         """Whether no group is asked for (the host has nothing to read)."""
         groups = (self.files, self.product_names, self.product_codes, self.vdirs, self.complus, self.services,
-                  self.installed)  # fmt: skip
+                  self.installed, self.listing)  # fmt: skip
         return not any(groups) and not self.sql
 
 
@@ -202,6 +208,7 @@ class VerifyFacts:
     complus: Mapping[str, ComPlusState | Unreadable] = field(default_factory=dict)
     services: ServiceStates | Unreadable | None = None
     installed: tuple[InstalledStat, ...] | Unreadable | None = None
+    listing: tuple[ListedFile, ...] | Unreadable | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -312,6 +319,8 @@ def parse(result: CommandResult, params: VerifyParams) -> VerifyFacts:
         found["services"] = read("services", "service.state", service.ServiceParams(names=params.services))
     if params.installed:
         found["installed"] = read("installed", "files.installed", params.installed_files())
+    if params.listing:
+        found["listing"] = read("listing", "files.listing", ListingParams(folders=params.listing))
     return VerifyFacts(**found)
 
 
@@ -340,6 +349,7 @@ FACTS: Operation[VerifyParams, VerifyFacts] = _FactsOperation(
             services=("W3SVC", "MSDTC"),
             installed=(_DLL, _DLL + ".config"),
             installed_hashed=(_DLL + ".config",),
+            listing=("[ProgramFilesFolder]Microsoft Hosting\\Provisioning\\DNSProvider",),
         ),
         VerifyParams(files=_MSISHARE),
         VerifyParams(vdirs=("Default Web Site/DNSProvider",), product_names=("dnsclient",)),

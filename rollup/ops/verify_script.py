@@ -20,7 +20,8 @@ from rollup.ops.base import compact_body
 from rollup.ops.complus import COMPLUS_FACTS
 from rollup.ops.files import FILE_FACTS
 from rollup.ops.iis import IIS_FACTS
-from rollup.ops.installed import INSTALLED_FACTS
+from rollup.ops.installed import FILE_ROWS, INSTALLED_FACTS
+from rollup.ops.listing import LISTING_FACTS
 from rollup.ops.products import PRODUCT_FACTS
 from rollup.ops.service import SERVICE_FACTS
 from rollup.ops.sql import SQL_FACTS
@@ -95,6 +96,11 @@ try { $r.installed = Get-RollupInstalledFiles $p_installed $p_installed_hashed }
 catch { $r.errors.installed = $_.Exception.Message }
 """)
 
+_LISTING = compact_body(r"""
+try { $r.listing = Get-RollupFolderFiles $p_listing }
+catch { $r.errors.listing = $_.Exception.Message }
+""")
+
 IDENTITY_HELPERS = ("Get-RollupSha256", "Get-RollupMsiProperty")
 """The prelude helpers the file identity part calls."""
 
@@ -113,8 +119,11 @@ BODY = "\n".join(
         _COMPLUS,
         SERVICE_FACTS,
         _SERVICES,
+        FILE_ROWS,
         INSTALLED_FACTS,
         _INSTALLED,
+        LISTING_FACTS,
+        _LISTING,
         _EPILOGUE,
     )
 )
@@ -139,8 +148,12 @@ def script_body(params: VerifyParams) -> str:
         parts += [COMPLUS_FACTS, _COMPLUS]
     if params.services:
         parts += [SERVICE_FACTS, _SERVICES]
+    if params.installed or params.listing:
+        parts.append(FILE_ROWS)
     if params.installed:
         parts += [INSTALLED_FACTS, _INSTALLED]
+    if params.listing:
+        parts += [LISTING_FACTS, _LISTING]
     parts.append(_EPILOGUE)
     return "\n".join(parts)
 
@@ -149,4 +162,4 @@ def script_helpers(params: VerifyParams) -> tuple[str, ...]:
     """The prelude helpers ``script_body(params)`` calls."""
     if params.files:
         return IDENTITY_HELPERS
-    return ("Get-RollupSha256",) if params.installed_hashed else ()
+    return ("Get-RollupSha256",) if params.installed_hashed or params.listing else ()
