@@ -38,7 +38,7 @@ from rollup.lab.state import (
     SqlObject,
     path_key,
 )
-from rollup.lab.windows.hostfiles import msi_payload
+from rollup.lab.windows.hostfiles import msi_payload, put_text
 from rollup.lab.windows.installer import register_product
 from rollup.lab.wsman import Credential, EndpointConfig, LabServer, WindowsVersion
 from rollup.model.inventory import Host, Inventory
@@ -47,7 +47,7 @@ from rollup.model.manifest import Manifest, load_manifest
 from rollup.model.roles import Role
 from rollup.pin import pin, read_local
 from rollup.secret import Secret
-from rollup.survey import run_verify
+from rollup.survey import read_baseline, run_verify
 from rollup.testing.fleet import fleet_roles, lab_host
 from rollup.transport.base import default_registry
 from tests.lab.conftest import next_address
@@ -477,3 +477,53 @@ def test_pinning_from_a_host_over_http_gives_the_same_lock_as_the_local_package(
     assert all(f.installs for f in local.files)
     assert remote.source == f"MPS01:{PACKAGE_SOURCE}"
     assert mutations == dict.fromkeys(mutations, 0)
+
+
+GENERATED = f"{INSTALLED}\\DNSClient\\dnsclient.generated.config"
+
+
+def test_verify_against_a_rehearsal_baseline_compares_files_no_msi_table_names(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """
+    The baseline lists every file in the components' folders on the rehearsal's hosts (a
+    configuration written at install included); production is compared with the host of its roles:
+    a file missing or changed there, an older DLL, and a file the rehearsal's host had not are drift.
+    """
+    rehearsed = rolled_up(fleet.states, fleet.manifest, fleet.blobs)
+    (dns,) = [s for s in rehearsed if s.name == "DNS01"]
+    put_text(dns, GENERATED, "<configuration><zone>hosting.local</zone></configuration>", APPLIED)
+    with serving(rehearsed, fleet.blobs, tmp_path) as lab:
+        recorded = read_baseline(fleet.manifest, lab.inventory, transports=default_registry(),
+                                 credentials=lab.credentials())  # fmt: skip
+        same = run_verify(fleet.manifest, lab.inventory, transports=default_registry(),
+                          credentials=lab.credentials(), baseline=("R1", recorded))  # fmt: skip
+    production = rolled_up(fleet.states, fleet.manifest, fleet.blobs)
+    drift = [{"hosts": "COLLAB02", "files": [{"path": WSS_DLL, "file_version": OLD}]},
+             {"hosts": "MPS01", "files": [{"path": SHARED_DLL, "file_version": "4.0.2600.0"}]}]  # fmt: skip
+    apply_drift(
+        production, parse_scenario({"drift": drift}, source="s.yml").drift, fleet.blobs, source="s.yml"
+    )
+    (collab,) = [s for s in production if s.name == "COLLAB01"]
+    put_text(collab, f"{INSTALLED}\\{WSS}\\left-over.tmp", "x", APPLIED)
+    with serving(production, fleet.blobs, tmp_path) as lab:
+        report = run_verify(fleet.manifest, lab.inventory, transports=default_registry(),
+                            credentials=lab.credentials(), baseline=("R1", recorded))  # fmt: skip
+
+    by_host = {b.host: b for b in recorded}
+    folder = "[ProgramFilesFolder]Microsoft Hosting\\Provisioning"
+    assert {b.error for b in recorded} == {None}
+    assert len(by_host["MPS01"].files) == 2 * 17 + 1  # the Shared OAB Utility's folder is not there
+    assert f"{folder}\\DNSClient\\dnsclient.generated.config" in {f.path for f in by_host["DNS01"].files}
+    assert not_ok(same) == {}
+    drifted = {(h.host, c.name): (c.actual, c.detail) for h, c in report.checks()
+               if c.group == "baseline" and c.status is not Status.OK}  # fmt: skip
+    assert drifted == {
+        ("DNS01", f"{folder}\\DNSClient\\dnsclient.generated.config"):
+            ("missing", "DNS01 had it in rehearsal R1"),
+        ("COLLAB02", f"{folder}\\{WSS}\\Microsoft.Provisioning.{WSS}.dll"):
+            (f"version {OLD}", "older than on COLLAB01 in rehearsal R1"),
+        ("COLLAB01", f"{folder}\\{WSS}\\left-over.tmp"):
+            ("1 bytes, SHA-256 2d711642b726b044...", "COLLAB01 had no such file in rehearsal R1"),
+    }  # fmt: skip
+    assert report.exit_code == ExitCode.DRIFT
