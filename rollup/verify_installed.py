@@ -146,16 +146,21 @@ def _unversioned(f: InstalledFile, stat: InstalledStat) -> tuple[str, Status, st
     return actual, Status.OK, ""
 
 
-def summary_line(component: str, checks: Sequence[Check]) -> Check:
-    """The table's one line for a component's installed files (``--files`` shows each)."""
+def summary_line(part: str, checks: Sequence[Check]) -> Check:
+    """
+    The table's one line for the checks ``part_of`` one thing (``--files`` shows each): a
+    component's installed files, or a host's files against a rehearsal's baseline.
+    """
     statuses = {c.status for c in checks}
     worst = next((s for s in (Status.DRIFT, Status.ERROR, Status.UNKNOWN) if s in statuses), Status.OK)
     not_ok = [c for c in checks if c.status is not Status.OK]
     actual = f"{len(checks) - len(not_ok)} of {len(checks)} ok"
     detail = "; ".join(f"{c.name}: {c.actual} ({c.status.value}{', ' + c.detail if c.detail else ''})"
                        for c in not_ok)  # fmt: skip
-    expected = f"{len(checks)} file(s) " + (
-        "at the package's versions" if checks and checks[0].group == GROUP else "as on the rehearsal's host"
-    )
-    return Check(group=GROUP, name=f"{component}: installed files", expected=expected, actual=actual,
-                 status=worst, detail=detail, part_of=component)  # fmt: skip
+    group = checks[0].group if checks else GROUP
+    if group == GROUP:
+        name, expected = f"{part}: installed files", f"{len(checks)} file(s) at the package's versions"
+    else:
+        name, expected = f"{part}: component folders", f"{len(checks)} file(s) as on the rehearsal's host"
+    return Check(group=group, name=name, expected=expected, actual=actual, status=worst, detail=detail,
+                 part_of=part)  # fmt: skip

@@ -18,6 +18,7 @@ from rollup.baseline import (
     for_roles,
 )
 from rollup.checks import Status
+from rollup.cli.report import shown
 from rollup.cli.main import main
 from rollup.errors import ExitCode, UsageError
 from rollup.model.roles import Role
@@ -136,3 +137,17 @@ def test_the_cli_refuses_a_baseline_it_cannot_find_before_contacting_any_host(
     assert code == ExitCode.CONFIG
     assert "--baseline last: no passing rehearsal of this manifest" in err
     assert str(tmp_path / "rehearsals") in err
+
+
+def test_the_table_rolls_a_host_s_baseline_checks_into_one_line() -> None:
+    found = _listed(("x.dll", "4.0.2379.0", "c" * 64), ("x.generated.config", None, "b" * 64))
+
+    (line,) = shown(tuple(baseline_checks("R1", HOST, found)), every_file=False)
+
+    assert (line.group, line.name, line.status) == (
+        "baseline",
+        "rehearsal baseline: component folders",
+        Status.DRIFT,
+    )
+    assert (line.expected, line.actual) == ("2 file(s) as on the rehearsal's host", "1 of 2 ok")
+    assert "x.dll: version 4.0.2379.0 (drift, older than on COLLAB01 in rehearsal R1)" in line.detail
