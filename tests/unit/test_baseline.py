@@ -18,8 +18,8 @@ from rollup.baseline import (
     for_roles,
 )
 from rollup.checks import Status
-from rollup.cli.report import shown
 from rollup.cli.main import main
+from rollup.cli.report import shown
 from rollup.errors import ExitCode, UsageError
 from rollup.model.roles import Role
 from rollup.ops.listing import ListedFile
