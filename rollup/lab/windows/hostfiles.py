@@ -191,12 +191,13 @@ def msi_payload(entry: LabFile, ctx: SimContext) -> tuple[PayloadFile, ...] | No
     """
     The files the package in ``entry`` installs, read from its real bytes (its File, Component and
     Directory tables, and its cabinet, with ``rollup.msifiles``); ``None`` when they cannot be
-    read. Cached per content in this process, as ``msi_properties`` is.
+    read. Cached per content in this process, as ``msi_properties`` is. A package a state gives
+    by its properties only (``LabFile.msi`` without bytes, as tests lay one out) installs none.
     """
     from rollup.msifiles import extract_msi_files, read_msi_files
 
     if entry.blob is None:
-        return None
+        return () if entry.msi is not None else None
     with _msi_lock:
         if entry.blob in _payload_cache:
             return _payload_cache[entry.blob]
