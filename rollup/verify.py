@@ -154,6 +154,7 @@ def verify_params(manifest: Manifest, roles: Iterable[Role]) -> VerifyParams:
         complus=tuple(dict.fromkeys(s.application for s in steps_on(manifest, ComplusRestartStep, wanted))),
         installed=installed,
         installed_hashed=hashed,
+        reboot=True,
     )
 
 
@@ -190,6 +191,7 @@ def evaluate(manifest: Manifest, observed: Sequence[Observed]) -> tuple[HostRepo
                 *_sql_checks(facts),
                 *_complus_checks(facts),
                 *_installed(manifest, files, components_here, facts),
+                *_reboot_checks(facts),
             )
         roles = tuple(sorted(r.value for r in host.roles))
         reports.append(HostReport(host=host.name, roles=roles, checks=checks))
@@ -353,6 +355,9 @@ def _iis_checks(steps: Sequence[IisSettingStep], facts: VerifyFacts) -> list[Che
         if step.require_ssl is not None:
             ssl = isinstance(found, VdirSecurity) and found.require_ssl
             wanted.append(("require secure channel (SSL)", _yes(step.require_ssl), _yes(ssl)))
+        if step.require_ssl:
+            bound = isinstance(found, VdirSecurity) and bool(found.ssl_cert)
+            wanted.append((f"certificate bound to {step.site}", _yes(True), _yes(bound)))
         for label, value, actual in wanted:
             name = f"{key}: {label}"
             if isinstance(found, VdirSecurity):
@@ -425,3 +430,17 @@ def _complus_checks(facts: VerifyFacts) -> list[Check]:
             pids = ", ".join(str(p) for p in state.process_ids)
             checks.append(check("complus", label, "running", f"running (process {pids})", Status.OK))
     return checks
+
+
+def _reboot_checks(facts: VerifyFacts) -> list[Check]:
+    """A host waiting for a restart is not compliant: what it installed may not be in use yet."""
+    reasons = facts.pending_reboot
+    if reasons is None:
+        return []
+    if isinstance(reasons, Unreadable):
+        why = "the pending-restart markers could not be read"
+        return [check("reboot", "pending restart", "none", reasons.message, Status.ERROR, why)]
+    if reasons:
+        why = "files are replaced or settings applied at the next restart: restart, then verify again"
+        return [check("reboot", "pending restart", "none", ", ".join(reasons), Status.DRIFT, why)]
+    return [check("reboot", "pending restart", "none", "none", Status.OK)]

@@ -104,7 +104,7 @@ def preflight_gate(
         forks=forks,
     )
     failures = report.failures()
-    if setup.inventory.settings.reboot_policy == "ignore":  # the run installs with a restart pending
+    if setup.inventory.settings.reboot_policy != "stop":  # the run restarts the host, or installs anyway
         failures = tuple((host, c) for host, c in failures if c.name != "pending reboot")
     if run is not None:  # the run itself uninstalls components before it installs them again
         failures = tuple((host, c) for host, c in failures if c.group not in RESUME_IGNORES)

@@ -244,7 +244,8 @@ def replay(entries: Iterable[JournalEntry], *, is_live: bool = True) -> JournalS
     Fold journal entries into a ``JournalState``. Pure: no I/O, no clock.
 
     Each step's status is its last transition. The run's state is the ``run_finished`` state
-    if one follows the last start or resume; otherwise the run has not ended, and it is
+    if one follows the last start or resume (a resume refused before its first step, by another
+    run's marker, leaves the run as it was before that resume); otherwise the run has not ended, and it is
     ``waiting`` (a gate is waiting) or ``running`` while ``is_live`` (a live process holds the
     run's lock), else ``interrupted``.
     """
@@ -254,16 +255,21 @@ def replay(entries: Iterable[JournalEntry], *, is_live: bool = True) -> JournalS
     run_id: str | None = None
     resumes = 0
     units: dict[str, frozenset[str]] = {}
+    before_resume: RunState | None = None
+    resumed = False
     for entry in entries:
         if isinstance(entry, ShellOpened):
             continue
         if isinstance(entry, UnitDone):
             units[entry.step] = units.get(entry.step, frozenset()) | {entry.unit}
         elif isinstance(entry, RunStarted | RunResumed):
+            resumed = isinstance(entry, RunResumed)
+            before_resume = finished
             run_id, finished = entry.run_id, None
-            resumes += isinstance(entry, RunResumed)
+            resumes += resumed
         elif isinstance(entry, RunFinished):
-            finished = RunState(entry.state)
+            refused_resume = resumed and entry.state == "refused"
+            finished = before_resume if refused_resume else RunState(entry.state)
         else:
             record = steps.get(entry.step, StepRecord(step=entry.step, status=StepStatus.PENDING))
             steps[entry.step] = _step_update(record, entry)

@@ -25,11 +25,13 @@ from rollup.engine.retry import RetryPolicy, run_with_retries
 from rollup.engine.steps.context import Hosts, op
 from rollup.errors import LockHeld, RollupError
 from rollup.model.roles import Role
+from rollup.ops.heads import RecordParams
 from rollup.ops.lockmarker import LockAcquireParams, LockReadParams, LockReleaseParams, LockState
 
 _READ = op("lock.read")
 _ACQUIRE = op("lock.acquire")
 _RELEASE = op("lock.release")
+_RECORD = op("heads.record")
 _POLICY = RetryPolicy(attempts=3, first_wait_s=2.0, max_wait_s=10.0, deadline_s=120.0)
 
 
@@ -107,6 +109,28 @@ class RemoteLock:
             kind="remote_lock_broken", reason=f"{self.host}: removed {who}", by=self._operator
         )
         self._emit(Notice(text=f"{self.host}: removed the marker of {who} (--break-remote-lock)"))
+
+    def keep_head(self, state: str, head: str) -> None:
+        """
+        Append the run's audit head to the heads file beside the marker (``heads.record``), a
+        copy that cutting records off the end of the local log cannot also remove. A failure is
+        a notice: ``rollup audit verify RUN --remote`` then finds no copy there.
+        """
+        params = RecordParams(
+            run_id=self._run_id,
+            state=state,
+            audit_head=head,
+            at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+        try:
+            run_with_retries(
+                lambda _: self._hosts.call(self.host, _RECORD, params),
+                _POLICY,
+                on_retry=lambda n, wait, error: None,
+                sleep=self._sleep,
+            )
+        except RollupError as exc:
+            self._emit(Notice(text=f"{self.host}: could not keep this run's audit head there: {exc}"))
 
     def release(self) -> None:
         """Delete the marker; a failure is reported as a notice, never fails a finished run."""

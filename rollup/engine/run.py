@@ -279,13 +279,13 @@ class _Run:
             try:
                 marker.acquire(break_lock=self.options.break_remote_lock, audit=self.audit)
             except RollupError:
-                self._finish("failed" if self.resumed else "refused", {})
+                self._finish("refused", {})
                 raise
             reports = self._steps()
             state = _final_state(reports)
             if state != "waiting":
                 marker.release()
-            return self._finish(state, reports)
+            return self._finish(state, reports, marker)
         except KeyboardInterrupt:
             self.audit.run_finished(state="interrupted")
             raise
@@ -365,12 +365,20 @@ class _Run:
         driver.outcomes = scheduler.outcomes
         return scheduler.run()
 
-    def _finish(self, state: str, reports: Mapping[str, StepReport]) -> RunReport:
+    def _finish(
+        self, state: str, reports: Mapping[str, StepReport], marker: RemoteLock | None = None
+    ) -> RunReport:
+        """
+        Record the end (audit log, journal) and report it. With ``marker`` (the run reached its
+        steps), the audit head is also kept on the Deployment Tool host (``heads.record``).
+        """
         counts: dict[str, int] = {}
         for report in reports.values():
             counts[report.outcome.value] = counts.get(report.outcome.value, 0) + 1
         self.watch.check()  # never report a run whose record is gone
         self.audit.run_finished(state=state, counts=counts)
+        if marker is not None:
+            marker.keep_head(state, self.audit.head)
         self.journal.run_finished(state, audit_head=self.audit.head)  # type: ignore[arg-type]
         result = self._report(reports, state)
         self.setup.emit(

@@ -80,6 +80,8 @@ class IisDrift(Frozen):
     default_logon_domain: Annotated[str, Field(max_length=256, pattern=r"^[^\x00-\x1f]*$")] | None = None
     access_ssl: bool | None = None
     auth_basic: bool | None = None
+    certificate: bool | None = None
+    """Whether the directory's site has a certificate bound to an https binding (false removes it)."""
 
     @model_validator(mode="after")
     def _what(self) -> IisDrift:
@@ -239,8 +241,14 @@ def _iis(state: HostState, drift: IisDrift, where: str) -> None:
     key = drift.vdir.lower()
     if key not in state.iis:
         raise ConfigError(f"{where}: {state.name} has no IIS virtual directory {drift.vdir!r}")
-    changes = drift.model_dump(exclude={"vdir"}, exclude_none=True)
+    changes = drift.model_dump(exclude={"vdir", "certificate"}, exclude_none=True)
     state.iis[key] = state.iis[key].model_copy(update=changes)
+    site = state.iis[key].site_id
+    if drift.certificate is False:
+        state.ssl_certificates.pop(site, None)
+    elif drift.certificate:
+        thumbprint = hashlib.sha1(f"certificate:{state.name}:{site}".encode(), usedforsecurity=False)
+        state.ssl_certificates.setdefault(site, thumbprint.hexdigest().upper())
 
 
 def _complus(state: HostState, drift: ComPlusDrift, where: str) -> None:

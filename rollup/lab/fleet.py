@@ -11,8 +11,10 @@ the scenario's faults (``rollup.lab.injector``) and the WinRM server (``rollup.l
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,6 +55,11 @@ SITE_COMMAND = LAB_TEMPLATE
 """The inventory's ``rollup_deployment_tool_command``: the lab's site command on MPS01."""
 SERVER_WORKERS = 8
 """Threads running simulations; each holds one host's lock while it reads and writes its file."""
+
+
+RESTART_GRACE_S = 0.5
+"""The least time between the run that starts a restart and the host going down: Windows first
+stops its services, and the run's answer reaches the client."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -224,6 +231,7 @@ class RunningLab:
             time_factor=scenario.time_factor,
             before=self.injector.before,
             user=config.user,
+            restart=self._restart_later,
         )
         accounts = (Credential(config.user, password),)
         self.server = LabServer(
@@ -238,12 +246,23 @@ class RunningLab:
                     os=WindowsVersion(host.os),
                     hook=self.injector.request_hook(host.name),
                     latency_s=scenario.latency_s(host.name),
+                    on_restart=self.runner.restarted,
                 )
                 for host in config.hosts
             ],
             cert_dir=paths.certs,
             workers=SERVER_WORKERS,
         )
+
+    def _restart_later(self, host: str, after_s: float, down_s: float) -> None:
+        """``host`` restarts: ``after_s`` from now (``RESTART_GRACE_S`` at least) for ``down_s``."""
+        timer = threading.Timer(max(after_s, RESTART_GRACE_S), self._go_down, (host, down_s))
+        timer.daemon = True
+        timer.start()
+
+    def _go_down(self, host: str, down_s: float) -> None:
+        with contextlib.suppress(RuntimeError):  # the lab stopped meanwhile: nothing to restart
+            self.server.endpoint(host).set_down(down_s)
 
     def start(self) -> None:
         """

@@ -295,6 +295,8 @@ def _manifest_objects(state: HostState, manifest: Manifest, roles: frozenset[Rol
                 access_ssl=False,
                 auth_basic=True,
             )
+            thumbprint = hashlib.sha1(f"certificate:{state.name}".encode(), usedforsecurity=False)
+            state.ssl_certificates.setdefault(1, thumbprint.hexdigest().upper())
         elif isinstance(step, ComplusRestartStep):
             state.complus[step.application.lower()] = ComPlusApplication(
                 name=step.application,

@@ -59,6 +59,7 @@ DEFAULT_DURATIONS: Mapping[str, float] = MappingProxyType(
         "service": 3.0,
         "deploytool": 30.0,
         "lock": 0.5,
+        "boot": 60.0,
     }
 )
 """Seconds an operation of each kind takes on a simulated host, before ``time_factor``."""
@@ -96,6 +97,11 @@ def _counted_fields(state: HostState) -> dict[str, Any]:
     return state.model_dump(mode="python", exclude={"mutations", "operations"})
 
 
+RestartHook = Callable[[str, float, float], None]
+"""``(host, after_s, down_s)``: a run made ``host`` restart; it goes down ``after_s`` from now for
+``down_s``, and ``LabRunner.restarted`` is called when it is back."""
+
+
 class LabRunner:
     """
     A ``ScriptRunner`` over a ``StateStore`` and a ``BlobStore``.
@@ -107,6 +113,8 @@ class LabRunner:
             (0 runs everything at once; 0.01 makes a 15 s install take 0.15 s).
         before: the fault scenario's hook (see ``BeforeHook``).
         user: the caller's account as simulations see it.
+        restart: called when a run has made the host restart (``RestartHook``); without one, a
+            restart only clears the pending-restart markers at once.
     """
 
     def __init__(
@@ -119,6 +127,7 @@ class LabRunner:
         time_factor: float = 1.0,
         before: BeforeHook | None = None,
         user: str = LAB_USER,
+        restart: RestartHook | None = None,
     ) -> None:
         if time_factor < 0:
             raise ValueError("time_factor must not be negative")
@@ -129,6 +138,7 @@ class LabRunner:
         self._time_factor = time_factor
         self._before = before
         self._user = user
+        self._restart = restart
         self._counts: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
 
@@ -166,6 +176,17 @@ class LabRunner:
             max(0.0, seconds) * self._time_factor, partial(self._finish, host, op, script, stdin)
         )
 
+    def restarted(self, host: str) -> None:
+        """
+        ``host`` has restarted: the file renames and installs Windows kept for the next boot are
+        done, so no restart is pending any more (the markers ``host.facts`` reads are gone).
+        """
+        with self._store.update(host) as state:
+            state.files.update(state.pending_files)  # the installs' files that were in use
+            state.pending_files = {}
+            state.pending_reboot = []
+            state.booted_at = self._clock()
+
     def _arrive(self, host: str, op_id: str) -> float | None:
         """Count the arrival and give the scenario its moment; its duration override, if any."""
         with self._lock:
@@ -192,4 +213,12 @@ class LabRunner:
             state.operations = [*state.operations, op.id][-KEPT_OPERATIONS:]
             if changed:
                 state.mutations += 1
+            restart_in = state.restart_in_s
+            state.restart_in_s = None
+            if restart_in is not None and self._restart is None:
+                state.pending_reboot = []
+                state.booted_at = self._clock()
+        if restart_in is not None and self._restart is not None:
+            boot = self._durations.get("boot", DEFAULT_DURATIONS["boot"])
+            self._restart(host, restart_in * self._time_factor, boot * self._time_factor)
         return ScriptOutcome(run.exit_code, run.stdout, run.stderr)

@@ -178,12 +178,15 @@ class HostState(_Model):
     pending_files: dict[str, LabFile] = Field(default_factory=dict)
     """
     Files an install could not replace because they were in use (``locked_files``): Windows
-    Installer moves them into place at the next restart (PendingFileRenameOperations). Keyed by
-    ``path_key`` of the target; the lab does not restart hosts, so they stay pending.
+    Installer moves them into place at the next restart (PendingFileRenameOperations), as the
+    lab's restart does (``LabRunner.restarted``). Keyed by ``path_key`` of the target.
     """
     services: dict[str, Service] = Field(default_factory=dict)
     """Keyed by lower-case service name."""
     iis: dict[str, IisVirtualDirectory] = Field(default_factory=dict)
+    ssl_certificates: dict[int, str] = Field(default_factory=dict)
+    """IIS site id -> the thumbprint of the certificate bound to its https binding (port 443):
+    the metabase's ``SecureBindings``/``SSLCertHash`` on IIS 6, http.sys's binding on IIS 7."""
     """Keyed by lower-case virtual directory name."""
     complus: dict[str, ComPlusApplication] = Field(default_factory=dict)
     """Keyed by lower-case application name."""
@@ -199,6 +202,11 @@ class HostState(_Model):
     disk_free_bytes: int = 40 * 1024**3
     pending_reboot: list[str] = Field(default_factory=list)
     """Why a reboot is pending (``PendingFileRenameOperations``, ``msi 3010``); empty when none."""
+    booted_at: float = 1298937600.0
+    """When the host last booted (seconds since the epoch; 2011-03-01 until the lab restarts it)."""
+    restart_in_s: float | None = None
+    """A restart the host has begun or scheduled (``shutdown /r /t``, msiexec's 1641), in seconds
+    from the run that set it: the lab takes the host down then and clears it."""
 
     # Conditions the fault scenarios set and the operations honour.
     installer_busy_until: float | None = None

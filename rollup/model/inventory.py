@@ -141,7 +141,8 @@ class InventorySettings:
     shared_oab: str = "auto"
     reboot_policy: str = "stop"
     """What an MSI step does on a host whose restart is pending (``rollup_reboot_policy``): ``stop``
-    (fail, naming the reasons) or ``ignore`` (install anyway)."""
+    (fail, naming the reasons), ``reboot`` (restart it through WinRM, wait, go on) or ``ignore``
+    (install anyway)."""
     package_dir: Path | None = None
     """The extracted rollup package on the control host (``rollup_package_dir``, relative to the
     inventory file): where ``rollup apply`` reads the files it sends and their MSI properties."""

@@ -225,7 +225,7 @@ SETTINGS: dict[str, Check] = {
     "rollup_deployment_tool_strategy": _choice("manual", "command"),
     "rollup_deployment_tool_command": _template,
     "rollup_shared_oab": _choice("auto", "always", "never"),
-    "rollup_reboot_policy": _choice("stop", "ignore"),
+    "rollup_reboot_policy": _choice("stop", "reboot", "ignore"),
     "rollup_package_dir": _text,
     "rollup_hypervisors": _hypervisors,
     "rollup_rehearsal_max_age_days": _whole(1, 3650),

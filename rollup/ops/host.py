@@ -8,7 +8,7 @@ arrive. The facts and where they come from:
 - computer name (``$env:COMPUTERNAME``) and machine SID (the local Administrator's SID without
   its RID, ``Win32_UserAccount``), which ``rollup.engine.identity`` compares with the
   inventory; OS caption, version and service pack
-  (``Win32_OperatingSystem``); architecture from ``$env:PROCESSOR_ARCHITECTURE``, or
+  and boot time (``Win32_OperatingSystem``); architecture from ``$env:PROCESSOR_ARCHITECTURE``, or
   ``PROCESSOR_ARCHITEW6432`` in a 32-bit shell on x64 (``OSArchitecture`` does not exist on
   Server 2003); the PowerShell version (``$PSVersionTable``, absent on 1.0);
 - free bytes on ``C:`` (``Win32_LogicalDisk``);
@@ -88,7 +88,9 @@ class HostFacts(ResultModel):
     machine_id: str | None = None
     domain: str | None = None
     """The domain the computer is a member of (``Win32_ComputerSystem.Domain``: a DNS name)."""
-    """The machine SID (the local Administrator's SID without its RID): tells two hosts apart."""
+    boot_time: str | None = None
+    """When the host last booted (``Win32_OperatingSystem.LastBootUpTime``, a WMI date): a
+    restart is told by a later one."""
 
     @property
     def deploytool_installed(self) -> bool:
@@ -101,12 +103,31 @@ class HostFacts(ResultModel):
         return bool(self.pending_reboot)
 
 
-BODY = compact_body(r"""
+REBOOT_FACTS = compact_body(r"""
+function Add-RollupRebootReason($pr) {
+    $sm = Get-ItemProperty 'HKLM:\SYSTEM\CurrentControlSet\Control\Session Manager'
+    if ($sm.PendingFileRenameOperations) { [void]$pr.Add('PendingFileRenameOperations') }
+    $cv = 'HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion'
+    $wu = "$cv\WindowsUpdate\Auto Update\RebootRequired"
+    if (Test-Path $wu) { [void]$pr.Add('WindowsUpdate RebootRequired') }
+    if (Test-Path "$cv\Component Based Servicing\RebootPending") { [void]$pr.Add('CBS RebootPending') }
+}
+""")
+"""
+``Add-RollupRebootReason $list``: adds to ``$list`` (an ``ArrayList``) each reason Windows keeps
+for a pending restart. ``host.facts`` (pre-flight) and ``verify.facts`` (verify) both call it.
+"""
+
+BODY = (
+    REBOOT_FACTS
+    + "\n"
+    + compact_body(r"""
 $ErrorActionPreference = 'Stop'
 $r = @{ computer = $env:COMPUTERNAME; os_caption = $null; os_version = $null; service_pack = $null
     arch = $null; ps_version = '1.0'; free_bytes = $null; pending_reboot = $null; msi_busy = $null
     identity = $null; domain_admin = $null; admin_group = $null; deploytool_config = $null
-    deploytool_entry = $null; msishare = $null; oab_count = $null; machine_id = $null; domain = $null }
+    deploytool_entry = $null; msishare = $null; oab_count = $null; machine_id = $null; domain = $null
+    boot_time = $null }
 $err = @{}
 if ($PSVersionTable) { $r.ps_version = $PSVersionTable.PSVersion.ToString() }
 $r.arch = $env:PROCESSOR_ARCHITECTURE
@@ -116,18 +137,14 @@ try {
     $r.os_caption = [string]$os.Caption
     $r.os_version = [string]$os.Version
     $r.service_pack = [int]$os.ServicePackMajorVersion
+    $r.boot_time = [string]$os.LastBootUpTime
 }
 catch { $err.os = $_.Exception.Message }
 try { $r.free_bytes = [long](Get-WmiObject -Class Win32_LogicalDisk -Filter "DeviceID='C:'").FreeSpace }
 catch { $err.free_bytes = $_.Exception.Message }
 try {
     $pr = New-Object Collections.ArrayList
-    $sm = Get-ItemProperty 'HKLM:\SYSTEM\CurrentControlSet\Control\Session Manager'
-    if ($sm.PendingFileRenameOperations) { [void]$pr.Add('PendingFileRenameOperations') }
-    $cv = 'HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion'
-    $wu = "$cv\WindowsUpdate\Auto Update\RebootRequired"
-    if (Test-Path $wu) { [void]$pr.Add('WindowsUpdate RebootRequired') }
-    if (Test-Path "$cv\Component Based Servicing\RebootPending") { [void]$pr.Add('CBS RebootPending') }
+    Add-RollupRebootReason $pr
     $r.pending_reboot = $pr
 }
 catch { $err.pending_reboot = $_.Exception.Message }
@@ -204,6 +221,7 @@ $r.errors = $err
 Write-RollupResult $r
 exit 0
 """)
+)
 
 
 def parse(result: CommandResult, params: FactsParams) -> HostFacts:

@@ -112,6 +112,10 @@ class VdirSecurity(ResultModel):
     default_logon_domain: str
     require_ssl: bool
     basic_auth: bool
+    ssl_cert: bool | None = None
+    """Whether the site has a certificate bound to an https binding (IIS 6: the site's
+    ``SecureBindings`` and ``SSLCertHash``; IIS 7: an https binding whose IP and port http.sys
+    holds a certificate for, ``netsh http show sslcert``)."""
     changed: tuple[Setting, ...] = ()
 
 
@@ -133,6 +137,8 @@ function Read-RollupVdir($e, $t) {
         }
         if ($null -eq $id) { $e.error = 'site_not_found'; return }
         $e.site_id = [int]$id
+        $w = ([ADSI]('IIS://localhost/W3SVC/' + $id)).psbase.Properties
+        $e.ssl_cert = $w['SSLCertHash'].Count -gt 0 -and $w['SecureBindings'].Count -gt 0
         $e.path = '/LM/W3SVC/' + $id + '/ROOT/' + $e.vdir
         $t.adsi = 'IIS://localhost/W3SVC/' + $id + '/Root/' + $e.vdir
         if (-not [ADSI]::Exists($t.adsi)) { $e.error = 'vdir_not_found'; return }
@@ -143,9 +149,22 @@ function Read-RollupVdir($e, $t) {
         return
     }
     foreach ($s in @(([xml](Invoke-RollupAppcmd list site /xml)).SelectNodes('/appcmd/SITE'))) {
-        if ($s.GetAttribute('SITE.NAME') -eq $e.site) { $e.site_id = [int]$s.GetAttribute('SITE.ID') }
+        if ($s.GetAttribute('SITE.NAME') -eq $e.site) {
+            $e.site_id = [int]$s.GetAttribute('SITE.ID')
+            $t.bindings = $s.GetAttribute('bindings')
+        }
     }
     if ($null -eq $e.site_id) { $e.error = 'site_not_found'; return }
+    $e.ssl_cert = $false
+    foreach ($g in $t.bindings.Split(',')) {
+        if ($g.StartsWith('https/')) {
+            $q = $g.Substring(6).Split(':')
+            if ($q[0] -eq '*') { $q[0] = '0.0.0.0' }
+            $o = & "$env:SystemRoot\System32\netsh.exe" http show sslcert ('ipport=' + $q[0] + ':' + $q[1]) |
+                Out-String
+            if ($LASTEXITCODE -eq 0 -and $o -match 'Certificate Hash') { $e.ssl_cert = $true }
+        }
+    }
     $t.cp = $e.site + '/' + $e.vdir
     $e.path = 'MACHINE/WEBROOT/APPHOST/' + $t.cp
     $found = $false

@@ -22,7 +22,8 @@ is not read at all.
   ``[ProgramFilesFolder]...``): size, version resource and, for ``installed_hashed``, SHA-256,
   as ``files.installed`` reads them;
 - ``listing``: every file below some folders (written the same way), as ``files.listing`` reads
-  them, for ``rollup verify --baseline``.
+  them, for ``rollup verify --baseline``;
+- ``reboot``: the reasons Windows keeps for a pending restart, as ``host.facts`` reads them.
 
 Each group's result has the shape of its single operation's result, so the parsers and the lab
 simulations of those operations read and produce it here too: the composite cannot drift apart
@@ -30,9 +31,9 @@ from them. Each group is read in its own ``try``: one that fails (no SQL client,
 is reported under ``errors`` and the others still arrive. The script changes nothing.
 
 The script holds the code of the groups asked for only (``script_body``), and the hashing
-helpers only when files are hashed: a COLLAB host's script (its products) then fits cmd.exe's
-command line, about 3,000 characters, and costs no Send. Every parameter is bound in every
-script, so the SQL group is one field (``sql``, ``key=value`` entries) rather than seven.
+helpers only when files are hashed, so a host's script is no longer than its roles need. Every
+parameter is bound in every script, so the SQL group is one field (``sql``, ``key=value``
+entries) rather than seven.
 """
 
 from __future__ import annotations
@@ -100,6 +101,8 @@ class VerifyParams:
     """Those of ``installed`` to hash (the unversioned files)."""
     listing: tuple[str, ...] = ()
     """Folders to list every file of (``files.listing``'s), for a comparison with a baseline."""
+    reboot: bool = False
+    """Read the reasons for a pending restart."""
 
     def __post_init__(self) -> None:
         for query in self.vdirs:
@@ -158,7 +161,7 @@ class VerifyParams:
         """Whether no group is asked for (the host has nothing to read)."""
         groups = (self.files, self.product_names, self.product_codes, self.vdirs, self.complus, self.services,
                   self.installed, self.listing)  # fmt: skip
-        return not any(groups) and not self.sql
+        return not any(groups) and not self.sql and not self.reboot
 
 
 _SQL_LISTS = ("index", "procedure", "scalar_function", "table_function", "near_miss")
@@ -209,6 +212,8 @@ class VerifyFacts:
     services: ServiceStates | Unreadable | None = None
     installed: tuple[InstalledStat, ...] | Unreadable | None = None
     listing: tuple[ListedFile, ...] | Unreadable | None = None
+    pending_reboot: tuple[str, ...] | Unreadable | None = None
+    """Why Windows waits for a restart (empty: it does not)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -321,7 +326,20 @@ def parse(result: CommandResult, params: VerifyParams) -> VerifyFacts:
         found["installed"] = read("installed", "files.installed", params.installed_files())
     if params.listing:
         found["listing"] = read("listing", "files.listing", ListingParams(folders=params.listing))
+    if params.reboot:
+        found["pending_reboot"] = _reasons(result, data, errors)
     return VerifyFacts(**found)
+
+
+def _reasons(
+    result: CommandResult, data: dict[str, Any], errors: dict[str, Any]
+) -> tuple[str, ...] | Unreadable:
+    if "reboot" in errors:
+        return Unreadable(str(errors["reboot"]))
+    reasons = _group(data, "reboot", dict, result).get("reasons")
+    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+        raise ResultParseError(f"{result.host}: {result.op}: the pending-restart reasons are not text")
+    return tuple(reasons)
 
 
 _MSISHARE = ("C:\\MSIShare\\DNSClient.msi", "C:\\MSIShare\\ResourceManageDatabase.msi")
@@ -350,9 +368,10 @@ FACTS: Operation[VerifyParams, VerifyFacts] = _FactsOperation(
             installed=(_DLL, _DLL + ".config"),
             installed_hashed=(_DLL + ".config",),
             listing=("[ProgramFilesFolder]Microsoft Hosting\\Provisioning\\DNSProvider",),
+            reboot=True,
         ),
         VerifyParams(files=_MSISHARE),
-        VerifyParams(vdirs=("Default Web Site/DNSProvider",), product_names=("dnsclient",)),
+        VerifyParams(vdirs=("Default Web Site/DNSProvider",), product_names=("dnsclient",), reboot=True),
         VerifyParams(
             sql=sql_group(
                 SqlObjectsParams(

@@ -5,11 +5,12 @@ A group calls the PowerShell function of the single operation that reads the sam
 fact has one source: ``Get-RollupFileFacts`` (``files.stat``), ``Get-RollupProducts``
 (``products.list``), ``Read-RollupVdir`` (``iis.get_vdir``), ``Get-RollupSqlObjects``
 (``sql.objects``), ``Get-RollupComPlusApp`` (``complus.state``), ``Get-RollupServices``
-(``service.state``), ``Get-RollupInstalledFiles`` (``files.installed``).
+(``service.state``), ``Get-RollupInstalledFiles`` (``files.installed``), ``Add-RollupRebootReason``
+(``host.facts``).
 
 ``script_body`` puts together only the groups a host's parameters ask for (see
 ``rollup.ops.verify``, which holds the parameters, the parser and the lab's simulation of the
-same groups), so a COLLAB host's script fits cmd.exe's command line.
+same groups), so a host's script is no longer than its roles need.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 from rollup.ops.base import compact_body
 from rollup.ops.complus import COMPLUS_FACTS
 from rollup.ops.files import FILE_FACTS
+from rollup.ops.host import REBOOT_FACTS
 from rollup.ops.iis import IIS_FACTS
 from rollup.ops.installed import FILE_ROWS, INSTALLED_FACTS
 from rollup.ops.listing import LISTING_FACTS
@@ -101,6 +103,15 @@ try { $r.listing = Get-RollupFolderFiles $p_listing }
 catch { $r.errors.listing = $_.Exception.Message }
 """)
 
+_REBOOT = compact_body(r"""
+try {
+    $pr = New-Object Collections.ArrayList
+    Add-RollupRebootReason $pr
+    $r.reboot = @{ reasons = $pr }
+}
+catch { $r.errors.reboot = $_.Exception.Message }
+""")
+
 IDENTITY_HELPERS = ("Get-RollupSha256", "Get-RollupMsiProperty")
 """The prelude helpers the file identity part calls."""
 
@@ -124,6 +135,8 @@ BODY = "\n".join(
         _INSTALLED,
         LISTING_FACTS,
         _LISTING,
+        REBOOT_FACTS,
+        _REBOOT,
         _EPILOGUE,
     )
 )
@@ -133,7 +146,7 @@ BODY = "\n".join(
 def script_body(params: VerifyParams) -> str:
     """
     The body for ``params``: the groups asked for, in a fixed order, and nothing of the others.
-    A COLLAB host's script (its products only) fits cmd.exe's line, so it costs no Send.
+    A host's script is no longer than its roles need (a shorter script costs less to send and run).
     """
     parts = [_PROLOGUE]
     if params.files:
@@ -154,6 +167,8 @@ def script_body(params: VerifyParams) -> str:
         parts += [INSTALLED_FACTS, _INSTALLED]
     if params.listing:
         parts += [LISTING_FACTS, _LISTING]
+    if params.reboot:
+        parts += [REBOOT_FACTS, _REBOOT]
     parts.append(_EPILOGUE)
     return "\n".join(parts)
 

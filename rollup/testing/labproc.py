@@ -43,6 +43,20 @@ def quick_manifest(target: Path, *, wait_s: int = 1, source: Path = ROOT / DEFAU
     return target
 
 
+def worker_address(address: str) -> str:
+    """
+    ``address`` (``127.0.x.y``) in this pytest-xdist worker's own block: worker ``gwN`` uses
+    ``127.N.x.y``, so labs of tests running at once in different workers never probe or bind the
+    same addresses (the probe in ``free_first_address`` and the bind are two moments). Outside
+    xdist, and in worker ``gw0``, the address is unchanged.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    first, second, *rest = address.split(".")
+    if not worker.isdigit() or (first, second) != ("127", "0"):
+        return address
+    return ".".join((first, str(int(worker)), *rest))
+
+
 @dataclass(slots=True)
 class LabProcess:
     """A running lab (``rollup lab up --detach``) and a runs folder for the CLI."""
@@ -63,10 +77,12 @@ class LabProcess:
     ) -> LabProcess:
         """
         Create and start a lab in ``folder/lab`` (runs go to ``folder/runs``), on the first block
-        of loopback addresses from ``first_address`` that nobody listens on (other labs of other
-        tests may be running on this machine).
+        of loopback addresses from ``first_address`` (in this test worker's block, see
+        ``worker_address``) that nobody listens on (other labs of other tests may be running on
+        this machine).
         """
-        first_address = free_first_address(collab + 3, (HTTP_PORT, HTTPS_PORT), start_at=first_address)
+        start_at = worker_address(first_address)
+        first_address = free_first_address(collab + 3, (HTTP_PORT, HTTPS_PORT), start_at=start_at)
         env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
         env.pop("ROLLUP_RUNS_DIR", None)
         lab = cls(folder / "lab", folder / "runs", env)

@@ -67,7 +67,7 @@ def test_a_full_apply_then_a_second_one_that_changes_nothing(lab: LabProcess) ->
     assert outcomes <= {"noop", "skipped"}
     for host in lab.hosts():
         changed = after_second[host]["mutations"] - after_first[host]["mutations"]
-        assert changed == (2 if host == "MPS01" else 0), host
+        assert changed == (3 if host == "MPS01" else 0), host  # the marker taken and removed, the head kept
 
 
 def test_a_gate_without_a_terminal_exits_5_then_confirm_and_resume_finish(lab: LabProcess) -> None:
@@ -162,7 +162,10 @@ def test_verify_passes_after_a_clean_apply_with_the_shipped_manifest(lab: LabPro
 
 
 def test_apply_turns_basic_authentication_on_for_dnsprovider_and_verify_checks_it(lab: LabProcess) -> None:
-    """The KB's default domain is a Basic authentication setting: apply switches it on, verify checks it."""
+    """
+    The KB's default domain is a Basic authentication setting: apply switches it on, verify checks
+    it; with Require SSL set, verify also checks that the site has a certificate bound.
+    """
     store = FileStateStore(lab.state_dir / "hosts", lab.hosts())
     with store.update("DNS01") as dns:
         dns.iis["dnsprovider"].auth_basic = False
@@ -172,11 +175,22 @@ def test_apply_turns_basic_authentication_on_for_dnsprovider_and_verify_checks_i
     compliant = lab.rollup("verify", "--inventory", str(lab.inventory))
     with store.update("DNS01") as dns:
         dns.iis["dnsprovider"].auth_basic = False
-    drifted = lab.rollup("verify", "--inventory", str(lab.inventory), "--limit", "DNS01")
+    drifted = lab.rollup("verify", "--inventory", str(lab.inventory), "--limit", "DNS01", "--json")
+    with store.update("DNS01") as dns:
+        dns.iis["dnsprovider"].auth_basic = True
+        dns.ssl_certificates.clear()
+    unbound = lab.rollup("verify", "--inventory", str(lab.inventory), "--limit", "DNS01", "--json")
 
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert after.auth_basic is True
     assert after.default_logon_domain == "\\"
     assert compliant.returncode == 0, compliant.stdout + compliant.stderr
     assert drifted.returncode == 3, drifted.stdout + drifted.stderr
-    assert "DNSProvider: Basic authentication" in drifted.stdout
+    assert _not_ok(drifted.stdout) == ["Default Web Site/DNSProvider: Basic authentication"]
+    assert unbound.returncode == 3, unbound.stdout + unbound.stderr
+    assert _not_ok(unbound.stdout) == ["Default Web Site/DNSProvider: certificate bound to Default Web Site"]
+
+
+def _not_ok(document: str) -> list[str]:
+    """The names of the checks of a ``verify --json`` document that are not ok."""
+    return [c["name"] for h in json.loads(document)["hosts"] for c in h["checks"] if c["status"] != "ok"]

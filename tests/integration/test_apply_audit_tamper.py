@@ -213,3 +213,32 @@ def test_a_replaced_evidence_file_is_caught(applied: Run) -> None:
 
     assert code == 1, output
     assert f"BROKEN at line {line} (seq {line}): evidence mismatch: evidence/{name}" in output
+
+
+def test_cutting_the_log_and_the_journal_s_copies_is_caught_by_the_head_kept_on_mps01(applied: Run) -> None:
+    """
+    Whoever cuts the last records off the log and the journal's ``run_finished`` lines with them
+    passes the local check; ``--remote`` reads MPS01's copy of the head and names it.
+    """
+    intact = applied.lab.rollup(
+        "audit", "verify", applied.run.run_id, "--runs-dir", str(applied.lab.runs_dir), "--remote"
+    )
+    log, journal = applied.run.audit_path, applied.run.journal_path
+    kept_journal = journal.read_bytes()
+    log.write_bytes(b"".join(_lines(applied.original)[:-2]))
+    journal.write_bytes(b"".join(line for line in _lines(kept_journal) if b'"run_finished"' not in line))
+    try:
+        local = applied.verify()
+        remote = applied.lab.rollup(
+            "audit", "verify", applied.run.run_id, "--runs-dir", str(applied.lab.runs_dir), "--remote"
+        )
+    finally:
+        log.write_bytes(applied.original)
+        journal.write_bytes(kept_journal)
+
+    assert intact.returncode == 0, intact.stdout + intact.stderr
+    assert f"MPS01 keeps 1 head(s) of run {applied.run.run_id}" in intact.stdout
+    assert local[0] == 0, local[1]
+    assert remote.returncode == 1, remote.stdout + remote.stderr
+    assert "expected head not found" in remote.stdout
+    assert "MPS01 C:\\ConfigShare\\rollup-heads.log (done" in remote.stdout

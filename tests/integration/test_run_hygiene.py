@@ -130,3 +130,28 @@ def test_a_run_refused_by_the_marker_is_not_last(lab: LabProcess) -> None:
     assert shown["run_id"] == held.run_id
     assert resumed.returncode == 0, resumed.stderr + resumed.stdout
     assert f"run id: {held.run_id}" in resumed.stdout
+
+
+def test_a_resume_refused_by_the_marker_leaves_the_run_as_it_was(lab: LabProcess, tmp_path: Path) -> None:
+    """
+    A run waits at a gate; an operator on another control host breaks its marker and starts a
+    run of their own, which waits too. Resuming the first run is refused by the second's marker:
+    the first is still listed ``waiting`` (no step of it failed).
+    """
+    waiting = lab.apply()
+    (first,) = list_runs(lab.runs_dir)
+    other = ("apply", "--inventory", str(lab.inventory), "--runs-dir", str(tmp_path / "elsewhere"))
+    took = lab.rollup(*other, "--break-remote-lock")
+    refused = lab.apply("--resume", first.run_id, "--confirm", GATE)
+    shown = json.loads(
+        lab.rollup("runs", "show", first.run_id, "--json", "--runs-dir", str(lab.runs_dir)).stdout
+    )
+    listed = lab.rollup("runs", "--runs-dir", str(lab.runs_dir)).stdout
+
+    assert waiting.returncode == 5, waiting.stderr + waiting.stdout
+    assert took.returncode == 5, took.stderr + took.stdout
+    assert refused.returncode == 1, refused.stderr + refused.stdout
+    assert "held by run" in refused.stderr
+    assert shown["state"] == "waiting"
+    assert "failed" not in shown["step_counts"]
+    assert "failed" not in listed, listed

@@ -261,23 +261,22 @@ def test_a_rolled_up_lab_is_compliant(fleet: Fleet, tmp_path: Path) -> None:
     assert not_ok(report) == {}
     assert report.exit_code == ExitCode.OK
     installed = 2 * 17 + 1 + 2 + 2 + 2 * 2  # MPS01's components and the shared DLL, DNS01, MPSSQL, COLLAB0x
-    assert sum(len(h.checks) for h in report.hosts) == 21 + 18 + 1 + 4 + 7 + 1 + 1 + installed
+    restarts = 5  # each host's pending-restart check
+    assert sum(len(h.checks) for h in report.hosts) == 21 + 18 + 1 + 5 + 7 + 1 + 1 + restarts + installed
     assert sum(c.group == "installed" for _, c in report.checks()) == installed
 
 
 def test_a_collab_host_costs_seven_requests(fleet: Fleet, tmp_path: Path) -> None:
     """
-    NTLM's two legs (the first request carries the NEGOTIATE message), Create, Command, Send,
-    Receive and Delete, and no Signal: with its installed files read (the reading code and the
-    hashing helper), a COLLAB host's script no longer fits the command line and goes on stdin,
-    one Send, as MPS01's (the share's 21 files) does.
+    NTLM's two legs (the first request carries the NEGOTIATE message), Create, Command, Send (the
+    script, over the command line's length with its products, restart and installed-files
+    groups), Receive and Delete: no Signal, and no more for MPS01's longer script.
     """
     with serving(fleet.fresh(), fleet.blobs, tmp_path) as lab:
         report = lab.verify(fleet.manifest)
 
     requests = {h.host: h.requests for h in report.hosts}
-    assert requests["COLLAB01"] == requests["COLLAB02"] == 7
-    assert requests["MPS01"] == 7
+    assert requests["COLLAB01"] == requests["COLLAB02"] == requests["MPS01"] == 7
 
 
 SHARE = "C:\\MSIShare"
@@ -310,6 +309,10 @@ DRIFTS = {
     "iis": (
         {"hosts": "DNS01", "iis": [{"vdir": "DNSProvider", "access_ssl": False}]},
         {("DNS01", "Default Web Site/DNSProvider: require secure channel (SSL)"): "no"},
+    ),
+    "no-certificate": (
+        {"hosts": "DNS01", "iis": [{"vdir": "DNSProvider", "certificate": False}]},
+        {("DNS01", "Default Web Site/DNSProvider: certificate bound to Default Web Site"): "no"},
     ),
     "complus": (
         {"hosts": "MPS01", "complus": [{"application": "Provisioning Engine", "running": False}]},
@@ -450,7 +453,7 @@ def test_the_verify_command_reports_json_and_junit_and_exits_3(
     assert {h["host"]: h["status"] for h in document["hosts"]} == dict.fromkeys(
         ("MPS01", "DNS01", "MPSSQL", "COLLAB01", "COLLAB02"), "drift"
     )
-    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("96", "93", "0")
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("102", "93", "0")
 
 
 def test_pinning_from_a_host_over_http_gives_the_same_lock_as_the_local_package(

@@ -21,11 +21,21 @@ from rollup.lab.labdir import DEFAULT_USER, LabPaths, read_config, write_config
 from rollup.lab.scenario import Scenario, parse_scenario
 from rollup.ops.registry import operation
 from rollup.ps.delivery import command_line, fits_command_line, stdin_command, stdin_payload
+from rollup.testing.labproc import worker_address
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "manifests" / "hmc40-rollup-2011-01.yml"
-TEMPLATE_ADDRESS = "127.0.120.1"
-"""The in-process labs' first address (other lab tests use 127.0.160 up, the CLI's tests 127.0.130)."""
+TEMPLATE_ADDRESS = worker_address("127.0.120.1")
+"""
+The in-process labs' first address (other lab tests use 127.0.160 up, the CLI's tests
+127.0.130), in this test worker's block.
+"""
+
+
+def template_host(n: int) -> str:
+    """The address of the template lab's ``n``-th host (1: MPS01, 2: DNS01, 3: MPSSQL, 4: COLLAB01, ...)."""
+    prefix, _, first = TEMPLATE_ADDRESS.rpartition(".")
+    return f"{prefix}.{int(first) + n - 1}"
 
 
 PASSWORD = "Rollup-Lab-test-password"

@@ -114,11 +114,11 @@ def test_a_new_lab_holds_the_prerollup_state_built_from_real_msis(template: LabP
     kb = {f.name: f for f in manifest.package.files}
 
     assert [(h.name, h.address, h.http_port, h.https_port) for h in config.hosts] == [
-        ("MPS01", "127.0.120.1", 5985, 5986),
-        ("DNS01", "127.0.120.2", 5985, 5986),
-        ("MPSSQL", "127.0.120.3", 5985, 5986),
-        ("COLLAB01", "127.0.120.4", 5985, 5986),
-        ("COLLAB02", "127.0.120.5", 5985, 5986),
+        ("MPS01", labkit.template_host(1), 5985, 5986),
+        ("DNS01", labkit.template_host(2), 5985, 5986),
+        ("MPSSQL", labkit.template_host(3), 5985, 5986),
+        ("COLLAB01", labkit.template_host(4), 5985, 5986),
+        ("COLLAB02", labkit.template_host(5), 5985, 5986),
     ]
     for name, spec in kb.items():
         downloaded = files[f"C:\\temp\\KB2492954\\{name}"]
@@ -147,7 +147,7 @@ def test_the_inventory_reaches_every_host_with_a_password_reference(template: La
 
     assert [h.name for h in inventory.hosts] == ["MPS01", "DNS01", "COLLAB01", "COLLAB02", "MPSSQL"]
     assert inventory.host("MPS01").roles == {Role.DEPLOYMENT_TOOL, Role.MPS_ENGINE, Role.WEB_SERVICES}
-    assert inventory.host("DNS01").endpoint == "http://127.0.120.2:5985/wsman"
+    assert inventory.host("DNS01").endpoint == f"http://{labkit.template_host(2)}:5985/wsman"
     assert {h.transport.value for h in inventory.hosts} == {"ntlm"}
     assert not any(h.insecure_lab for h in inventory.hosts)
     assert {h.user for h in inventory.hosts} == {"HOSTING\\rollup-lab"}
@@ -191,7 +191,7 @@ def test_reusing_a_lab_refuses_conflicting_options(template: LabPaths, tmp_path:
     assert str(collab.value) == (
         "--collab 3: this lab has 2 COLLAB hosts; leave --collab out to start it, or use another --state-dir"
     )
-    assert "addresses start at 127.0.120.1" in str(address.value)
+    assert f"addresses start at {labkit.TEMPLATE_ADDRESS}" in str(address.value)
     assert str(user.value).startswith("ROLLUP_LAB_USER is 'HOSTING\\\\other', but this lab was created for")
     assert same.scenario.time_factor == 0.5
     assert read_config(paths).scenario.time_factor == 0.5
@@ -203,7 +203,7 @@ def test_state_changed_through_winrm_survives_a_restart(
     """An IIS change made over WinRM is in the host's file after the lab stops, and served after it starts."""
     paths = labkit.copy_lab(template, tmp_path / "lab", {"time_factor": 0})
     with labkit.serving(paths, cache):
-        changed = labkit.Client("127.0.120.2").op(
+        changed = labkit.Client(labkit.template_host(2)).op(
             "iis.set_vdir",
             site="Default Web Site",
             vdir="DNSProvider",
@@ -212,7 +212,8 @@ def test_state_changed_through_winrm_survives_a_restart(
         )
 
     with labkit.serving(paths, cache):
-        after = labkit.Client("127.0.120.2").op("iis.get_vdir", site="Default Web Site", vdir="DNSProvider")
+        dns01 = labkit.Client(labkit.template_host(2))
+        after = dns01.op("iis.get_vdir", site="Default Web Site", vdir="DNSProvider")
     state = json.loads((paths.hosts / "DNS01.json").read_text())
 
     assert changed.code == 0

@@ -322,3 +322,21 @@ $x.SelectSingleNode('/appcmd/CONFIG/*').Name
     assert "This configuration section cannot be used at this path." in out
     assert lines[-1] == "exit 33"
     assert code == 0
+
+
+@pytest.mark.parametrize("version", [6, 7])
+def test_the_certificate_bound_to_the_site_is_read(version: int) -> None:
+    """
+    IIS 6: the site's SecureBindings and SSLCertHash; IIS 7: the site's https binding and the
+    certificate http.sys holds for it (``netsh http show sslcert``). Another site's certificate
+    is not this one's.
+    """
+    params = VdirParams(site=SITE, vdir="DNSProvider")
+    state = _dns01(version)
+    without = iis.parse_get(_run(iis.GET_VDIR, params, state), params)
+    state.ssl_certificates[3] = "A1B2C3D4E5F60718293A4B5C6D7E8F9012345678"
+    bound = iis.parse_get(_run(iis.GET_VDIR, params, state), params)
+    state.ssl_certificates = {7: "A1B2C3D4E5F60718293A4B5C6D7E8F9012345678"}
+    other = iis.parse_get(_run(iis.GET_VDIR, params, state), params)
+
+    assert (without.ssl_cert, bound.ssl_cert, other.ssl_cert) == (False, True, False)

@@ -22,6 +22,7 @@ from rollup.lab.windows.machine import Machine
 from rollup.model.manifest import load_manifest
 from rollup.ops.base import CommandResult
 from rollup.ops.complus import ComPlusParams, ComPlusState
+from rollup.ops.host import FactsParams
 from rollup.ops.iis import VdirParams, VdirSecurity
 from rollup.ops.products import ListParams
 from rollup.ops.service import ServiceParams
@@ -106,6 +107,8 @@ def _singly(lab: Lab, state: HostState, params: VerifyParams) -> VerifyFacts:
         result["complus"] = [run("complus.state", ComPlusParams(application=n)) for n in params.complus]
     if params.services:
         result["services"] = run("service.state", ServiceParams(names=params.services))
+    if params.reboot:
+        result["reboot"] = {"reasons": run("host.facts", FactsParams()).get("pending_reboot")}
     return _parsed(state.name, params, 0, format_result(result) + "\n")
 
 
@@ -135,6 +138,10 @@ def _sql_2000(s: HostState) -> None:
     s.sql_version = 8
 
 
+def _restart_pending(s: HostState) -> None:
+    s.pending_reboot = ["msi 3010", "CBS RebootPending"]
+
+
 VARIANTS: list[tuple[str, Callable[[HostState], None]]] = [
     ("MPS01", lambda s: None),
     ("MPS01", _stopped),
@@ -143,6 +150,7 @@ VARIANTS: list[tuple[str, Callable[[HostState], None]]] = [
     ("MPSSQL", lambda s: None),
     ("MPSSQL", _rolled_up),
     ("COLLAB01", lambda s: None),
+    ("COLLAB01", _restart_pending),
 ]
 
 

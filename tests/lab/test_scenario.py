@@ -24,7 +24,7 @@ from rollup.ps.delivery import command_line, stdin_command, stdin_payload
 from tests.lab import labkit
 from tests.lab.conftest import DOMAIN_USER, PASSWORD, Lab
 
-MPS01, DNS01, COLLAB01, COLLAB02 = "127.0.120.1", "127.0.120.2", "127.0.120.4", "127.0.120.5"
+MPS01, DNS01, COLLAB01, COLLAB02 = (labkit.template_host(n) for n in (1, 2, 4, 5))
 KINDS = ", ".join(sorted(operation_kinds()))
 PACKAGE = "C:\\temp\\KB2492954\\HostedEmail2007NS.msi"
 

@@ -195,3 +195,24 @@ def test_counts_ids_and_resumes() -> None:
     assert state.resumes == 1
     assert state.run_id == RUN_ID
     assert state.status("never-mentioned@H1") is StepStatus.PENDING
+
+
+@pytest.mark.parametrize(
+    ("before", "expected"),
+    [
+        ([("step_waiting", {}), ("run_finished", {"state": "waiting"})], RunState.WAITING),
+        ([("step_started", {})], RunState.INTERRUPTED),
+        ([("step_finished", {"outcome": "failed"}), ("run_finished", {"state": "failed"})], RunState.FAILED),
+    ],
+)
+def test_a_refused_resume_leaves_the_run_as_it_was(
+    before: list[tuple[str, dict[str, Any]]], expected: RunState
+) -> None:
+    """A resume refused before its first step (another run's marker) is not the run's outcome."""
+    entries = _entries(START, *before, ("run_resumed", {}), ("run_finished", {"state": "refused"}))
+    assert replay(entries, is_live=False).run_state is expected
+
+
+def test_a_refused_fresh_run_is_refused() -> None:
+    """A run refused at its start has nothing else to be."""
+    assert replay(_entries(START, ("run_finished", {"state": "refused"}))).run_state is RunState.REFUSED

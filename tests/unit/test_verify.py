@@ -101,11 +101,12 @@ def entry(name: str, version: str, *, code: str | None = None) -> InstalledEntry
     )
 
 
-def vdir(domain: str = "\\", ssl: bool = True) -> VdirSecurity:
+def vdir(domain: str = "\\", ssl: bool = True, cert: bool = True) -> VdirSecurity:
     """DNSProvider's directory security as ``iis.get_vdir`` reads it."""
     return VdirSecurity(
         iis_version=6, site="Default Web Site", site_id=1, vdir="DNSProvider",
         path="/LM/W3SVC/1/ROOT/DNSProvider", default_logon_domain=domain, require_ssl=ssl, basic_auth=True,
+        ssl_cert=cert,
     )  # fmt: skip
 
 
@@ -129,7 +130,7 @@ def test_a_compliant_fleet_passes_every_check() -> None:
 
     assert all(c.status is Status.OK for r in reports for c in r.checks)
     assert {r.host: len(r.checks) for r in reports} == {
-        "MPS01": 21 + 18 + 1, "DNS01": 1 + 3, "MPSSQL": 1 + 2, "COLLAB01": 1, "COLLAB02": 1,
+        "MPS01": 21 + 18 + 1, "DNS01": 1 + 4, "MPSSQL": 1 + 2, "COLLAB01": 1, "COLLAB02": 1,
     }  # fmt: skip
     assert report_of(reports).exit_code == ExitCode.OK
 
@@ -286,8 +287,18 @@ def test_a_missing_virtual_directory_is_drift_and_an_unreadable_one_an_error() -
     errors = drifted(checks_of(PINNED, "DNS01", broken))
 
     assert {c.status for c in drift.values()} == {Status.DRIFT}
-    assert len(drift) == 3
+    assert len(drift) == 4
     assert {(c.status, c.actual) for c in errors.values()} == {(Status.ERROR, "Access is denied.")}
+
+
+def test_require_ssl_on_a_site_without_a_certificate_is_drift() -> None:
+    """Require SSL set on a site with no certificate bound: clients cannot connect, so it is drift."""
+    facts = replace(compliant(PINNED, HOSTS["DNS01"]), vdirs={VDIR: vdir(cert=False)})
+
+    found = drifted(checks_of(PINNED, "DNS01", facts))
+
+    assert list(found) == ["Default Web Site/DNSProvider: certificate bound to Default Web Site"]
+    assert (found[f"{VDIR}: certificate bound to Default Web Site"].actual) == "no"
 
 
 def test_sql_objects_are_matched_exactly_and_a_near_miss_is_named() -> None:
@@ -388,16 +399,16 @@ def test_each_role_reads_only_the_fact_groups_it_needs() -> None:
     assert not verify_params(UNPINNED, HOSTS["MPS01"].roles).file_identity
 
 
-def test_a_collab_host_s_script_travels_on_the_command_line() -> None:
+def test_a_collab_host_s_script_carries_only_its_groups() -> None:
     """
-    A COLLAB host's ``verify.facts`` carries its products group only and fits cmd.exe's line,
-    pinned or not (no Send); MPS01's carries the hashing helpers and goes on stdin.
+    A COLLAB host's ``verify.facts`` carries its products and pending-restart groups only, pinned
+    or not (too long for cmd.exe's line with both: one Send); MPS01's carries the hashing helpers.
     """
     for manifest in (PINNED, UNPINNED):
         script = FACTS.command(verify_params(manifest, HOSTS["COLLAB01"].roles)).render()
 
-        assert fits_command_line(script), len(script)
         assert "Uninstall" in script
+        assert "function Add-RollupRebootReason" in script
         assert not any(word in script for word in ("Get-RollupSha256", "sqlcmd", "appcmd", "COMAdmin"))
     mps = FACTS.command(verify_params(PINNED, HOSTS["MPS01"].roles)).render()
     assert "function Get-RollupSha256" in mps

@@ -10,7 +10,6 @@ import pytest
 from rollup.model.manifest import load_manifest
 from rollup.ops import complus, files, iis, products, service, sql
 from rollup.ops.verify import FACTS
-from rollup.ps.delivery import fits_command_line
 from rollup.testing.fleet import fleet_roles
 from rollup.verify import verify_params
 
@@ -44,10 +43,3 @@ def test_verify_for_each_role_carries_only_the_functions_it_calls() -> None:
     assert products.PRODUCT_FACTS in collab
     assert iis.IIS_FACTS not in collab
     assert sql.SQL_FACTS not in FACTS.command(verify_params(manifest, roles["DNS01"])).render()
-
-
-def test_a_collab_hosts_verify_script_fits_the_command_line() -> None:
-    manifest = load_manifest(MANIFEST)
-    for name, host_roles in fleet_roles(3):
-        if name.startswith("COLLAB"):
-            assert fits_command_line(FACTS.command(verify_params(manifest, host_roles)).render()), name

@@ -15,8 +15,11 @@ import click
 from rollup.audit.chain import is_head_prefix, verify_chain
 from rollup.audit.evidence import recorded_heads, verify_evidence
 from rollup.cli.options import runs_dir_option
-from rollup.engine.rundir import resolve_run, resolve_runs_dir
+from rollup.cli.report import terminal_credentials
+from rollup.engine.remote_heads import remote_heads
+from rollup.engine.rundir import RunDir, resolve_run, resolve_runs_dir
 from rollup.errors import ExitCode, UsageError
+from rollup.transport.base import default_registry
 
 
 @click.group(name="audit")
@@ -53,15 +56,46 @@ def audit_log_path(ref: str, runs_dir: str | None) -> Path:
     metavar="HASH",
     help="A head hash recorded earlier (rehearsal record, console line): it must be in the chain.",
 )
-def verify(ref: str, runs_dir: str | None, expect_head: str | None) -> int:
+@click.option(
+    "--remote",
+    is_flag=True,
+    help="Also check the heads kept on the Deployment Tool host of the run's inventory.",
+)
+@click.option(
+    "--inventory",
+    "inventory_ref",
+    metavar="X",
+    help="With --remote: the inventory to reach that host by (default: the run's own).",
+)
+def verify(
+    ref: str, runs_dir: str | None, expect_head: str | None, remote: bool, inventory_ref: str | None
+) -> int:
     """Verify the hash chain of an audit log (PATH, or RUN: a run id, a prefix, or `last`)."""
     if expect_head is not None and not is_head_prefix(expect_head):
         raise UsageError(
             f"--expect-head {expect_head!r}: a head hash is 64 lower-case hex digits "
             "(its first 16 or more will do)"
         )
+    if inventory_ref is not None and not remote:
+        raise UsageError("--inventory is only for --remote")
     path = audit_log_path(ref, runs_dir)
-    report = verify_chain(path, expect_head=expect_head, recorded=recorded_heads(path.parent))
+    recorded = recorded_heads(path.parent)
+    if remote:
+        run = RunDir(path.parent)
+        if not run.facts_path.is_file():
+            raise UsageError(f"{ref}: --remote needs a run (its run directory), not a lone log file")
+        host, kept = remote_heads(
+            run,
+            inventory_ref=inventory_ref,
+            transports=default_registry(),
+            credentials=terminal_credentials(),
+        )
+        if not kept:
+            click.echo(f"{path}: {host} keeps no audit head of run {run.run_id}: nothing to compare with")
+            return ExitCode.RUN_FAILED
+        recorded = {**recorded, **kept}
+        click.echo(f"{host} keeps {len(kept)} head(s) of run {run.run_id}")
+    report = verify_chain(path, expect_head=expect_head, recorded=recorded)
     if report.bad is None:
         report = verify_evidence(path, report)
     count = f"{report.records} record" + ("" if report.records == 1 else "s")

@@ -23,7 +23,8 @@ from __future__ import annotations
 import ntpath
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rollup.engine.package import LocalFile
@@ -33,6 +34,7 @@ from rollup.errors import TransportError
 from rollup.ops import host, msi, products
 from rollup.ops.msiexec import EXIT_CODES, MsiOutcome
 from rollup.ops.products import InstalledEntry
+from rollup.ops.restart import RestartParams, RestartScheduled
 from rollup.planner import PlanStep
 
 REBOOT_CODES = frozenset({1641, 3010})
@@ -41,11 +43,12 @@ RESTART_STARTED = 1641
 RESTART_PENDING = 3010
 """msiexec succeeded; a restart is needed to finish (ERROR_SUCCESS_REBOOT_REQUIRED)."""
 RESTART_POLL_S = 5.0
-"""How often a host msiexec is restarting (1641) is looked at again until it answers."""
+"""How often a restarting host (msiexec's 1641, ``rollup_reboot_policy: reboot``) is looked at again."""
 _LIST = op("products.list")
 _INSTALL = op(msi.INSTALL)
 _UNINSTALL = op(msi.UNINSTALL)
 _FACTS = op("host.facts")
+_RESTART = op("host.restart")
 
 
 def version_key(text: str) -> tuple[int, ...]:
@@ -185,40 +188,89 @@ def reported_code(codes: Sequence[int]) -> int:
     return codes[-1] if codes else 0
 
 
-def wait_until_back(ctx: StepContext, look: Callable[[], Guard], code: int) -> Guard:
+RESTART_REASON = "rollup: a restart was pending before msiexec (rollup_reboot_policy: reboot)"
+"""The comment ``host.restart`` leaves in the host's event log."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """What ``ready_for_msiexec`` found: the host's boot time (to tell a restart by) and notices."""
+
+    boot_time: str | None
+    notices: tuple[str, ...] = ()
+
+
+def ready_for_msiexec(ctx: StepContext) -> Ready:
     """
-    ``look()``, after msiexec exited ``code``. With 1641 the installer is restarting the host:
-    while the host does not answer (a transient transport error), wait and look again, within
-    the step's timeout. Any other code: one look.
+    Before msiexec runs on a host: read its facts once. A restart already pending there (a file
+    rename, Windows Update, CBS, an earlier msiexec's 3010) follows the inventory's
+    ``rollup_reboot_policy``: ``stop`` (the default) fails the step with the reasons, ``ignore``
+    goes on, ``reboot`` restarts the host through WinRM, waits until it has booted again (within
+    the step's timeout) and goes on if no restart is pending any more.
+    """
+    facts: host.HostFacts = ctx.call(_FACTS, host.FactsParams())
+    policy = ctx.hosts.inventory.settings.reboot_policy
+    if not facts.pending_reboot or policy == "ignore":
+        return Ready(facts.boot_time)
+    reasons = ", ".join(facts.pending_reboot)
+    if policy == "stop":
+        raise StepFailed(
+            f"{ctx.host}: a restart is pending ({reasons}): "
+            "rollup_reboot_policy is stop, so msiexec does not run",
+            hint="restart the host, then resume the run; or set rollup_reboot_policy: reboot (rollup "
+            "restarts it) or ignore (install with the restart pending) in the inventory",
+        )
+    scheduled: RestartScheduled = ctx.call(_RESTART, RestartParams(reason=RESTART_REASON))
+    ctx.unit_done(f"restart of {ctx.host} scheduled: a restart was pending ({reasons})")
+    booted = wait_for_boot(ctx, scheduled.boot_time)
+    if booted.pending_reboot:
+        raise StepFailed(
+            f"{ctx.host}: restarted, and a restart is still pending ({', '.join(booted.pending_reboot)})",
+            hint="look at the host (an update that asks for one restart after another); "
+            "resume the run once no restart is pending",
+        )
+    return Ready(booted.boot_time, (f"{ctx.host}: restarted by rollup: a restart was pending ({reasons})",))
+
+
+def after_msiexec(ctx: StepContext, code: int, boot_time: str | None) -> str | None:
+    """
+    After msiexec exited ``code``: with 1641 the installer is restarting the host, so wait until
+    it has booted again and give its new boot time; any other code: ``boot_time`` as it was.
     """
     if code != RESTART_STARTED:
-        return look()
+        return boot_time
+    return wait_for_boot(ctx, boot_time).boot_time
+
+
+def wait_for_boot(ctx: StepContext, before: str | None) -> host.HostFacts:
+    """
+    The host's facts once it answers after a restart: its boot time is not ``before`` any more
+    (when ``before`` is unknown: it answers after having not answered). While it does not answer
+    (a transient transport error) or has not restarted yet, look again every ``RESTART_POLL_S``,
+    within the step's timeout.
+
+    Raises:
+        StepFailed: it did not come back, restarted, within the step's timeout.
+        TransportError: an error that is not transient (refused credentials).
+    """
     deadline = time.monotonic() + ctx.step.timeout_s
+    went_down = False
     while True:
         try:
-            return look()
+            facts: host.HostFacts = ctx.call(_FACTS, host.FactsParams())
         except TransportError as exc:
-            if not exc.transient or time.monotonic() + RESTART_POLL_S > deadline:
+            if not exc.transient:
                 raise
-            time.sleep(RESTART_POLL_S)
-
-
-def no_restart_pending(ctx: StepContext) -> None:
-    """
-    Before msiexec runs on a host: a restart already pending there (a file rename, Windows
-    Update, CBS, an earlier msiexec's 3010) follows the inventory's ``rollup_reboot_policy``:
-    ``stop`` (the default) fails the step with the reasons, ``ignore`` goes on.
-    """
-    if ctx.hosts.inventory.settings.reboot_policy == "ignore":
-        return
-    facts: host.HostFacts = ctx.call(_FACTS, host.FactsParams())
-    if facts.pending_reboot:
-        raise StepFailed(
-            f"{ctx.host}: a restart is pending ({', '.join(facts.pending_reboot)}): "
-            "rollup_reboot_policy is stop, so msiexec does not run",
-            hint="restart the host, then resume the run; or set rollup_reboot_policy: ignore "
-            "in the inventory to install with the restart pending",
-        )
+            went_down = True
+        else:
+            if facts.boot_time != before if before is not None else went_down:
+                return facts
+        if time.monotonic() + RESTART_POLL_S > deadline:
+            raise StepFailed(
+                f"{ctx.host}: did not come back restarted within {ctx.step.timeout_s:.0f} s",
+                hint="look at the host's console; resume the run once it answers",
+            )
+        time.sleep(RESTART_POLL_S)
 
 
 def install(ctx: StepContext, local: LocalFile, *, what: str) -> MsiOutcome:
@@ -240,11 +292,12 @@ class MsiInstall:
 
     def act(self, ctx: StepContext, guard: Guard) -> Acted:
         local = package_msi(ctx, ctx.p["file"])
-        no_restart_pending(ctx)
+        ready = ready_for_msiexec(ctx)
         outcome = install(ctx, local, what="install")
         judge(ctx, outcome, _ok_codes(ctx.p, (0, 1641, 3010)), f"installing {local.name}")
-        notices = _reboot_notice(ctx, outcome)
-        after = wait_until_back(ctx, lambda: installed_guard(ctx, local), outcome.exit_code)
+        notices = (*ready.notices, *_reboot_notice(ctx, outcome))
+        after_msiexec(ctx, outcome.exit_code, ready.boot_time)
+        after = installed_guard(ctx, local)
         if not after.in_effect:
             raise StepFailed(
                 f"{ctx.host}: msiexec exited {outcome.exit_code} but {after.reason}",
@@ -279,7 +332,9 @@ class MsiUninstall:
         removed: list[str] = []
         notices: list[str] = []
         codes: list[int] = []
-        no_restart_pending(ctx)
+        ready = ready_for_msiexec(ctx)
+        notices.extend(ready.notices)
+        boot = ready.boot_time
         for entry in guard.facts:
             params = msi.UninstallParams(
                 target=entry.key, log=ctx.log_path(f"uninstall-{entry.display_version}")
@@ -289,8 +344,9 @@ class MsiUninstall:
             removed.append(f"{entry.display_name} {entry.display_version} ({entry.key})")
             notices.extend(_reboot_notice(ctx, outcome))
             codes.append(outcome.exit_code)
+            boot = after_msiexec(ctx, outcome.exit_code, boot)
         code = reported_code(codes)
-        after = wait_until_back(ctx, lambda: self.check(ctx), codes[-1] if codes else 0)
+        after = self.check(ctx)
         if not after.in_effect:
             raise StepFailed(f"{ctx.host}: after msiexec /x, {after.reason}", remote_code=code)
         return Acted(summary="removed " + "; ".join(removed), remote_code=code, notices=tuple(notices))
@@ -311,13 +367,16 @@ class MsiRunTwice:
         ok = _ok_codes(ctx.p, (0, 1641, 3010))
         notices: list[str] = []
         codes: list[int] = []
-        no_restart_pending(ctx)
+        ready = ready_for_msiexec(ctx)
+        notices.extend(ready.notices)
+        boot = ready.boot_time
         for run in (1, 2):
             outcome = install(ctx, local, what=f"run{run}")
             judge(ctx, outcome, ok, f"run {run} of {local.name}")
             notices.extend(_reboot_notice(ctx, outcome))
             codes.append(outcome.exit_code)
-            after = wait_until_back(ctx, lambda: installed_guard(ctx, local), outcome.exit_code)
+            boot = after_msiexec(ctx, outcome.exit_code, boot)
+            after = installed_guard(ctx, local)
             if after.in_effect:
                 runs = "one run" if run == 1 else "two runs"
                 return Acted(

@@ -138,7 +138,7 @@ def _list_site(state: HostState, a: _Args) -> str:
             {
                 "SITE.NAME": name,
                 "SITE.ID": str(site_id),
-                "bindings": "http/*:80:",
+                "bindings": "http/*:80:" + (",https/*:443:" if site_id in state.ssl_certificates else ""),
                 "state": "Started" if running else "Stopped",
             }
         )

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 REBOOT_REASONS: Mapping[int, str] = {3010: "msi 3010", 1641: "msi 1641"}
 """What a reboot-requesting exit code adds to ``HostState.pending_reboot``."""
+RESTART_STARTED = 1641
+"""msiexec started a restart of the host: it goes down as soon as msiexec has returned."""
 RUN_TWICE_FILES = ("DNSClient.msi",)
 """Packages whose KB says to run them two times: remove the old build, then install the new one."""
 _MESSAGES: Mapping[int, str] = {
@@ -162,6 +164,8 @@ class MsiexecRun:
             put_text(state, self.log_path, text, now)
         if code in REBOOT_REASONS and REBOOT_REASONS[code] not in state.pending_reboot:
             state.pending_reboot.append(REBOOT_REASONS[code])
+        if code == RESTART_STARTED:
+            state.restart_in_s = 0.0
         return SimResult(exit_code=code)
 
 

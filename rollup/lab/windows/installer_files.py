@@ -18,8 +18,8 @@ sequence, ``register_product``): its files go with it, whatever their version, u
 installed product shares their component; the versioning rules then apply to what is left.
 
 A file in use (``HostState.locked_files``) cannot be replaced: the new file waits in
-``pending_files`` for the next restart, ``PendingFileRenameOperations`` is set, and the install
-asks for a restart (exit code 3010).
+``pending_files`` for the next restart (the lab's restart moves it into place),
+``PendingFileRenameOperations`` is set, and the install asks for a restart (exit code 3010).
 
 ``remove_components``: the product leaves each component's clients; a component no installed
 product uses any more has its files deleted (a file in use stays where it is). A component

@@ -120,11 +120,17 @@ class Machine:
         from rollup.lab.windows.cmd import cmd_exe, site_command
         from rollup.lab.windows.iisreset import iisreset
         from rollup.lab.windows.msiexec import msiexec
+        from rollup.lab.windows.netsh import netsh_exe
+        from rollup.lab.windows.shutdown import shutdown_exe
         from rollup.lab.windows.sqlclient import sql_programs
         from rollup.ops.deploytool import LAB_COMMAND
 
         system = self.system_root() + "\\system32"
-        found: dict[str, Program] = {system + "\\msiexec.exe": msiexec, system + "\\cmd.exe": cmd_exe}
+        found: dict[str, Program] = {
+            system + "\\msiexec.exe": msiexec,
+            system + "\\cmd.exe": cmd_exe,
+            system + "\\shutdown.exe": shutdown_exe,
+        }
         found.update(sql_programs(self))
         if "deployment_tool" in self.state.roles:
             found[LAB_COMMAND] = site_command
@@ -133,6 +139,7 @@ class Machine:
             found[system + "\\iisreset.exe"] = iisreset
         if iis is not None and iis >= 7:
             found[system + "\\inetsrv\\appcmd.exe"] = appcmd
+        found[system + "\\netsh.exe"] = netsh_exe
         return {k.lower(): v for k, v in found.items()}
 
     def find_program(self, name: str) -> str | None:

@@ -62,7 +62,15 @@ _WEB = ("KeyType", *_INHERITABLE, "AppRoot", *FLAG_BITS)
 SCHEMA: dict[str, tuple[str, ...]] = {
     "IIsComputer": ("KeyType",),
     "IIsWebService": ("KeyType", *_INHERITABLE, *FLAG_BITS),
-    "IIsWebServer": (*_WEB, "ServerComment", "ServerBindings", "ServerAutoStart", "ServerState"),
+    "IIsWebServer": (
+        *_WEB,
+        "ServerComment",
+        "ServerBindings",
+        "SecureBindings",
+        "SSLCertHash",
+        "ServerAutoStart",
+        "ServerState",
+    ),
     "IIsWebVirtualDir": (*_WEB, "Path"),
     "IIsWebDirectory": _WEB,
     "IIsApplicationPools": ("KeyType",),
@@ -132,18 +140,16 @@ def keys(state: HostState) -> list[Key]:
     ]
     for site_id, comment in _sites(state).items():
         site = ("W3SVC", str(site_id))
-        out.append(
-            Key(
-                site,
-                "IIsWebServer",
-                {
-                    "ServerComment": comment,
-                    "ServerBindings": [":80:"],
-                    "ServerAutoStart": True,
-                    "ServerState": 2 if w3svc_running else 4,
-                },
-            )
-        )
+        server: dict[str, Any] = {
+            "ServerComment": comment,
+            "ServerBindings": [":80:"],
+            "ServerAutoStart": True,
+            "ServerState": 2 if w3svc_running else 4,
+        }
+        thumbprint = state.ssl_certificates.get(site_id)
+        if thumbprint is not None:
+            server |= {"SecureBindings": [":443:"], "SSLCertHash": bytes.fromhex(thumbprint)}
+        out.append(Key(site, "IIsWebServer", server))
         out.append(Key((*site, "Filters"), "IIsFilters"))
         root = (*site, "ROOT")
         out.append(

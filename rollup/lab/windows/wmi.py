@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from xml.sax.saxutils import escape
 
@@ -137,6 +138,12 @@ def wmi_class(namespace: str, name: str) -> Callable[[InstanceSource], InstanceS
     return add
 
 
+def wmi_datetime(seconds: float) -> str:
+    """A CIM_DATETIME as WMI gives it (``yyyymmddHHMMSS.mmmmmm+UUU``), in UTC."""
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return moment.strftime("%Y%m%d%H%M%S.%f") + "+000"
+
+
 @wmi_class(CIMV2, "Win32_OperatingSystem")
 def _operating_system(machine: Machine) -> list[WmiObject]:
     s = machine.state
@@ -146,6 +153,7 @@ def _operating_system(machine: Machine) -> list[WmiObject]:
         "ServicePackMajorVersion": s.service_pack,
         "CSName": machine.computer_name(),
         "OSArchitecture": "64-bit" if s.arch == "AMD64" else "32-bit",
+        "LastBootUpTime": wmi_datetime(s.booted_at),
     }
     return [WmiObject(machine, CIMV2, "Win32_OperatingSystem", props, "@")]
 

@@ -163,6 +163,9 @@ class EndpointConfig:
     limits: Limits = field(default=WINRM_2_0)
     activity_id: bool = False
     """Whether every answer carries a ``p:ActivityId`` header (some Windows hosts add one, others not)."""
+    on_restart: Callable[[str], None] | None = None
+    """Called with the host's name when it listens again after going down (a restart): what a
+    boot changes on the host (``LabRunner.restarted``)."""
 
     def check(self) -> None:
         """

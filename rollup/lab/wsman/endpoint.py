@@ -155,8 +155,11 @@ class Endpoint:
 
     async def _come_back(self) -> None:
         self._reopen = None
-        if not self._runtime.stopping.is_set():
-            await self.open()
+        if self._runtime.stopping.is_set():
+            return
+        if self.config.on_restart is not None:
+            await asyncio.to_thread(self.config.on_restart, self.config.name)
+        await self.open()
 
     def cancel_reopen(self) -> None:
         """Stay down: the server is stopping."""

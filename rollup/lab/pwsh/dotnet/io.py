@@ -48,6 +48,21 @@ class File:
         return _decode(data)
 
     @static
+    def ReadAllLines(rt: Runtime, path: Any, *encoding: Any) -> list[str]:
+        """The lines, split at CR LF, LF or CR; a final line end starts no empty line."""
+        text = _decode(_fs(rt).read(_path(path)))
+        return text.replace("\r\n", "\n").replace("\r", "\n").removesuffix("\n").split("\n") if text else []
+
+    @static
+    def AppendAllText(rt: Runtime, path: Any, text: Any, *encoding: Any) -> None:
+        """Append to the file, created when absent (UTF-8 without a BOM unless an encoding is given)."""
+        fs = _fs(rt)
+        target = _path(path)
+        before = fs.read(target) if fs.is_file(target) else b""
+        codec = encoding[0].codec if encoding and hasattr(encoding[0], "codec") else "utf-8"
+        fs.write(target, before + to_string(text).encode(codec, "replace"))
+
+    @static
     def ReadAllBytes(rt: Runtime, path: Any) -> bytes:
         return _fs(rt).read(_path(path))
 
