@@ -19,8 +19,9 @@ from rollup.lab.msi import load_products
 from rollup.lab.msi.files import package_files
 from rollup.lab.prerollup import PACKAGE_SOURCE, prerollup_states
 from rollup.lab.pwsh.host import run_powershell
+from rollup.lab.runner import LabRunner
 from rollup.lab.scenario import parse_scenario
-from rollup.lab.state import HostState, MemoryBlobStore, path_key
+from rollup.lab.state import HostState, MemoryBlobStore, MemoryStateStore, path_key
 from rollup.lab.windows.installer_files import PENDING_RENAME
 from rollup.lab.windows.machine import Machine
 from rollup.model.manifest import load_manifest
@@ -196,3 +197,20 @@ def test_the_package_s_dlls_carry_their_build_s_version_for_an_independent_pe_re
                f"{fixed.FileVersionLS & 0xFFFF}" == wanted  # fmt: skip
         assert strings["FileVersion"] == wanted
         assert strings["OriginalFilename"] == image.name
+
+
+def test_a_restart_moves_the_file_that_was_in_use_into_place(lab: Lab) -> None:
+    """What PendingFileRenameOperations does at boot: the new DLL replaces the old, nothing is pending."""
+    blobs, base = lab
+    state = base.model_copy(deep=True)
+    state.locked_files.append(dll("Exchange2007Provider"))
+    install(lab, state, "Exchange2007Provider")
+    state.locked_files = []  # the process holding it is gone with the restart
+    store = MemoryStateStore([state])
+    runner = LabRunner(store, blobs, clock=lambda: NOW + 600, time_factor=0)
+
+    runner.restarted("MPS01")
+
+    after = store.read("MPS01")
+    assert version(lab, after, dll("Exchange2007Provider")) == f"False|{NEW}|{NEW}"
+    assert (after.pending_files, after.pending_reboot) == ({}, [])
