@@ -49,6 +49,8 @@ class Check:
     status: Status
     detail: str = ""
     """Why, when the status is not ``ok`` (or what the operator should know)."""
+    part_of: str = ""
+    """What the table rolls it up into (a component, for its installed files); empty: shown as is."""
 
 
 def check(  # noqa: PLR0917 - the order of a table row, spelt once per check

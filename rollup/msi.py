@@ -129,6 +129,19 @@ def _require_regular_file(path: Path, *, source: str, error: type[ConfigError]) 
 
 def _export_properties(path: Path, *, source: str, error: type[ConfigError]) -> dict[str, str]:
     """Run ``msiinfo export`` on the Property table and return its rows as a mapping."""
+    text = export_table(path, "Property", source=source, error=error)
+    return _parse_idt(text, source=source, error=error)
+
+
+def export_table(path: Path, table: str, *, source: str, error: type[ConfigError]) -> str:
+    """
+    ``msiinfo export <file> <table>``: the table as a Windows Installer archive (.idt) text.
+
+    Raises:
+        ConfigError (of class ``error``): the file is not a readable MSI database, or has no
+            such table (``<file>: not an MSI database (it has no <table> table)``).
+        ConfigError: msiinfo is not installed.
+    """
     msiinfo = shutil.which("msiinfo")
     if msiinfo is None:
         message = f"{source}: cannot read MSI properties: msiinfo is not installed"
@@ -137,7 +150,7 @@ def _export_properties(path: Path, *, source: str, error: type[ConfigError]) -> 
     target = os.fspath(path.absolute())
     try:
         proc = subprocess.run(
-            [msiinfo, "export", target, "Property"],
+            [msiinfo, "export", target, table],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             timeout=MSIINFO_TIMEOUT_S,
@@ -151,10 +164,10 @@ def _export_properties(path: Path, *, source: str, error: type[ConfigError]) -> 
     stderr = proc.stderr.decode("utf-8", errors="replace")
     if proc.returncode != 0:
         if "table not found" in stderr:
-            raise error(f"{source}: not an MSI database (it has no Property table)")
+            raise error(f"{source}: not an MSI database (it has no {table} table)")
         message = _last_message(stderr).replace(target, path.name)
         raise error(f"{source}: not a readable MSI database (msiinfo: {message})")
-    return _parse_idt(proc.stdout.decode("utf-8", errors="replace"), source=source, error=error)
+    return proc.stdout.decode("utf-8", errors="replace")
 
 
 def _parse_idt(text: str, *, source: str, error: type[ConfigError]) -> dict[str, str]:

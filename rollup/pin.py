@@ -2,8 +2,10 @@
 ``rollup manifest pin``: record what each file of the rollup package is, in the manifest's lock file.
 
 The package is read either from a local folder (SHA-256 computed here, ProductCode and
-ProductVersion read with ``rollup.msi.read_msi``) or from a folder on a host, through one
-``files.stat`` with MSI properties (the host computes the hash and opens each MSI read-only).
+ProductVersion read with ``rollup.msi.read_msi``, and the files each MSI installs with
+``rollup.msifiles.read_msi_files``) or from a folder on a host, through one ``files.stat`` with
+MSI properties (the host computes the hash and opens each MSI read-only; the installed files are
+then not pinned, and verify reports them ``unknown``).
 Every file of the manifest must be there at the KB's byte size, and be a readable MSI; a file
 the manifest itself pins must have the pinned values. Otherwise the package is refused with
 the list of mismatches, and nothing is written.
@@ -28,8 +30,9 @@ from rollup.load import read_yaml
 from rollup.model.fields import windows_key
 from rollup.model.inventory import Host
 from rollup.model.lock import LOCK_VERSION, Lock, LockedFile, check_lock, lock_path, read_lock, render_lock
-from rollup.model.manifest import Manifest, parse_manifest
+from rollup.model.manifest import InstalledFile, Manifest, parse_manifest
 from rollup.msi import read_msi, sha256_file
+from rollup.msifiles import read_msi_files
 from rollup.ops.files import FileStat, StatParams
 from rollup.ops.registry import operation
 from rollup.transport.base import TransportRegistry
@@ -55,7 +58,24 @@ class FoundFile:
     sha256: str | None = None
     product_code: str | None = None
     product_version: str | None = None
+    installs: tuple[InstalledFile, ...] | None = None
+    """The files the MSI installs; ``None`` when not read (from a host)."""
     problem: str | None = None
+
+
+def installed_files(path: Path, *, error: type[PackageError] = PackageError) -> tuple[InstalledFile, ...]:
+    """
+    The files the MSI at ``path`` installs, as the lock records them.
+
+    Raises:
+        PackageError (of class ``error``): the tables or the cabinet cannot be read (one line).
+    """
+    return tuple(
+        InstalledFile(
+            path=f.path, component=f.component, size_bytes=f.size, version=f.version, sha256=f.sha256
+        )
+        for f in read_msi_files(path, error=error)
+    )
 
 
 def read_local(manifest: Manifest, folder: Path, *, identity: bool = True) -> tuple[FoundFile, ...]:
@@ -83,6 +103,7 @@ def read_local(manifest: Manifest, folder: Path, *, identity: bool = True) -> tu
         try:
             digest = sha256_file(path, error=PackageError)
             info = read_msi(path, error=PackageError)
+            installs = installed_files(path)
         except PackageError as exc:
             found.append(FoundFile(name=entry.name, where=str(path), size=size, problem=str(exc)))
             continue
@@ -94,6 +115,7 @@ def read_local(manifest: Manifest, folder: Path, *, identity: bool = True) -> tu
                 sha256=digest,
                 product_code=info.product_code,
                 product_version=info.product_version,
+                installs=installs,
             )
         )
     return tuple(found)
@@ -155,7 +177,23 @@ def mismatches(manifest: Manifest, found: Sequence[FoundFile]) -> tuple[str, ...
         else:
             problems += [f"{f.name}: {change}" for change in _changes(entry.sha256, entry.product_code,
                                                                       entry.product_version, f)]  # fmt: skip
+            problems += [f"{f.name}: {change}" for change in _install_changes(entry.installs, f)]
     return tuple(problems)
+
+
+def _install_changes(pinned: tuple[InstalledFile, ...] | None, f: FoundFile) -> list[str]:
+    """How the files ``f`` installs differ from pinned ones, one line per path (``None``: not known)."""
+    if pinned is None or f.installs is None:
+        return []
+    old = {windows_key(i.path): i for i in pinned}
+    new = {windows_key(i.path): i for i in f.installs}
+    changes = [f"installs {i.path}, pinned without it" for k, i in new.items() if k not in old]
+    changes += [f"does not install {i.path}, pinned with it" for k, i in old.items() if k not in new]
+    for k, i in new.items():
+        if k in old and old[k] != i:
+            was = old[k].version or f"SHA-256 {old[k].sha256}"
+            changes.append(f"installs {i.path} at {i.version or f'SHA-256 {i.sha256}'}, pinned {was}")
+    return changes
 
 
 def _changes(sha256: str | None, code: str | None, version: str | None, f: FoundFile) -> list[str]:
@@ -219,8 +257,9 @@ def pin(
         f"{f.name}: {change}"
         for f in found
         if (old := earlier.get(windows_key(f.name))) is not None
-        for change in _changes(old.sha256, old.product_code, old.product_version, f)
-    )
+        for change in (*_changes(old.sha256, old.product_code, old.product_version, f),
+                       *_install_changes(old.installs, f))
+    )  # fmt: skip
     if earlier and replaced and not force:
         raise PinRefused(
             f"{path}: pins another package, nothing written: {len(replaced)} difference(s), "
@@ -241,6 +280,7 @@ def pin(
                 sha256=f.sha256 or "",
                 product_code=f.product_code or "",
                 product_version=f.product_version or "",
+                installs=f.installs,
             )
             for f in found
         ),
@@ -323,8 +363,8 @@ def pin_from(
 
 def with_package(manifest: Manifest, folder: Path) -> Manifest:
     """
-    ``manifest`` with each file's SHA-256, ProductCode and ProductVersion read from the package
-    in ``folder`` (as ``rollup apply`` reads them), in memory: nothing is written. What
+    ``manifest`` with each file's SHA-256, ProductCode, ProductVersion and installed files read
+    from the package in ``folder`` (as ``rollup apply`` reads them), in memory: nothing is written. What
     ``rollup verify --package-dir`` compares hosts with when the manifest is not pinned.
 
     Raises:
@@ -345,6 +385,7 @@ def with_package(manifest: Manifest, folder: Path) -> Manifest:
                 "sha256": (by_name[windows_key(entry.name)].sha256 or "").lower(),
                 "product_code": by_name[windows_key(entry.name)].product_code,
                 "product_version": by_name[windows_key(entry.name)].product_version,
+                "installs": by_name[windows_key(entry.name)].installs,
             }
         )
         for entry in manifest.package.files

@@ -12,7 +12,9 @@ survey's: the other hosts are read all the same.
 ``run_verify`` is ``rollup verify`` without the printing: one ``verify.facts`` per host (the
 fact groups its roles need, ``rollup.verify.verify_params``, worked out once per set of roles
 and shared by the hosts that have it, like the script itself), longest scripts first, then
-``rollup.verify.evaluate``.
+``rollup.verify.evaluate`` (and, given a rehearsal's baseline, ``rollup.baseline``'s checks, the
+folders listed in the same script). ``read_baseline`` lists a lab's component folders, for the
+rehearsal record.
 """
 
 from __future__ import annotations
@@ -25,16 +27,21 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
+from rollup.baseline import HostBaseline, baseline_checks, baseline_folders, for_roles, host_baseline
 from rollup.checks import Report
 from rollup.credentials import CredentialCache, Credentials
 from rollup.errors import RollupError, TransportError
 from rollup.model.inventory import Host, Inventory
 from rollup.model.manifest import Manifest
 from rollup.ops.base import Operation
-from rollup.ops.verify import FACTS, VerifyFacts
+from rollup.ops.listing import ListedFile
+from rollup.ops.verify import FACTS, Unreadable, VerifyFacts, VerifyParams
 from rollup.ps.command import RemoteCommand
 from rollup.transport.base import Transport, TransportRegistry
 from rollup.verify import evaluate, is_pinned, verify_params
+
+Baseline = tuple[str, Sequence[HostBaseline]]
+"""A rehearsal's id and the baselines of its hosts (``rollup.baseline``)."""
 
 DEFAULT_FORKS = 16
 """Hosts read at once unless ``--forks`` says otherwise."""
@@ -183,9 +190,11 @@ def run_verify(
     transports: TransportRegistry,
     credentials: CredentialCache,
     forks: int = DEFAULT_FORKS,
+    baseline: Baseline | None = None,
 ) -> Report:
     """
-    Verify every host of ``inventory`` (as narrowed by ``--limit``) against ``manifest``.
+    Verify every host of ``inventory`` (as narrowed by ``--limit``) against ``manifest``, and
+    against a rehearsal's ``baseline`` (``(rehearsal id, its hosts' baselines)``) when given.
 
     Raises:
         CredentialError: a host's credentials cannot be resolved. Everything a host raises is
@@ -194,6 +203,10 @@ def run_verify(
     started_at = datetime.now(UTC)
     started = time.monotonic()
     by_roles = {roles: verify_params(manifest, roles) for roles in {host.roles for host in inventory.hosts}}
+    if baseline is not None:
+        by_roles = {
+            roles: replace(p, listing=baseline_folders(manifest, roles)) for roles, p in by_roles.items()
+        }
     commands = {roles: FACTS.command(params) for roles, params in by_roles.items() if not params.empty}
 
     def read(host: Host, session: ReadSession) -> VerifyFacts:
@@ -211,6 +224,13 @@ def run_verify(
         replace(report, requests=r.requests, duration_s=r.duration_s)
         for report, r in zip(evaluate(manifest, observed), readings, strict=True)
     )
+    if baseline is not None:
+        rehearsal, hosts_seen = baseline
+        hosts = tuple(
+            report if r.value is None else replace(report, checks=(*report.checks, *baseline_checks(
+                rehearsal, for_roles(hosts_seen, r.host.roles), r.value.listing)))
+            for report, r in zip(hosts, readings, strict=True)
+        )  # fmt: skip
     return Report(
         kind="verify",
         manifest_id=manifest.metadata.id,
@@ -221,3 +241,39 @@ def run_verify(
         started_at=started_at,
         duration_s=time.monotonic() - started,
     )
+
+
+def read_baseline(
+    manifest: Manifest,
+    inventory: Inventory,
+    *,
+    transports: TransportRegistry,
+    credentials: CredentialCache,
+    forks: int = DEFAULT_FORKS,
+) -> tuple[HostBaseline, ...]:
+    """
+    Every host's component folders listed (``files.listing``'s group of ``verify.facts``, one
+    script per host), as a rehearsal records its golden baseline. A host that cannot be read has
+    its ``error`` instead of files.
+
+    Raises:
+        CredentialError: a host's credentials cannot be resolved.
+    """
+    folders = {roles: baseline_folders(manifest, roles) for roles in {host.roles for host in inventory.hosts}}
+    params = {roles: VerifyParams(listing=f) for roles, f in folders.items()}
+
+    def read(host: Host, session: ReadSession) -> VerifyFacts:
+        wanted = params[host.roles]
+        return VerifyFacts(listing=()) if wanted.empty else session.call(FACTS, wanted)
+
+    readings = survey(inventory.hosts, read, transports=transports, credentials=credentials, forks=forks)
+    found = []
+    for r in readings:
+        listed = r.value.listing if r.value is not None else None
+        seen: tuple[ListedFile, ...] | str = r.error or "not read"
+        if isinstance(listed, Unreadable):
+            seen = listed.message
+        elif listed is not None:
+            seen = listed
+        found.append(host_baseline(r.host.name, r.host.roles, folders[r.host.roles], seen))
+    return tuple(found)

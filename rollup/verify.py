@@ -15,7 +15,8 @@ Per host and role (docs/verify.md has the table):
 - ``dns``: the IIS directory security each ``iis_setting`` step sets;
 - ``mpssql``: the index, procedures and functions of the manifest's ``sql`` section, the KB's
   ``SeleteAndAssemble...`` spellings matched exactly and a near miss reported as such;
-- ``mps_engine``: each ``complus_restart`` step's COM+ application, running.
+- ``mps_engine``: each ``complus_restart`` step's COM+ application, running;
+- every role: the files each component's package installed (``rollup.verify_installed``).
 
 A component is found by its Uninstall entry's DisplayName (the component's name or its MSI's
 file name, compared by ``name_key``) or by the pinned ProductCode. A Deployment Tool component
@@ -53,6 +54,7 @@ from rollup.ops.iis import VdirSecurity
 from rollup.ops.products import InstalledEntry
 from rollup.ops.sql import params_for
 from rollup.ops.verify import Unreadable, VdirMissing, VerifyFacts, VerifyParams, name_key, sql_group
+from rollup.verify_installed import expected_files, installed_checks, read_params
 
 S = TypeVar("S", bound=Step)
 
@@ -135,7 +137,9 @@ def is_pinned(manifest: Manifest) -> bool:
 def verify_params(manifest: Manifest, roles: Iterable[Role]) -> VerifyParams:
     """The fact groups ``verify`` reads on a host of ``roles``."""
     wanted = frozenset(roles)
-    names, codes = product_filter(manifest, components_on(manifest, wanted))
+    here = components_on(manifest, wanted)
+    names, codes = product_filter(manifest, here)
+    installed, hashed = read_params(expected_files(manifest, [(c.name, c.msi) for c in here]))
     share = manifest.package.msishare
     in_share = tuple(str(PureWindowsPath(share, f.name)) for f in manifest.msishare_files())
     files = in_share if Role.DEPLOYMENT_TOOL in wanted else ()
@@ -148,6 +152,8 @@ def verify_params(manifest: Manifest, roles: Iterable[Role]) -> VerifyParams:
         vdirs=tuple(dict.fromkeys(f"{s.site}/{s.vdir}" for s in steps_on(manifest, IisSettingStep, wanted))),
         sql=sql_group(params_for(sql)) if sql is not None else (),
         complus=tuple(dict.fromkeys(s.application for s in steps_on(manifest, ComplusRestartStep, wanted))),
+        installed=installed,
+        installed_hashed=hashed,
         reboot=True,
     )
 
@@ -184,6 +190,7 @@ def evaluate(manifest: Manifest, observed: Sequence[Observed]) -> tuple[HostRepo
                 *_iis_checks(iis_steps, facts),
                 *_sql_checks(facts),
                 *_complus_checks(facts),
+                *_installed(manifest, files, components_here, facts),
                 *_reboot_checks(facts),
             )
         roles = tuple(sorted(r.value for r in host.roles))
@@ -221,6 +228,22 @@ def _installed_somewhere(
             ):
                 found.add(component.name)
     return found
+
+
+def _installed(
+    manifest: Manifest,
+    files: Mapping[str, PackageFile],
+    components: Sequence[ExpectedComponent],
+    facts: VerifyFacts,
+) -> list[Check]:
+    """The installed-file checks of the components whose Uninstall entry is on the host."""
+    listed = facts.products
+    present = (
+        {c.name for c in components if entries_of(c, files[windows_key(c.msi)].product_code, listed)}
+        if isinstance(listed, tuple)
+        else None
+    )
+    return installed_checks(manifest, [(c.name, c.msi) for c in components], present, facts)
 
 
 def _file_checks(manifest: Manifest, facts: VerifyFacts) -> list[Check]:

@@ -79,14 +79,18 @@ def terminal_credentials() -> CredentialCache:
     return CredentialCache(prompt=prompt if terminal else None)
 
 
-def finish(report: Report, *, as_json: bool, junit: Path | None) -> int:
-    """Show ``report`` as asked (table or JSON), write the JUnit file, and return the exit code."""
+def finish(report: Report, *, as_json: bool, junit: Path | None, every_file: bool = False) -> int:
+    """
+    Show ``report`` as asked (table or JSON), write the JUnit file, and return the exit code.
+    ``every_file``: the table shows each check that is ``part_of`` something (a component's
+    installed files), not one summary line for them.
+    """
     if junit is not None:
         write_junit(report, junit)
     if as_json:
         click.echo(json.dumps(to_json(report), indent=2, ensure_ascii=True))
     else:
-        render(_console(), report)
+        render(_console(), report, every_file=every_file)
     return int(report.exit_code)
 
 
@@ -99,7 +103,29 @@ def _counts(host: HostReport | Report) -> str:
     return ", ".join(f"{host.count(s)} {s.value}" for s in Status if host.count(s)) or "no checks"
 
 
-def render(console: Console, report: Report) -> None:
+def shown(checks: tuple[Check, ...], *, every_file: bool) -> list[Check]:
+    """
+    The table's rows: the checks, with those ``part_of`` the same thing rolled into one summary
+    line where the first of them is (``rollup.verify_installed.summary_line``), unless ``every_file``.
+    """
+    from rollup.verify_installed import summary_line
+
+    if every_file:
+        return list(checks)
+    parts: dict[str, list[Check]] = {}
+    for c in checks:
+        if c.part_of:
+            parts.setdefault(c.part_of, []).append(c)
+    rows = []
+    for c in checks:
+        if not c.part_of:
+            rows.append(c)
+        elif parts[c.part_of][0] is c:
+            rows.append(summary_line(c.part_of, parts[c.part_of]))
+    return rows
+
+
+def render(console: Console, report: Report, *, every_file: bool = False) -> None:
     """A table per host (check, expected, actual, status), then a summary line."""
     pinned = "pinned" if report.pinned else "not pinned"
     console.print(
@@ -112,7 +138,7 @@ def render(console: Console, report: Report) -> None:
         table = Table(header_style="bold")
         for column in ("Check", "Expected", "Actual", "Status"):
             table.add_column(column, overflow="fold")
-        for c in host.checks:
+        for c in shown(host.checks, every_file=every_file):
             actual = escape(c.actual) + (f"\n[dim]{escape(c.detail)}[/]" if c.detail else "")
             style = _STYLE[c.status]
             table.add_row(escape(c.name), escape(c.expected), actual, f"[{style}]{c.status.value}[/]")
@@ -156,7 +182,7 @@ def _summary(what: HostReport | Report, **extra: int) -> dict[str, int]:
 
 
 def _check(c: Check) -> dict[str, str]:
-    return {
+    found = {
         "group": c.group,
         "name": c.name,
         "expected": c.expected,
@@ -164,6 +190,9 @@ def _check(c: Check) -> dict[str, str]:
         "status": c.status.value,
         "detail": c.detail,
     }
+    if c.part_of:
+        found["component"] = c.part_of
+    return found
 
 
 def _text(value: str) -> str:

@@ -10,7 +10,10 @@ leave the lab silently undrifted), one line with the scenario's key path and the
 
 A file's new ``size`` gives it new content (its bytes cut or padded with zeros, so its SHA-256
 and MSI properties follow from the bytes, as ``files.stat`` would read them); a new ``version``
-changes the product version the lab reports for the file (its MSI properties), not its bytes.
+changes the product version the lab reports for the file (its MSI properties), not its bytes; a
+``file_version`` replaces a versioned file (a DLL a package installed) with another build of it:
+the same version resource's strings at that file version, as a hand-copied or half-repaired DLL
+of another build would be (``[Diagnostics.FileVersionInfo]`` and Windows Installer read it).
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from pydantic import BaseModel, Field, model_validator
 
 from rollup.errors import ConfigError
 from rollup.lab.context import SimContext
+from rollup.lab.msi.pe import version_dll
 from rollup.lab.patterns import VERSION, Frozen, HostGlobs, Text, WindowsPath, matches
 from rollup.lab.state import BlobStore, HostState, LabFile, SqlObject, path_key
 from rollup.lab.windows.hostfiles import msi_properties
+from rollup.lab.windows.versioninfo import read_version
 
 
 def _some_change(model: BaseModel, key: str) -> None:
@@ -34,19 +39,23 @@ def _some_change(model: BaseModel, key: str) -> None:
 
 
 class FileDrift(Frozen):
-    """A file that differs: removed, or with another size (new content) or product version."""
+    """A file that differs: removed, with another size (new content) or product version, or another build."""
 
     path: WindowsPath
     remove: bool = False
     size: Annotated[int, Field(ge=0, le=2**32)] | None = None
     version: Annotated[str, Field(pattern=VERSION)] | None = None
+    file_version: Annotated[str, Field(pattern=VERSION)] | None = None
 
     @model_validator(mode="after")
     def _what(self) -> FileDrift:
-        if self.remove and (self.size is not None or self.version is not None):
-            raise ValueError("remove excludes size and version")
-        if not self.remove and self.size is None and self.version is None:
-            raise ValueError("give remove, size or version")
+        changes = (self.size, self.version, self.file_version)
+        if self.remove and any(c is not None for c in changes):
+            raise ValueError("remove excludes size, version and file_version")
+        if not self.remove and all(c is None for c in changes):
+            raise ValueError("give remove, size, version or file_version")
+        if self.file_version is not None and (self.size is not None or self.version is not None):
+            raise ValueError("file_version (another build of a DLL) excludes size and version")
         return self
 
 
@@ -167,6 +176,8 @@ def _file(state: HostState, drift: FileDrift, ctx: SimContext, where: str) -> No
     if drift.remove:
         del state.files[key]
         return
+    if drift.file_version is not None:
+        entry = _rebuilt(entry, drift.file_version, ctx, f"{where}: {state.name}: {drift.path}")
     if drift.size is not None:
         entry = _resized(entry, drift.size, ctx)
     if drift.version is not None:
@@ -175,6 +186,23 @@ def _file(state: HostState, drift: FileDrift, ctx: SimContext, where: str) -> No
             raise ConfigError(f"{where}: {state.name}: {drift.path} is not an installer package (no version)")
         entry = entry.model_copy(update={"msi": props.model_copy(update={"product_version": drift.version})})
     state.files[key] = entry
+
+
+def _rebuilt(entry: LabFile, file_version: str, ctx: SimContext, where: str) -> LabFile:
+    """The DLL as another build: its version resource's strings, at ``file_version``."""
+    data = ctx.read_blob(entry.blob) if entry.blob is not None else b""
+    resource = read_version(data, key=entry.sha256)
+    if resource is None:
+        raise ConfigError(f"{where} has no version resource (not a versioned file)")
+    strings = {k: v for k, v in resource.strings.items() if k not in ("FileVersion", "ProductVersion")}
+    try:
+        built = version_dll(file_version, strings)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: file_version {exc}") from None
+    return LabFile(
+        path=entry.path, size=len(built), mtime=entry.mtime, sha256=hashlib.sha256(built).hexdigest(),
+        blob=ctx.write_blob(built),
+    )  # fmt: skip
 
 
 def _resized(entry: LabFile, size: int, ctx: SimContext) -> LabFile:

@@ -20,7 +20,8 @@ in Domain Admins:
   build (the 17 Deployment Tool components on the MPS engines and web-services servers, the DNS
   Client on DNS01, the SharePoint web service on the COLLAB servers, the Resource Manage
   Database on MPSSQL), except the packages the manifest installs only under a condition (the
-  Shared OAB Utility);
+  Shared OAB Utility), with the files its package installs (read from the package, laid out
+  by the lab's Windows Installer, ``rollup.lab.windows.installer_files``);
 - the IIS 6 virtual directory of each ``iis_setting`` step (``DNSProvider`` on DNS01) with
   Basic authentication on, no default logon domain and SSL not required;
 - the COM+ application of each ``complus_restart`` step ("Provisioning Engine"), enabled and
@@ -42,6 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rollup.errors import ConfigError, PackageError
+from rollup.lab.context import SimContext
 from rollup.lab.msi import ensure_built, load_products
 from rollup.lab.msi.products import Build
 from rollup.lab.state import (
@@ -57,6 +59,8 @@ from rollup.lab.state import (
     SqlObject,
     path_key,
 )
+from rollup.lab.windows.hostfiles import PayloadFile, msi_payload
+from rollup.lab.windows.installer_files import install_components
 from rollup.model.manifest import Manifest
 from rollup.model.roles import Role
 from rollup.model.steps import ComplusRestartStep, ConditionalStep, IisSettingStep
@@ -90,7 +94,7 @@ _MPS_CONFIG = (
 
 @dataclass(frozen=True, slots=True)
 class _Package:
-    """One built MSI file, stored in the blob store, with the identity read from its bytes."""
+    """One built MSI file, stored in the blob store, with the identity and files read from its bytes."""
 
     name: str
     blob: str
@@ -98,6 +102,7 @@ class _Package:
     mtime: datetime
     sha256: str
     props: MsiProps
+    payload: tuple[PayloadFile, ...]
 
     def file(self, folder: str) -> LabFile:
         return LabFile(
@@ -167,6 +172,10 @@ def prerollup_states(
         for on, package in installs:
             if roles & on:
                 state.products[package.props.product_code] = package.installed(state.arch)
+                ctx = SimContext(
+                    now=package.mtime.timestamp(), user="", read_blob=blobs.get, write_blob=blobs.put
+                )
+                install_components(state, package.props.product_code, package.payload, ctx)
         if Role.DEPLOYMENT_TOOL in roles:
             _deployment_tool_host(state, manifest, previous, current)
         _manifest_objects(state, manifest, roles)
@@ -208,7 +217,12 @@ def _packages(paths: Mapping[str, Path], blobs: BlobStore) -> dict[str, _Package
         props = MsiProps.of(info)
         mtime = datetime.fromtimestamp(path.stat().st_mtime_ns / 1e9, UTC).replace(microsecond=0)
         sha256 = hashlib.sha256(data).hexdigest()
-        found[name] = _Package(name, blobs.put(data), len(data), mtime, sha256, props)
+        blob = blobs.put(data)
+        ctx = SimContext(now=0.0, user="", read_blob=blobs.get, write_blob=blobs.put)
+        payload = msi_payload(LabFile(path=name, size=len(data), mtime=mtime, sha256=sha256, blob=blob), ctx)
+        if payload is None:
+            raise PackageError(f"{name}: the files it installs cannot be read")
+        found[name] = _Package(name, blob, len(data), mtime, sha256, props, payload)
     return found
 
 

@@ -182,6 +182,8 @@ class LabRunner:
         done, so no restart is pending any more (the markers ``host.facts`` reads are gone).
         """
         with self._store.update(host) as state:
+            state.files.update(state.pending_files)  # the installs' files that were in use
+            state.pending_files = {}
             state.pending_reboot = []
             state.booted_at = self._clock()
 

@@ -71,6 +71,20 @@ class LabFile(_Model):
     """Set for Windows Installer packages: their properties, read once from the real file."""
 
 
+class InstalledComponent(_Model):
+    """
+    A Windows Installer component on the host: the products using it and the files it put there.
+    Its files stay while any client product is installed (a component shared by several packages).
+    """
+
+    component: str
+    """Its GUID, upper case in braces."""
+    clients: list[str] = Field(default_factory=list)
+    """ProductCodes of the installed products that use it."""
+    files: list[str] = Field(default_factory=list)
+    """Display paths of its files on the host."""
+
+
 class InstalledProduct(_Model):
     """An Uninstall registry entry (HKLM\\...\\Uninstall\\{ProductCode}, or its Wow6432Node twin)."""
 
@@ -159,6 +173,14 @@ class HostState(_Model):
     """Display paths of directories that exist (parents of files exist implicitly)."""
     products: dict[str, InstalledProduct] = Field(default_factory=dict)
     """Keyed by upper-case ProductCode with braces."""
+    components: dict[str, InstalledComponent] = Field(default_factory=dict)
+    """Windows Installer's components, keyed by upper-case GUID with braces."""
+    pending_files: dict[str, LabFile] = Field(default_factory=dict)
+    """
+    Files an install could not replace because they were in use (``locked_files``): Windows
+    Installer moves them into place at the next restart (PendingFileRenameOperations), as the
+    lab's restart does (``LabRunner.restarted``). Keyed by ``path_key`` of the target.
+    """
     services: dict[str, Service] = Field(default_factory=dict)
     """Keyed by lower-case service name."""
     iis: dict[str, IisVirtualDirectory] = Field(default_factory=dict)

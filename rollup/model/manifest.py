@@ -140,11 +140,51 @@ class Metadata(BaseModel):
     restart: Restart
 
 
+def _file_version(value: str) -> str:
+    parts = value.split(".")
+    if not 1 <= len(parts) <= 4 or not all(p.isascii() and p.isdigit() and int(p) <= 65535 for p in parts):
+        raise ValueError("must be a file version such as 4.0.2491.0 (up to four numbers of 0 to 65535)")
+    return value
+
+
+_PATH_PART = r'[^\\/:*?"<>|\x00-\x1f]+'
+_INSTALLED_PATH = rf"^\[(ProgramFilesFolder|CommonFilesFolder|WindowsFolder)\]({_PATH_PART}\\)*{_PATH_PART}$"
+"""A path as ``rollup.msifiles`` resolves it: a standard folder it accepts, then plain names."""
+
+
+class InstalledFile(BaseModel):
+    """
+    A file a package installs (a row of its File table, pinned by ``rollup manifest pin``):
+    where, in which component, and what it is. A versioned file has its ``version`` (compliant
+    at that version or later, as the KB's "or later file attributes" says); an unversioned one
+    its ``sha256`` (from the package's cabinet).
+    """
+
+    model_config = FROZEN
+
+    path: Annotated[Str, Field(pattern=_INSTALLED_PATH, max_length=400)]
+    """``[ProgramFilesFolder]Microsoft Hosting\\Provisioning\\DNSClient\\x.dll``."""
+    component: ProductCode
+    """The Windows Installer component's GUID."""
+    size_bytes: Annotated[Int, AfterValidator(between(0, 2**32 - 1))]
+    version: Annotated[Str, AfterValidator(_file_version)] | None = None
+    sha256: Sha256 | None = None
+
+    @model_validator(mode="after")
+    def _versioned_or_hashed(self) -> InstalledFile:
+        if any(part.strip(". ") == "" for part in self.path.split("]", 1)[1].split("\\")):
+            raise key_error("path", "has a part that is only dots or spaces")
+        if (self.version is None) == (self.sha256 is None):
+            raise key_error("version", "give a version (a versioned file) or a sha256 (an unversioned one)")
+        return self
+
+
 class PackageFile(BaseModel):
     """
     One row of the KB's file table. ``name`` is the full file name (one spelling per file);
     ``kb_name`` is the table's own spelling, which may be a truncated prefix of it.
-    ``sha256``, ``product_code`` and ``product_version`` stay null until pinned from a package.
+    ``sha256``, ``product_code`` and ``product_version`` stay null until pinned from a package;
+    so does ``installs``, the files the MSI installs (``None``: not known, ``()``: none).
     """
 
     model_config = FROZEN
@@ -157,6 +197,7 @@ class PackageFile(BaseModel):
     sha256: Sha256 | None = None
     product_code: ProductCode | None = None
     product_version: ProductVersion | None = None
+    installs: tuple[InstalledFile, ...] | None = None
     note: Text | None = None
 
     @model_validator(mode="after")

@@ -18,6 +18,11 @@ is not read at all.
   the host itself;
 - ``complus``: each COM+ application's state, as ``complus.state``;
 - ``services``: each Windows service's state and start mode, as ``service.state``;
+- ``installed``: the files the components' packages installed (paths as the lock records them,
+  ``[ProgramFilesFolder]...``): size, version resource and, for ``installed_hashed``, SHA-256,
+  as ``files.installed`` reads them;
+- ``listing``: every file below some folders (written the same way), as ``files.listing`` reads
+  them, for ``rollup verify --baseline``;
 - ``reboot``: the reasons Windows keeps for a pending restart, as ``host.facts`` reads them.
 
 Each group's result has the shape of its single operation's result, so the parsers and the lab
@@ -26,9 +31,9 @@ from them. Each group is read in its own ``try``: one that fails (no SQL client,
 is reported under ``errors`` and the others still arrive. The script changes nothing.
 
 The script holds the code of the groups asked for only (``script_body``), and the hashing
-helpers only when files are hashed: a COLLAB host's script (its products) then fits cmd.exe's
-command line, about 3,000 characters, and costs no Send. Every parameter is bound in every
-script, so the SQL group is one field (``sql``, ``key=value`` entries) rather than seven.
+helpers only when files are hashed, so a host's script is no longer than its roles need. Every
+parameter is bound in every script, so the SQL group is one field (``sql``, ``key=value``
+entries) rather than seven.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ from rollup.ops.base import CommandResult, Operation, params_to_mapping
 from rollup.ops.complus import ComPlusState
 from rollup.ops.files import FileStat, StatParams
 from rollup.ops.iis import VdirSecurity
+from rollup.ops.installed import InstalledParams, InstalledStat
+from rollup.ops.listing import ListedFile, ListingParams
 from rollup.ops.products import InstalledEntry
 from rollup.ops.results import read_object
 from rollup.ops.service import ServiceStates
@@ -88,6 +95,12 @@ class VerifyParams:
     """
     complus: tuple[str, ...] = ()
     services: tuple[str, ...] = ()
+    installed: tuple[str, ...] = ()
+    """Installed files to read (``files.installed`` paths: ``[ProgramFilesFolder]...``)."""
+    installed_hashed: tuple[str, ...] = ()
+    """Those of ``installed`` to hash (the unversioned files)."""
+    listing: tuple[str, ...] = ()
+    """Folders to list every file of (``files.listing``'s), for a comparison with a baseline."""
     reboot: bool = False
     """Read the reasons for a pending restart."""
 
@@ -99,6 +112,8 @@ class VerifyParams:
             complus.ComPlusParams(application=name)
         if self.services:
             service.ServiceParams(names=self.services)
+        self.installed_files()
+        ListingParams(folders=self.listing)
 
     def stat(self) -> StatParams:
         """The ``files.stat`` parameters of the files group."""
@@ -133,10 +148,19 @@ class VerifyParams:
             near_miss=lists["near_miss"],
         )
 
+    def installed_files(self) -> InstalledParams:
+        """The ``files.installed`` parameters of the installed group.
+
+        Raises:
+            ValueError: a path is not ``[Folder]path`` of a known folder, or a hashed path is not asked for.
+        """
+        return InstalledParams(paths=self.installed, hashed=self.installed_hashed)
+
     @property
     def empty(self) -> bool:
         """Whether no group is asked for (the host has nothing to read)."""
-        groups = (self.files, self.product_names, self.product_codes, self.vdirs, self.complus, self.services)
+        groups = (self.files, self.product_names, self.product_codes, self.vdirs, self.complus, self.services,
+                  self.installed, self.listing)  # fmt: skip
         return not any(groups) and not self.sql and not self.reboot
 
 
@@ -186,6 +210,8 @@ class VerifyFacts:
     sql: SqlObjectsReport | Unreadable | None = None
     complus: Mapping[str, ComPlusState | Unreadable] = field(default_factory=dict)
     services: ServiceStates | Unreadable | None = None
+    installed: tuple[InstalledStat, ...] | Unreadable | None = None
+    listing: tuple[ListedFile, ...] | Unreadable | None = None
     pending_reboot: tuple[str, ...] | Unreadable | None = None
     """Why Windows waits for a restart (empty: it does not)."""
 
@@ -296,6 +322,10 @@ def parse(result: CommandResult, params: VerifyParams) -> VerifyFacts:
         }
     if params.services:
         found["services"] = read("services", "service.state", service.ServiceParams(names=params.services))
+    if params.installed:
+        found["installed"] = read("installed", "files.installed", params.installed_files())
+    if params.listing:
+        found["listing"] = read("listing", "files.listing", ListingParams(folders=params.listing))
     if params.reboot:
         found["pending_reboot"] = _reasons(result, data, errors)
     return VerifyFacts(**found)
@@ -313,6 +343,9 @@ def _reasons(
 
 
 _MSISHARE = ("C:\\MSIShare\\DNSClient.msi", "C:\\MSIShare\\ResourceManageDatabase.msi")
+_DLL = (
+    "[ProgramFilesFolder]Microsoft Hosting\\Provisioning\\DNSProvider\\Microsoft.Provisioning.DNSProvider.dll"
+)
 _INDEX = "rmcore_Candidates.rmcore_candidates_ix_target_set_object_category_object_id_trans_id"
 
 FACTS: Operation[VerifyParams, VerifyFacts] = _FactsOperation(
@@ -332,6 +365,9 @@ FACTS: Operation[VerifyParams, VerifyFacts] = _FactsOperation(
             product_codes=("{A6813487-C08E-5A97-8289-3AB94050D874}",),
             complus=("Provisioning Engine",),
             services=("W3SVC", "MSDTC"),
+            installed=(_DLL, _DLL + ".config"),
+            installed_hashed=(_DLL + ".config",),
+            listing=("[ProgramFilesFolder]Microsoft Hosting\\Provisioning\\DNSProvider",),
             reboot=True,
         ),
         VerifyParams(files=_MSISHARE),
@@ -356,6 +392,8 @@ FACTS: Operation[VerifyParams, VerifyFacts] = _FactsOperation(
             sql=("instance=SQL'; DROP TABLE x; --", "database=Db $(calc)", "procedure=a=b $(c)"),
             complus=("Engine 'A' \"B\" $(calc)",),
             services=('it\'s "odd"; $(Stop-Service W3SVC)',),
+            installed=("[ProgramFilesFolder]it's $(x)\\a`b.dll",),
+            installed_hashed=("[ProgramFilesFolder]it's $(x)\\a`b.dll",),
         ),
         VerifyParams(),
     ),

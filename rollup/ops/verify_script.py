@@ -5,11 +5,12 @@ A group calls the PowerShell function of the single operation that reads the sam
 fact has one source: ``Get-RollupFileFacts`` (``files.stat``), ``Get-RollupProducts``
 (``products.list``), ``Read-RollupVdir`` (``iis.get_vdir``), ``Get-RollupSqlObjects``
 (``sql.objects``), ``Get-RollupComPlusApp`` (``complus.state``), ``Get-RollupServices``
-(``service.state``), ``Add-RollupRebootReason`` (``host.facts``).
+(``service.state``), ``Get-RollupInstalledFiles`` (``files.installed``), ``Add-RollupRebootReason``
+(``host.facts``).
 
 ``script_body`` puts together only the groups a host's parameters ask for (see
 ``rollup.ops.verify``, which holds the parameters, the parser and the lab's simulation of the
-same groups), so a COLLAB host's script fits cmd.exe's command line.
+same groups), so a host's script is no longer than its roles need.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from rollup.ops.complus import COMPLUS_FACTS
 from rollup.ops.files import FILE_FACTS
 from rollup.ops.host import REBOOT_FACTS
 from rollup.ops.iis import IIS_FACTS
+from rollup.ops.installed import FILE_ROWS, INSTALLED_FACTS
+from rollup.ops.listing import LISTING_FACTS
 from rollup.ops.products import PRODUCT_FACTS
 from rollup.ops.service import SERVICE_FACTS
 from rollup.ops.sql import SQL_FACTS
@@ -90,6 +93,16 @@ try { $r.services = @{ services = (Get-RollupServices $p_services) } }
 catch { $r.errors.services = $_.Exception.Message }
 """)
 
+_INSTALLED = compact_body(r"""
+try { $r.installed = Get-RollupInstalledFiles $p_installed $p_installed_hashed }
+catch { $r.errors.installed = $_.Exception.Message }
+""")
+
+_LISTING = compact_body(r"""
+try { $r.listing = Get-RollupFolderFiles $p_listing }
+catch { $r.errors.listing = $_.Exception.Message }
+""")
+
 _REBOOT = compact_body(r"""
 try {
     $pr = New-Object Collections.ArrayList
@@ -117,6 +130,11 @@ BODY = "\n".join(
         _COMPLUS,
         SERVICE_FACTS,
         _SERVICES,
+        FILE_ROWS,
+        INSTALLED_FACTS,
+        _INSTALLED,
+        LISTING_FACTS,
+        _LISTING,
         REBOOT_FACTS,
         _REBOOT,
         _EPILOGUE,
@@ -128,7 +146,7 @@ BODY = "\n".join(
 def script_body(params: VerifyParams) -> str:
     """
     The body for ``params``: the groups asked for, in a fixed order, and nothing of the others.
-    A COLLAB host's script (its products only) fits cmd.exe's line, so it costs no Send.
+    A host's script is no longer than its roles need (a shorter script costs less to send and run).
     """
     parts = [_PROLOGUE]
     if params.files:
@@ -143,6 +161,12 @@ def script_body(params: VerifyParams) -> str:
         parts += [COMPLUS_FACTS, _COMPLUS]
     if params.services:
         parts += [SERVICE_FACTS, _SERVICES]
+    if params.installed or params.listing:
+        parts.append(FILE_ROWS)
+    if params.installed:
+        parts += [INSTALLED_FACTS, _INSTALLED]
+    if params.listing:
+        parts += [LISTING_FACTS, _LISTING]
     if params.reboot:
         parts += [REBOOT_FACTS, _REBOOT]
     parts.append(_EPILOGUE)
@@ -151,4 +175,6 @@ def script_body(params: VerifyParams) -> str:
 
 def script_helpers(params: VerifyParams) -> tuple[str, ...]:
     """The prelude helpers ``script_body(params)`` calls."""
-    return IDENTITY_HELPERS if params.files else ()
+    if params.files:
+        return IDENTITY_HELPERS
+    return ("Get-RollupSha256",) if params.installed_hashed or params.listing else ()

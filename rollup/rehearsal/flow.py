@@ -9,7 +9,10 @@ A rehearsal, start to end: snapshot, preflight, apply with drills, verify, rever
 2. ``preflight``: ``rollup.preflight.run_preflight`` over the lab; a failure skips apply and verify.
 3. ``apply``: ``rollup apply`` in processes of its own, struck by the drills
    (``rollup.rehearsal.applyrun``); it passes when the run's journal says ``done``.
-4. ``verify``: ``rollup.verify``'s report over the lab, after a finished apply.
+4. ``verify``: ``rollup.verify``'s report over the lab, after a finished apply; once it passes,
+   the golden baseline (``rollup.baseline``): every file in the lab hosts' component folders, kept
+   in the record for ``rollup verify --baseline``. A baseline that cannot be read is left out
+   (said in the progress), it does not fail the rehearsal.
 5. ``revert``: every VM back to the snapshot, so the lab is as it was before the rehearsal;
    skipped with ``keep`` (the snapshot stays for the operator to look at and revert later).
 6. ``cleanup``: the rehearsal's snapshots removed (skipped with ``keep``). A failure here is
@@ -33,6 +36,7 @@ from typing import Protocol
 
 from rollup import __version__
 from rollup.audit.log import head_hash
+from rollup.baseline import HostBaseline
 from rollup.checks import Check
 from rollup.errors import RollupError
 from rollup.model.inventory import Inventory
@@ -82,6 +86,8 @@ class Rehearsal:
     preflight: Callable[[], CheckReport]
     verify: Callable[[], CheckReport]
     apply: ApplyCommand
+    baseline: Callable[[], tuple[HostBaseline, ...]] | None = None
+    """Reads the lab's component folders once verify passed (``rollup.survey.read_baseline``)."""
     outage: HostOutage | None
     drills: tuple[DrillName, ...] = ()
     keep: bool = False
@@ -159,6 +165,7 @@ def rehearse(rehearsal: Rehearsal, *, now: Callable[[], datetime] = _utc_now) ->
     name = SNAPSHOT_PREFIX + rehearsal_id
     stages = _Stages(rehearsal.emit)
     outcome: ApplyOutcome | None = None
+    baseline: tuple[HostBaseline, ...] | None = None
     try:
         snapshotted = stages.run("snapshot", lambda: _snapshot(rehearsal.providers, vms, name))
         if snapshotted:
@@ -171,7 +178,8 @@ def rehearse(rehearsal: Rehearsal, *, now: Callable[[], datetime] = _utc_now) ->
         else:
             outcome = _apply_stage(rehearsal, plan, stages, logs_dir(folder, rehearsal_id))
         if outcome is not None and outcome.state == "done":
-            stages.run("verify", lambda: _checked(rehearsal.verify()))
+            if stages.run("verify", lambda: _checked(rehearsal.verify())):
+                baseline = _baseline(rehearsal)
         else:
             stages.skip("verify", "the apply did not finish")
         _finish(rehearsal, stages, vms, name, snapshotted=snapshotted)
@@ -191,7 +199,24 @@ def rehearse(rehearsal: Rehearsal, *, now: Callable[[], datetime] = _utc_now) ->
         name=name,
         outcome=outcome,
         folder=folder,
+        baseline=baseline,
     )
+
+
+def _baseline(rehearsal: Rehearsal) -> tuple[HostBaseline, ...] | None:
+    """The lab's golden baseline, or ``None`` (said in the progress) when it cannot be read."""
+    if rehearsal.baseline is None:
+        return None
+    try:
+        found = rehearsal.baseline()
+    except RollupError as exc:
+        rehearsal.emit(f"baseline: not recorded: {' '.join(str(exc).split())}")
+        return None
+    files = sum(len(b.files) for b in found)
+    unread = [b.host for b in found if b.error is not None]
+    rehearsal.emit(f"baseline: {files} files on {len(found) - len(unread)} hosts" +
+                   (f"; not read on {', '.join(unread)}" if unread else ""))  # fmt: skip
+    return found
 
 
 Vms = Mapping[str, Sequence[VmTarget]]
@@ -291,6 +316,7 @@ def _record(
     name: str,
     outcome: ApplyOutcome | None,
     folder: Path,
+    baseline: tuple[HostBaseline, ...] | None = None,
 ) -> RehearsalResult:
     """Write the record of the rehearsal; see ``rollup.rehearsal.record`` for its fields."""
     inventory = rehearsal.inventory
@@ -342,6 +368,7 @@ def _record(
         snapshot=snapshot,
         run_id=run.run_id if run is not None else None,
         audit_head=head,
+        baseline=baseline,
     )
     path = write_record(folder, record)
     audit_log = run.audit_path if run is not None else None

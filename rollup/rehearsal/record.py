@@ -27,6 +27,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from rollup.audit.durable import make_dirs, write_once
+from rollup.baseline import HostBaseline
 from rollup.engine.rundir import new_run_id
 
 REHEARSALS_DIR = "rehearsals"
@@ -109,6 +110,11 @@ class RehearsalRecord(_Frozen):
     run_id: str | None
     audit_head: str | None
     """The hash of the last record of the run's audit log when the rehearsal ended."""
+    baseline: tuple[HostBaseline, ...] | None = None
+    """
+    The golden baseline: every file in each lab host's component folders once verify passed
+    (``rollup.baseline``); ``None`` when verify did not pass or the folders could not be read.
+    """
 
     def stage(self, name: StageName) -> StageRecord | None:
         return next((s for s in self.stages if s.name == name), None)

@@ -155,6 +155,10 @@ def test_verify_passes_after_a_clean_apply_with_the_shipped_manifest(lab: LabPro
     assert document["summary"].get("unknown", 0) == 0
     assert {h["status"] for h in document["hosts"]} == {"ok"}
     assert explicit.returncode == 0, explicit.stdout + explicit.stderr
+    installed = [(h["host"], c) for h in document["hosts"] for c in h["checks"] if c["group"] == "installed"]
+    assert len(installed) == 2 * 17 + 1 + 2 + 2 + 3 * 2  # MPS01 (and its shared DLL), DNS01, MPSSQL, COLLAB0x
+    assert {c["status"] for _, c in installed} == {"ok"}
+    assert {c["actual"] for _, c in installed if c["name"].endswith(".dll")} == {f"version {NEW}"}
 
 
 def test_apply_turns_basic_authentication_on_for_dnsprovider_and_verify_checks_it(lab: LabProcess) -> None:

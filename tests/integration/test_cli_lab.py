@@ -139,7 +139,7 @@ def test_lab_state_text_names_each_section(lab: LabPaths, capsys: pytest.Capture
     assert code == 0
     assert out.startswith("DNS01: dns\n")
     sections = [
-        "Files (0):",
+        "Files (2):",  # the DNS Client's DLL and its configuration
         "Installed products (1):",
         "IIS virtual directories:",
         "COM+ applications: none",

@@ -96,6 +96,13 @@ def test_a_simulated_rehearsal_passes_records_itself_and_puts_the_lab_back(
     roles = {"collab": 3, "deployment_tool": 1, "dns": 1, "mps_engine": 1, "mpssql": 1, "web_services": 1}
     assert record["plan"]["roles"] == roles
     assert (record["snapshot"]["reverted"], record["snapshot"]["removed"]) == (True, True)
+    baseline = {b["host"]: b for b in record["baseline"]}
+    assert set(baseline) == set(GUESTS)
+    assert {b["error"] for b in baseline.values()} == {None}
+    dlls = [f for b in baseline.values() for f in b["files"] if f["path"].endswith(".dll")]
+    assert len(dlls) == 17 + 1 + 1 + 1 + 3  # MPS01's own and the shared one, DNS01, MPSSQL, 3 COLLAB hosts
+    assert {f["version"] for f in dlls} == {"4.0.2491.0"}
+    assert "baseline: " in out
     for host in GUESTS:
         assert without_counters(after[host]) == without_counters(before[host]), host
     assert after["MPS01"]["mutations"] > before["MPS01"]["mutations"]

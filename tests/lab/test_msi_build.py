@@ -16,6 +16,7 @@ from rollup.lab.msi import BUILDS, Build, build_msis, ensure_built, load_product
 from rollup.lab.msi import build as msi_build
 from rollup.model.roles import Role
 from rollup.msi import read_msi
+from rollup.msifiles import read_msi_files
 
 
 @dataclass(frozen=True)
@@ -363,3 +364,26 @@ def test_msishare_holds_the_kbs_copy_list() -> None:
     assert in_share == {name.lower() for name in KB_COPY_LIST}
     assert table.product("Servicebase.msi").installed_on == (Role.WEB_SERVICES,)
     assert table.product("DNSClient.msi").installed_on == (Role.DNS,)
+
+
+@pytest.mark.parametrize(("build", "version"), [("previous", "4.0.2379.0"), ("rollup", "4.0.2491.0")])
+def test_each_package_installs_its_component_files_at_its_build_s_version(
+    built: dict[Build, dict[str, Path]], build: Build, version: str
+) -> None:
+    """The File table holds each DLL's version (as real packages do); MsiFileHash only unversioned files."""
+    table = load_products()
+    for product in table.products:
+        path = built[build][product.file]
+        files = read_msi_files(path)
+        hashes = subprocess.run(["msiinfo", "export", str(path), "MsiFileHash"], check=True,
+                                capture_output=True, text=True, timeout=60).stdout  # fmt: skip
+        hashed = {line.split("\t")[0] for line in hashes.splitlines()[3:]}
+
+        stem = product.file.removesuffix(".msi")
+        wanted = [f"Microsoft.Provisioning.{stem}.dll", f"Microsoft.Provisioning.{stem}.dll.config"]
+        if product.file in table.shared.products:
+            wanted.append(table.shared.file)
+        assert [f.path.rsplit("\\", 1)[1] for f in files] == wanted
+        assert all(f.path.startswith("[ProgramFilesFolder]Microsoft Hosting\\Provisioning\\") for f in files)
+        assert [f.version for f in files] == [version, None, version][: len(wanted)]
+        assert hashed == {"ProductConfig"}

@@ -63,6 +63,50 @@ def test_pinning_writes_a_lock_that_load_manifest_merges(manifest: Path, package
     assert before.digest() != after.digest()
 
 
+def test_pinning_records_the_files_each_msi_installs(manifest: Path, package: Path) -> None:
+    """From the MSIs' File tables: path, component, version or size and SHA-256 (of the cabinet's file)."""
+    lock = read_lock(pinned(manifest, package))
+
+    dns = next(f for f in lock.files if f.name == "DNSClient.msi")
+    assert dns.installs is not None
+    dll, config = dns.installs
+    folder = "[ProgramFilesFolder]Microsoft Hosting\\Provisioning\\DNSClient"
+    assert (dll.path, dll.version, dll.sha256) == (
+        f"{folder}\\Microsoft.Provisioning.DNSClient.dll",
+        "4.0.2491.0",
+        None,
+    )
+    assert (config.path, config.version) == (f"{folder}\\Microsoft.Provisioning.DNSClient.dll.config", None)
+    assert config.sha256 is not None
+    assert dll.component == config.component
+    assert sum(len(f.installs or ()) for f in lock.files) == 22 * 2 + 6  # six packages carry the shared DLL
+    assert load_manifest(manifest).file("DNSClient.msi").installs == dns.installs
+
+
+def test_pinning_a_package_whose_installed_files_changed_is_refused_unless_forced(
+    manifest: Path, package: Path
+) -> None:
+    """Another build of an installed file is another package: named per file, replaced only with force."""
+    pinned(manifest, package)
+    found = read_local(load_manifest(manifest), package)
+    first = found[0]
+    assert first.installs is not None
+    changed = (first.installs[0].model_copy(update={"version": "4.0.2492.0"}), *first.installs[1:])
+    other = (
+        first.__class__(**{**{k: getattr(first, k) for k in first.__slots__}, "installs": changed}),
+        *found[1:],
+    )
+
+    with pytest.raises(PinRefused) as refused:
+        pin(manifest, other, source="other")
+    forced = pin(manifest, other, source="other", force=True)
+
+    assert refused.value.problems == (
+        f"DNSClient.msi: installs {changed[0].path} at 4.0.2492.0, pinned 4.0.2491.0",
+    )
+    assert forced.replaced == refused.value.problems
+
+
 def test_the_digest_depends_on_the_pinned_values_only(manifest: Path, package: Path) -> None:
     """Pinning the same package twice gives the same digest; another pinned hash gives another digest."""
     lock = pinned(manifest, package)
@@ -172,6 +216,16 @@ def test_pinning_the_same_package_again_is_unchanged(manifest: Path, package: Pa
         ),
         (lambda d: d["files"][0].update(sha256="xyz"), "files[0].sha256:"),
         (lambda d: d.update(extra=1), "extra: unknown key"),
+        (lambda d: d["files"][0]["installs"][0].update(path="C:\\x.dll"), "files[0].installs[0].path:"),
+        (lambda d: d["files"][0]["installs"][0].update(version="4.0.x"), "files[0].installs[0].version:"),
+        (
+            lambda d: d["files"][0]["installs"][1].pop("sha256"),
+            "files[0].installs[1]: version: give a version",
+        ),
+        (
+            lambda d: d["files"][0]["installs"][0].update(path="[ProgramFilesFolder]a\\..\\b.dll"),
+            "files[0].installs[0]: path: has a part that is only dots",
+        ),
     ],
 )
 def test_a_lock_that_does_not_fit_its_manifest_is_refused_naming_the_key(
@@ -253,6 +307,8 @@ def test_pinning_from_a_host_reads_the_identity_a_local_package_gives(
     )
 
     local = read_local(load_manifest(manifest), package)
+    assert all(f.installs is None for f in remote)
+    assert all(f.installs for f in local)
     assert [(f.name, f.size, f.sha256, f.product_code, f.product_version) for f in remote] == [
         (f.name, f.size, f.sha256, f.product_code, f.product_version) for f in local
     ]

@@ -137,10 +137,13 @@ def pin(
         for problem in exc.problems:
             click.echo(f"  {problem}", err=True)
         raise
-    table = _table(f"Pinned in {result.lock}", "File", "Bytes", "SHA-256", "ProductCode", "ProductVersion")
+    table = _table(
+        f"Pinned in {result.lock}", "File", "Bytes", "SHA-256", "ProductCode", "ProductVersion", "Installs"
+    )
     for f in result.files:
         identity = (f.sha256 or "", f.product_code or "", f.product_version or "")
-        table.add_row(Text(f.name), f"{f.size or 0:,}", *identity)
+        installs = "not read" if f.installs is None else f"{len(f.installs)} files"
+        table.add_row(Text(f.name), f"{f.size or 0:,}", *identity, installs)
     _console().print(table)
     for change in result.replaced:
         click.echo(f"replaced: {change}")
@@ -264,6 +267,25 @@ def _show_components(console: Console, m: Manifest) -> None:
             Text(c.name), Text(c.msi), c.managed_by.replace("_", " "), _yes(c.uninstall), _yes(c.reinstall)
         )
     console.print(table)
+    _show_installed_files(console, m)
+
+
+def _show_installed_files(console: Console, m: Manifest) -> None:
+    """The files each component's MSI installs (pinned), or one line saying they are not known."""
+    unknown = [c.name for c in m.components if m.file(c.msi).installs is None]
+    if unknown:
+        console.print(
+            f"Installed files: not pinned for {len(unknown)} of {len(m.components)} components "
+            "(rollup manifest pin --package-dir DIR reads them from the MSIs)"
+        )
+    for c in m.components:
+        installs = m.file(c.msi).installs
+        if not installs:
+            continue
+        table = _table(f"Files {c.name} installs ({c.msi})", "Path", "Version", "Bytes", "SHA-256")
+        for f in installs:
+            table.add_row(Text(f.path), f.version or "-", f"{f.size_bytes:,}", f.sha256 or "-")
+        console.print(table)
 
 
 def _show_initialize_and_sql(console: Console, m: Manifest) -> None:

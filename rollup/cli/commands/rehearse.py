@@ -151,6 +151,7 @@ def _rehearse(
     simulated: bool,
 ) -> RehearsalResult:
     """Build the rehearsal's providers, checks and apply command, and run it."""
+    from rollup.baseline import HostBaseline
     from rollup.credentials import CredentialCache
     from rollup.engine.rundir import control_host_name, operator_name
     from rollup.preflight import run_preflight
@@ -158,7 +159,7 @@ def _rehearse(
     from rollup.rehearsal.drills import ProviderOutage
     from rollup.rehearsal.flow import Rehearsal, rehearse
     from rollup.rehearsal.providers import ProviderContext, default_providers, lab_vms
-    from rollup.survey import run_verify
+    from rollup.survey import read_baseline, run_verify
     from rollup.transport.base import default_registry
 
     vms = lab_vms(inventory)
@@ -181,6 +182,9 @@ def _rehearse(
     def verify() -> CheckReport:
         return run_verify(manifest, inventory, transports=transports, credentials=credentials)
 
+    def baseline() -> tuple[HostBaseline, ...]:
+        return read_baseline(manifest, inventory, transports=transports, credentials=credentials)
+
     apply = ApplyCommand(
         inventory=Path(inventory.source).resolve() if simulated else _inventory_path(inventory.source),
         manifest=manifest_path,
@@ -197,6 +201,7 @@ def _rehearse(
         providers=providers,
         preflight=preflight,
         verify=verify,
+        baseline=baseline,
         apply=apply,
         outage=outage,
         drills=choices.drills,

@@ -2,15 +2,19 @@
 Building the simulated lab's MSI files with wixl, reproducibly, at the sizes the KB gives.
 
 Each package of ``products.yml`` is built from ``template.wxs`` by Debian's ``wixl``: a minimal
-but real Windows Installer database (one component writing one registry value) whose Property
-table holds the product's identity. Three things make the result fit the lab:
+but real Windows Installer database (a component writing one registry value, and the component
+files of ``files.py`` in an embedded cabinet) whose Property table holds the product's identity.
+wixl leaves the File table's Version and Language columns empty and hashes every file in
+MsiFileHash; as in a real package, the DLLs' versions are written into the File table and
+MsiFileHash keeps the unversioned files only (both imported with ``msibuild``). Three things
+make the result fit the lab:
 
 - **Reproducible bytes.** wixl stamps the summary information stream with the current time
   and a random revision number (the package code). Both are replaced right after the build by
   importing a ``_SummaryInformation`` archive file with ``msibuild`` (msitools), written from the
   table: the build's date as creation and save time, and the table's package code. msibuild
   reads those dates as local time, so every tool runs with ``TZ=UTC``. The same table and
-  tools then give byte-identical files.
+  tools then give byte-identical files (the cabinet's file times are the build's date).
 - **Exact sizes.** A size, when given, is reached by appending whole zero 512-byte sectors.
   Compound-file readers ignore sectors no allocation table points to, so the padded file stays
   a readable MSI, which is checked: every file is read back with ``rollup.msi.read_msi`` and must
@@ -34,6 +38,7 @@ from importlib import resources
 from pathlib import Path
 
 from rollup.errors import ConfigError, RollupError
+from rollup.lab.msi.files import carries_shared, files_guid, package_files, stem
 from rollup.lab.msi.products import (
     PACKAGE,
     SECTOR_BYTES,
@@ -87,7 +92,7 @@ def build_msis(
     table = load_products()
     wanted_sizes = normalize_sizes(table, sizes)
     wanted_mtimes = normalize_mtimes(table, mtimes)
-    wixl, msibuild = _find_tools()
+    tools = _find_tools()
     out_dir.mkdir(parents=True, exist_ok=True)
     built: dict[str, Path] = {}
     with tempfile.TemporaryDirectory(prefix=".msi-build-", dir=out_dir) as scratch:
@@ -96,7 +101,7 @@ def build_msis(
         template.write_bytes(source_bytes(TEMPLATE_RESOURCE))
         for product in table.products:
             spec = product.build(build)
-            path = _build_one(product, spec, table.manufacturer, template=template, tools=(wixl, msibuild))
+            path = _build_one(table, product, build, template=template, tools=tools)
             size = wanted_sizes.get(product.file)
             if size is not None:
                 _pad(path, size, display=product.file)
@@ -144,7 +149,7 @@ def tool_versions() -> str:
     Raises:
         ConfigError: wixl or msibuild is not installed.
     """
-    wixl, _ = _find_tools()
+    wixl, _, _ = _find_tools()
     versions = []
     for tool in (wixl, shutil.which("msiinfo") or "msiinfo"):
         proc = _run([tool, "--version"], cwd=None, what=f"{Path(tool).name} --version")
@@ -168,29 +173,76 @@ def _by_table_name(
 
 
 def _build_one(
-    product: LabProduct, spec: BuildSpec, manufacturer: str, *, template: Path, tools: tuple[str, str]
+    table: ProductTable, product: LabProduct, build: Build, *, template: Path, tools: tuple[str, str, str]
 ) -> Path:
     """Build one package in the template's directory and pin its summary stream; return its path."""
-    wixl, msibuild = tools
+    wixl, msibuild, msiinfo = tools
+    spec = product.build(build)
     work = template.parent
     out = work / product.file
+    files = package_files(table, product, build)
+    stamp = epoch_ns(spec.date)
+    for f in files:  # the cabinet records each source's time: fixed, for the same bytes every build
+        source = work / f.file_id
+        source.write_bytes(f.data)
+        os.utime(source, ns=(stamp, stamp))
+    root, sub = table.install_folder.split("\\")
     defines = {
         "ProductCode": spec.product_code,
         "UpgradeCode": product.upgrade_code,
         "ProductName": product.name,
         "ProductVersion": spec.version,
-        "Manufacturer": manufacturer,
+        "Manufacturer": table.manufacturer,
         "ComponentGuid": product.component_guid,
-        "PackageKey": product.file.removesuffix(".msi"),
+        "PackageKey": stem(product),
+        "InstallRoot": root,
+        "InstallSub": sub,
+        "FilesGuid": files_guid(table, product),
+        "DllName": files[0].name,
+        "Shared": "yes" if carries_shared(table, product) else "no",
+        "SharedGuid": table.shared.component_guid,
+        "SharedName": table.shared.file,
     }
     args = [wixl, "--arch", "x86", "--output", out.name]
     for key, value in defines.items():
         args += ["--define", f"{key}={value}"]
     _run([*args, template.name], cwd=work, what=f"wixl building {product.file}")
+    versions = {f.file_id: f.version for f in files if f.version is not None}
+    for name, edit in (("File", _file_versions), ("MsiFileHash", _unversioned_hashes)):
+        exported = _run([msiinfo, "export", out.name, name], cwd=work, what=f"msiinfo reading {product.file}")
+        (work / f"{name}.idt").write_bytes(edit(exported.stdout, versions).encode("utf-8"))
     summary = work / "_SummaryInformation.idt"
-    summary.write_bytes(_summary_idt(product, spec, manufacturer).encode("ascii"))
-    _run([msibuild, out.name, "-i", summary.name], cwd=work, what=f"msibuild pinning {product.file}")
+    summary.write_bytes(_summary_idt(product, spec, table.manufacturer).encode("ascii"))
+    for idt in ("File.idt", "MsiFileHash.idt", summary.name):
+        _run([msibuild, out.name, "-i", idt], cwd=work, what=f"msibuild pinning {product.file}")
     return out
+
+
+def _rows(text: str) -> list[list[str]]:
+    return [line.split("\t") for line in text.splitlines()]
+
+
+def _idt(rows: list[list[str]]) -> str:
+    return "".join("\t".join(row) + "\r\n" for row in rows)
+
+
+def _file_versions(text: str, versions: Mapping[str, str]) -> str:
+    """
+    The File table with each DLL's version and language (1033) in its columns, as a real
+    package has them: Windows Installer compares installed files by that version. wixl leaves both
+    empty.
+    """
+    rows = _rows(text)
+    for row in rows[3:]:
+        if row[0] in versions:
+            row[4], row[5] = versions[row[0]], "1033"
+    return _idt(rows)
+
+
+def _unversioned_hashes(text: str, versions: Mapping[str, str]) -> str:
+    """MsiFileHash without the versioned files' rows: the table is for unversioned files only."""
+    rows = _rows(text)
+    return _idt(rows[:3] + [row for row in rows[3:] if row[0] not in versions])
 
 
 def _summary_idt(product: LabProduct, spec: BuildSpec, manufacturer: str) -> str:
@@ -252,15 +304,15 @@ def _check_identity(path: Path, product: LabProduct, spec: BuildSpec, manufactur
             )
 
 
-def _find_tools() -> tuple[str, str]:
+def _find_tools() -> tuple[str, str, str]:
     found = []
-    for tool in ("wixl", "msibuild"):
+    for tool in ("wixl", "msibuild", "msiinfo"):
         path = shutil.which(tool)
         if path is None:
             message = f"{tool}: not installed; the simulated lab builds its MSI files with it"
             raise ConfigError(message, hint=_TOOLS_HINT)
         found.append(path)
-    return found[0], found[1]
+    return found[0], found[1], found[2]
 
 
 def _run(args: list[str], *, cwd: Path | None, what: str) -> subprocess.CompletedProcess[str]:

@@ -30,7 +30,7 @@ from rollup.lab.msi.products import TABLE_RESOURCE, Build, load_products
 CACHE_FORMAT = 1
 """Bumped when the layout of a cache entry changes."""
 
-_DIGEST_SOURCES = (TABLE_RESOURCE, msi_build.TEMPLATE_RESOURCE, "build.py")
+_DIGEST_SOURCES = (TABLE_RESOURCE, msi_build.TEMPLATE_RESOURCE, "build.py", "files.py", "pe.py")
 
 
 def ensure_built(

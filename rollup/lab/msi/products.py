@@ -110,12 +110,24 @@ class LabProduct(_Frozen):
         return self
 
 
+class SharedFiles(_Frozen):
+    """A component several packages install: its file stays while any of them is installed."""
+
+    component_guid: str = Field(pattern=_GUID_PATTERN)
+    file: str = Field(pattern=r"^[A-Za-z0-9.]+\.dll$")
+    products: tuple[str, ...] = Field(min_length=2)
+    """The package files that carry it."""
+
+
 class ProductTable(_Frozen):
     """The whole table: the packages in the KB's order, and what they share."""
 
     manufacturer: str = Field(pattern=_TEXT_PATTERN)
     guid_namespace: str = Field(pattern=_GUID_PATTERN)
     """The uuid5 namespace the table's GUIDs are derived from (see products.yml)."""
+    install_folder: str = Field(pattern=r"^[A-Za-z0-9 ]+\\[A-Za-z0-9 ]+$")
+    """Where the packages install their files, under Program Files: two folders (the template's)."""
+    shared: SharedFiles
     products: tuple[LabProduct, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -123,7 +135,11 @@ class ProductTable(_Frozen):
         files = [p.file.lower() for p in self.products]
         if len(set(files)) != len(files):
             raise ValueError("a file name appears twice (names are compared ignoring case, as Windows does)")
+        unknown = [name for name in self.shared.products if name.lower() not in files]
+        if unknown:
+            raise ValueError(f"shared.products: {unknown[0]} is not a package of the table")
         guids = [p.upgrade_code for p in self.products] + [p.component_guid for p in self.products]
+        guids.append(self.shared.component_guid)
         for product in self.products:
             for spec in (product.previous, product.rollup):
                 guids += [spec.product_code, spec.package_code]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import rollup.lab.pwsh.dotnet.fileversion
 import rollup.lab.pwsh.dotnet.guid
 import rollup.lab.pwsh.dotnet.io
 import rollup.lab.pwsh.dotnet.management

@@ -2,8 +2,9 @@
 The simulated host's file system, as the simulations of every operation see it.
 
 ``host_file``, ``file_text``, ``put_file``, ``put_text``, ``copy_file``, ``remove_file``, ``is_dir``,
-``make_dir``, ``is_locked``, ``write_problem`` (the Windows message a write would fail with) and
-``msi_properties`` (an installer's identity, read from its real bytes). They import the lab's
+``make_dir``, ``is_locked``, ``write_problem`` (the Windows message a write would fail with),
+``msi_properties`` (an installer's identity, read from its real bytes) and ``msi_payload`` (the
+files it installs, read from the same bytes). They import the lab's
 state model only when they run, so the pure core never loads ``rollup.lab``.
 """
 
@@ -13,6 +14,7 @@ import hashlib
 import ntpath
 import tempfile
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +24,7 @@ from rollup.lab.context import SimContext
 
 if TYPE_CHECKING:
     from rollup.lab.state import HostState, LabFile, MsiProps
+    from rollup.msifiles import MsiFile
 
 NO_SPACE = "There is not enough space on the disk."
 IN_USE = "The process cannot access the file because it is being used by another process."
@@ -171,6 +174,46 @@ def msi_properties(entry: LabFile, ctx: SimContext) -> MsiProps | None:
     with _msi_lock:
         _msi_cache[entry.blob] = props
     return props
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadFile:
+    """A file an MSI installs: its row (``rollup.msifiles.MsiFile``) and its bytes."""
+
+    row: MsiFile
+    data: bytes
+
+
+_payload_cache: dict[str, tuple[PayloadFile, ...] | None] = {}
+
+
+def msi_payload(entry: LabFile, ctx: SimContext) -> tuple[PayloadFile, ...] | None:
+    """
+    The files the package in ``entry`` installs, read from its real bytes (its File, Component and
+    Directory tables, and its cabinet, with ``rollup.msifiles``); ``None`` when they cannot be
+    read. Cached per content in this process, as ``msi_properties`` is. A package a state gives
+    by its properties only (``LabFile.msi`` without bytes, as tests lay one out) installs none.
+    """
+    from rollup.msifiles import extract_msi_files, read_msi_files
+
+    if entry.blob is None:
+        return () if entry.msi is not None else None
+    with _msi_lock:
+        if entry.blob in _payload_cache:
+            return _payload_cache[entry.blob]
+    with tempfile.TemporaryDirectory(prefix="rollup-lab-msi-") as folder:
+        package = Path(folder) / "package.msi"
+        package.write_bytes(ctx.read_blob(entry.blob))
+        try:
+            rows = read_msi_files(package, error=PackageError, display=entry.path, hashes=False)
+            contents = extract_msi_files(package, rows, error=PackageError, display=entry.path)
+        except PackageError:
+            payload = None
+        else:
+            payload = tuple(PayloadFile(row, contents[row.file_id]) for row in rows)
+    with _msi_lock:
+        _payload_cache[entry.blob] = payload
+    return payload
 
 
 def child_path(folder: str, name: str) -> str | None:

@@ -2,8 +2,9 @@
 Windows Installer on the simulated host: what an install or a removal does.
 
 It reads the package's identity from the real MSI bytes in the lab's blob store, registers or
-removes the Uninstall entry from those properties, and writes a verbose log shaped like
-msiexec's. ``msiexec.exe`` (``rollup.lab.windows.msiexec``) and the Deployment Tool's site
+removes the Uninstall entry from those properties, installs or removes the files of the
+package's components (``rollup.lab.windows.installer_files``: Windows Installer's versioning
+rules, shared components, files in use), and writes a verbose log shaped like msiexec's. ``msiexec.exe`` (``rollup.lab.windows.msiexec``) and the Deployment Tool's site
 command (``rollup.lab.sitecommand``) drive it through ``install_from_file`` and
 ``uninstall_product``. The DNS Client follows its KB's "run it two times": with an older DNS
 Client installed, the first run removes it and exits 0 without installing; the second run
@@ -14,13 +15,22 @@ fault scenario's) is consumed by the run it applies to.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
 
 from rollup.lab.context import SimContext, SimResult
-from rollup.lab.windows.hostfiles import host_file, msi_properties, put_text, utc, write_problem
+from rollup.lab.windows.hostfiles import (
+    PayloadFile,
+    host_file,
+    msi_payload,
+    msi_properties,
+    put_text,
+    utc,
+    write_problem,
+)
+from rollup.lab.windows.installer_files import install_components, remove_components
 from rollup.ops.msi import INSTALL, UNINSTALL
 from rollup.ops.msiexec import SUCCESS
 
@@ -159,10 +169,11 @@ class MsiexecRun:
         return SimResult(exit_code=code)
 
 
-def open_package(run: MsiexecRun, path: str) -> MsiProps | int:
+def open_package(run: MsiexecRun, path: str) -> tuple[MsiProps, tuple[PayloadFile, ...]] | int:
     """
-    The package's properties, or the exit code msiexec stops with first: ``run.refusal()``,
-    1619 when the file is missing, locked or on a full disk, 1620 when it is not a package.
+    The package's properties and files, or the exit code msiexec stops with first:
+    ``run.refusal()``, 1619 when the file is missing, locked or on a full disk, 1620 when it is
+    not a package (or its files cannot be read).
     """
     state, ctx = run.state, run.ctx
     refusal = run.refusal()
@@ -172,16 +183,21 @@ def open_package(run: MsiexecRun, path: str) -> MsiProps | int:
     if entry is None or write_problem(state, path) is not None:
         return 1619
     props = msi_properties(entry, ctx)
-    if props is None:
+    payload = msi_payload(entry, ctx)
+    if props is None or payload is None:
         return 1620
     entry.msi = props
-    return props
+    return props, payload
 
 
 def register_product(
-    state: HostState, props: MsiProps, package: str, now: float
+    state: HostState, props: MsiProps, package: str, payload: Sequence[PayloadFile], ctx: SimContext
 ) -> tuple[int, tuple[str, ...]]:
-    """Install ``props``' product as Windows Installer would: the exit code and what the log tells."""
+    """
+    Install ``props``' product and its files (``payload``) as Windows Installer would: the exit
+    code (3010 when a file was in use) and what the log tells.
+    """
+    now = ctx.now
     from rollup.lab.state import InstalledProduct
 
     code = props.product_code.upper()
@@ -195,6 +211,7 @@ def register_product(
     for old in related:
         del state.products[old.product_code.upper()]
         events.append(f"Removing older version {old.display_version} ({old.product_code}).")
+        events.extend(remove_components(state, old.product_code.upper()))
     if related and upgrade in _run_twice_upgrade_codes():
         events.append("The older version was removed; run the package again to install this version.")
         return 0, tuple(events)
@@ -208,7 +225,8 @@ def register_product(
         wow6432=state.arch == "AMD64",
         package=package.replace("/", "\\").rsplit("\\", 1)[-1],
     )
-    return 0, (*events, *_run_sql(state, code))
+    restart, copied = install_components(state, code, payload, ctx)
+    return 3010 if restart else 0, (*events, *copied, *_run_sql(state, code))
 
 
 def _run_sql(state: HostState, product_code: str) -> tuple[str, ...]:
@@ -249,13 +267,14 @@ def install_from_file(
     Client), whose first run only removes the older one.
     """
     run = MsiexecRun(state, ctx, log_path, uninstall=False, package=path, properties=properties)
-    props = open_package(run, path)
-    if isinstance(props, int):
-        return run.answer(props)
+    opened = open_package(run, path)
+    if isinstance(opened, int):
+        return run.answer(opened)
+    props, payload = opened
     forced = state.pop_forced_exit_code(op_id)
     if forced is not None and forced not in SUCCESS:
         return run.answer(forced, props)
-    code, events = register_product(state, props, path, ctx.now)
+    code, events = register_product(state, props, path, payload, ctx)
     return run.answer(forced if code == 0 and forced is not None else code, props, events)
 
 
@@ -295,4 +314,5 @@ def uninstall_product(
     if installed is None:
         return run.answer(1605)
     del state.products[product_code.upper()]
-    return run.answer(forced or 0, props)
+    events = remove_components(state, product_code.upper())
+    return run.answer(forced or 0, props, events)

@@ -78,7 +78,12 @@ class Machine:
             "path": f"{root}\\system32;{root};{root}\\System32\\Wbem;{root}\\system32\\WindowsPowerShell\\v1.0\\",
             "username": self.user.split("\\")[-1],
             "userdomain": self.user.split("\\")[0] if "\\" in self.user else self.computer_name(),
+            "programfiles": "C:\\Program Files",
+            "commonprogramfiles": "C:\\Program Files\\Common Files",
         }
+        if self.state.arch == "AMD64":  # a 64-bit process sees both folders
+            env["programfiles(x86)"] = "C:\\Program Files (x86)"
+            env["commonprogramfiles(x86)"] = "C:\\Program Files (x86)\\Common Files"
         from rollup.lab.windows.sqlclient import sql_server_version
 
         version = sql_server_version(self.state)

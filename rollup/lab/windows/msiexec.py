@@ -70,7 +70,8 @@ def msiexec(machine: Machine, command_line: str, stdin: str) -> tuple[int, str, 
     if _GUID.fullmatch(target.strip()):
         return uninstall_product(state, target.strip(), ctx, log_path=log, properties=given).exit_code, "", ""
     run = MsiexecRun(state, ctx, log, uninstall=True, package=target, properties=given)
-    props = open_package(run, target)
-    if isinstance(props, int):
-        return run.answer(props).exit_code, "", ""
-    return uninstall_product(state, props.product_code, ctx, log_path=log, properties=given).exit_code, "", ""
+    opened = open_package(run, target)
+    if isinstance(opened, int):
+        return run.answer(opened).exit_code, "", ""
+    code = opened[0].product_code
+    return uninstall_product(state, code, ctx, log_path=log, properties=given).exit_code, "", ""

@@ -141,16 +141,37 @@ class Directory:
         return DirectoryInfo(rt, p)
 
     @static
-    def GetFiles(rt: Runtime, path: Any, pattern: Any = "*") -> list[str]:
+    def GetFiles(rt: Runtime, path: Any, pattern: Any = "*", option: Any = 0) -> list[str]:
+        """``GetFiles(path[, pattern[, SearchOption]])``: ``AllDirectories`` (1) looks in every subfolder."""
         from fnmatch import fnmatch
 
-        _dirs, files = _fs(rt).listing(_path(path))
+        fs = _fs(rt)
+        recurse = _search_option(option)
         pat = to_string(pattern).lower()
-        return [f for f in files if fnmatch(ntpath.basename(f).lower(), pat)]
+        found: list[str] = []
+        folders = [_path(path)]
+        while folders:
+            dirs, files = fs.listing(folders.pop(0))
+            found += [f for f in files if fnmatch(ntpath.basename(f).lower(), pat)]
+            if recurse:
+                folders += dirs
+        return found
 
     @static
     def GetAccessControl(rt: Runtime, path: Any) -> Any:
         return rt.machine.directory_acl(_path(path))
+
+
+def _search_option(value: Any) -> bool:
+    """``SearchOption`` by name or number: whether it is ``AllDirectories``."""
+    from rollup.lab.pwsh.types import EnumValue
+
+    names = {"topdirectoryonly": 0, "alldirectories": 1}
+    number = value.value if isinstance(value, EnumValue) else value
+    number = names.get(number.lower()) if isinstance(number, str) else number
+    if number not in (0, 1):
+        raise argument_error("Enum value was out of legal range.\r\nParameter name: searchOption")
+    return bool(number == 1)
 
 
 class Path:
@@ -371,6 +392,7 @@ register(
     enum_values={"CreateNew": 1, "Create": 2, "Open": 3, "OpenOrCreate": 4, "Truncate": 5, "Append": 6},
 )
 register("System.IO.FileAccess", enum_values={"Read": 1, "Write": 2, "ReadWrite": 3}, flags=True)
+register("System.IO.SearchOption", enum_values={"TopDirectoryOnly": 0, "AllDirectories": 1})
 register(
     "System.IO.FileShare",
     enum_values={"None": 0, "Read": 1, "Write": 2, "ReadWrite": 3, "Delete": 4},
