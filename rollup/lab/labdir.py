@@ -115,10 +115,23 @@ class LabHost(_Frozen):
     os: WindowsVersion = WindowsVersion.SERVER_2003_SP2
 
 
+LAB_FORMAT = 2
+"""
+The host model this rollup builds labs with. 2: site certificates, installed files with their
+versions, boot times. A lab of another format (made by another rollup version) is refused by
+``read_config``: its hosts lack what this version's scripts read.
+"""
+
+
+class StaleLab(ConfigError):
+    """The lab was made by a rollup whose host model differs (``LabConfig.format``)."""
+
+
 class LabConfig(_Frozen):
     """``lab.json``: everything about a lab but its hosts' states. It never holds a password."""
 
-    format: Literal[1] = 1
+    format: int = LAB_FORMAT
+    """The lab's layout (``LAB_FORMAT``); a lab made by a rollup with another one is not reused."""
     created_at: datetime
     manifest_id: str
     manifest_digest: str
@@ -158,9 +171,16 @@ def read_config(paths: LabPaths) -> LabConfig:
     except OSError as exc:
         raise ConfigError(f"{paths.config}: cannot be read: {exc.strerror}") from None
     try:
-        return LabConfig.model_validate_json(raw)
+        config = LabConfig.model_validate_json(raw)
     except ValidationError as exc:
         raise ConfigError(validation_message(exc, source=str(paths.config))) from None
+    if config.format != LAB_FORMAT:
+        raise StaleLab(
+            f"{paths.root}: this lab was made by another rollup version (lab format {config.format}; "
+            f"this one makes format {LAB_FORMAT})",
+            hint=f"stop it (rollup lab down --state-dir {paths.root}), remove the folder, then rollup lab up",
+        )
+    return config
 
 
 def write_config(paths: LabPaths, config: LabConfig) -> None:

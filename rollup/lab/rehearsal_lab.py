@@ -10,6 +10,7 @@ is the host-down drill's way to take a host down in it.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
 import time
 from collections.abc import Iterator, Mapping
@@ -26,8 +27,10 @@ from rollup.lab.labdir import (
     LabConfig,
     LabHost,
     LabPaths,
+    StaleLab,
     free_first_address,
     host_addresses,
+    read_config,
     write_config,
 )
 from rollup.lab.store import FileStateStore, atomic_write
@@ -112,6 +115,25 @@ class RehearsalLab:
     running: RunningLab
 
 
+def _forget_stale(paths: LabPaths) -> None:
+    """
+    The rehearsal lab is rollup's own (a rehearsal puts it back as it found it): one made by
+    another rollup version is removed, so that this one is made afresh.
+    """
+    if not paths.config.exists():
+        return
+    try:
+        read_config(paths)
+    except StaleLab:
+        for child in paths.root.iterdir():
+            if child.name == paths.lock.name:
+                continue
+            if child.is_dir():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+
+
 @contextlib.contextmanager
 def serving_rehearsal_lab(
     root: Path, *, manifest: Path, collab: int, time_factor: float, seed: int, env: Mapping[str, str]
@@ -130,6 +152,7 @@ def serving_rehearsal_lab(
     paths = LabPaths(root)
     root.mkdir(parents=True, exist_ok=True)
     with holding_lock(paths):
+        _forget_stale(paths)
         count = len(lab_hosts(collab)) + 1
         first = None if paths.config.exists() else free_first_address(count, (HTTP_PORT, HTTPS_PORT))
         options = LabOptions(

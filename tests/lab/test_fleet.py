@@ -16,10 +16,12 @@ from rollup.lab.fleet import LabOptions, lab_hosts, prepare_lab
 from rollup.lab.labdir import (
     PASSWORD_PREFIX,
     LabPaths,
+    StaleLab,
     free_first_address,
     host_addresses,
     read_config,
 )
+from rollup.lab.rehearsal_lab import _forget_stale
 from rollup.lab.report import host_report
 from rollup.lab.state import HostState
 from rollup.lab.store import FileBlobStore, FileStateStore
@@ -223,3 +225,22 @@ def test_state_changed_through_winrm_survives_a_restart(
     assert state["iis"]["dnsprovider"]["default_logon_domain"] == "\\"
     assert state["mutations"] == 1
     assert state["operations"] == ["iis.set_vdir", "iis.get_vdir"]
+
+
+def test_a_lab_made_by_another_rollup_version_is_refused_and_the_rehearsal_lab_made_afresh(
+    template: LabPaths, tmp_path: Path
+) -> None:
+    """Its hosts lack what this version's scripts read: `lab up` says so; the rehearsal lab is replaced."""
+    paths = labkit.copy_lab(template, tmp_path / "old")
+    raw = json.loads(paths.config.read_text(encoding="utf-8"))
+    paths.config.write_text(json.dumps({**raw, "format": 1}), encoding="utf-8")
+
+    with pytest.raises(StaleLab) as refused:
+        read_config(paths)
+    _forget_stale(paths)
+
+    assert str(refused.value) == (
+        f"{paths.root}: this lab was made by another rollup version (lab format 1; this one makes format 2)"
+    )
+    assert not paths.config.exists()
+    assert not paths.hosts.exists()
