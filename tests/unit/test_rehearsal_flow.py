@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rollup.checks import Check, Status, check
 from rollup.errors import CommandFailed, InventoryError
 from rollup.model.inventory import Inventory, parse_inventory
 from rollup.model.manifest import load_manifest
@@ -77,9 +78,16 @@ class FakeProvider:
 class Checked:
     passed: bool
     line: str
+    failed: tuple[tuple[str, Check], ...] = ()
 
     def summary(self) -> str:
         return self.line
+
+    def failures(self) -> tuple[tuple[str, Check], ...]:
+        return self.failed
+
+
+PENDING = check("host", "pending reboot", "none", "PendingFileRenameOperations", Status.FAIL)
 
 
 def lab(tmp_path: Path, text: str = LAB) -> Inventory:
@@ -96,7 +104,7 @@ def run(
         inventory=lab(tmp_path),
         runs_dir=runs,
         providers={"HV01": provider},
-        preflight=lambda: Checked(preflight, line),
+        preflight=lambda: Checked(preflight, line, () if preflight else (("DNS01", PENDING),)),
         verify=lambda: Checked(True, "verify: fine"),
         apply=ApplyCommand(
             inventory=tmp_path / "lab.yml", manifest=tmp_path / "m.yml", runs_dir=runs, package_dir=None
@@ -118,7 +126,10 @@ def test_a_failed_preflight_skips_apply_and_verify_but_the_lab_is_put_back(tmp_p
 
     assert provider.calls == ["check MPS01-LAB,DNS01-LAB", "snapshot MPS01-LAB,DNS01-LAB",
                               "revert MPS01-LAB,DNS01-LAB", "remove MPS01-LAB,DNS01-LAB"]  # fmt: skip
-    assert stages["preflight"] == ("failed", "preflight: 3 hosts, 9 checks: 1 fail")
+    assert stages["preflight"] == (
+        "failed",
+        "preflight: 3 hosts, 9 checks: 1 fail (DNS01: pending reboot: PendingFileRenameOperations [fail])",
+    )
     assert stages["apply"] == ("skipped", "an earlier stage failed")
     assert stages["verify"] == ("skipped", "the apply did not finish")
     assert (stages["revert"][0], stages["cleanup"][0]) == ("passed", "passed")
