@@ -315,3 +315,47 @@ def test_a_bastion_applies_to_the_hosts_it_is_set_for(tmp_path: Path) -> None:
         user="ops", host="2001:db8::7", port=2222, key_file=keys / "ops", known_hosts=keys / "known_hosts"
     )
     assert inventory.host("MPS01").ssh_bastion is None
+
+
+MERGED = """\
+all:
+  vars:
+    rollup_user: HOSTING\\svc-rollup
+    rollup_password: {env: ROLLUP_PASSWORD}
+  children:
+    deployment_tool:
+      hosts:
+        MPS01: &common {address: 192.0.2.11, transport: ntlm, port: 5985}
+    mps_engine:
+      hosts:
+        MPS01:
+    dns:
+      hosts:
+        DNS01:
+          <<: *common
+          address: 192.0.2.21
+    collab:
+      hosts:
+        COLLAB01:
+          <<: *common
+          address: 192.0.2.31
+          port: 5986
+          scheme: https
+"""
+
+
+def test_yaml_merge_keys_are_read_as_ansible_reads_them(tmp_path: Path) -> None:
+    """``<<: *common`` merges the anchor's keys; a key the host spells itself overrides a merged one."""
+    inventory = load(tmp_path, MERGED)
+
+    assert (inventory.host("DNS01").port, inventory.host("DNS01").address) == (5985, "192.0.2.21")
+    assert (inventory.host("COLLAB01").port, inventory.host("COLLAB01").scheme) == (5986, Scheme.HTTPS)
+
+
+def test_a_key_spelt_twice_beside_a_merge_is_still_refused(tmp_path: Path) -> None:
+    text = MERGED.replace(
+        "          address: 192.0.2.21\n", "          address: 192.0.2.21\n          address: 192.0.2.22\n"
+    )
+
+    with pytest.raises(InventoryError, match=r"duplicate key 'address'"):
+        load(tmp_path, text)
