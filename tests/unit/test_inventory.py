@@ -359,3 +359,45 @@ def test_a_key_spelt_twice_beside_a_merge_is_still_refused(tmp_path: Path) -> No
 
     with pytest.raises(InventoryError, match=r"duplicate key 'address'"):
         load(tmp_path, text)
+
+
+def test_host_ranges_name_every_host_as_ansible_expands_them(tmp_path: Path) -> None:
+    """``COLLAB[01:04]`` is COLLAB01..COLLAB04 (zeros kept), with a step, letters, and vars for each."""
+    text = edit(
+        "        COLLAB01: {address: 192.0.2.31}",
+        "        COLLAB[01:04]: {transport: ntlm}\n        WEB[a:c]:\n        SP[1:9:4]:",
+    )
+
+    inventory = load(tmp_path, text)
+
+    collab = [h.name for h in inventory.hosts_in(Role.COLLAB)]
+    assert collab == [
+        "COLLAB01",
+        "COLLAB02",
+        "COLLAB03",
+        "COLLAB04",
+        "WEBa",
+        "WEBb",
+        "WEBc",
+        "SP1",
+        "SP5",
+        "SP9",
+    ]
+    assert inventory.host("COLLAB03").transport is AuthTransport.NTLM
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("COLLAB[01:x]", "a host range is [first:last] or [first:last:step], both numbers or both letters"),
+        ("COLLAB[5:1]", "a host range names 1 to 10000 hosts"),
+        ("COLLAB[1:20000]", "a host range names 1 to 10000 hosts"),
+    ],
+)
+def test_a_bad_host_range_is_refused_naming_it(tmp_path: Path, key: str, reason: str) -> None:
+    text = edit("        COLLAB01: {address: 192.0.2.31}", f"        {key}:")
+
+    with pytest.raises(InventoryError) as refused:
+        load(tmp_path, text)
+
+    assert str(refused.value) == f'inventory/prod.yml: all.children.collab.hosts."{key}": {reason}'
