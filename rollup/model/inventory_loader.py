@@ -9,6 +9,7 @@ themselves are checked by ``rollup.model.inventory_vars``.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
@@ -29,6 +30,7 @@ from rollup.model.inventory import (
     VmProvider,
     VmRef,
 )
+from rollup.model.inventory_side import SideVars
 from rollup.model.inventory_vars import (
     ANSIBLE_CHECKED,
     ANSIBLE_IGNORED,
@@ -93,7 +95,9 @@ class Loader:
     def fail(self, path: str, message: str) -> NoReturn:
         raise InventoryError(f"{self.source}: {path or '(top level)'}: {message}")
 
-    def load(self, data: Any) -> Inventory:
+    def load(
+        self, data: Any, *, group_vars: Sequence[SideVars] = (), host_vars: Sequence[SideVars] = ()
+    ) -> Inventory:
         self.refuse_unsafe_values(data)
         if data is None:
             self.fail("", "the file is empty; an inventory starts with all:")
@@ -110,6 +114,7 @@ class Loader:
         children = self.mapping(body.get("children"), "all.children", None)
         for name, child in children.items():
             self.read_group(name, child, join_key("all.children", name), ())
+        self.read_side_vars(group_vars, host_vars)
         descendants = self.descendants()
         members = {
             g: set().union(self.groups[g].hosts, *(self.groups[d].hosts for d in descendants[g]))
@@ -128,6 +133,29 @@ class Loader:
             built.append(self.build_host(entry, resolved, roles, settings))
             self.check_vm_unique(built[-1], resolved, vms)
         return Inventory(self.source, tuple(built), settings)
+
+    def read_side_vars(self, group_vars: Sequence[SideVars], host_vars: Sequence[SideVars]) -> None:
+        """The ``group_vars/`` and ``host_vars/`` files, which override the file's values (as in Ansible)."""
+        for side in group_vars:
+            self.refuse_unsafe_values(side.data)
+            if side.name == "all":
+                found = self.read_vars(side.data, side.display, inventory_wide=True)
+                self.settings.update({n: v for n, v in found.items() if n in SETTINGS})
+                self.defaults.update({n: v for n, v in found.items() if n not in SETTINGS})
+                continue
+            group = self.groups.get(side.name)
+            if group is None:
+                known = ", ".join(sorted(self.groups)) or "none"
+                raise InventoryError(
+                    f"{side.display}: the inventory has no group {side.name} (its groups: {known})"
+                )
+            group.vars.update(self.read_vars(side.data, side.display, inventory_wide=False))
+        for side in host_vars:
+            self.refuse_unsafe_values(side.data)
+            entry = self.hosts.get(side.name.casefold())
+            if entry is None:
+                raise InventoryError(f"{side.display}: the inventory has no host {side.name}")
+            entry.vars.update(self.read_vars(side.data, side.display, inventory_wide=False))
 
     def mapping(self, value: Any, path: str, keys: tuple[str, ...] | None) -> dict[Any, Any]:
         if value is None:

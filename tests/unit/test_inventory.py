@@ -401,3 +401,66 @@ def test_a_bad_host_range_is_refused_naming_it(tmp_path: Path, key: str, reason:
         load(tmp_path, text)
 
     assert str(refused.value) == f'inventory/prod.yml: all.children.collab.hosts."{key}": {reason}'
+
+
+def _beside(tmp_path: Path, files: dict[str, str]) -> None:
+    """Files beside ``inventory/prod.yml`` (``group_vars/...``, ``host_vars/...``)."""
+    for name, text in files.items():
+        path = tmp_path / "inventory" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def test_group_vars_and_host_vars_beside_the_file_are_read_and_override_it(tmp_path: Path) -> None:
+    """As Ansible: files and folders of files, ``all`` for every host, host files over group files."""
+    _beside(
+        tmp_path,
+        {
+            "group_vars/all.yml": "rollup_collab_wave_size: 3\nread_timeout_s: 90\n",
+            "group_vars/collab/10-connection.yml": "port: 15986\n",
+            "group_vars/collab/20-auth.yaml": "transport: kerberos\n",
+            "group_vars/dns.json": '{"ansible_port": 5999}',
+            "host_vars/COLLAB01": "ansible_host: 192.0.2.99\n",
+            "host_vars/.hidden.yml": "this is not read: [",
+            "group_vars/collab/notes.yml~": "an editor's backup, skipped",
+        },
+    )
+    text = edit("    rollup_user:", "    rollup_collab_wave_size: 2\n    rollup_user:")
+
+    inventory = load(tmp_path, text)
+
+    collab = inventory.host("COLLAB01")
+    assert (collab.address, collab.port, collab.transport) == ("192.0.2.99", 15986, AuthTransport.KERBEROS)
+    assert inventory.host("DNS01").port == 5999
+    assert inventory.host("MPS01").read_timeout_s == 90
+    assert inventory.settings.collab_wave_size == 3
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        (
+            {"group_vars/webfarm.yml": "port: 1\n"},
+            "inventory/group_vars/webfarm.yml: the inventory has no group webfarm",
+        ),
+        (
+            {"host_vars/COLLAB09.yml": "port: 1\n"},
+            "inventory/host_vars/COLLAB09.yml: the inventory has no host COLLAB09",
+        ),
+        ({"group_vars/collab.ini": "port=1\n"}, "inventory/group_vars/collab.ini: not a variables file"),
+        (
+            {"host_vars/DNS01.yml": "$ANSIBLE_VAULT;1.1;AES256\n3031\n"},
+            "inventory/host_vars/DNS01.yml: encrypted with Ansible Vault",
+        ),
+        ({"group_vars/collab.yml": "port: many\n"}, "inventory/group_vars/collab.yml.port: must be 1-65535"),
+    ],
+)
+def test_a_side_file_rollup_cannot_use_is_refused_naming_it(
+    tmp_path: Path, files: dict[str, str], expected: str
+) -> None:
+    _beside(tmp_path, files)
+
+    with pytest.raises(InventoryError) as refused:
+        load(tmp_path, BASE)
+
+    assert expected in str(refused.value)
