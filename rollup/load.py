@@ -34,12 +34,23 @@ class _UniqueKeyLoader(_SafeLoader):  # type: ignore[valid-type,misc]
     """A SafeLoader that refuses a mapping with the same key twice."""
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 def _construct_mapping(
     loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False
 ) -> dict[Any, Any]:
+    """
+    The mapping, refusing a key the mapping itself spells twice. YAML merge keys (``<<: *common``)
+    are allowed: PyYAML puts the merged pairs first, and a key of the mapping's own overrides a
+    merged one, as YAML (and Ansible) read it.
+    """
+    own = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
     loader.flatten_mapping(node)
+    merged = len(node.value) - own
     mapping: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
+    spelt: set[Any] = set()
+    for index, (key_node, value_node) in enumerate(node.value):
         key = loader.construct_object(key_node, deep=deep)
         try:
             hash(key)
@@ -47,8 +58,12 @@ def _construct_mapping(
             raise yaml.constructor.ConstructorError(
                 None, None, "a mapping key must be a plain value", key_node.start_mark
             ) from exc
-        if key in mapping:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        if index >= merged:
+            if key in spelt:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            spelt.add(key)
         mapping[key] = loader.construct_object(value_node, deep=deep)
     return mapping
 

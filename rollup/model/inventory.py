@@ -27,7 +27,7 @@ import fnmatch
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from pathlib import Path
@@ -301,11 +301,21 @@ def load_inventory(ref: str, *, base_dir: Path | None = None) -> Inventory:
     else:
         raise InventoryError(f"{quote(ref)}: not an inventory name (letters, digits, _ . -) or a path")
     data = read_yaml(path, error=InventoryError, display=display)
-    return parse_inventory(data, source=display, base_dir=path.parent)
+    from rollup.model.inventory_side import side_vars
+
+    group_vars, host_vars = side_vars(path.parent, str(Path(display).parent).removeprefix("."))
+    return parse_inventory(
+        data, source=display, base_dir=path.parent, group_vars=group_vars, host_vars=host_vars
+    )
 
 
-def parse_inventory(data: Any, *, source: str, base_dir: Path) -> Inventory:
-    """Validate a parsed YAML document (``base_dir``: where file references are relative to)."""
+def parse_inventory(
+    data: Any, *, source: str, base_dir: Path, group_vars: Sequence[Any] = (), host_vars: Sequence[Any] = ()
+) -> Inventory:
+    """
+    Validate a parsed YAML document (``base_dir``: where file references are relative to), with
+    the ``group_vars``/``host_vars`` files beside it (``rollup.model.inventory_side.SideVars``).
+    """
     from rollup.model.inventory_loader import Loader  # the loader builds the records above
 
-    return Loader(source, base_dir).load(data)
+    return Loader(source, base_dir).load(data, group_vars=group_vars, host_vars=host_vars)

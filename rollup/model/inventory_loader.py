@@ -8,6 +8,8 @@ themselves are checked by ``rollup.model.inventory_vars``.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
@@ -28,6 +30,7 @@ from rollup.model.inventory import (
     VmProvider,
     VmRef,
 )
+from rollup.model.inventory_side import SideVars
 from rollup.model.inventory_vars import (
     ANSIBLE_CHECKED,
     ANSIBLE_IGNORED,
@@ -52,6 +55,13 @@ class _Var:
 
     value: Any
     path: str
+
+
+HOST_RANGE = re.compile(
+    r"\[(?P<first>[0-9]+|[A-Za-z]):(?P<last>[0-9]+|[A-Za-z])(?::(?P<step>[1-9][0-9]*))?\]"
+)
+"""An Ansible host range: ``[01:04]``, ``[a:f]``, ``[1:9:2]``."""
+MAX_RANGE_HOSTS = 10_000
 
 
 @dataclass(slots=True)
@@ -85,7 +95,9 @@ class Loader:
     def fail(self, path: str, message: str) -> NoReturn:
         raise InventoryError(f"{self.source}: {path or '(top level)'}: {message}")
 
-    def load(self, data: Any) -> Inventory:
+    def load(
+        self, data: Any, *, group_vars: Sequence[SideVars] = (), host_vars: Sequence[SideVars] = ()
+    ) -> Inventory:
         self.refuse_unsafe_values(data)
         if data is None:
             self.fail("", "the file is empty; an inventory starts with all:")
@@ -102,6 +114,7 @@ class Loader:
         children = self.mapping(body.get("children"), "all.children", None)
         for name, child in children.items():
             self.read_group(name, child, join_key("all.children", name), ())
+        self.read_side_vars(group_vars, host_vars)
         descendants = self.descendants()
         members = {
             g: set().union(self.groups[g].hosts, *(self.groups[d].hosts for d in descendants[g]))
@@ -120,6 +133,29 @@ class Loader:
             built.append(self.build_host(entry, resolved, roles, settings))
             self.check_vm_unique(built[-1], resolved, vms)
         return Inventory(self.source, tuple(built), settings)
+
+    def read_side_vars(self, group_vars: Sequence[SideVars], host_vars: Sequence[SideVars]) -> None:
+        """The ``group_vars/`` and ``host_vars/`` files, which override the file's values (as in Ansible)."""
+        for side in group_vars:
+            self.refuse_unsafe_values(side.data)
+            if side.name == "all":
+                found = self.read_vars(side.data, side.display, inventory_wide=True)
+                self.settings.update({n: v for n, v in found.items() if n in SETTINGS})
+                self.defaults.update({n: v for n, v in found.items() if n not in SETTINGS})
+                continue
+            group = self.groups.get(side.name)
+            if group is None:
+                known = ", ".join(sorted(self.groups)) or "none"
+                raise InventoryError(
+                    f"{side.display}: the inventory has no group {side.name} (its groups: {known})"
+                )
+            group.vars.update(self.read_vars(side.data, side.display, inventory_wide=False))
+        for side in host_vars:
+            self.refuse_unsafe_values(side.data)
+            entry = self.hosts.get(side.name.casefold())
+            if entry is None:
+                raise InventoryError(f"{side.display}: the inventory has no host {side.name}")
+            entry.vars.update(self.read_vars(side.data, side.display, inventory_wide=False))
 
     def mapping(self, value: Any, path: str, keys: tuple[str, ...] | None) -> dict[Any, Any]:
         if value is None:
@@ -179,21 +215,46 @@ class Loader:
             return
         if not isinstance(value, dict):
             self.fail(path, "must be a mapping of host names to their variables")
-        for name, body in value.items():
-            host_path = join_key(path, name)
-            if not isinstance(name, str) or not DNS_NAME.match(name) or name.endswith("."):
-                self.fail(host_path, f"not a valid host name ({HOST_NAME_RULE})")
-            entry = self.hosts.setdefault(name.casefold(), _HostEntry(name, host_path))
-            if entry.name != name:
-                self.fail(host_path, f"spelled differently at {entry.path}; host names are case-insensitive")
-            if group is not None:
-                group.hosts.add(name.casefold())
-            for var_name, var in self.read_vars(body, host_path, inventory_wide=False).items():
-                earlier = entry.vars.setdefault(var_name, var)
-                if earlier.value != var.value:
-                    self.fail(
-                        var.path, f"conflicts with {earlier.path}: host {name} is defined twice differently"
-                    )
+        for pattern, body in value.items():
+            for name in self.expand_range(pattern, join_key(path, pattern)):
+                self.read_host(name, body, join_key(path, name), group)
+
+    def expand_range(self, pattern: Any, path: str) -> list[Any]:
+        """
+        The host names an Ansible range spells (``COLLAB[01:04]``: COLLAB01 to COLLAB04, leading
+        zeros kept; ``[a:c]``; ``[1:9:2]`` with a step), or the name itself.
+        """
+        found = HOST_RANGE.search(pattern) if isinstance(pattern, str) else None
+        if found is None:
+            return [pattern]
+        first, last, step = found["first"], found["last"], int(found["step"] or 1)
+        head, tail = pattern[: found.start()], pattern[found.end() :]
+        if first.isdigit() and last.isdigit():
+            width = len(first) if first.startswith("0") else 0
+            numbers = range(int(first), int(last) + 1, step)
+            names = [f"{head}{n:0{width}d}{tail}" for n in numbers]
+        elif first.isalpha() and last.isalpha() and len(first) == len(last) == 1:
+            names = [f"{head}{chr(c)}{tail}" for c in range(ord(first), ord(last) + 1, step)]
+        else:
+            self.fail(path, "a host range is [first:last] or [first:last:step], both numbers or both letters")
+        if not names or len(names) > MAX_RANGE_HOSTS:
+            self.fail(path, f"a host range names 1 to {MAX_RANGE_HOSTS} hosts")
+        return [name for expanded in names for name in self.expand_range(expanded, path)]
+
+    def read_host(self, name: Any, body: Any, host_path: str, group: _Group | None) -> None:
+        if not isinstance(name, str) or not DNS_NAME.match(name) or name.endswith("."):
+            self.fail(host_path, f"not a valid host name ({HOST_NAME_RULE})")
+        entry = self.hosts.setdefault(name.casefold(), _HostEntry(name, host_path))
+        if entry.name != name:
+            self.fail(host_path, f"spelled differently at {entry.path}; host names are case-insensitive")
+        if group is not None:
+            group.hosts.add(name.casefold())
+        for var_name, var in self.read_vars(body, host_path, inventory_wide=False).items():
+            earlier = entry.vars.setdefault(var_name, var)
+            if earlier.value != var.value:
+                self.fail(
+                    var.path, f"conflicts with {earlier.path}: host {name} is defined twice differently"
+                )
 
     def read_vars(self, value: Any, path: str, *, inventory_wide: bool) -> dict[str, _Var]:
         if value is None:

@@ -315,3 +315,152 @@ def test_a_bastion_applies_to_the_hosts_it_is_set_for(tmp_path: Path) -> None:
         user="ops", host="2001:db8::7", port=2222, key_file=keys / "ops", known_hosts=keys / "known_hosts"
     )
     assert inventory.host("MPS01").ssh_bastion is None
+
+
+MERGED = """\
+all:
+  vars:
+    rollup_user: HOSTING\\svc-rollup
+    rollup_password: {env: ROLLUP_PASSWORD}
+  children:
+    deployment_tool:
+      hosts:
+        MPS01: &common {address: 192.0.2.11, transport: ntlm, port: 5985}
+    mps_engine:
+      hosts:
+        MPS01:
+    dns:
+      hosts:
+        DNS01:
+          <<: *common
+          address: 192.0.2.21
+    collab:
+      hosts:
+        COLLAB01:
+          <<: *common
+          address: 192.0.2.31
+          port: 5986
+          scheme: https
+"""
+
+
+def test_yaml_merge_keys_are_read_as_ansible_reads_them(tmp_path: Path) -> None:
+    """``<<: *common`` merges the anchor's keys; a key the host spells itself overrides a merged one."""
+    inventory = load(tmp_path, MERGED)
+
+    assert (inventory.host("DNS01").port, inventory.host("DNS01").address) == (5985, "192.0.2.21")
+    assert (inventory.host("COLLAB01").port, inventory.host("COLLAB01").scheme) == (5986, Scheme.HTTPS)
+
+
+def test_a_key_spelt_twice_beside_a_merge_is_still_refused(tmp_path: Path) -> None:
+    text = MERGED.replace(
+        "          address: 192.0.2.21\n", "          address: 192.0.2.21\n          address: 192.0.2.22\n"
+    )
+
+    with pytest.raises(InventoryError, match=r"duplicate key 'address'"):
+        load(tmp_path, text)
+
+
+def test_host_ranges_name_every_host_as_ansible_expands_them(tmp_path: Path) -> None:
+    """``COLLAB[01:04]`` is COLLAB01..COLLAB04 (zeros kept), with a step, letters, and vars for each."""
+    text = edit(
+        "        COLLAB01: {address: 192.0.2.31}",
+        "        COLLAB[01:04]: {transport: ntlm}\n        WEB[a:c]:\n        SP[1:9:4]:",
+    )
+
+    inventory = load(tmp_path, text)
+
+    collab = [h.name for h in inventory.hosts_in(Role.COLLAB)]
+    assert collab == [
+        "COLLAB01",
+        "COLLAB02",
+        "COLLAB03",
+        "COLLAB04",
+        "WEBa",
+        "WEBb",
+        "WEBc",
+        "SP1",
+        "SP5",
+        "SP9",
+    ]
+    assert inventory.host("COLLAB03").transport is AuthTransport.NTLM
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("COLLAB[01:x]", "a host range is [first:last] or [first:last:step], both numbers or both letters"),
+        ("COLLAB[5:1]", "a host range names 1 to 10000 hosts"),
+        ("COLLAB[1:20000]", "a host range names 1 to 10000 hosts"),
+    ],
+)
+def test_a_bad_host_range_is_refused_naming_it(tmp_path: Path, key: str, reason: str) -> None:
+    text = edit("        COLLAB01: {address: 192.0.2.31}", f"        {key}:")
+
+    with pytest.raises(InventoryError) as refused:
+        load(tmp_path, text)
+
+    assert str(refused.value) == f'inventory/prod.yml: all.children.collab.hosts."{key}": {reason}'
+
+
+def _beside(tmp_path: Path, files: dict[str, str]) -> None:
+    """Files beside ``inventory/prod.yml`` (``group_vars/...``, ``host_vars/...``)."""
+    for name, text in files.items():
+        path = tmp_path / "inventory" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def test_group_vars_and_host_vars_beside_the_file_are_read_and_override_it(tmp_path: Path) -> None:
+    """As Ansible: files and folders of files, ``all`` for every host, host files over group files."""
+    _beside(
+        tmp_path,
+        {
+            "group_vars/all.yml": "rollup_collab_wave_size: 3\nread_timeout_s: 90\n",
+            "group_vars/collab/10-connection.yml": "port: 15986\n",
+            "group_vars/collab/20-auth.yaml": "transport: kerberos\n",
+            "group_vars/dns.json": '{"ansible_port": 5999}',
+            "host_vars/COLLAB01": "ansible_host: 192.0.2.99\n",
+            "host_vars/.hidden.yml": "this is not read: [",
+            "group_vars/collab/notes.yml~": "an editor's backup, skipped",
+        },
+    )
+    text = edit("    rollup_user:", "    rollup_collab_wave_size: 2\n    rollup_user:")
+
+    inventory = load(tmp_path, text)
+
+    collab = inventory.host("COLLAB01")
+    assert (collab.address, collab.port, collab.transport) == ("192.0.2.99", 15986, AuthTransport.KERBEROS)
+    assert inventory.host("DNS01").port == 5999
+    assert inventory.host("MPS01").read_timeout_s == 90
+    assert inventory.settings.collab_wave_size == 3
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        (
+            {"group_vars/webfarm.yml": "port: 1\n"},
+            "inventory/group_vars/webfarm.yml: the inventory has no group webfarm",
+        ),
+        (
+            {"host_vars/COLLAB09.yml": "port: 1\n"},
+            "inventory/host_vars/COLLAB09.yml: the inventory has no host COLLAB09",
+        ),
+        ({"group_vars/collab.ini": "port=1\n"}, "inventory/group_vars/collab.ini: not a variables file"),
+        (
+            {"host_vars/DNS01.yml": "$ANSIBLE_VAULT;1.1;AES256\n3031\n"},
+            "inventory/host_vars/DNS01.yml: encrypted with Ansible Vault",
+        ),
+        ({"group_vars/collab.yml": "port: many\n"}, "inventory/group_vars/collab.yml.port: must be 1-65535"),
+    ],
+)
+def test_a_side_file_rollup_cannot_use_is_refused_naming_it(
+    tmp_path: Path, files: dict[str, str], expected: str
+) -> None:
+    _beside(tmp_path, files)
+
+    with pytest.raises(InventoryError) as refused:
+        load(tmp_path, BASE)
+
+    assert expected in str(refused.value)
