@@ -1,98 +1,24 @@
 """
-The controller SIGKILLed at seeded points of a run, then ``rollup apply --resume``: every host ends
-as an uninterrupted run leaves it, and no original MSI of C:\\MSIShare is lost.
+The controller killed at moments that matter, then ``rollup apply --resume``: a Deployment Tool
+command is not run twice, five kills in a row leave no shells in the resume's way, and Ctrl-C
+names the resume command. (The seeded kill points are ``test_apply_kill_early`` and ``_late``.)
 """
 
 from __future__ import annotations
 
-import itertools
-import os
-import random
 import re
 import shlex
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from rollup.engine.journal import read_journal
 from rollup.engine.journal_state import RunResumed, RunStarted, ShellOpened, StepFinished, UnitDone
 from rollup.engine.rundir import list_runs
-from rollup.testing.fleet import normalized
 from rollup.testing.labproc import LabProcess
+from tests.integration.killkit import GATE, journal_lines, lab_fixture
 
-GATE = "confirm-prerequisites"
-SEED = 20110310
-KILL_AFTER_LINES = sorted(random.Random(SEED).sample(range(3, 55), 10))
-"""Journal lines written before the kill: a run of this lab writes about 57."""
-
-_ranges = itertools.count()
-
-
-def _lab(folder: Path) -> LabProcess:
-    address = f"127.0.83.{1 + 10 * next(_ranges)}"
-    return LabProcess.start(folder, collab=2, first_address=address, time_factor=0.001)
-
-
-@pytest.fixture(scope="module", name="reference")
-def _reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    lab = _lab(tmp_path_factory.mktemp("reference"))
-    try:
-        result = lab.apply("--confirm", GATE)
-        assert result.returncode == 0, result.stdout + result.stderr
-        return {host: normalized(lab.host_state(host)) for host in lab.hosts()}
-    finally:
-        lab.stop()
-
-
-@pytest.fixture(name="lab")
-def _fresh(tmp_path: Path) -> Iterator[LabProcess]:
-    lab = _lab(tmp_path)
-    yield lab
-    lab.stop()
-
-
-def _journal_lines(lab: LabProcess) -> int:
-    runs = list_runs(lab.runs_dir)
-    if not runs or not runs[0].journal_path.exists():
-        return 0
-    return runs[0].journal_path.read_bytes().count(b"\n")
-
-
-def _kill_after(lab: LabProcess, lines: int) -> int:
-    """Start a run, SIGKILL it once its journal has ``lines`` lines; the lines it had then."""
-    process = lab.apply_process("--confirm", GATE)
-    deadline = time.monotonic() + 120
-    while _journal_lines(lab) < lines and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.002)
-    if process.poll() is None:  # a run that already ended has nothing left to kill
-        os.kill(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
-    return _journal_lines(lab)
-
-
-@pytest.mark.parametrize("lines", KILL_AFTER_LINES)
-def test_a_sigkilled_run_resumes_to_the_same_end_state(
-    lab: LabProcess, reference: dict[str, Any], lines: int
-) -> None:
-    """Killed after ``lines`` journal lines, the resume finishes and every host matches the reference."""
-    files = lab.host_state("MPS01").files
-    originals = [(key, f.sha256) for key, f in files.items() if key.startswith("c:\\msishare\\")]
-
-    written = _kill_after(lab, lines)
-    resumed = lab.apply("--resume", "last", "--confirm", GATE)
-
-    after = {host: normalized(lab.host_state(host)) for host in lab.hosts()}
-    backups = after["MPS01"]["backups"]
-
-    assert lines <= written < 57
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert after == reference
-    assert len(originals) == 21
-    assert all(backups.get(original) == 1 for original in originals)
+__all__ = ["lab_fixture"]  # the fixture this module's tests use
 
 
 def test_a_resume_does_not_run_a_deployment_tool_command_twice(tmp_path: Path) -> None:
@@ -164,7 +90,7 @@ def test_ctrl_c_names_the_run_and_the_resume_command_that_finishes_it(lab: LabPr
     """SIGINT mid-run: exit 130, the run id and the exact resume command, which then finishes the run."""
     process = lab.apply_process("--confirm", GATE, output=True)
     deadline = time.monotonic() + 120
-    while _journal_lines(lab) < 20 and process.poll() is None and time.monotonic() < deadline:
+    while journal_lines(lab) < 20 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.002)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=120)
