@@ -99,3 +99,28 @@ def test_bad_inventory_exits_2_with_one_line_and_no_secret(
         "use {env: NAME}, {keyring: SERVICE/USER}, {file: PATH} or {prompt: true}\n"
     )
     assert "Tr0ub4dor" not in captured.err
+
+
+def test_show_reads_group_vars_and_host_vars_beside_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As docs/inventory.md says: the files beside an inventory override it; an unusable one is refused."""
+    folder = tmp_path / "inventory"
+    (folder / "group_vars" / "collab").mkdir(parents=True)
+    (folder / "host_vars").mkdir()
+    (folder / "lab.yml").write_text(
+        (ROOT / "inventory" / "lab.yml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    (folder / "group_vars" / "collab" / "connection.yml").write_text("port: 15985\n", encoding="utf-8")
+    (folder / "host_vars" / "COLLAB01.yaml").write_text("ansible_host: 198.51.100.99\n", encoding="utf-8")
+
+    code = main(["inventory", "show", "-i", str(folder / "lab.yml"), "--limit", "COLLAB01", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    (folder / "group_vars" / "webfarm.yml").write_text("port: 1\n", encoding="utf-8")
+    refused = main(["inventory", "show", "-i", str(folder / "lab.yml")])
+    error = capsys.readouterr().err
+
+    assert code == 0
+    assert data["hosts"][0]["endpoint"] == "http://198.51.100.99:15985/wsman"
+    assert refused == 2
+    assert "group_vars/webfarm.yml: the inventory has no group webfarm" in error
