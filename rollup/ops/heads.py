@@ -25,16 +25,11 @@ from pydantic import ValidationError
 
 from rollup.errors import CommandFailed
 from rollup.ops.base import CommandResult, Operation, compact_body
+from rollup.ops.lockmarker import check_one_line
 from rollup.ops.results import ResultModel, read_object
 
 DEFAULT_PATH = "C:\\ConfigShare\\rollup-heads.log"
 _HEX = frozenset("0123456789abcdef")
-
-
-def _one_line(op: str, **values: str) -> None:
-    for name, value in values.items():
-        if not value.strip() or any(ord(c) < 32 for c in value):
-            raise ValueError(f"{op}: {name} must be non-blank, on one line")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,7 +43,7 @@ class RecordParams:
     at: str
 
     def __post_init__(self) -> None:
-        _one_line("heads.record", path=self.path, run_id=self.run_id, state=self.state, at=self.at)
+        check_one_line("heads.record", path=self.path, run_id=self.run_id, state=self.state, at=self.at)
         if len(self.audit_head) != 64 or not set(self.audit_head) <= _HEX:
             raise ValueError("heads.record: audit_head must be 64 lower-case hex digits")
 
@@ -61,7 +56,7 @@ class ReadParams:
     run_id: str
 
     def __post_init__(self) -> None:
-        _one_line("heads.read", path=self.path, run_id=self.run_id)
+        check_one_line("heads.read", path=self.path, run_id=self.run_id)
 
 
 class KeptHead(ResultModel):

@@ -19,7 +19,8 @@ DEFAULT_PATH = "C:\\ConfigShare\\rollup.lock"
 MARKER_VERSION = 1
 
 
-def _check(op: str, **values: str) -> None:
+def check_one_line(op: str, **values: str) -> None:
+    """Each of ``values`` is non-blank text on one line; else ``ValueError`` naming ``op`` and the name."""
     for name, value in values.items():
         if not value.strip() or any(ord(c) < 32 for c in value):
             raise ValueError(f"{op}: {name} must be non-blank, on one line")
@@ -32,7 +33,7 @@ class LockReadParams:
     path: str = DEFAULT_PATH
 
     def __post_init__(self) -> None:
-        _check("lock.read", path=self.path)
+        check_one_line("lock.read", path=self.path)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,7 +48,7 @@ class LockAcquireParams:
     acquired_at: str
 
     def __post_init__(self) -> None:
-        _check(
+        check_one_line(
             "lock.acquire",
             path=self.path,
             run_id=self.run_id,
@@ -67,7 +68,7 @@ class LockReleaseParams:
     force: bool = False
 
     def __post_init__(self) -> None:
-        _check("lock.release", path=self.path, run_id=self.run_id)
+        check_one_line("lock.release", path=self.path, run_id=self.run_id)
 
 
 class LockHolder(ResultModel):
