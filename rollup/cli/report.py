@@ -14,7 +14,6 @@ Also here: the options and the credential prompt the two commands share.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import xml.etree.ElementTree as ET
@@ -28,6 +27,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rollup.checks import Check, HostReport, Report, Status
+from rollup.cli.console import console
 from rollup.credentials import CredentialCache
 from rollup.errors import UsageError
 from rollup.survey import DEFAULT_FORKS
@@ -147,9 +147,8 @@ def render(console: Console, report: Report, *, every_file: bool = False) -> Non
 
 
 def _console() -> Console:
-    """Stdout; 160 columns when it is not a terminal, so names and paths are not cut."""
-    wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
-    return Console(highlight=False, width=160 if wide else None, soft_wrap=False)
+    """Stdout (``rollup.cli.console``: piped, names and paths are never wrapped)."""
+    return console(soft_wrap=False)
 
 
 def to_json(report: Report) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
+from rollup.cli.console import console
 from rollup.cli.options import INVENTORY_ENV, inventory_option, limit_option
 from rollup.cli.progress import ProgressRenderer, preview_table, summary_table
 from rollup.engine.events import Notice, StepOutcome
@@ -178,10 +179,9 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
     )
     if (as_json or junit) and dry_run:
         raise UsageError("--json and --junit report a run; --dry-run does not make one")
-    console = Console(highlight=False, soft_wrap=True, stderr=as_json)
     _run(
         chosen,
-        console,
+        console(soft_wrap=True, stderr=as_json),
         runs=runs,
         dry_run=dry_run,
         resume=resume,
