@@ -28,6 +28,7 @@ from rich.table import Table
 
 from rollup.checks import Check, HostReport, Report, Status
 from rollup.cli.console import console
+from rollup.cli.options import quiet
 from rollup.credentials import CredentialCache
 from rollup.errors import UsageError
 from rollup.survey import DEFAULT_FORKS
@@ -89,6 +90,8 @@ def finish(report: Report, *, as_json: bool, junit: Path | None, every_file: boo
         write_junit(report, junit)
     if as_json:
         click.echo(json.dumps(to_json(report), indent=2, ensure_ascii=True))
+    elif quiet():
+        click.echo(f"{report.summary()}; exit {int(report.exit_code)}")
     else:
         render(_console(), report, every_file=every_file)
     return int(report.exit_code)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from rollup.cli import jsondoc
-from rollup.cli.options import inventory_option, manifest_option, runs_dir_option
+from rollup.cli.options import inventory_option, manifest_option, quiet, runs_dir_option
 from rollup.errors import RunFailed, UsageError
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
         keep=keep,
         seed=secrets.randbelow(2**31) if seed is None else seed,
         confirm=confirm,
-        emit=(lambda _: None) if as_json else click.echo,
+        emit=(lambda _: None) if as_json or quiet() else click.echo,
     )
     if simulated:
         lab_dir = (state_dir or runs.parent / "rehearsal-lab").resolve()
@@ -138,7 +138,7 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
     if as_json:
         click.echo(jsondoc.dumps("rehearsal", result.record.model_dump(mode="json", exclude={"format"})))
     else:
-        for line in summary(result):
+        for line in summary(result)[: 1 if quiet() else None]:
             click.echo(line)
     if junit is not None:
         from rollup.cli.rehearse_report import to_junit, write_junit
