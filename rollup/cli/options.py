@@ -75,3 +75,9 @@ def runs_dir_option(func: F) -> F:
         metavar="DIR",
         help=f"Where runs are kept [default: ${RUNS_DIR_ENV} or .rollup/runs].",
     )(func)
+
+
+def quiet() -> bool:
+    """Whether ``rollup -q`` asked for the result alone (no progress, tables or notes)."""
+    context = click.get_current_context(silent=True)
+    return bool(context is not None and context.find_root().params.get("quiet"))

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
-from rollup.cli.options import INVENTORY_ENV, inventory_option, limit_option
+from rollup.cli.console import console
+from rollup.cli.options import INVENTORY_ENV, inventory_option, limit_option, quiet
 from rollup.cli.progress import ProgressRenderer, preview_table, summary_table
 from rollup.engine.events import Notice, StepOutcome
 from rollup.errors import RunFailed, RunWaiting, UsageError
@@ -178,10 +179,9 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
     )
     if (as_json or junit) and dry_run:
         raise UsageError("--json and --junit report a run; --dry-run does not make one")
-    console = Console(highlight=False, soft_wrap=True, stderr=as_json)
     _run(
         chosen,
-        console,
+        console(soft_wrap=True, stderr=as_json, quiet=quiet()),
         runs=runs,
         dry_run=dry_run,
         resume=resume,
@@ -255,7 +255,7 @@ def _run(
     from rollup.engine.run import apply_plan
     from rollup.rehearsal.gate import OVERRIDE_KIND, Verdict, check_gate
 
-    renderer = ProgressRenderer(console, live=console.is_terminal)
+    renderer = ProgressRenderer(console, live=console.is_terminal, quiet=console.quiet)
     setup, folder = _setup(chosen, renderer, runs)
     try:
         gate = None  # a production run needs a passing rehearsal of this manifest (docs/rehearse.md)
@@ -303,7 +303,8 @@ def _run(
             from rollup.engine.rundir import runs_dir_arg
 
             resume_with = f"rollup apply --resume {renderer.run_id}{runs_dir_arg(runs)}"
-            console.print(f"interrupted: run {renderer.run_id} stopped; resume it with: {resume_with}")
+            stopped = f"interrupted: run {renderer.run_id} stopped; resume it with: {resume_with}"
+            (click.echo if console.quiet else console.print)(stopped)
         raise
     finally:
         renderer.stop()
@@ -405,6 +406,9 @@ def _conclude(console: Console, report: RunReport, runs: Path) -> None:
     console.print(summary_table(report))
     console.print(f"run id: {report.run_id}")
     console.print(f"audit log: {report.audit_path} (head {report.audit_head})")
+    if console.quiet:
+        counts = ", ".join(f"{n} {state}" for state, n in sorted(_counts(report).items()))
+        click.echo(f"run {report.run_id}: {report.state} ({counts}); audit head {report.audit_head}")
     failed = report.in_state(StepOutcome.FAILED)
     if report.state == "failed":
         first = failed[0].summary if failed else "steps could not start"
@@ -428,3 +432,11 @@ def _asks_an_operator(step: PlanStep) -> bool:
     return step.kind == "manual_gate" or (
         step.kind == "deployment_tool" and step.params.get("strategy") == "manual"
     )
+
+
+def _counts(report: RunReport) -> dict[str, int]:
+    """How many steps of the run ended in each outcome."""
+    found: dict[str, int] = {}
+    for step in report.reports:
+        found[step.outcome.value] = found.get(step.outcome.value, 0) + 1
+    return found

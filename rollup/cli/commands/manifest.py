@@ -11,9 +11,6 @@ way Windows would find them (names compared case-insensitively). Errors are rais
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +19,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from rollup.cli import jsondoc
+from rollup.cli.console import console
 from rollup.cli.options import inventory_option, manifest_option
 from rollup.errors import ExitCode
 from rollup.model.fields import windows_key
@@ -41,7 +40,7 @@ def show(manifest_path: Path, as_json: bool) -> None:
     """Show files, components, Initialize nodes, SQL objects and steps."""
     manifest = load_manifest(manifest_path)
     if as_json:
-        click.echo(json.dumps(manifest.to_json(), indent=2))
+        click.echo(jsondoc.dumps("manifest", manifest.to_json()))
         return
     console = _console()
     _show_summary(console, manifest, manifest_path)
@@ -210,9 +209,8 @@ def _table(title: str, *headers: str) -> Table:
 
 
 def _console() -> Console:
-    """A console on stdout; 160 columns when stdout is not a terminal, so names are not cut."""
-    wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
-    return Console(highlight=False, width=160 if wide else None)
+    """A console on stdout (``rollup.cli.console``: piped, names are never wrapped)."""
+    return console()
 
 
 def _sha256(path: Path) -> str:
