@@ -2,7 +2,8 @@
 ``rollup manifest``: show a rollup manifest, check it (and a package folder) against itself, and
 pin a package's identity in its lock file (``pin``, whose work is ``rollup.pin``).
 
-``show --json`` prints the stable document described in docs/json.md. ``check`` validates the
+``list`` shows the manifests shipped with rollup, which ``--manifest`` names by id. ``show --json``
+and ``list --json`` print the stable documents described in docs/json.md. ``check`` validates the
 manifest and, with ``--package-dir``, compares the folder's files with the KB's file table the
 way Windows would find them (names compared case-insensitively). Errors are raised as
 ``rollup.errors`` classes; the CLI boundary prints them.
@@ -32,6 +33,27 @@ from rollup.model.steps import ConditionalStep, DeploymentToolStep, Step
 @click.group("manifest")
 def command() -> None:
     """Show, check or pin a rollup manifest."""
+
+
+LIST_FORMAT = 1
+"""``format`` of ``rollup manifest list --json`` (docs/json.md); a later format only adds fields."""
+
+
+@command.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the stable JSON document (docs/json.md).")
+def list_(as_json: bool) -> None:
+    """List the manifests shipped with rollup: id (for --manifest), KB, title, file."""
+    from rollup.model.catalog import shipped_manifests
+
+    shipped = shipped_manifests()
+    if as_json:
+        rows = [{"id": m.id, "kb": m.kb, "title": m.title, "path": str(m.path)} for m in shipped]
+        click.echo(json.dumps({"format": LIST_FORMAT, "kind": "manifest_list", "manifests": rows}, indent=2))
+        return
+    table = _table(f"Shipped manifests ({len(shipped)})", "Id", "KB", "Title", "Path")
+    for m in shipped:
+        table.add_row(Text(m.id), Text(m.kb), Text(m.title), Text(str(m.path)))
+    _console().print(table)
 
 
 @command.command("show")
