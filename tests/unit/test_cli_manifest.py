@@ -118,7 +118,10 @@ def test_the_default_manifest_is_the_shipped_one_from_any_directory(
 def test_a_shipped_manifest_is_named_by_id_and_a_file_by_path(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """--manifest ID is the shipped manifest; ./NAME is a file of that name, even a kebab one."""
+    """
+    --manifest ID is the shipped manifest; ./NAME is a file of that name, even a kebab one; `show`
+    also takes it as its argument, but not both ways at once.
+    """
     site = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
     site["metadata"]["title"] = "Site copy"
     (workdir / "hmc40-rollup-2011-01").write_text(yaml.safe_dump(site), encoding="utf-8")
@@ -127,10 +130,14 @@ def test_a_shipped_manifest_is_named_by_id_and_a_file_by_path(
     shipped = json.loads(capsys.readouterr().out)
     by_path = main(["manifest", "show", "--json", "--manifest", "./hmc40-rollup-2011-01"])
     local = json.loads(capsys.readouterr().out)
+    as_argument = main(["manifest", "show", "--json", "./hmc40-rollup-2011-01"])
+    argument = json.loads(capsys.readouterr().out)
+    twice = main(["manifest", "show", "hmc40-rollup-2011-01", "--manifest", "hmc40-rollup-2011-01"])
 
-    assert (by_id, by_path) == (0, 0)
+    assert (by_id, by_path, as_argument, twice) == (0, 0, 0, 2)
     assert shipped["metadata"]["title"] == RAW["metadata"]["title"]
-    assert local["metadata"]["title"] == "Site copy"
+    assert local["metadata"]["title"] == argument["metadata"]["title"] == "Site copy"
+    assert capsys.readouterr().err == "rollup: name the manifest once: as the argument or with --manifest\n"
 
 
 def test_an_unknown_manifest_id_exits_2_listing_the_shipped_ones(

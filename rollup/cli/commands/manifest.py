@@ -24,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rollup.cli.options import inventory_option, manifest_option
-from rollup.errors import ExitCode
+from rollup.errors import ExitCode, UsageError
 from rollup.model.fields import windows_key
 from rollup.model.manifest import Manifest, load_manifest
 from rollup.model.steps import ConditionalStep, DeploymentToolStep, Step
@@ -57,10 +57,13 @@ def list_(as_json: bool) -> None:
 
 
 @command.command("show")
+@click.argument("manifest_ref", metavar="[ID|PATH]", required=False)
 @manifest_option
 @click.option("--json", "as_json", is_flag=True, help="Print the stable JSON document (docs/json.md).")
-def show(manifest_path: Path, as_json: bool) -> None:
-    """Show files, components, Initialize nodes, SQL objects and steps."""
+def show(manifest_ref: str | None, manifest_path: Path, as_json: bool) -> None:
+    """Show files, components, Initialize nodes, SQL objects and steps (of ID|PATH, else --manifest)."""
+    if manifest_ref is not None:
+        manifest_path = _named_once(manifest_ref)
     manifest = load_manifest(manifest_path)
     if as_json:
         click.echo(json.dumps(manifest.to_json(), indent=2))
@@ -171,6 +174,16 @@ def pin(
         click.echo(f"replaced: {change}")
     state = "unchanged" if result.unchanged else ("replaced" if result.replaced else "written")
     click.echo(f"{result.lock}: {state}; digest {load_manifest(manifest_path).digest()}")
+
+
+def _named_once(ref: str) -> Path:
+    """The manifest named as an argument, unless ``--manifest`` was given on the command line too."""
+    from rollup.model.catalog import manifest_file
+
+    source = click.get_current_context().get_parameter_source("manifest_path")
+    if source is click.core.ParameterSource.COMMANDLINE:
+        raise UsageError("name the manifest once: as the argument or with --manifest")
+    return manifest_file(ref)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
