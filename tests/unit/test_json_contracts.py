@@ -30,7 +30,7 @@ KIND_OF = {
     "apply": "apply",
     "inventory show": "inventory",
     "lab state": "lab-host",
-    "manifest list": "manifests",
+    "manifest list": "manifest-list",
     "manifest show": "manifest",
     "plan": "plan",
     "preflight": "preflight",

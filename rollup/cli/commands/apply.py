@@ -24,19 +24,25 @@ import click
 from rich.console import Console
 
 from rollup.cli.console import console
-from rollup.cli.options import INVENTORY_ENV, inventory_option, limit_option, quiet
+from rollup.cli.options import (
+    INVENTORY_ENV,
+    MANIFEST_ENV,
+    MANIFEST_HELP,
+    RUNS_DIR_HELP,
+    inventory_option,
+    limit_option,
+    quiet,
+)
 from rollup.cli.progress import ProgressRenderer, preview_table, summary_table
 from rollup.engine.events import Notice, StepOutcome
 from rollup.errors import RunFailed, RunWaiting, UsageError
-from rollup.model.manifest import DEFAULT_MANIFEST
+from rollup.model.manifest import DEFAULT_MANIFEST, DEFAULT_MANIFEST_ID
 
 if TYPE_CHECKING:
     from rollup.engine.journal_state import Confirmation
     from rollup.engine.options import AskGate, RunSetup
     from rollup.engine.run import RunReport
     from rollup.planner import PlanStep
-
-RUNS_DIR_HELP = "Where runs are kept (default .rollup/runs)."
 
 
 def runs_dir_option(func: Any) -> Any:
@@ -57,10 +63,10 @@ def runs_dir_option(func: Any) -> Any:
     "-m",
     "--manifest",
     "manifest_path",
-    type=click.Path(path_type=Path),
-    envvar="ROLLUP_MANIFEST",
+    metavar="ID|PATH",
+    envvar=MANIFEST_ENV,
     show_envvar=True,
-    help=f"The manifest file (default {DEFAULT_MANIFEST}).",
+    help=f"{MANIFEST_HELP} [default: {DEFAULT_MANIFEST_ID}]",
 )
 @limit_option
 @click.option(
@@ -125,7 +131,7 @@ def runs_dir_option(func: Any) -> Any:
 @runs_dir_option
 def command(  # noqa: PLR0917 - click passes every option by keyword position
     inventory_ref: str | None,
-    manifest_path: Path | None,
+    manifest_path: str | None,
     limit: str | None,
     package_dir: Path | None,
     wave_size: int | None,
@@ -146,6 +152,7 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
 ) -> None:
     """Apply the rollup to the inventory's hosts, in the KB's order, safely."""
     from rollup.engine import rundir
+    from rollup.model.catalog import manifest_file
 
     if replan and not resume:
         raise UsageError("--replan only makes sense with --resume RUN_ID")
@@ -168,7 +175,9 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
             manifest_path = None
     chosen = _Choices(
         inventory=inventory_ref or earlier.get("inventory"),
-        manifest=manifest_path or _path(earlier.get("manifest")) or DEFAULT_MANIFEST,
+        manifest=manifest_file(manifest_path)
+        if manifest_path
+        else _path(earlier.get("manifest")) or DEFAULT_MANIFEST,
         limit=limit if limit is not None else earlier.get("limit"),
         package_dir=package_dir or _path(earlier.get("package_dir")),
         wave_size=wave_size if wave_size is not None else earlier.get("wave_size"),
