@@ -1,5 +1,9 @@
 """
-``rollup rehearse --junit FILE``: the rehearsal as JUnit XML, for the CI job that runs it.
+``rollup rehearse --junit FILE`` and the run in ``--json``: the rehearsal for the CI job that runs it.
+
+``run_json`` is the ``run`` object of the ``--json`` document: the rehearsal's run as its journal
+has it (state, and per plan step its host, status, attempts, exit code, retries, duration and
+summary), with its notices (a restart msiexec asked for or started, a restart rollup made).
 
 One ``testsuite`` named ``rehearsal`` holds a ``testcase`` per stage (snapshot, preflight, apply,
 verify, revert...) and per drill; then one ``testsuite`` per lab host holds a ``testcase`` per
@@ -14,8 +18,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from rollup.engine.journal_state import StepRecord, StepStatus
+from rollup.engine.journal_state import JournalEntry, StepStatus, UnitDone, replay
 from rollup.errors import UsageError
 from rollup.rehearsal.record import RehearsalRecord
 
@@ -56,8 +61,37 @@ class _Suite:
         self.element.set("time", f"{self.time_s:.3f}")
 
 
-def to_junit(record: RehearsalRecord, steps: Sequence[StepRecord]) -> str:
-    """The rehearsal ``record`` and its run's ``steps`` (journal order) as JUnit XML."""
+_NOTICES = ("msiexec exited 3010", "msiexec exited 1641", "restart of ")
+"""The units of work a journal keeps that an operator must hear of: restarts asked for or made."""
+
+
+def run_json(run_id: str | None, entries: Sequence[JournalEntry]) -> dict[str, Any] | None:
+    """The ``run`` object of ``rehearse --json`` (``None`` when the rehearsal made no run)."""
+    if run_id is None:
+        return None
+    state = replay(entries, is_live=False)
+    steps = [
+        {
+            "id": record.step,
+            "step": record.step.partition("@")[0],
+            "host": record.step.partition("@")[2],
+            "status": record.status.value,
+            "attempts": record.attempt,
+            "exit_code": record.exit_code,
+            "retries": record.retries,
+            "duration_s": record.duration_s,
+            "summary": record.summary,
+        }
+        for record in state.steps.values()
+    ]
+    units = [e for e in entries if isinstance(e, UnitDone)]
+    notices = [f"{e.step}: {e.unit}" for e in units if e.unit.startswith(_NOTICES)]
+    return {"run_id": run_id, "state": state.run_state.value, "steps": steps, "notices": notices}
+
+
+def to_junit(record: RehearsalRecord, entries: Sequence[JournalEntry]) -> str:
+    """The rehearsal ``record`` and its run's plan steps (from its journal ``entries``) as JUnit XML."""
+    steps = replay(entries, is_live=False).steps.values()
     root = ET.Element("testsuites", name=f"rollup rehearse {record.rehearsal_id}")
     started = record.started_at.isoformat()
     rehearsal = _Suite(ET.SubElement(root, "testsuite", name="rehearsal", timestamp=started))

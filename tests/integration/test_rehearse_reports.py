@@ -54,6 +54,12 @@ def test_the_rehearsal_document_and_junit_file_follow_their_schemas(
         for case in suite.iter("testcase")
     }
     assert cases == set(journal.steps)
+    run = document["run"]
+    assert (run["run_id"], run["state"]) == (document["run_id"], "done")
+    assert {s["id"] for s in run["steps"]} == cases
+    assert {s["status"] for s in run["steps"]} <= {"done", "noop", "skipped", "confirmed"}
+    done = [s for s in run["steps"] if s["status"] == "done"]
+    assert all(s["attempts"] >= 1 and s["duration_s"] is not None for s in done)
     assert len(cases) == document["plan"]["steps"]
     stages = [case.get("name") for case in root.iterfind("testsuite[@name='rehearsal']/testcase")]
     assert stages == [stage["name"] for stage in document["stages"]]

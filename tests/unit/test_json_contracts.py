@@ -18,8 +18,17 @@ import pytest
 import xmlschema
 
 from rollup.cli.main import cli, main
-from rollup.cli.rehearse_report import to_junit
-from rollup.engine.journal_state import StepRecord, StepStatus
+from rollup.cli.rehearse_report import run_json, to_junit
+from rollup.engine.journal_state import (
+    JournalEntry,
+    Outcome,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    StepStarted,
+    StepWaiting,
+    UnitDone,
+)
 from rollup.rehearsal.record import PlanShape, RehearsalRecord, StageRecord
 from rollup.schemas import schema
 
@@ -137,14 +146,37 @@ def _record(stage_result: str) -> RehearsalRecord:
     )
 
 
-def test_the_rehearsal_junit_has_stages_and_each_host_s_steps_and_follows_the_xsd() -> None:
-    steps = (
-        StepRecord(step="uninstall-components@MPS01", status=StepStatus.DONE, attempt=1, duration_s=600.0),
-        StepRecord(step="install-dnsclient@DNS01", status=StepStatus.FAILED, attempt=2, exit_code=1603,
-                   duration_s=30.0, summary="msiexec exited 1603"),
-        StepRecord(step="restart-iis@DNS01", status=StepStatus.PENDING),
+def _journal() -> tuple[JournalEntry, ...]:
+    at = datetime(2026, 12, 7, 9, 0, 1, tzinfo=UTC)
+    return (
+        RunStarted(seq=1, ts=at, run_id="R", plan_fingerprint="2" * 64, operator="o", pid=7),
+        StepStarted(seq=2, ts=at, step="uninstall-components@MPS01", attempt=1),
+        StepFinished(seq=3, ts=at, step="uninstall-components@MPS01", outcome=Outcome.DONE, duration_s=600.0),
+        StepStarted(seq=4, ts=at, step="install-dnsclient@DNS01", attempt=2),
+        UnitDone(seq=5, ts=at, step="install-dnsclient@DNS01", unit="msiexec exited 3010 (C:\\x.log)"),
+        StepFinished(seq=6, ts=at, step="install-dnsclient@DNS01", outcome=Outcome.FAILED, exit_code=1603,
+                     duration_s=30.0, summary="msiexec exited 1603"),
+        StepWaiting(seq=7, ts=at, step="restart-iis@DNS01"),
+        RunFinished(seq=8, ts=at, state="failed"),
     )  # fmt: skip
-    text = to_junit(_record("failed"), steps)
+
+
+def test_the_rehearsal_run_in_json_has_each_step_and_the_restart_notices() -> None:
+    run = run_json("20261207T090001Z-ef01", _journal())
+
+    assert run is not None
+    assert run["state"] == "failed"
+    assert [(s["host"], s["step"], s["status"], s["attempts"], s["exit_code"]) for s in run["steps"]] == [
+        ("MPS01", "uninstall-components", "done", 1, None),
+        ("DNS01", "install-dnsclient", "failed", 2, 1603),
+        ("DNS01", "restart-iis", "waiting", 0, None),
+    ]
+    assert run["notices"] == ["install-dnsclient@DNS01: msiexec exited 3010 (C:\\x.log)"]
+    assert run_json(None, ()) is None
+
+
+def test_the_rehearsal_junit_has_stages_and_each_host_s_steps_and_follows_the_xsd() -> None:
+    text = to_junit(_record("failed"), _journal())
 
     xmlschema.XMLSchema(JUNIT_XSD).validate(text)
     root = ET.fromstring(text)  # noqa: S314 - our own output
@@ -158,7 +190,7 @@ def test_the_rehearsal_junit_has_stages_and_each_host_s_steps_and_follows_the_xs
     assert failure.text == "msiexec exited 1603 (exit 1603)"
     skipped = suites["DNS01"].find("testcase[@name='restart-iis']/skipped")
     assert skipped is not None
-    assert skipped.get("message") == "pending"
+    assert skipped.get("message") == "waiting"
     assert (suites["DNS01"].get("skipped"), suites["MPS01"].get("time")) == ("1", "600.000")
 
 

@@ -28,7 +28,7 @@ from rollup.cli.options import inventory_option, manifest_option, quiet, runs_di
 from rollup.errors import RunFailed, UsageError
 
 if TYPE_CHECKING:
-    from rollup.engine.journal_state import StepRecord
+    from rollup.engine.journal_state import JournalEntry
     from rollup.model.inventory import Inventory
     from rollup.model.manifest import Manifest
     from rollup.rehearsal.drills import HostOutage
@@ -135,15 +135,17 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
         manifest = load_manifest(manifest_path)
         path = manifest_path.resolve()
         result = _rehearse(manifest, path, inventory, choices, outage=None, simulated=False)
+    from rollup.cli.rehearse_report import run_json, to_junit, write_junit
+
+    entries = _journal(runs, result.record.run_id)
     if as_json:
-        click.echo(jsondoc.dumps("rehearsal", result.record.model_dump(mode="json", exclude={"format"})))
+        document = result.record.model_dump(mode="json", exclude={"format"})
+        click.echo(jsondoc.dumps("rehearsal", document | {"run": run_json(result.record.run_id, entries)}))
     else:
         for line in summary(result)[: 1 if quiet() else None]:
             click.echo(line)
     if junit is not None:
-        from rollup.cli.rehearse_report import to_junit, write_junit
-
-        write_junit(to_junit(result.record, _run_steps(runs, result.record.run_id)), junit)
+        write_junit(to_junit(result.record, entries), junit)
     if not result.passed:
         failed = [str(s.name) for s in result.record.stages if s.result == "failed"]
         failed += [f"drill {d.name}" for d in result.record.drills if d.result == "failed"]
@@ -153,20 +155,18 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
         )
 
 
-def _run_steps(runs: Path, run_id: str | None) -> tuple[StepRecord, ...]:
-    """The plan steps of the rehearsal's run as its journal has them (none if it cannot be read)."""
+def _journal(runs: Path, run_id: str | None) -> tuple[JournalEntry, ...]:
+    """The journal of the rehearsal's run (nothing if there is no run or it cannot be read)."""
     from rollup.engine.journal import read_journal
-    from rollup.engine.journal_state import replay
     from rollup.engine.rundir import resolve_run
     from rollup.errors import RollupError
 
     if run_id is None:
         return ()
     try:
-        entries = read_journal(resolve_run(runs, run_id).journal_path).entries
+        return tuple(read_journal(resolve_run(runs, run_id).journal_path).entries)
     except RollupError:
         return ()
-    return tuple(replay(entries, is_live=False).steps.values())
 
 
 def _rehearse(
