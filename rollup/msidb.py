@@ -47,6 +47,10 @@ _LONG_REFS = 0x80000000
 """The flag of the string pool's codepage word that makes string ids 3 bytes long."""
 
 
+_BROKEN = (OSError, struct.error, ValueError, IndexError, KeyError, TypeError, OverflowError, MemoryError)
+"""What olefile raises on a compound file whose sectors, allocation tables or directory are broken."""
+
+
 class MsiFormatError(ValueError):
     """The file is not a readable Windows Installer database; the message says why (no file name)."""
 
@@ -149,7 +153,9 @@ class StringPool:
             MsiFormatError: no such id.
         """
         if string_id >= len(self.strings):
-            raise MsiFormatError(f"a table refers to string {string_id}, but the pool has {len(self.strings) - 1}")
+            raise MsiFormatError(
+                f"a table refers to string {string_id}, but the pool has {len(self.strings) - 1}"
+            )
         return self.strings[string_id]
 
 
@@ -246,7 +252,7 @@ class MsiDatabase:
             raise MsiFormatError("not an MSI file (it is not an OLE compound file)")
         try:
             self._ole = olefile.OleFileIO(str(path))
-        except (olefile.OleFileError, struct.error, ValueError, IndexError) as exc:
+        except _BROKEN as exc:
             raise MsiFormatError(f"not a readable MSI database (a broken compound file: {exc})") from None
         try:
             self._streams = self._stream_names()
@@ -300,7 +306,7 @@ class MsiDatabase:
     def _stream_names(self) -> dict[tuple[str, bool], str]:
         try:
             entries = self._ole.listdir(streams=True, storages=False)
-        except (olefile.OleFileError, struct.error, ValueError, IndexError) as exc:
+        except _BROKEN as exc:
             raise MsiFormatError(f"not a readable MSI database (a broken directory: {exc})") from None
         return {decode_stream_name(entry[0]): entry[0] for entry in entries if len(entry) == 1}
 
@@ -317,7 +323,7 @@ class MsiDatabase:
             size = self._ole.get_size(stream)
             with self._ole.openstream(stream) as handle:
                 data: bytes = handle.read()
-        except (olefile.OleFileError, struct.error, ValueError, IndexError) as exc:
+        except _BROKEN as exc:
             raise MsiFormatError(f"its {name} stream cannot be read: {exc}") from None
         if len(data) != size:
             raise MsiFormatError(f"its {name} stream is cut short: {len(data)} of {size} bytes")
@@ -334,7 +340,9 @@ class MsiDatabase:
                 raise MsiFormatError(f"its _Columns table describes {table}, which _Tables does not list")
             if not kind & _TEMPORARY:
                 by_table[table].append((number, Column(name, kind & 0xFFFF)))
-        return {table: tuple(c for _, c in sorted(cols, key=lambda nc: nc[0])) for table, cols in by_table.items()}
+        return {
+            table: tuple(c for _, c in sorted(cols, key=lambda nc: nc[0])) for table, cols in by_table.items()
+        }
 
     def _read_table(self, name: str, columns: tuple[Column, ...]) -> list[tuple[Value, ...]]:
         data = self._read(name, table=True, optional=True)
@@ -350,7 +358,10 @@ class MsiDatabase:
         fields: list[list[Value]] = []
         offset = 0
         for column, width in zip(columns, widths, strict=True):
-            raw = [int.from_bytes(data[offset + i * width : offset + (i + 1) * width], "little") for i in range(count)]
+            raw = [
+                int.from_bytes(data[offset + i * width : offset + (i + 1) * width], "little")
+                for i in range(count)
+            ]
             offset += width * count
             fields.append([self._value(column, value) for value in raw])
         return list(zip(*fields, strict=True))
