@@ -2,7 +2,7 @@
 The Windows Installer database format, read in pure Python on top of ``olefile``.
 
 An MSI file is an OLE compound file. Each table is one stream, named ``\\u4840`` followed by the
-table's name packed two characters per UTF-16 unit (``decode_stream_name``). Every string of the
+table's name packed two characters per UTF-16 unit (``rollup.msiformat``). Every string of the
 database lives once in the string pool (``_StringPool``: the codepage, then a length and a
 reference count per string id; ``_StringData``: the strings, back to back), and tables hold
 string ids. ``_Tables`` lists the tables, ``_Columns`` their columns (name, number, type), and a
@@ -16,7 +16,6 @@ wrong without naming the file: ``rollup.msi`` adds the name and picks the error 
 
 from __future__ import annotations
 
-import codecs
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,14 +24,13 @@ from typing import Self
 
 import olefile
 
+from rollup.msiformat import MsiFormatError, StringPool, decode_stream_name
+
+__all__ = ["Column", "MsiDatabase", "MsiFormatError", "Table", "Value", "read_rows"]
+
 Value = str | int | None
 """One field: a string, an integer, or ``None`` for NULL."""
 
-TABLE_PREFIX = "\u4840"
-"""The first character of every table stream's name."""
-
-_CHARSET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz._"
-"""The 64 characters that are packed into U+3800..U+47FF (two a unit) or U+4800..U+483F (one)."""
 
 _STRING = 0x0800
 _NULLABLE = 0x1000
@@ -43,139 +41,8 @@ _SIZE = 0x00FF
 
 _TABLES_COLUMNS = "_Tables"
 _COLUMNS_TABLE = "_Columns"
-_LONG_REFS = 0x80000000
-"""The flag of the string pool's codepage word that makes string ids 3 bytes long."""
-
-
 _BROKEN = (OSError, struct.error, ValueError, IndexError, KeyError, TypeError, OverflowError, MemoryError)
 """What olefile raises on a compound file whose sectors, allocation tables or directory are broken."""
-
-
-class MsiFormatError(ValueError):
-    """The file is not a readable Windows Installer database; the message says why (no file name)."""
-
-
-def decode_stream_name(name: str) -> tuple[str, bool]:
-    """
-    An OLE stream name as the database names it, and whether it is a table's stream.
-
-    >>> decode_stream_name("\\u4840\\u3f7f\\u4164\\u422f\\u4836")
-    ('_Tables', True)
-    """
-    table = name.startswith(TABLE_PREFIX)
-    out = []
-    for char in name[1:] if table else name:
-        code = ord(char)
-        if 0x3800 <= code < 0x4800:
-            code -= 0x3800
-            out.append(_CHARSET[code & 0x3F])
-            out.append(_CHARSET[code >> 6])
-        elif 0x4800 <= code < 0x4840:
-            out.append(_CHARSET[code - 0x4800])
-        else:
-            out.append(char)
-    return "".join(out), table
-
-
-def encode_stream_name(name: str, *, table: bool) -> str:
-    """The OLE stream name of the database stream ``name`` (the inverse of ``decode_stream_name``)."""
-    out = [TABLE_PREFIX] if table else []
-    index = 0
-    while index < len(name):
-        first = _CHARSET.find(name[index])
-        if first < 0:
-            out.append(name[index])
-            index += 1
-            continue
-        second = _CHARSET.find(name[index + 1]) if index + 1 < len(name) else -1
-        if second < 0:
-            out.append(chr(0x4800 + first))
-            index += 1
-        else:
-            out.append(chr(0x3800 + first + (second << 6)))
-            index += 2
-    return "".join(out)
-
-
-@dataclass(frozen=True, slots=True)
-class StringPool:
-    """The database's strings by id (id 0 is NULL), its codepage, and how many bytes an id takes."""
-
-    strings: tuple[str | None, ...]
-    codepage: int
-    ref_size: int
-
-    @classmethod
-    def parse(cls, pool: bytes, data: bytes) -> Self:
-        """
-        Read ``_StringPool`` and ``_StringData``.
-
-        The pool starts with the codepage (its top bit: ids are 3 bytes), then one entry of two
-        16-bit words per id from 1: the string's length and its reference count. An entry (0, 0)
-        is an unused id; an entry (0, refs) says the string is 64 KB or longer, and the next
-        entry holds its length as two words, low first.
-
-        Raises:
-            MsiFormatError: the pool is cut short or points past the end of the data.
-        """
-        if len(pool) < 4 or len(pool) % 4:
-            raise MsiFormatError(f"its string pool is {len(pool)} bytes, not a whole number of entries")
-        (header,) = struct.unpack_from("<I", pool)
-        ref_size = 3 if header & _LONG_REFS else 2
-        codepage = header & ~_LONG_REFS
-        words = struct.unpack(f"<{len(pool) // 2}H", pool)
-        strings: list[str | None] = [None]
-        encoding = _python_codec(codepage)
-        entry, offset = 1, 0
-        while entry < len(words) // 2:
-            length, refs = words[entry * 2], words[entry * 2 + 1]
-            entry += 1
-            if length == 0 and refs != 0:
-                if entry >= len(words) // 2:
-                    raise MsiFormatError("its string pool ends inside the entry of a long string")
-                length = words[entry * 2] | words[entry * 2 + 1] << 16
-                entry += 1
-            elif length == 0:
-                strings.append(None)
-                continue
-            if offset + length > len(data):
-                raise MsiFormatError(
-                    f"its string pool points past the end of the string data ({len(data)} bytes)"
-                )
-            strings.append(data[offset : offset + length].decode(encoding, errors="replace"))
-            offset += length
-        return cls(strings=tuple(strings), codepage=codepage, ref_size=ref_size)
-
-    def get(self, string_id: int) -> str | None:
-        """The string of ``string_id`` (``None`` for 0).
-
-        Raises:
-            MsiFormatError: no such id.
-        """
-        if string_id >= len(self.strings):
-            raise MsiFormatError(
-                f"a table refers to string {string_id}, but the pool has {len(self.strings) - 1}"
-            )
-        return self.strings[string_id]
-
-
-def _python_codec(codepage: int) -> str:
-    """
-    The Python codec of a database codepage (0, the neutral codepage, is read as Windows-1252).
-
-    Raises:
-        MsiFormatError: a codepage Python does not know.
-    """
-    if codepage == 0:
-        return "cp1252"
-    if codepage == 65001:
-        return "utf-8"
-    name = f"cp{codepage}"
-    try:
-        codecs.lookup(name)
-    except LookupError:
-        raise MsiFormatError(f"its string pool has the unknown codepage {codepage}") from None
-    return name
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,32 +212,46 @@ class MsiDatabase:
         }
 
     def _read_table(self, name: str, columns: tuple[Column, ...]) -> list[tuple[Value, ...]]:
-        data = self._read(name, table=True, optional=True)
-        widths = [c.width(self.strings.ref_size) for c in columns]
-        row_size = sum(widths)
-        if not columns or not data:
-            return []
-        if len(data) % row_size:
-            raise MsiFormatError(
-                f"its {name} table is {len(data)} bytes, not a whole number of {row_size}-byte rows"
-            )
-        count = len(data) // row_size
-        fields: list[list[Value]] = []
-        offset = 0
-        for column, width in zip(columns, widths, strict=True):
-            raw = [
-                int.from_bytes(data[offset + i * width : offset + (i + 1) * width], "little")
-                for i in range(count)
-            ]
-            offset += width * count
-            fields.append([self._value(column, value) for value in raw])
-        return list(zip(*fields, strict=True))
+        return read_rows(name, self._read(name, table=True, optional=True), columns, self.strings)
 
-    def _value(self, column: Column, raw: int) -> Value:
-        if column.is_binary:
-            return None if raw == 0 else raw
-        if column.is_string:
-            return self.strings.get(raw)
-        if raw == 0:
-            return None
-        return raw - 0x8000 if column.type & _SIZE <= 2 else raw - 0x80000000
+
+def read_rows(
+    name: str, data: bytes, columns: tuple[Column, ...], strings: StringPool
+) -> list[tuple[Value, ...]]:
+    """
+    The rows of the table ``name`` from its stream ``data``: column by column, each value
+    ``width`` bytes (little-endian); a string is an id of ``strings``, an integer is stored with
+    its top bit flipped (0 is NULL), a stream column's value is only whether there is a stream.
+
+    Raises:
+        MsiFormatError: ``data`` is not a whole number of rows, or names a string the pool lacks.
+    """
+    widths = [c.width(strings.ref_size) for c in columns]
+    row_size = sum(widths)
+    if not columns or not data:
+        return []
+    if len(data) % row_size:
+        raise MsiFormatError(
+            f"its {name} table is {len(data)} bytes, not a whole number of {row_size}-byte rows"
+        )
+    count = len(data) // row_size
+    fields: list[list[Value]] = []
+    offset = 0
+    for column, width in zip(columns, widths, strict=True):
+        raw = [
+            int.from_bytes(data[offset + i * width : offset + (i + 1) * width], "little")
+            for i in range(count)
+        ]
+        offset += width * count
+        fields.append([_value(column, value, strings) for value in raw])
+    return list(zip(*fields, strict=True))
+
+
+def _value(column: Column, raw: int, strings: StringPool) -> Value:
+    if column.is_binary:
+        return None if raw == 0 else raw
+    if column.is_string:
+        return strings.get(raw)
+    if raw == 0:
+        return None
+    return raw - 0x8000 if column.type & _SIZE <= 2 else raw - 0x80000000
