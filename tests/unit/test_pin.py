@@ -6,7 +6,10 @@ a different package only with ``--force``, nothing is written when refused, and
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -315,3 +318,28 @@ def test_pinning_from_a_host_reads_the_identity_a_local_package_gives(
     assert remote[0].where == f"MPS01:{PACKAGE_SOURCE}\\DNSClient.msi"
     assert fleet.state("MPS01").operations == ["files.stat"]
     assert fleet.mutations() == dict.fromkeys(fleet.mutations(), 0)
+
+
+def test_pin_and_check_through_the_cli_need_no_msitools(manifest: Path, package: Path, tmp_path: Path) -> None:
+    """``rollup manifest pin`` and ``check --package-dir`` in a process whose PATH has no msiinfo or msiextract."""
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    env = {**os.environ, "PATH": str(empty), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    assert shutil.which("msiinfo", path=env["PATH"]) is None
+    assert shutil.which("msiextract", path=env["PATH"]) is None
+
+    def rollup(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "rollup", "manifest", *args, "--manifest", str(manifest),
+                               "--package-dir", str(package)], env=env, cwd=tmp_path, capture_output=True,
+                              text=True, timeout=300, check=False)  # fmt: skip
+
+    pinned = rollup("pin")
+    checked = rollup("check")
+
+    assert pinned.returncode == 0, pinned.stderr
+    assert checked.returncode == 0, checked.stderr
+    lock = read_lock(lock_path(manifest))
+    dns = next(f for f in lock.files if f.name == "DNSClient.msi")
+    assert dns.product_version == "4.0.2491.0"
+    assert dns.installs is not None
+    assert dns.installs[1].sha256 is not None
