@@ -28,7 +28,9 @@ def _packages(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return [
         path
         for build in BUILDS
-        for path in ensure_built(cache, build=build, sizes=table.sizes(build), mtimes=table.mtimes(build)).values()
+        for path in ensure_built(
+            cache, build=build, sizes=table.sizes(build), mtimes=table.mtimes(build)
+        ).values()
     ]
 
 
@@ -76,4 +78,6 @@ def test_every_file_comes_out_of_the_cabinet_as_msiextract_writes_it(
             for file_id, _options, *parts in db.table("MsiFileHash").rows:
                 assert hashlib.md5(ours[str(file_id)]).digest() == struct.pack("<4i", *parts)  # noqa: S324
         hashed = {f.file_id: f.sha256 for f in read_msi_files(path)}
-        assert all(hashed[r.file_id] == hashlib.sha256(ours[r.file_id]).hexdigest() for r in rows if not r.version)
+        assert all(
+            hashed[r.file_id] == hashlib.sha256(ours[r.file_id]).hexdigest() for r in rows if not r.version
+        )

@@ -1,7 +1,8 @@
 """
 ``rollup.msifiles``: the files a package installs, from its File, Component and Directory tables
-(read in pure Python; msitools only writes the test packages), paths resolved to a standard folder, versions from the File table, SHA-256 of the
-unversioned files from the cabinet; a folder verify cannot resolve is refused naming the file.
+(read in pure Python; msitools only writes the test packages), paths resolved to a standard
+folder, versions from the File table, SHA-256 of the unversioned files from the cabinet; a folder
+verify cannot resolve is refused naming the file.
 """
 
 from __future__ import annotations
@@ -105,7 +106,9 @@ def test_a_file_that_is_no_msi_is_refused_with_one_line(tmp_path: Path) -> None:
     assert "\n" not in str(refused.value)
 
 
-def test_a_file_of_many_cabinet_blocks_hashes_as_its_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_of_many_cabinet_blocks_hashes_as_its_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A 200 KB file spans several MSZIP blocks of the cabinet; no msitools is needed to read it."""
     config = b"".join(b"<add key='%d' value='%x' />\r\n" % (i, i * 7919) for i in range(8000))
     package = _package(tmp_path, config=config)
@@ -119,8 +122,8 @@ def test_a_file_of_many_cabinet_blocks_hashes_as_its_bytes(tmp_path: Path, monke
 
 def test_a_database_without_a_file_table_is_refused_naming_it(tmp_path: Path) -> None:
     db = tmp_path / "NoFiles.msi"
-    subprocess.run(["msibuild", str(db), "-q", "CREATE TABLE `Property` (`Property` CHAR(72) NOT NULL, "
-                    "`Value` CHAR(0) PRIMARY KEY `Property`)"], check=True, capture_output=True, timeout=60)  # fmt: skip
+    query = "CREATE TABLE `Property` (`Property` CHAR(72) NOT NULL, `Value` CHAR(0) PRIMARY KEY `Property`)"
+    subprocess.run(["msibuild", str(db), "-q", query], check=True, capture_output=True, timeout=60)
 
     with pytest.raises(PackageError) as refused:
         read_msi_files(db, error=PackageError, display="NoFiles.msi")

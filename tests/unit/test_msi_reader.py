@@ -236,7 +236,8 @@ def test_reading_needs_no_msitools(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def _directory_entry(data: bytes, name: str) -> int:
     """The offset of the compound-file directory entry of the stream ``name`` (UTF-16LE, 128 bytes each)."""
     at = data.find(name.encode("utf-16-le") + b"\0\0")
-    assert at >= 0 and at % 128 == 0
+    assert at >= 0
+    assert at % 128 == 0
     return at
 
 

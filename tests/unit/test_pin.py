@@ -320,8 +320,10 @@ def test_pinning_from_a_host_reads_the_identity_a_local_package_gives(
     assert fleet.mutations() == dict.fromkeys(fleet.mutations(), 0)
 
 
-def test_pin_and_check_through_the_cli_need_no_msitools(manifest: Path, package: Path, tmp_path: Path) -> None:
-    """``rollup manifest pin`` and ``check --package-dir`` in a process whose PATH has no msiinfo or msiextract."""
+def test_pin_and_check_through_the_cli_need_no_msitools(
+    manifest: Path, package: Path, tmp_path: Path
+) -> None:
+    """``manifest pin`` and ``check --package-dir`` in a process with no msiinfo or msiextract on PATH."""
     empty = tmp_path / "bin"
     empty.mkdir()
     env = {**os.environ, "PATH": str(empty), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
