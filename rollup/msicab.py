@@ -6,7 +6,7 @@ files, each a range of the uncompressed bytes of one folder. Blocks are stored a
 compressed with MSZIP: each block is ``CK`` and a raw deflate stream that may refer back to the
 previous block's output (up to 32 KB). Those two are what ``wixl`` (gcab) and WiX's ``mszip`` and
 ``none`` levels write; a cabinet using LZX or Quantum is refused by name, as is one that spans
-several cabinets.
+several cabinets (``CabinetNotRead``, which says which).
 
 Every failure is a ``MsiFormatError`` whose message does not name the file (the caller does).
 """
@@ -29,6 +29,16 @@ _HISTORY = 32 * 1024
 """MSZIP's window: a block may refer to the last 32 KB of the folder's output."""
 _CONTINUED = (0xFFFD, 0xFFFE, 0xFFFF)
 """``iFolder`` values of files continued from or into another cabinet."""
+_SPANNING = ", which rollup does not read"
+
+
+class CabinetNotRead(MsiFormatError):
+    """A well-formed cabinet this module does not read: ``what`` it is (``is compressed with LZX``)."""
+
+    def __init__(self, name: str, what: str, why: str) -> None:
+        self.cabinet = name
+        self.what = what
+        super().__init__(f"its cabinet {name} {what}{why}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +84,7 @@ class Cabinet:
         if size > len(data):
             raise MsiFormatError(f"its cabinet {self.name} is cut short: {len(data)} of {size} bytes")
         if flags & (_PREV_CABINET | _NEXT_CABINET):
-            raise MsiFormatError(
-                f"its cabinet {self.name} spans several cabinets, which rollup does not read"
-            )
+            raise CabinetNotRead(self.name, "spans several cabinets", _SPANNING)
         at = 36
         folder_reserve = self._block_reserve = 0
         if flags & _RESERVE_PRESENT:
@@ -89,8 +97,8 @@ class Cabinet:
             kind = compression & 0x000F
             if kind not in (0, 1):
                 method = _COMPRESSION.get(kind, f"type {kind}")
-                raise MsiFormatError(
-                    f"its cabinet {self.name} is compressed with {method}; rollup reads stored and MSZIP ones"
+                raise CabinetNotRead(
+                    self.name, f"is compressed with {method}", "; rollup reads stored and MSZIP ones"
                 )
             found.append(_Folder(start, blocks, kind))
         entries: dict[str, CabFile] = {}
@@ -103,9 +111,7 @@ class Cabinet:
             raw = data[at + 16 : end]
             at = end + 1
             if folder in _CONTINUED:
-                raise MsiFormatError(
-                    f"its cabinet {self.name} spans several cabinets, which rollup does not read"
-                )
+                raise CabinetNotRead(self.name, "spans several cabinets", _SPANNING)
             if folder >= len(found):
                 raise MsiFormatError(
                     f"its cabinet {self.name} puts a file in folder {folder}, of {len(found)}"

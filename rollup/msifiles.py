@@ -6,7 +6,9 @@ Directory tables, and the SHA-256 of each unversioned file, read from the packag
 the hosts its component lives on. The tables are read with ``rollup.msidb`` and the files out of
 the package's cabinet with ``rollup.msicab``, both pure Python, as ``rollup.msi`` reads the
 Property table. A cabinet is the stream the Media table names (``#name``) or a file beside the
-package.
+package. A cabinet ``rollup.msicab`` does not read (LZX or Quantum, or spanning several
+cabinets) is extracted with msitools' ``msiextract`` when it is on PATH, and refused with one
+line naming the package when it is not.
 
 A path is written as Windows Installer resolves it, from a standard folder property:
 ``[ProgramFilesFolder]Microsoft Hosting\\Provisioning\\DNSClient\\x.dll``. Only the folders a
@@ -23,20 +25,26 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import hashlib
+import os
 import re
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from rollup.errors import ConfigError
 from rollup.msi import open_msi
-from rollup.msicab import Cabinet
+from rollup.msicab import Cabinet, CabinetNotRead
 from rollup.msidb import MsiDatabase, MsiFormatError, Table
 
 RESOLVABLE = ("ProgramFilesFolder", "CommonFilesFolder", "WindowsFolder")
 """The standard folders ``files.installed`` resolves on a host (from its environment)."""
 
 _VERSION = re.compile(r"^\d{1,5}(\.\d{1,5}){0,3}$")
+MSIEXTRACT_TIMEOUT_S = 300.0
+"""How long ``msiextract`` may take over a package whose cabinet ``rollup.msicab`` does not read."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -212,8 +220,15 @@ def _extract(
             raise error(f"{source}: File {f.file_id} ({f.path}) is not in the package's cabinet")
         wanted.setdefault(media[at][1], []).append(f)
     contents: dict[str, bytes] = {}
+    refused: list[tuple[CabinetNotRead, list[MsiFile]]] = []
     for name, members in wanted.items():
-        cabinet = Cabinet(_cabinet_bytes(db, path, name, source=source, error=error), name=name.lstrip("#"))
+        try:
+            cabinet = Cabinet(
+                _cabinet_bytes(db, path, name, source=source, error=error), name=name.lstrip("#")
+            )
+        except CabinetNotRead as exc:
+            refused.append((exc, members))
+            continue
         for f in members:
             if f.file_id not in cabinet.files:
                 raise error(f"{source}: File {f.file_id} ({f.path}) is not in the package's cabinet")
@@ -222,7 +237,87 @@ def _extract(
             if len(data) != size:
                 raise error(f"{source}: File {key}: {len(data)} bytes in the cabinet, {size} in its row")
             contents[key] = data
+    if refused:
+        unsafe = _unsafe_name(db)
+        if unsafe is not None:
+            raise error(
+                f"{source}: {unsafe!r} in its tables is no plain name: msiextract would write outside its "
+                "folder"
+            )
+        members = [f for _, group in refused for f in group]
+        contents |= _msiextract(path, members, refused[0][0], source=source, error=error)
     return contents
+
+
+def _msiextract(
+    path: Path, files: Sequence[MsiFile], why: CabinetNotRead, *, source: str, error: type[ConfigError]
+) -> dict[str, bytes]:
+    """
+    ``files`` as msitools' ``msiextract`` writes them into a temporary folder: the way to a
+    cabinet ``rollup.msicab`` does not read (``why`` says what it is).
+    """
+    program = shutil.which("msiextract")
+    if program is None:
+        raise error(
+            f"{source}: its cabinet {why.cabinet} {why.what}: reading it needs msitools' msiextract "
+            "installed (e.g. apt-get install msitools)"
+        )
+    with tempfile.TemporaryDirectory(prefix="rollup-msiextract-") as folder:
+        try:
+            proc = subprocess.run(
+                [program, "--directory", folder, os.fspath(path.absolute())],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=MSIEXTRACT_TIMEOUT_S,
+                check=False,
+                env={**os.environ, "LC_ALL": "C"},
+            )
+        except subprocess.TimeoutExpired:
+            raise error(f"{source}: msiextract did not finish within {MSIEXTRACT_TIMEOUT_S:g} s") from None
+        except OSError as exc:
+            raise error(f"{source}: msiextract cannot be run: {exc.strerror or exc}") from None
+        extracted = _regular_files(Path(folder))
+        contents = {}
+        for f in files:
+            # msiextract names the standard folders its own way: match the part below the folder.
+            tail = tuple(split_folder(f.path)[1].split("\\"))
+            matches = [p for p in extracted if p.parts[-len(tail) :] == tail]
+            if len(matches) != 1:
+                message = " ".join(proc.stderr.decode("utf-8", "replace").split()[:40])
+                raise error(
+                    f"{source}: File {f.file_id} ({f.path}): msiextract did not extract it from its "
+                    f"cabinet {why.cabinet} ({why.what.removeprefix('is ')})"
+                    + (f"; msiextract: {message}" if message else "")
+                )
+            data = Path(folder, *matches[0].parts).read_bytes()
+            if len(data) != f.size:
+                raise error(
+                    f"{source}: File {f.file_id}: {len(data)} bytes in the cabinet, {f.size} in its row"
+                )
+            contents[f.file_id] = data
+        return contents
+
+
+def _unsafe_name(db: MsiDatabase) -> str | None:
+    """A Directory or File table name with a path separator, or ``..``, if there is one."""
+    names = [row["DefaultDir"] for row in _rows(db.table("Directory"), ("DefaultDir",))]
+    names += [row["FileName"] for row in _rows(db.table("File"), ("FileName",))]
+    for value in names:
+        for part in re.split(r"[:|]", value):
+            if part == ".." or "/" in part or "\\" in part:
+                return value
+    return None
+
+
+def _regular_files(folder: Path) -> list[PurePosixPath]:
+    """The regular files under ``folder``, relative to it; symbolic links are neither followed nor listed."""
+    found = []
+    for root, _dirs, names in os.walk(folder, followlinks=False):
+        for name in names:
+            full = Path(root, name)
+            if full.is_file() and not full.is_symlink():
+                found.append(PurePosixPath(full.relative_to(folder).as_posix()))
+    return found
 
 
 def _cabinet_bytes(db: MsiDatabase, path: Path, name: str, *, source: str, error: type[ConfigError]) -> bytes:

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rollup.msicab import Cabinet
+from rollup.msicab import Cabinet, CabinetNotRead
 from rollup.msidb import Column, MsiDatabase, read_rows
 from rollup.msiformat import MsiFormatError, StringPool, decode_stream_name, encode_stream_name
 
@@ -191,9 +191,13 @@ def test_cabinets_rollup_cannot_read_are_refused_by_name() -> None:
     data = _cab({"A": b"abc"})
     lzx = data[:36] + struct.pack("<IHH", *struct.unpack_from("<IH", data, 36), 0x1503) + data[44:]
     with pytest.raises(
-        MsiFormatError, match=r"files.cab is compressed with LZX; rollup reads stored and MSZIP"
-    ):
+        CabinetNotRead, match=r"files.cab is compressed with LZX; rollup reads stored and MSZIP"
+    ) as refused:
         Cabinet(lzx, name="files.cab")
+    assert (refused.value.cabinet, refused.value.what) == ("files.cab", "is compressed with LZX")
+    spanning = data[:30] + struct.pack("<H", 0x0002) + data[32:]
+    with pytest.raises(CabinetNotRead, match=r"files\.cab spans several cabinets, which rollup"):
+        Cabinet(spanning, name="files.cab")
     with pytest.raises(MsiFormatError, match="is not a cabinet"):
         Cabinet(b"PK\3\4" + data[4:], name="files.cab")
     with pytest.raises(MsiFormatError, match="cut short"):
