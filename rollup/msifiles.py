@@ -3,9 +3,12 @@ The files an MSI package installs: its File table, with paths resolved through i
 Directory tables, and the SHA-256 of each unversioned file, read from the package's own cabinet.
 
 ``rollup manifest pin`` records them in the lock file, and ``rollup verify`` reads each one on
-the hosts its component lives on. The tables are read with ``msiinfo export`` and the files
-extracted with ``msiextract`` (both Debian msitools, as ``rollup.msi`` reads the Property table):
-nothing here parses the compound-file format.
+the hosts its component lives on. The tables are read with ``rollup.msidb`` and the files out of
+the package's cabinet with ``rollup.msicab``, both pure Python, as ``rollup.msi`` reads the
+Property table. A cabinet is the stream the Media table names (``#name``) or a file beside the
+package. A cabinet ``rollup.msicab`` does not read (LZX or Quantum, or spanning several
+cabinets) is extracted with msitools' ``msiextract`` when it is on PATH, and refused with one
+line naming the package when it is not.
 
 A path is written as Windows Installer resolves it, from a standard folder property:
 ``[ProgramFilesFolder]Microsoft Hosting\\Provisioning\\DNSClient\\x.dll``. Only the folders a
@@ -19,6 +22,7 @@ unversioned file (a configuration file) is compared by its size and SHA-256.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import hashlib
 import os
@@ -31,13 +35,16 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from rollup.errors import ConfigError
-from rollup.msi import MSIINFO_TIMEOUT_S, export_table
+from rollup.msi import open_msi
+from rollup.msicab import Cabinet, CabinetNotRead
+from rollup.msidb import MsiDatabase, MsiFormatError, Table
 
 RESOLVABLE = ("ProgramFilesFolder", "CommonFilesFolder", "WindowsFolder")
 """The standard folders ``files.installed`` resolves on a host (from its environment)."""
 
 _VERSION = re.compile(r"^\d{1,5}(\.\d{1,5}){0,3}$")
-_HINT = "install msitools (Debian: apt-get install msitools; bin/bootstrap does it)"
+MSIEXTRACT_TIMEOUT_S = 300.0
+"""How long ``msiextract`` may take over a package whose cabinet ``rollup.msicab`` does not read."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,16 +74,33 @@ def read_msi_files(
         ConfigError (of class ``error``): ``<file>: <what is wrong>``: not a readable MSI, a
             malformed table, a file installed under a folder verify cannot resolve, a file the
             cabinet lacks or holds at another size.
-        ConfigError: msitools is not installed.
     """
     source = display or str(path)
-    files = _rows(export_table(path, "File", source=source, error=error), "File", source, error)
-    components = _rows(
-        export_table(path, "Component", source=source, error=error), "Component", source, error
-    )
-    directories = _rows(
-        export_table(path, "Directory", source=source, error=error), "Directory", source, error
-    )
+    with open_msi(path, error=error, display=source) as db:
+        files = _rows(db.table("File"), ("File", "Component_", "FileName", "FileSize", "Version"))
+        components = _rows(db.table("Component"), ("Component", "ComponentId", "Directory_"))
+        directories = _rows(db.table("Directory"), ("Directory", "Directory_Parent", "DefaultDir"))
+        found = _files(files, components, directories, source=source, error=error)
+        if hashes and any(f.version is None for f in found):
+            unversioned = [f for f in found if f.version is None]
+            contents = _extract(db, path, unversioned, source=source, error=error)
+            found = [
+                f if f.version is not None
+                else dataclasses.replace(f, sha256=hashlib.sha256(contents[f.file_id]).hexdigest())
+                for f in found
+            ]  # fmt: skip
+    return tuple(found)
+
+
+def _files(
+    files: list[dict[str, str]],
+    components: list[dict[str, str]],
+    directories: list[dict[str, str]],
+    *,
+    source: str,
+    error: type[ConfigError],
+) -> list[MsiFile]:
+    """The File table's rows with their components and installed paths."""
     parents = {row["Directory"]: (row["Directory_Parent"], row["DefaultDir"]) for row in directories}
     by_component = {row["Component"]: row for row in components}
     found = []
@@ -99,9 +123,7 @@ def read_msi_files(
                 version=version,
             )
         )
-    if hashes and any(f.version is None for f in found):
-        found = _with_hashes(path, found, source=source, error=error)
-    return tuple(found)
+    return found
 
 
 def split_folder(path: str) -> tuple[str, str]:
@@ -110,18 +132,18 @@ def split_folder(path: str) -> tuple[str, str]:
     return token.removeprefix("["), rest
 
 
-def _rows(text: str, table: str, source: str, error: type[ConfigError]) -> list[dict[str, str]]:
-    lines = text.splitlines()
-    if len(lines) < 3:
-        raise error(f"{source}: msiinfo printed something other than the {table} table")
-    columns = lines[0].split("\t")
-    rows = []
-    for line in lines[3:]:
-        values = line.split("\t")
-        if len(values) != len(columns):
-            raise error(f"{source}: {table} table: a row has {len(values)} columns, not {len(columns)}")
-        rows.append(dict(zip(columns, values, strict=True)))
-    return rows
+def _rows(table: Table, required: tuple[str, ...]) -> list[dict[str, str]]:
+    """
+    The rows of ``table`` as text, as an .idt export shows them (NULL as ``""``).
+
+    Raises:
+        MsiFormatError: the table lacks one of the ``required`` columns.
+    """
+    names = {c.name for c in table.columns}
+    missing = [name for name in required if name not in names]
+    if missing:
+        raise MsiFormatError(f"its {table.name} table has no {', '.join(missing)} column")
+    return [{k: "" if v is None else str(v) for k, v in row.items()} for row in table.records()]
 
 
 def _long_name(default_dir: str) -> str:
@@ -157,18 +179,6 @@ def _folder(
     return f"[{current}]" + "".join(f"{name}\\" for name in reversed(names))
 
 
-def _with_hashes(path: Path, found: list[MsiFile], *, source: str, error: type[ConfigError]) -> list[MsiFile]:
-    """``found`` with each unversioned file's SHA-256, from the package's cabinet."""
-    unversioned = [f for f in found if f.version is None]
-    contents = extract_msi_files(path, unversioned, error=error, display=source)
-    return [
-        f
-        if f.version is not None
-        else dataclasses.replace(f, sha256=hashlib.sha256(contents[f.file_id]).hexdigest())
-        for f in found
-    ]
-
-
 def extract_msi_files(
     path: Path,
     files: Sequence[MsiFile],
@@ -177,47 +187,147 @@ def extract_msi_files(
     display: str | None = None,
 ) -> dict[str, bytes]:
     """
-    The bytes of ``files`` (rows of the package at ``path``), by File key, as ``msiextract``
-    writes them out of the package's cabinet.
+    The bytes of ``files`` (rows of the package at ``path``), by File key, out of the package's
+    cabinets.
 
     Raises:
-        ConfigError (of class ``error``): the files cannot be extracted, or one is missing from
-            the cabinet or there at another size than its File table row says.
-        ConfigError: msiextract is not installed.
+        ConfigError (of class ``error``): the package or a cabinet cannot be read, a file is in
+            no cabinet, or is there at another size than its File table row says.
     """
     source = display or str(path)
-    msiextract = shutil.which("msiextract")
-    if msiextract is None:
-        raise ConfigError(f"{source}: cannot extract its files: msiextract is not installed", hint=_HINT)
-    with tempfile.TemporaryDirectory(prefix="rollup-msi-") as folder:
+    with open_msi(path, error=error, display=source) as db:
+        return _extract(db, path, files, source=source, error=error)
+
+
+def _extract(
+    db: MsiDatabase, path: Path, files: Sequence[MsiFile], *, source: str, error: type[ConfigError]
+) -> dict[str, bytes]:
+    """``extract_msi_files`` on an open database: each file found by its Sequence in the Media table."""
+    sequences = {
+        row["File"]: row["Sequence"]
+        for row in _rows(db.table("File"), ("File", "Sequence"))
+    }  # fmt: skip
+    media = sorted(
+        (int(row["LastSequence"]), row["Cabinet"])
+        for row in _rows(db.table("Media"), ("LastSequence", "Cabinet"))
+        if row["LastSequence"].lstrip("-").isdigit()
+    )
+    wanted: dict[str, list[MsiFile]] = {}
+    for f in files:
+        sequence = sequences.get(f.file_id, "")
+        at = bisect.bisect_left(media, (int(sequence),)) if sequence.isdigit() else len(media)
+        if at == len(media) or not media[at][1]:
+            raise error(f"{source}: File {f.file_id} ({f.path}) is not in the package's cabinet")
+        wanted.setdefault(media[at][1], []).append(f)
+    contents: dict[str, bytes] = {}
+    refused: list[tuple[CabinetNotRead, list[MsiFile]]] = []
+    for name, members in wanted.items():
+        try:
+            cabinet = Cabinet(
+                _cabinet_bytes(db, path, name, source=source, error=error), name=name.lstrip("#")
+            )
+        except CabinetNotRead as exc:
+            refused.append((exc, members))
+            continue
+        for f in members:
+            if f.file_id not in cabinet.files:
+                raise error(f"{source}: File {f.file_id} ({f.path}) is not in the package's cabinet")
+        for key, data in cabinet.read(f.file_id for f in members).items():
+            size = next(f.size for f in members if f.file_id == key)
+            if len(data) != size:
+                raise error(f"{source}: File {key}: {len(data)} bytes in the cabinet, {size} in its row")
+            contents[key] = data
+    if refused:
+        unsafe = _unsafe_name(db)
+        if unsafe is not None:
+            raise error(
+                f"{source}: {unsafe!r} in its tables is no plain name: msiextract would write outside its "
+                "folder"
+            )
+        members = [f for _, group in refused for f in group]
+        contents |= _msiextract(path, members, refused[0][0], source=source, error=error)
+    return contents
+
+
+def _msiextract(
+    path: Path, files: Sequence[MsiFile], why: CabinetNotRead, *, source: str, error: type[ConfigError]
+) -> dict[str, bytes]:
+    """
+    ``files`` as msitools' ``msiextract`` writes them into a temporary folder: the way to a
+    cabinet ``rollup.msicab`` does not read (``why`` says what it is).
+    """
+    program = shutil.which("msiextract")
+    if program is None:
+        raise error(
+            f"{source}: its cabinet {why.cabinet} {why.what}: reading it needs msitools' msiextract "
+            "installed (e.g. apt-get install msitools)"
+        )
+    with tempfile.TemporaryDirectory(prefix="rollup-msiextract-") as folder:
         try:
             proc = subprocess.run(
-                [msiextract, "--directory", folder, os.fspath(path.absolute())],
+                [program, "--directory", folder, os.fspath(path.absolute())],
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
-                timeout=MSIINFO_TIMEOUT_S,
+                timeout=MSIEXTRACT_TIMEOUT_S,
                 check=False,
                 env={**os.environ, "LC_ALL": "C"},
             )
         except subprocess.TimeoutExpired:
-            raise error(f"{source}: msiextract did not finish within {MSIINFO_TIMEOUT_S:g} s") from None
-        if proc.returncode != 0:
-            message = " ".join(proc.stderr.decode("utf-8", "replace").split()) or "no message"
-            raise error(f"{source}: its files cannot be extracted (msiextract: {message})")
-        extracted = [
-            PurePosixPath(line) for line in proc.stdout.decode("utf-8", "replace").splitlines() if line
-        ]
+            raise error(f"{source}: msiextract did not finish within {MSIEXTRACT_TIMEOUT_S:g} s") from None
+        except OSError as exc:
+            raise error(f"{source}: msiextract cannot be run: {exc.strerror or exc}") from None
+        extracted = _regular_files(Path(folder))
         contents = {}
         for f in files:
             # msiextract names the standard folders its own way: match the part below the folder.
-            tail = split_folder(f.path)[1].split("\\")
-            matches = [p for p in extracted if list(p.parts[-len(tail) :]) == tail]
+            tail = tuple(split_folder(f.path)[1].split("\\"))
+            matches = [p for p in extracted if p.parts[-len(tail) :] == tail]
             if len(matches) != 1:
-                raise error(f"{source}: File {f.file_id} ({f.path}) is not in the package's cabinet")
-            data = Path(folder, matches[0]).read_bytes()
+                message = " ".join(proc.stderr.decode("utf-8", "replace").split()[:40])
+                raise error(
+                    f"{source}: File {f.file_id} ({f.path}): msiextract did not extract it from its "
+                    f"cabinet {why.cabinet} ({why.what.removeprefix('is ')})"
+                    + (f"; msiextract: {message}" if message else "")
+                )
+            data = Path(folder, *matches[0].parts).read_bytes()
             if len(data) != f.size:
                 raise error(
                     f"{source}: File {f.file_id}: {len(data)} bytes in the cabinet, {f.size} in its row"
                 )
             contents[f.file_id] = data
         return contents
+
+
+def _unsafe_name(db: MsiDatabase) -> str | None:
+    """A Directory or File table name with a path separator, or ``..``, if there is one."""
+    names = [row["DefaultDir"] for row in _rows(db.table("Directory"), ("DefaultDir",))]
+    names += [row["FileName"] for row in _rows(db.table("File"), ("FileName",))]
+    for value in names:
+        for part in re.split(r"[:|]", value):
+            if part == ".." or "/" in part or "\\" in part:
+                return value
+    return None
+
+
+def _regular_files(folder: Path) -> list[PurePosixPath]:
+    """The regular files under ``folder``, relative to it; symbolic links are neither followed nor listed."""
+    found = []
+    for root, _dirs, names in os.walk(folder, followlinks=False):
+        for name in names:
+            full = Path(root, name)
+            if full.is_file() and not full.is_symlink():
+                found.append(PurePosixPath(full.relative_to(folder).as_posix()))
+    return found
+
+
+def _cabinet_bytes(db: MsiDatabase, path: Path, name: str, *, source: str, error: type[ConfigError]) -> bytes:
+    """The cabinet the Media table names: ``#stream`` inside the package, else a file beside it."""
+    if name.startswith("#"):
+        return db.stream(name[1:])
+    if "/" in name or "\\" in name or name in (".", ".."):
+        raise error(f"{source}: its Media table names the cabinet {name!r}, which is not a plain file name")
+    beside = path.parent / name
+    try:
+        return beside.read_bytes()
+    except OSError as exc:
+        raise error(f"{source}: its cabinet {name} beside it cannot be read: {exc.strerror or exc}") from None

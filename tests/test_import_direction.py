@@ -23,6 +23,10 @@ PRODUCT = [
     "pin.py",
     "checks.py",
     "msi.py",
+    "msiformat.py",
+    "msidb.py",
+    "msicab.py",
+    "msifiles.py",
 ]
 FORBIDDEN = ("rollup.lab", "rollup.testing")
 

@@ -1,7 +1,8 @@
 """
 ``rollup.msifiles``: the files a package installs, from its File, Component and Directory tables
-(msitools), paths resolved to a standard folder, versions from the File table, SHA-256 of the
-unversioned files from the cabinet; a folder verify cannot resolve is refused naming the file.
+(read in pure Python; msitools only writes the test packages), paths resolved to a standard
+folder, versions from the File table, SHA-256 of the unversioned files from the cabinet; a folder
+verify cannot resolve is refused naming the file.
 """
 
 from __future__ import annotations
@@ -40,9 +41,11 @@ WXS = """<?xml version="1.0" encoding="utf-8"?>
 CONFIG = b'<?xml version="1.0"?>\r\n<configuration />\r\n'
 
 
-def _package(tmp_path: Path, folder: str = "ProgramFilesFolder", *, version: str = "4.0.2491.7") -> Path:
+def _package(
+    tmp_path: Path, folder: str = "ProgramFilesFolder", *, version: str = "4.0.2491.7", config: bytes = CONFIG
+) -> Path:
     (tmp_path / "tool.dll").write_bytes(b"MZ" + bytes(510))
-    (tmp_path / "tool.config").write_bytes(CONFIG)
+    (tmp_path / "tool.config").write_bytes(config)
     (tmp_path / "package.wxs").write_text(WXS.replace("{folder}", folder))
     out = tmp_path / "Tool.msi"
     subprocess.run(
@@ -101,3 +104,43 @@ def test_a_file_that_is_no_msi_is_refused_with_one_line(tmp_path: Path) -> None:
 
     assert str(refused.value).startswith("Junk.msi: not a readable MSI database")
     assert "\n" not in str(refused.value)
+
+
+def test_a_file_of_many_cabinet_blocks_hashes_as_its_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 200 KB file spans several MSZIP blocks of the cabinet; no msitools is needed to read it."""
+    config = b"".join(b"<add key='%d' value='%x' />\r\n" % (i, i * 7919) for i in range(8000))
+    package = _package(tmp_path, config=config)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+
+    _, read = read_msi_files(package)
+
+    assert len(config) > 4 * 32_768
+    assert (read.size, read.sha256) == (len(config), hashlib.sha256(config).hexdigest())
+
+
+def test_a_database_without_a_file_table_is_refused_naming_it(tmp_path: Path) -> None:
+    db = tmp_path / "NoFiles.msi"
+    query = "CREATE TABLE `Property` (`Property` CHAR(72) NOT NULL, `Value` CHAR(0) PRIMARY KEY `Property`)"
+    subprocess.run(["msibuild", str(db), "-q", query], check=True, capture_output=True, timeout=60)
+
+    with pytest.raises(PackageError) as refused:
+        read_msi_files(db, error=PackageError, display="NoFiles.msi")
+
+    assert str(refused.value) == "NoFiles.msi: not an MSI database (it has no File table)"
+
+
+def test_a_file_missing_from_the_cabinet_is_refused_naming_it(tmp_path: Path) -> None:
+    """The cabinet's entry renamed: the File key is no longer in it."""
+    package = _package(tmp_path)
+    data = package.read_bytes()
+    package.write_bytes(data.replace(b"Config\0", b"Cfgxxx\0", 1))
+
+    with pytest.raises(ConfigError) as refused:
+        read_msi_files(package, display="Tool.msi")
+
+    assert str(refused.value) == (
+        "Tool.msi: File Config ([ProgramFilesFolder]Microsoft Hosting\\Provisioning Tools\\Tool.dll.config) "
+        "is not in the package's cabinet"
+    )

@@ -1,4 +1,4 @@
-"""rollup.msi: reading an MSI's identity with msiinfo, and hashing package files."""
+"""rollup.msi: reading an MSI's identity in pure Python (no msitools), and hashing package files."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from rollup.errors import ConfigError, ManifestError
+from rollup.errors import ConfigError, ManifestError, PackageError
 from rollup.msi import MsiInfo, read_msi, sha256_file
+from rollup.msiformat import encode_stream_name
 
 WXS = """<?xml version="1.0" encoding="utf-8"?>
 <Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
@@ -87,7 +88,7 @@ def test_guids_are_reported_in_upper_case(tmp_path: Path) -> None:
 
 
 def test_file_padded_with_zero_sectors_still_reads(tmp_path: Path) -> None:
-    """Whole zero 512-byte sectors appended to a package do not stop msiinfo from reading it."""
+    """Whole zero 512-byte sectors appended to a package do not stop it from being read."""
     msi = _wixl(tmp_path)
     with msi.open("ab") as stream:
         stream.write(bytes(512 * 600))
@@ -123,7 +124,7 @@ def test_directory_is_refused_by_reader_and_hasher(tmp_path: Path) -> None:
 
 
 def test_text_file_is_not_an_msi(tmp_path: Path) -> None:
-    """A file that is not a compound file is refused before msiinfo runs, naming the file."""
+    """A file that is not a compound file is refused, naming the file."""
     bogus = tmp_path / "DNSProvider.msi"
     bogus.write_text("this is not an installer\n")
 
@@ -135,7 +136,7 @@ def test_text_file_is_not_an_msi(tmp_path: Path) -> None:
 
 
 def test_truncated_package_is_not_readable(tmp_path: Path) -> None:
-    """A package cut short keeps its signature but msiinfo cannot open it: one line naming the file."""
+    """A package cut short keeps its signature but is not readable: one line naming the file."""
     msi = _wixl(tmp_path)
     cut = tmp_path / "Cut.msi"
     cut.write_bytes(msi.read_bytes()[:2000])
@@ -224,18 +225,67 @@ def test_error_class_and_display_name_are_the_callers(tmp_path: Path) -> None:
     assert str(caught.value) == "pkg/ManagedHelpers.msi: no such file"
 
 
-def test_missing_msiinfo_says_to_install_msitools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without msiinfo on PATH the error names the file and the hint names msitools."""
+def test_reading_needs_no_msitools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no msiinfo (nor anything else) on PATH, the identity still reads."""
     msi = _wixl(tmp_path)
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
 
-    with pytest.raises(ConfigError) as caught:
-        read_msi(msi)
+    assert read_msi(msi).product_code == PRODUCT_CODE
 
-    assert _one_line_naming(caught.value, msi)
-    assert "msiinfo is not installed" in str(caught.value)
-    assert caught.value.hint is not None
-    assert "msitools" in caught.value.hint
+
+def _directory_entry(data: bytes, name: str) -> int:
+    """The offset of the compound-file directory entry of the stream ``name`` (UTF-16LE, 128 bytes each)."""
+    at = data.find(name.encode("utf-16-le") + b"\0\0")
+    assert at >= 0
+    assert at % 128 == 0
+    return at
+
+
+def test_a_compound_file_that_is_no_installer_database_is_refused(tmp_path: Path) -> None:
+    """An OLE file without the string pool: its stream renamed so it is no longer a table's stream."""
+    data = bytearray(_wixl(tmp_path).read_bytes())
+    at = _directory_entry(bytes(data), encode_stream_name("_StringPool", table=True))
+    data[at : at + 2] = "X".encode("utf-16-le")
+    other = tmp_path / "Other.doc"
+    other.write_bytes(bytes(data))
+
+    with pytest.raises(ConfigError) as caught:
+        read_msi(other)
+
+    assert str(caught.value) == f"{other}: not an MSI database (it has no string pool)"
+
+
+def test_a_stream_cut_short_is_refused_naming_it(tmp_path: Path) -> None:
+    """A directory entry that says the Property table is longer than its sectors: one line."""
+    data = bytearray(_wixl(tmp_path).read_bytes())
+    at = _directory_entry(bytes(data), encode_stream_name("Property", table=True))
+    data[at + 120 : at + 124] = (1_000_000).to_bytes(4, "little")
+    cut = tmp_path / "Cut.msi"
+    cut.write_bytes(bytes(data))
+
+    with pytest.raises(ConfigError) as caught:
+        read_msi(cut, error=PackageError)
+
+    assert isinstance(caught.value, PackageError)
+    assert _one_line_naming(caught.value, cut)
+    assert "Property" in str(caught.value)
+
+
+def test_a_string_pool_cut_short_is_refused_naming_the_file(tmp_path: Path) -> None:
+    """The string data's stream made shorter than the pool says: the pool points past its end."""
+    data = bytearray(_wixl(tmp_path).read_bytes())
+    at = _directory_entry(bytes(data), encode_stream_name("_StringData", table=True))
+    size = int.from_bytes(data[at + 120 : at + 124], "little")
+    data[at + 120 : at + 124] = (size // 2).to_bytes(4, "little")
+    cut = tmp_path / "Pool.msi"
+    cut.write_bytes(bytes(data))
+
+    with pytest.raises(ConfigError) as caught:
+        read_msi(cut)
+
+    assert str(caught.value) == (
+        f"{cut}: its string pool points past the end of the string data ({size // 2} bytes)"
+    )
 
 
 def test_sha256_file_matches_hashlib(tmp_path: Path) -> None:

@@ -9,17 +9,23 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import struct
+import subprocess
+import sys
 from pathlib import Path
 
+import olefile
 import pytest
 import yaml
 
+from rollup import msicab, msifiles
 from rollup.cli.main import main
 from rollup.credentials import CredentialCache
 from rollup.errors import ManifestError, UsageError
 from rollup.lab.prerollup import PACKAGE_SOURCE, rollup_package
 from rollup.model.lock import lock_path, read_lock
 from rollup.model.manifest import SHIPPED_DIR, load_manifest
+from rollup.msiformat import encode_stream_name
 from rollup.pin import PinRefused, pin, pin_from, read_local, read_remote
 from rollup.testing.fleet import memory_fleet
 from rollup.transport.base import TransportRegistry
@@ -341,3 +347,90 @@ def test_a_shipped_manifest_is_pinned_in_the_state_directory(
     assert not (SHIPPED_DIR / "hmc40-rollup-2011-01.lock.yml").exists()
     assert all(f["sha256"] for f in document["package"]["files"])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_pin_and_check_through_the_cli_need_no_msitools(
+    manifest: Path, package: Path, tmp_path: Path
+) -> None:
+    """``manifest pin`` and ``check --package-dir`` in a process with no msiinfo or msiextract on PATH."""
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    env = {**os.environ, "PATH": str(empty), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    assert shutil.which("msiinfo", path=env["PATH"]) is None
+    assert shutil.which("msiextract", path=env["PATH"]) is None
+
+    def rollup(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "rollup", "manifest", *args, "--manifest", str(manifest),
+                               "--package-dir", str(package)], env=env, cwd=tmp_path, capture_output=True,
+                              text=True, timeout=300, check=False)  # fmt: skip
+
+    pinned = rollup("pin")
+    checked = rollup("check")
+
+    assert pinned.returncode == 0, pinned.stderr
+    assert checked.returncode == 0, checked.stderr
+    lock = read_lock(lock_path(manifest))
+    dns = next(f for f in lock.files if f.name == "DNSClient.msi")
+    assert dns.product_version == "4.0.2491.0"
+    assert dns.installs is not None
+    assert dns.installs[1].sha256 is not None
+
+
+def _lzx_header(msi: Path) -> None:
+    """Make the CFFOLDER of the MSI's embedded cabinet declare LZX (level 21); the bytes stay MSZIP."""
+    name = encode_stream_name("files.cab", table=False)
+    with olefile.OleFileIO(str(msi), write_mode=True) as ole:
+        data = ole.openstream(name).read()
+        assert data[:4] == b"MSCF"
+        assert struct.unpack_from("<H", data, 30)[0] == 0  # no reserved fields: the folder is at 36
+        assert struct.unpack_from("<H", data, 42)[0] == 1  # MSZIP
+        ole.write_stream(name, data[:42] + struct.pack("<H", 0x1503) + data[44:])
+
+
+def test_a_cabinet_msicab_does_not_read_is_pinned_through_msiextract(
+    manifest: Path, package: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With msiextract on PATH, a package whose cabinet rollup.msicab refuses pins to the same lock."""
+    assert shutil.which("msiextract") is not None
+    expected = read_lock(pinned(manifest, package)).files
+    other = tmp_path / "fallback" / manifest.name
+    other.parent.mkdir()
+    shutil.copy(MANIFEST, other)
+    calls: list[str] = []
+
+    def refuse(data: bytes, *, name: str) -> msicab.Cabinet:
+        calls.append(name)
+        raise msicab.CabinetNotRead(name, "is compressed with LZX", "")
+
+    monkeypatch.setattr(msifiles, "Cabinet", refuse)
+
+    lock = pinned(other, package)
+
+    assert len(calls) == 22
+    assert read_lock(lock).files == expected
+
+
+def test_an_lzx_cabinet_without_msiextract_is_refused_in_one_line_naming_the_package(
+    manifest: Path, package: Path, tmp_path: Path
+) -> None:
+    """``manifest pin`` without msiextract on PATH: exit 2, one line naming the MSI, its cabinet, msitools."""
+    lzx = tmp_path / "lzx"
+    shutil.copytree(package, lzx)
+    _lzx_header(lzx / "DNSClient.msi")
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    env = {**os.environ, "PATH": str(empty), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    assert shutil.which("msiextract", path=env["PATH"]) is None
+
+    command = [sys.executable, "-m", "rollup", "manifest", "pin", "--manifest", str(manifest)]
+    pinned = subprocess.run([*command, "--package-dir", str(lzx)], env=env, cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300, check=False)  # fmt: skip
+
+    assert pinned.returncode == 2, pinned.stderr
+    listed = [line for line in pinned.stderr.splitlines() if line.startswith("  ")]
+    assert listed == [
+        f"  DNSClient.msi: not a readable MSI: {lzx / 'DNSClient.msi'}: its cabinet files.cab is compressed "
+        "with LZX: reading it needs msitools' msiextract installed (e.g. apt-get install msitools)"
+    ]
+    assert "refused, nothing written: 1 file(s) do not match" in pinned.stderr
+    assert not lock_path(manifest).exists()
