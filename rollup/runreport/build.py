@@ -39,7 +39,10 @@ from rollup.runreport import model as m
 
 T = TypeVar("T")
 NOT_STARTED = "not started"
-_RESTART_CODES = {3010: "a restart is pending (msiexec exited 3010)", 1641: "msiexec started a restart (1641)"}
+_RESTART_CODES = {
+    3010: "a restart is pending (msiexec exited 3010)",
+    1641: "msiexec started a restart (1641)",
+}
 
 
 @dataclass(slots=True)
@@ -69,7 +72,9 @@ def build_report(
     read = _read(lambda: read_journal(run.journal_path), problems)
     entries: tuple[JournalEntry, ...] = read.entries if read else ()
     if read is not None and read.torn is not None:
-        problems.append(f"{run.journal_path}: line {read.torn.line} is torn (a write cut short) and is ignored")
+        problems.append(
+            f"{run.journal_path}: line {read.torn.line} is torn (a write cut short) and is ignored"
+        )
     live = facts is not None and run_is_live(runs_dir or run.path.parent, facts.inventory_digest, run.run_id)
     state = replay(entries, is_live=live)
     records = _audit_records(run.audit_path)
@@ -127,6 +132,12 @@ def _audit_records(path: Path) -> list[dict[str, Any]]:
 
 def _traces(entries: Sequence[JournalEntry], records: Sequence[Mapping[str, Any]]) -> dict[str, _Trace]:
     traces: dict[str, _Trace] = {}
+    _journal_traces(entries, traces)
+    _audit_traces(records, traces)
+    return traces
+
+
+def _journal_traces(entries: Sequence[JournalEntry], traces: dict[str, _Trace]) -> None:
     for entry in entries:
         step = getattr(entry, "step", None)
         if not isinstance(step, str):
@@ -142,6 +153,9 @@ def _traces(entries: Sequence[JournalEntry], records: Sequence[Mapping[str, Any]
                 trace.waits[-1] = m.GateWait(start=trace.waits[-1].start, end=entry.ts)
         elif entry.event == "step_finished":
             trace.finished = entry.ts
+
+
+def _audit_traces(records: Sequence[Mapping[str, Any]], traces: dict[str, _Trace]) -> None:
     for record in records:
         step = record.get("step")
         if not isinstance(step, str):
@@ -164,7 +178,6 @@ def _traces(entries: Sequence[JournalEntry], records: Sequence[Mapping[str, Any]
                 trace.evidence.update({str(k): str(v) for k, v in record["evidence"].items()})
             if isinstance(record.get("notices"), list):
                 trace.notices = [*(trace.notices or []), *map(str, record["notices"])]
-    return traces
 
 
 def _time(value: object) -> datetime:
@@ -175,7 +188,10 @@ def _time(value: object) -> datetime:
 
 
 def _hosts(
-    facts: RunFacts | None, state: JournalState, traces: Mapping[str, _Trace], records: Sequence[Mapping[str, Any]]
+    facts: RunFacts | None,
+    state: JournalState,
+    traces: Mapping[str, _Trace],
+    records: Sequence[Mapping[str, Any]],
 ) -> tuple[m.HostView, ...]:
     plan: Mapping[str, Any] = {}
     if facts is not None and isinstance(facts.options.get("plan"), dict):
@@ -183,7 +199,7 @@ def _hosts(
     planned = [s for s in plan.get("steps") or () if isinstance(s, str)]
     order = list(dict.fromkeys([*planned, *state.steps]))
     names = list(dict.fromkeys([*(facts.hosts if facts else ()), *(s.rpartition("@")[2] for s in order)]))
-    roles = plan.get("hosts") if isinstance(plan.get("hosts"), dict) else {}
+    roles: Mapping[str, Any] = plan["hosts"] if isinstance(plan.get("hosts"), dict) else {}
     identified = {str(r.get("host")): r for r in records if r.get("event") == "host_identified"}
     hosts = []
     for name in names:

@@ -88,7 +88,9 @@ def timeline(model: RunReportModel) -> Timeline | None:
     if not started or model.ended_at is None:
         return None
     scale = _Scale(model.started_at or min(started), model.ended_at)
-    lanes = tuple(Lane(host, tuple(_bar(s, scale, model.ended_at) for s in host.steps)) for host in model.hosts)
+    lanes = tuple(
+        Lane(host, tuple(_bar(s, scale, model.ended_at) for s in host.steps)) for host in model.hosts
+    )
     return Timeline(
         lanes=lanes,
         ticks=_ticks(scale.span_s),
@@ -114,7 +116,9 @@ def _bar(step: StepView, scale: _Scale, run_end: datetime) -> Bar:
         until = gate.end or run_end
         what = f"confirmed at {clock(gate.end)}" if gate.end else "not confirmed"
         overlays.append(
-            Segment(scale.x(gate.start), scale.width(gate.start, until), "gate", f"waited for an operator; {what}")
+            Segment(
+                scale.x(gate.start), scale.width(gate.start, until), "gate", f"waited for an operator; {what}"
+            )
         )
     for number, moment in enumerate(step.attempt_starts[1:], 2):
         overlays.append(Segment(scale.x(moment), 0.0, "attempt", f"attempt {number} started {clock(moment)}"))

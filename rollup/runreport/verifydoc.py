@@ -54,7 +54,9 @@ def read_verify(path: Path) -> VerifyMatrix:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--verify {path}: cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
+        raise UsageError(
+            f"--verify {path}: cannot be read: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
     try:
         doc = _Verify.model_validate_json(text)
     except ValidationError as exc:
@@ -73,7 +75,9 @@ def matrix(doc: _Verify, *, source: str) -> VerifyMatrix:
     rows: dict[tuple[str, str], dict[str, VerifyCell]] = {}
     for host in doc.hosts:
         for check in host.checks:
-            cell = VerifyCell(status=check.status, expected=check.expected, actual=check.actual, detail=check.detail)
+            cell = VerifyCell(
+                status=check.status, expected=check.expected, actual=check.actual, detail=check.detail
+            )
             rows.setdefault((check.group, check.name), {})[host.host] = cell
     built = []
     for (group, name), cells in rows.items():
