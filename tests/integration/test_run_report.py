@@ -126,11 +126,15 @@ def test_the_gate_wait_the_resume_and_the_retry_are_in_the_model(model: RunRepor
     assert busy.attempt_starts[0] < busy.retry_waits[0].start < busy.attempt_starts[1]
 
 
-def test_notices_hold_the_pending_restart_and_the_skipped_step_with_why(model: RunReportModel) -> None:
+def test_notices_hold_the_pending_restart_and_the_skipped_step_with_why(
+    ran: LabRun, model: RunReportModel
+) -> None:
     """The restart notice is the one the operator saw (kept in the audit log); a skip says why."""
     notices = {(n.kind, n.step): n.text for n in model.notices}
 
-    assert "msiexec exited 3010" in notices["restart", "install-wss-web-service@COLLAB02"]
+    restart = notices["restart", "install-wss-web-service@COLLAB02"]
+    assert restart.startswith("COLLAB02: msiexec exited 3010")
+    assert restart in ran.outputs["resumed"]
     assert "offline address books" in notices["skipped", "shared-oab-utility@MPS01"]
     assert {kind for kind, _ in notices} == {"restart", "skipped"}
 
