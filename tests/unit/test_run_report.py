@@ -144,6 +144,6 @@ def test_the_timeline_places_steps_on_the_runs_span(tmp_path: Path) -> None:
 
 
 def test_durations_read_as_an_operator_says_them() -> None:
-    assert [seconds(v) for v in (None, 0.04, 2.0, 9.96, 12.4, 185, 7260)] == [
-        "-", "0 s", "2 s", "10 s", "12 s", "3 min 5 s", "2 h 1 min",
+    assert [seconds(v) for v in (None, 0.04, 0.4, 2.0, 2.5, 9.96, 12.4, 185, 7260)] == [
+        "-", "0 s", "0.4 s", "2 s", "2.5 s", "10 s", "12 s", "3 min 5 s", "2 h 1 min",
     ]  # fmt: skip
