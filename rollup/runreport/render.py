@@ -28,6 +28,8 @@ _STATUS_CLASS = {
     "waiting": "waiting",
     "confirmed": "confirmed",
     "running": "running",
+    "interrupted": "waiting",
+    "refused": "failed",
     "pending": "pending",
     "not started": "pending",
     "ok": "done",

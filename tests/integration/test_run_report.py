@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import struct
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -242,3 +244,35 @@ def test_report_of_an_unknown_run_is_one_line_and_exit_2(
     assert err[1].startswith("hint: ")
     assert err[2].startswith(f"rollup: --verify {ran.run.facts_path}: not a `rollup verify --json` document")
     assert ran.outputs["reported"].strip() == f"report of run {ran.run.run_id}: {ran.with_verify}"
+
+
+def test_an_interrupted_apply_still_writes_its_report(tmp_path: Path) -> None:
+    """Ctrl-C mid-run (exit 130): --report is written, the run `interrupted`, its unfinished steps shown."""
+    lab = LabProcess.start(tmp_path, collab=2, first_address="127.0.106.1")
+    try:
+        out = tmp_path / "interrupted.html"
+        process = lab.apply_process("--confirm", "confirm-prerequisites", "--report", str(out), output=True)
+        deadline = time.monotonic() + 120
+        while _finished_steps(lab) < 3 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        lab.stop()
+    (run,) = list_runs(lab.runs_dir)
+    model = build_report(run)
+
+    assert process.returncode == 130, stdout + stderr
+    assert f"report: {out}" in stdout
+    html = out.read_text(encoding="utf-8")
+    assert 'id="run-state">interrupted<' in html
+    assert model.state == "interrupted"
+    assert model.counts.get("not started", 0) > 0
+    assert all(f'data-step="{step.id}"' in html for step in model.steps)
+
+
+def _finished_steps(lab: LabProcess) -> int:
+    runs = list_runs(lab.runs_dir)
+    if not runs or not runs[0].journal_path.exists():
+        return 0
+    return runs[0].journal_path.read_text(encoding="utf-8").count('"event":"step_finished"')
