@@ -11,7 +11,10 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 from pathlib import Path
 
+import pytest
+
 from rollup.audit.log import AuditLog
+from rollup.cli.main import main
 from rollup.engine.journal import Journal
 from rollup.engine.journal_state import Outcome
 from rollup.engine.rundir import RunDir, RunFacts, create_run
@@ -147,3 +150,16 @@ def test_durations_read_as_an_operator_says_them() -> None:
     assert [seconds(v) for v in (None, 0.04, 0.4, 2.0, 2.5, 9.96, 12.4, 185, 7260)] == [
         "-", "0 s", "0.4 s", "2 s", "2.5 s", "10 s", "12 s", "3 min 5 s", "2 h 1 min",
     ]  # fmt: skip
+
+
+def test_rollup_report_writes_report_html_in_the_run_directory_by_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rollup report last`: the file goes beside the run's journal, and its path is printed."""
+    run = _failed_run(tmp_path)
+
+    code = main(["report", "last", "--runs-dir", str(tmp_path)])
+
+    assert code == 0
+    assert capsys.readouterr().out == f"report of run {run.run_id}: {run.path / 'report.html'}\n"
+    assert 'id="run-state">failed<' in (run.path / "report.html").read_text(encoding="utf-8")
