@@ -29,7 +29,7 @@ from rollup.errors import ManifestError, PackageError, UsageError
 from rollup.load import read_yaml
 from rollup.model.fields import windows_key
 from rollup.model.inventory import Host
-from rollup.model.lock import LOCK_VERSION, Lock, LockedFile, check_lock, lock_path, read_lock, render_lock
+from rollup.model.lock import LOCK_VERSION, Lock, LockedFile, check_lock, pin_path, read_lock, render_lock
 from rollup.model.manifest import InstalledFile, Manifest, parse_manifest
 from rollup.msi import read_msi, sha256_file
 from rollup.msifiles import read_msi_files
@@ -246,7 +246,7 @@ def pin(
             problems=problems,
             hint="pin the package the KB describes: every file at its byte size, each a readable MSI",
         )
-    path = lock_path(manifest_path)
+    path = pin_path(manifest_path)
     try:
         earlier = _earlier(path, manifest)
     except PinRefused:
@@ -313,6 +313,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data``: a reader sees the old file or the new one, never a part."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with temporary.open("wb") as handle:
             handle.write(data)
             handle.flush()

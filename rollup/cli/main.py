@@ -35,7 +35,10 @@ from rollup.errors import ExitCode, RollupError
     type=click.Path(dir_okay=False, path_type=Path),
     help="Append the debug log to this file as JSON Lines (secrets redacted).",
 )
-def cli(verbose: bool, log_file: Path | None) -> None:
+@click.option(
+    "-q", "--quiet", is_flag=True, help="Print only the result: no progress, tables or notes (errors still)."
+)
+def cli(verbose: bool, log_file: Path | None, quiet: bool) -> None:
     """Apply Windows server update rollups across a fleet, safely, over WinRM."""
     from rollup.audit.logconfig import configure_cli_logging
 

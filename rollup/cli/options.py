@@ -10,7 +10,7 @@ import click
 
 from rollup.engine.rundir import RUNS_DIR_ENV
 from rollup.errors import UsageError
-from rollup.model.manifest import DEFAULT_MANIFEST
+from rollup.model.manifest import DEFAULT_MANIFEST_ID
 
 if TYPE_CHECKING:
     from rollup.model.inventory import Inventory
@@ -18,20 +18,30 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 INVENTORY_ENV = "ROLLUP_INVENTORY"
+MANIFEST_ENV = "ROLLUP_MANIFEST"
+MANIFEST_HELP = "A shipped manifest's id (rollup manifest list), or a manifest file's path."
+
+
+def _manifest_file(_ctx: click.Context, _param: click.Parameter, value: str) -> Path:
+    """``--manifest ID|PATH`` as the manifest file (``rollup.model.catalog``)."""
+    from rollup.model.catalog import manifest_file
+
+    return manifest_file(value)
 
 
 def manifest_option(func: F) -> F:
-    """``--manifest PATH`` (default ``manifests/hmc40-rollup-2011-01.yml``, env ``ROLLUP_MANIFEST``)."""
+    """``--manifest ID|PATH`` (default ``hmc40-rollup-2011-01``, env ``ROLLUP_MANIFEST``)."""
     return click.option(
         "-m",
         "--manifest",
         "manifest_path",
-        type=click.Path(path_type=Path),
-        default=str(DEFAULT_MANIFEST),
-        envvar="ROLLUP_MANIFEST",
+        metavar="ID|PATH",
+        default=DEFAULT_MANIFEST_ID,
+        callback=_manifest_file,
+        envvar=MANIFEST_ENV,
         show_default=True,
         show_envvar=True,
-        help="The manifest file.",
+        help=MANIFEST_HELP,
     )(func)
 
 
@@ -67,11 +77,15 @@ def load_selected_inventory(ref: str | None, limit: str | None) -> Inventory:
     return load_inventory(ref).select(limit)
 
 
+RUNS_DIR_HELP = f"Where runs are kept [default: ${RUNS_DIR_ENV}, else runs/ in the state directory]."
+
+
 def runs_dir_option(func: F) -> F:
-    """``--runs-dir DIR`` (else ``ROLLUP_RUNS_DIR``, else ``.rollup/runs``)."""
-    return click.option(
-        "--runs-dir",
-        "runs_dir",
-        metavar="DIR",
-        help=f"Where runs are kept [default: ${RUNS_DIR_ENV} or .rollup/runs].",
-    )(func)
+    """``--runs-dir DIR`` (else ``ROLLUP_RUNS_DIR``, else ``runs`` in the state directory)."""
+    return click.option("--runs-dir", "runs_dir", metavar="DIR", help=RUNS_DIR_HELP)(func)
+
+
+def quiet() -> bool:
+    """Whether ``rollup -q`` asked for the result alone (no progress, tables or notes)."""
+    context = click.get_current_context(silent=True)
+    return bool(context is not None and context.find_root().params.get("quiet"))

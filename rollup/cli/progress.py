@@ -1,10 +1,13 @@
 """
 The console side of a run: the engine's events as live progress, plain lines, and a summary.
 
-On a terminal a live table shows each host's current step while finished steps scroll above it;
-when the output is piped (a CI log, ``tee``) every event is one plain line instead, with no
-control characters. Either way a failed step is shown with everything the operator needs to
-act: host, step, exit code, hint and the MSI log's last lines.
+On a terminal a live table shows each host's current step, the unit of work in progress (a
+component, an Initialize node, an msiexec run) and how long the step has run, while finished
+steps scroll above it; when the output is piped (a CI log, ``tee``) every event is one plain line
+instead, with no control characters, and a step that runs on says so every ``HEARTBEAT_S``
+seconds (elapsed time and unit). Either way a failed step is shown with everything the operator
+needs to act: host, step, exit code, hint and the MSI log's last lines. ``quiet`` (``rollup -q``)
+shows none of it: the command prints its result alone.
 
 The engine calls the renderer from several threads at once; one lock serialises output. A
 question to the operator (a manual gate, a password) pauses the live table while it is asked.
@@ -15,7 +18,8 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -43,6 +47,8 @@ _STYLE = {
     ev.Verdict.UNKNOWN: "red",
 }
 TAIL_SHOWN = 12
+HEARTBEAT_S = 5.0
+"""Piped output: a step still running says so (elapsed time, unit of work) this often."""
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
@@ -64,6 +70,11 @@ def _text(text: str) -> str:
 @dataclass(slots=True)
 class _Host:
     step: str = ""
+    unit: str = ""
+    since: float = 0.0
+    """When the running step started (the renderer's clock)."""
+    spoke: float = 0.0
+    """When a line last said what this host does (piped output)."""
     state: str = "waiting"
     done: int = 0
     noop: int = 0
@@ -79,26 +90,57 @@ class ProgressRenderer:
 
     console: Console
     live: bool
+    quiet: bool = False
+    clock: Callable[[], float] = time.monotonic
     hosts: dict[str, _Host] = field(default_factory=dict)
     run_id: str | None = None
     """The run being shown (from ``RunStarted``), so an interruption can name it."""
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _display: Live | None = None
+    _beating: threading.Event | None = None
 
     def start(self, hosts: Sequence[str]) -> None:
-        """Show the host table (on a terminal)."""
+        """Show the host table (on a terminal), or start the heartbeat of piped output."""
         for name in hosts:
             self.hosts.setdefault(name, _Host())
+        if self.quiet:
+            return
         if self.live and self._display is None:
-            self._display = Live(self._table(), console=self.console, refresh_per_second=4, transient=True)
+            self._display = Live(
+                get_renderable=self._table,
+                console=self.console,
+                refresh_per_second=4,
+                transient=True,
+            )
             self._display.start()
+        elif not self.live and self._beating is None:
+            beating = self._beating = threading.Event()
+            threading.Thread(target=self._beat, args=(beating,), name="progress", daemon=True).start()
 
     def stop(self) -> None:
-        """Remove the live table (the lines printed above it stay)."""
+        """Remove the live table (the lines printed above it stay) and stop the heartbeat."""
         with self._lock:
             if self._display is not None:
                 self._display.stop()
                 self._display = None
+            if self._beating is not None:
+                self._beating.set()
+                self._beating = None
+
+    def _beat(self, stopped: threading.Event) -> None:
+        while not stopped.wait(HEARTBEAT_S):
+            self.tick()
+
+    def tick(self) -> None:
+        """Piped output: one line for each step that has run ``HEARTBEAT_S`` since its last line."""
+        with self._lock:
+            now = self.clock()
+            for name, host in self.hosts.items():
+                if host.state != "running" or now - host.spoke < HEARTBEAT_S:
+                    continue
+                unit = f": {_text(host.unit)}" if host.unit else ""
+                self._line(f"{name} {_text(host.step)} running {now - host.since:.0f} s{unit}")
+                host.spoke = now
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[Console]:
@@ -120,11 +162,13 @@ class ProgressRenderer:
             except Exception as exc:
                 self.console.print(f"(progress display error: {escape(repr(exc))})", markup=True)
             if self._display is not None:
-                self._display.update(self._table())
+                self._display.refresh()
 
     # ---- events ----------------------------------------------------------------------------
 
     def _line(self, text: str) -> None:
+        if self.quiet:
+            return
         if self.live:
             self.console.print(text, highlight=False)
         else:
@@ -142,11 +186,9 @@ class ProgressRenderer:
             case ev.Notice():
                 self._line(f"[yellow]note:[/] {_text(event.text)}")
             case ev.StepStarted():
-                host = self.hosts.setdefault(event.host, _Host())
-                host.step, host.state = event.step_id.split("@")[0], "running"
-                if not self.live:
-                    again = f" (attempt {event.attempt})" if event.attempt > 1 else ""
-                    self._line(f"{event.host} {_text(event.step_id)} started{again}")
+                self._started(event)
+            case ev.StepProgress():
+                self._progress(event)
             case ev.StepRetrying():
                 self.hosts.setdefault(event.host, _Host()).retries += 1
                 self._line(
@@ -165,6 +207,8 @@ class ProgressRenderer:
             case ev.GateConfirmed():
                 note = f": {_text(event.note)}" if event.note else ""
                 self._line(f"{event.host} {_text(event.step_id)} confirmed by {_text(event.by)}{note}")
+            case ev.StepPreview():
+                pass  # a dry run's predictions are shown together, as a table, at its end
             case ev.WaveStopped():
                 self._line(
                     f"[bold red]wave {event.wave} stopped the later waves:[/] "
@@ -172,14 +216,26 @@ class ProgressRenderer:
                     f"--max-fail-percent {event.threshold:g}): "
                     f"{', '.join(event.failed_hosts)}"
                 )
-            case ev.StepPreview():
-                pass  # a dry run's predictions are shown together, as a table, at its end
             case ev.RunFinished():
                 self.stop()
 
+    def _started(self, event: ev.StepStarted) -> None:
+        host = self.hosts.setdefault(event.host, _Host())
+        host.step, host.state, host.unit = event.step_id.split("@")[0], "running", ""
+        host.since = host.spoke = self.clock()
+        if not self.live:
+            again = f" (attempt {event.attempt})" if event.attempt > 1 else ""
+            self._line(f"{event.host} {_text(event.step_id)} started{again}")
+
+    def _progress(self, event: ev.StepProgress) -> None:
+        host = self.hosts.setdefault(event.host, _Host())
+        host.unit, host.spoke = event.unit, self.clock()
+        if not self.live:
+            self._line(f"{event.host} {_text(event.step_id)}: {_text(event.unit)}")
+
     def _finished(self, event: ev.StepFinished) -> None:
         host = self.hosts.setdefault(event.host, _Host())
-        host.state = event.outcome.value
+        host.state, host.unit = event.outcome.value, ""
         host.duration_s += event.duration_s
         if event.outcome is ev.StepOutcome.DONE:
             host.done += 1
@@ -205,15 +261,19 @@ class ProgressRenderer:
 
     def _table(self) -> Table:
         table = Table(box=None, header_style="bold", pad_edge=False)
-        for name in ("host", "step", "state", "done", "no-op", "retries"):
-            table.add_column(name)
-        for name, host in self.hosts.items():
+        for name in ("host", "step", "state", "for", "now", "done", "no-op", "retries"):
+            table.add_column(name, no_wrap=name != "now", overflow="ellipsis")
+        now = self.clock()
+        for name, host in list(self.hosts.items()):
             state = host.state
             style = "red" if host.failed else ("green" if state == "running" else "")
+            running = state == "running"
             table.add_row(
                 name,
                 host.step,
                 f"[{style}]{state}[/]" if style else state,
+                f"{now - host.since:.0f} s" if running else "",
+                _text(host.unit) if running else "",
                 str(host.done),
                 str(host.noop),
                 str(host.retries),

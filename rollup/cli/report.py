@@ -14,7 +14,6 @@ Also here: the options and the credential prompt the two commands share.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import xml.etree.ElementTree as ET
@@ -28,6 +27,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from rollup.checks import Check, HostReport, Report, Status
+from rollup.cli.console import console
+from rollup.cli.options import quiet
 from rollup.credentials import CredentialCache
 from rollup.errors import UsageError
 from rollup.survey import DEFAULT_FORKS
@@ -89,6 +90,8 @@ def finish(report: Report, *, as_json: bool, junit: Path | None, every_file: boo
         write_junit(report, junit)
     if as_json:
         click.echo(json.dumps(to_json(report), indent=2, ensure_ascii=True))
+    elif quiet():
+        click.echo(f"{report.summary()}; exit {int(report.exit_code)}")
     else:
         render(_console(), report, every_file=every_file)
     return int(report.exit_code)
@@ -147,9 +150,8 @@ def render(console: Console, report: Report, *, every_file: bool = False) -> Non
 
 
 def _console() -> Console:
-    """Stdout; 160 columns when it is not a terminal, so names and paths are not cut."""
-    wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
-    return Console(highlight=False, width=160 if wide else None, soft_wrap=False)
+    """Stdout (``rollup.cli.console``: piped, names and paths are never wrapped)."""
+    return console(soft_wrap=False)
 
 
 def to_json(report: Report) -> dict[str, Any]:

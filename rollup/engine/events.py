@@ -78,6 +78,16 @@ class StepStarted:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StepProgress:
+    """A step began a unit of its work: a Deployment Tool command, an msiexec run, a wait for a restart."""
+
+    step_id: str
+    host: str
+    unit: str
+    """What is under way, for a person: ``uninstall Hosted SharePoint 2007 Namespace (3 of 17)``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StepRetrying:
     """An attempt failed in a way worth retrying; the next one starts after ``wait_s``."""
 
@@ -165,6 +175,7 @@ Event = (
     RunStarted
     | Notice
     | StepStarted
+    | StepProgress
     | StepRetrying
     | StepFinished
     | GateWaiting

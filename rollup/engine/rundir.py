@@ -3,7 +3,7 @@ Run directories: where each run keeps its journal, its audit log, its facts and 
 
 Layout (docs/runs.md)::
 
-    <runs dir>/                      --runs-dir, ROLLUP_RUNS_DIR, or .rollup/runs
+    <runs dir>/                      --runs-dir, ROLLUP_RUNS_DIR, or runs/ in the state directory
       .locks/<inventory digest>.lock rollup.engine.locks
       <RUN_ID>/
         run.json                     facts written once at start (RunFacts)
@@ -37,7 +37,8 @@ from rollup.audit.redact import SecretRegistry, redact_value
 from rollup.errors import RollupError, UsageError
 
 RUNS_DIR_ENV = "ROLLUP_RUNS_DIR"
-DEFAULT_RUNS_DIR = Path(".rollup") / "runs"
+RUNS_SUBDIR = "runs"
+"""The runs directory's name in the state directory (``rollup.state``)."""
 RUN_ID_PATTERN = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{4}")
 EVIDENCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
 
@@ -47,7 +48,7 @@ _MAX_CANDIDATES = 5
 def runs_dir_arg(runs_dir: Path) -> str:
     """
     `` --runs-dir PATH`` for a command shown to the operator, when ``runs_dir`` is not where such
-    a command would look by itself (``ROLLUP_RUNS_DIR``, else ``.rollup/runs``); else ``""``.
+    a command would look by itself (``ROLLUP_RUNS_DIR``, else the state directory's); else ``""``.
     """
     if resolve_runs_dir(None) == runs_dir:
         return ""
@@ -58,17 +59,20 @@ def resolve_runs_dir(
     option: str | Path | None, environ: Mapping[str, str] | None = None, cwd: Path | None = None
 ) -> Path:
     """
-    The runs directory: ``--runs-dir`` if given, else ``ROLLUP_RUNS_DIR``, else ``.rollup/runs``.
+    The runs directory: ``--runs-dir`` if given, else ``ROLLUP_RUNS_DIR``, else ``runs`` in the
+    state directory (``ROLLUP_HOME``, else the user state directory: ``rollup.state``).
 
     A relative path is taken from ``cwd`` (default: the working directory); the result is absolute.
     """
+    from rollup.state import state_home
+
     env = os.environ if environ is None else environ
     if option:
         chosen = Path(option)
     elif env.get(RUNS_DIR_ENV):
         chosen = Path(env[RUNS_DIR_ENV])
     else:
-        chosen = DEFAULT_RUNS_DIR
+        chosen = state_home(env, cwd) / RUNS_SUBDIR
     return chosen if chosen.is_absolute() else (Path.cwd() if cwd is None else cwd) / chosen
 
 

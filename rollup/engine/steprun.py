@@ -121,7 +121,11 @@ class StepDriver:
             gate_needed=partial(self._gate_needed, step),
             units_done=units,
             unit_done=partial(self._unit_done, step),
+            progress=partial(self._progress, step),
         )
+
+    def _progress(self, step: PlanStep, unit: str) -> None:
+        self.setup.emit(ev.StepProgress(step_id=step.id, host=step.host, unit=unit))
 
     def _unit_done(self, step: PlanStep, unit: str) -> None:
         """Journal that ``unit`` of ``step`` is done (durably, before the step goes on)."""

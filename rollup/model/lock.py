@@ -30,10 +30,20 @@ from pydantic import BaseModel
 from rollup.errors import ManifestError
 from rollup.load import read_yaml, validate
 from rollup.model.fields import FROZEN, FileName, Int, Line, Str, windows_key
-from rollup.model.manifest import InstalledFile, Manifest, ProductCode, ProductVersion, Sha256, parse_manifest
+from rollup.model.manifest import (
+    SHIPPED_DIR,
+    InstalledFile,
+    Manifest,
+    ProductCode,
+    ProductVersion,
+    Sha256,
+    parse_manifest,
+)
 
 LOCK_VERSION: Literal[1] = 1
 PINNED_FIELDS = ("sha256", "product_code", "product_version")
+PINS_DIR = "pins"
+"""Where the locks of shipped manifests are kept, in the state directory (``rollup.state``)."""
 """The ``PackageFile`` fields a lock sets."""
 
 HEADER = """\
@@ -81,8 +91,26 @@ class Lock(BaseModel):
 
 
 def lock_path(manifest_path: Path) -> Path:
-    """Where the lock of a manifest lives: beside it, ``<stem>.lock.yml``."""
-    return manifest_path.with_name(f"{manifest_path.stem}.lock.yml")
+    """
+    The lock a manifest is read with: beside it, ``<stem>.lock.yml``; for a shipped manifest,
+    the one ``rollup manifest pin`` wrote in the state directory (``pin_path``) when there is one.
+    """
+    pinned = pin_path(manifest_path)
+    beside = manifest_path.with_name(f"{manifest_path.stem}.lock.yml")
+    return pinned if pinned != beside and pinned.exists() else beside
+
+
+def pin_path(manifest_path: Path) -> Path:
+    """
+    Where ``rollup manifest pin`` writes a manifest's lock: beside it, except for a shipped
+    manifest, which is package data: ``pins/<stem>.lock.yml`` in the state directory.
+    """
+    name = f"{manifest_path.stem}.lock.yml"
+    if manifest_path.resolve().parent == SHIPPED_DIR:
+        from rollup.state import state_home
+
+        return state_home() / PINS_DIR / name
+    return manifest_path.with_name(name)
 
 
 def read_lock(path: Path, *, display: str | None = None) -> Lock:

@@ -45,8 +45,11 @@ from rollup.model.manifest_checks import cross_check, topological_order
 from rollup.model.roles import Role
 from rollup.model.steps import ConditionalStep, Step
 
-DEFAULT_MANIFEST = Path("manifests/hmc40-rollup-2011-01.yml")
-"""Where ``--manifest`` points by default, relative to the working directory."""
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "manifests"
+"""The manifests shipped with rollup (package data; ``manifests/`` in the project folder)."""
+DEFAULT_MANIFEST_ID = "hmc40-rollup-2011-01"
+DEFAULT_MANIFEST = SHIPPED_DIR / f"{DEFAULT_MANIFEST_ID}.yml"
+"""The shipped manifest ``--manifest`` names by default."""
 
 Kebab = Annotated[Str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)]
 KbId = Annotated[Str, Field(pattern=r"^KB[0-9]{6,7}$")]
@@ -373,12 +376,6 @@ def load_manifest(path: Path, *, display: str | None = None) -> Manifest:
     from rollup.model.lock import apply_lock
 
     source = display or str(path)
-    if path == DEFAULT_MANIFEST and not path.exists():
-        raise ManifestError(
-            f"{source}: no such file",
-            hint="the default manifest is looked for from the current directory: "
-            "run rollup from the project directory, or name one with --manifest or ROLLUP_MANIFEST",
-        )
     data = read_yaml(path, error=ManifestError, display=source)
     return apply_lock(parse_manifest(data, source=source), data, path, source=source)
 

@@ -1,11 +1,11 @@
 """
 Rehearsal records: one JSON file per ``rollup rehearse``, the evidence the production gate reads.
 
-Records live in ``rehearsals/`` beside the runs directory (``.rollup/rehearsals/`` for the default
-``.rollup/runs/``), one ``<REHEARSAL_ID>.json`` each, written once and durably (a record is never
-edited afterwards), next to a ``<REHEARSAL_ID>/`` folder holding the logs of the ``rollup apply``
-processes the rehearsal ran. A REHEARSAL_ID has the form of a run id (``20110321T093000Z-1a2b``),
-so records sort in start order.
+Records live in ``rehearsals/`` beside the runs directory (``<state dir>/rehearsals/`` for the
+default ``<state dir>/runs/``, ``rollup.state``), one ``<REHEARSAL_ID>.json`` each, written once
+and durably (a record is never edited afterwards), next to a ``<REHEARSAL_ID>/`` folder holding
+the logs of the ``rollup apply`` processes the rehearsal ran. A REHEARSAL_ID has the form of a
+run id (``20110321T093000Z-1a2b``), so records sort in start order.
 
 A record says what was rehearsed (the manifest's digest, which covers the package files' pinned
 SHA-256s, and the plan's shape), with which tool, how each stage and drill went, and which run

@@ -26,7 +26,7 @@ from rollup.lab.store import FileStateStore
 from rollup.model.manifest import DEFAULT_MANIFEST
 
 ROOT = Path(__file__).resolve().parents[2]
-"""The project folder, where ``manifests/`` is."""
+"""The project folder, the working directory of the CLI processes it starts."""
 
 
 def quick_manifest(target: Path, *, wait_s: int = 1, source: Path = ROOT / DEFAULT_MANIFEST) -> Path:

@@ -7,15 +7,18 @@ kept in the run's facts and audit log.
 from __future__ import annotations
 
 import json
+import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from rollup.audit.chain import verify_chain
 from rollup.cli.main import main
-from rollup.engine.rundir import list_runs
+from rollup.engine.rundir import list_runs, resolve_runs_dir
 from rollup.lab.prerollup import rollup_package
 from rollup.model.manifest import load_manifest
+from rollup.rehearsal.record import PlanShape, RehearsalRecord, StageRecord, rehearsals_dir, write_record
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "manifests" / "hmc40-rollup-2011-01.yml"
@@ -124,3 +127,61 @@ def test_an_override_with_a_reason_starts_the_run_and_is_recorded(
     assert records[0]["event"] == "run_started"
     assert records[0]["options"]["rehearsal_gate"]["verdict"] == "skipped"
     assert verify_chain(run.audit_path).bad is None
+
+
+def test_a_rehearsal_recorded_from_another_directory_lets_production_through(
+    prod: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """
+    Without --runs-dir, rehearsal records and runs live in the state directory (ROLLUP_HOME), not
+    under the working directory: a rehearsal recorded from one directory is the one a production
+    apply started from another directory finds, and the run is kept there too.
+    """
+    home = Path(os.environ["ROLLUP_HOME"])
+    digest = load_manifest(prod.parent / "manifest.yml").digest()
+    (tmp_path / "rehearsed-here").mkdir()
+    (tmp_path / "applied-here").mkdir()
+    monkeypatch.chdir(tmp_path / "rehearsed-here")
+    write_record(rehearsals_dir(resolve_runs_dir(None)), _passed(digest))
+    monkeypatch.chdir(tmp_path / "applied-here")
+
+    package = str(prod.parent / "package")
+    code = main(["apply", "--inventory", str(prod), "--manifest", str(prod.parent / "manifest.yml"),
+                 "--package-dir", package, "--skip-preflight", "--reason", "no hosts"])  # fmt: skip
+    capsys.readouterr()
+    (run,) = list_runs(home / "runs")
+
+    assert code != 2
+    assert json.loads(run.facts_path.read_text(encoding="utf-8"))["options"]["rehearsal_gate"] == {
+        "verdict": "passed",
+        "rehearsal_id": "20110320T000001Z-0001",
+        "reason": None,
+    }
+    assert list((tmp_path / "rehearsed-here").iterdir()) == []
+    assert list((tmp_path / "applied-here").iterdir()) == []
+
+
+def _passed(digest: str) -> RehearsalRecord:
+    """A passing rehearsal of the manifest with ``digest``, finished an hour ago."""
+    finished = datetime.now(UTC) - timedelta(hours=1)
+    return RehearsalRecord(
+        rehearsal_id="20110320T000001Z-0001",
+        result="passed",
+        started_at=finished - timedelta(minutes=40),
+        finished_at=finished,
+        tool_version="0.1.0",
+        operator="op",
+        control_host="ctl",
+        simulated=False,
+        seed=1,
+        inventory_source="inventory/lab.yml",
+        inventory_digest="c" * 64,
+        manifest_id="hmc40-rollup-2011-01",
+        manifest_digest=digest,
+        plan=PlanShape(fingerprint="f" * 64, roles={"collab": 1}, hosts=6, steps=31),
+        stages=(StageRecord(name="apply", result="passed"),),
+        drills=(),
+        snapshot=None,
+        run_id="20110320T000000Z-0000",
+        audit_head="d" * 64,
+    )

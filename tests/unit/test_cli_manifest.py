@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 
 from rollup.cli.main import main
+from rollup.model.manifest import SHIPPED_DIR
+from rollup.schemas import schema
 
 SHIPPED = Path(__file__).resolve().parents[2] / "manifests" / "hmc40-rollup-2011-01.yml"
 RAW = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
@@ -18,9 +20,7 @@ RAW = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
 
 @pytest.fixture(name="workdir")
 def _workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A working directory with the shipped manifest at its default place; ROLLUP_MANIFEST, COLUMNS unset."""
-    (tmp_path / "manifests").mkdir()
-    shutil.copy(SHIPPED, tmp_path / "manifests" / SHIPPED.name)
+    """An empty working directory (no manifests folder); ROLLUP_MANIFEST, COLUMNS unset."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("ROLLUP_MANIFEST", raising=False)
     monkeypatch.delenv("COLUMNS", raising=False)
@@ -105,21 +105,92 @@ def test_rollup_manifest_env_overrides_the_default(
     assert "Site copy of the January 2011 rollup" in capsys.readouterr().out
 
 
-def test_the_default_manifest_is_relative_to_the_working_directory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_the_default_manifest_is_the_shipped_one_from_any_directory(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Without the manifests folder in the working directory, the default path is reported missing."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("ROLLUP_MANIFEST", raising=False)
-
+    """With no manifests folder in the working directory, the default is the shipped manifest."""
     code = main(["manifest", "check"])
 
-    assert code == 2
-    assert capsys.readouterr().err.splitlines() == [
-        "rollup: manifests/hmc40-rollup-2011-01.yml: no such file",
-        "hint: the default manifest is looked for from the current directory: run rollup from the "
-        "project directory, or name one with --manifest or ROLLUP_MANIFEST",
-    ]
+    assert code == 0
+    assert capsys.readouterr().out.startswith(f"{SHIPPED_DIR / SHIPPED.name}: valid: 22 files")
+
+
+def test_a_shipped_manifest_is_named_by_id_and_a_file_by_path(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """
+    --manifest ID is the shipped manifest; ./NAME is a file of that name, even a kebab one; `show`
+    also takes it as its argument, but not both ways at once.
+    """
+    site = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
+    site["metadata"]["title"] = "Site copy"
+    (workdir / "hmc40-rollup-2011-01").write_text(yaml.safe_dump(site), encoding="utf-8")
+
+    by_id = main(["manifest", "show", "--json", "--manifest", "hmc40-rollup-2011-01"])
+    shipped = json.loads(capsys.readouterr().out)
+    by_path = main(["manifest", "show", "--json", "--manifest", "./hmc40-rollup-2011-01"])
+    local = json.loads(capsys.readouterr().out)
+    as_argument = main(["manifest", "show", "--json", "./hmc40-rollup-2011-01"])
+    argument = json.loads(capsys.readouterr().out)
+    twice = main(["manifest", "show", "hmc40-rollup-2011-01", "--manifest", "hmc40-rollup-2011-01"])
+
+    assert (by_id, by_path, as_argument, twice) == (0, 0, 0, 2)
+    assert shipped["metadata"]["title"] == RAW["metadata"]["title"]
+    assert local["metadata"]["title"] == argument["metadata"]["title"] == "Site copy"
+    assert capsys.readouterr().err == "rollup: name the manifest once: as the argument or with --manifest\n"
+
+
+def test_an_unknown_manifest_id_exits_2_listing_the_shipped_ones(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An id no shipped manifest has: one line naming it and the shipped ids, exit 2; from the env too."""
+    code = main(["manifest", "show", "--manifest", "hmc40-rollup-2099-01"])
+    err = capsys.readouterr().err.splitlines()
+    monkeypatch.setenv("ROLLUP_MANIFEST", "nope")
+    from_env = main(["plan", "--inventory", "x"])
+
+    assert (code, from_env) == (2, 2)
+    assert (
+        err[0]
+        == "rollup: hmc40-rollup-2099-01: no shipped manifest has this id (shipped: hmc40-rollup-2011-01)"
+    )
+    assert err[1].startswith("hint: `rollup manifest list` lists them")
+    assert capsys.readouterr().err.startswith("rollup: nope: no shipped manifest has this id")
+
+
+def test_manifest_list_names_the_shipped_manifests(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The table has each shipped manifest's id, KB, title and file; --json follows its schema."""
+    table = main(["manifest", "list"])
+    out = capsys.readouterr().out
+    as_json = main(["manifest", "list", "--json"])
+    document = json.loads(capsys.readouterr().out)
+
+    assert (table, as_json) == (0, 0)
+    assert "hmc40-rollup-2011-01" in out
+    assert "KB2492954" in out
+    assert str(SHIPPED_DIR) in out.replace("\n", "")
+    jsonschema.validate(document, schema("manifest-list"))
+    assert document == {
+        "format": 1,
+        "kind": "manifest-list",
+        "manifests": [
+            {
+                "id": "hmc40-rollup-2011-01",
+                "kb": "KB2492954",
+                "title": RAW["metadata"]["title"],
+                "path": str(SHIPPED_DIR / "hmc40-rollup-2011-01.yml"),
+            }
+        ],
+    }
+
+
+def test_every_shipped_manifest_is_named_by_its_id() -> None:
+    """A shipped manifest's file name is its metadata id, so --manifest ID finds it."""
+    shipped = sorted(SHIPPED_DIR.glob("*.yml"))
+
+    assert shipped
+    for path in shipped:
+        assert yaml.safe_load(path.read_text(encoding="utf-8"))["metadata"]["id"] == path.stem
 
 
 def test_a_bad_manifest_exits_2_with_one_line(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -142,9 +213,7 @@ def test_check_validates_the_manifest(workdir: Path, capsys: pytest.CaptureFixtu
     out = capsys.readouterr().out
 
     assert code == 0
-    assert out.startswith(
-        "manifests/hmc40-rollup-2011-01.yml: valid: 22 files, 21 components, 23 steps; digest "
-    )
+    assert out.startswith(f"{SHIPPED_DIR / SHIPPED.name}: valid: 22 files, 21 components, 23 steps; digest ")
 
 
 def test_check_accepts_a_complete_package(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from rollup.cli.progress import ProgressRenderer, preview_table, summary_table
+from rollup.cli.progress import HEARTBEAT_S, ProgressRenderer, preview_table, summary_table
 from rollup.engine import events as ev
 from rollup.engine.executors import StepReport
 from rollup.engine.run import RunReport
@@ -202,3 +202,94 @@ def test_events_reach_the_renderer_redacted_with_their_outcomes_intact() -> None
     assert event.outcome is ev.StepOutcome.FAILED
     assert event.summary == "login *** refused"
     assert event.log_tail == ("user ***",)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _started(renderer: ProgressRenderer) -> None:
+    renderer(ev.RunStarted(run_id="R2", resumed=False, dry_run=False, hosts=("MPS01", "DNS01"), steps=2,
+                           audit_path="a", fingerprint="f"))  # fmt: skip
+    renderer(ev.StepStarted(step_id="uninstall-components@MPS01", host="MPS01", kind="deployment_tool",
+                            title="t", attempt=1))  # fmt: skip
+
+
+def test_a_long_step_says_every_few_seconds_how_long_it_has_run_and_what_it_does() -> None:
+    """Piped: each unit is a line as it begins; a step still running after HEARTBEAT_S says so again."""
+    console, out = _console()
+    clock = _Clock()
+    renderer = ProgressRenderer(console, live=False, clock=clock)
+    _started(renderer)
+    renderer(ev.StepProgress(step_id="uninstall-components@MPS01", host="MPS01",
+                             unit="uninstall Hosted SharePoint 2007 Namespace (3 of 17)"))  # fmt: skip
+    clock.now += HEARTBEAT_S - 1
+    renderer.tick()
+    quiet_so_far = out.getvalue()
+    clock.now += 1
+    renderer.tick()
+    renderer.tick()  # at once again: nothing new to say yet
+    clock.now += HEARTBEAT_S
+    renderer.tick()
+    renderer.stop()
+
+    lines = out.getvalue().splitlines()
+    assert (
+        "MPS01 uninstall-components@MPS01: uninstall Hosted SharePoint 2007 Namespace (3 of 17)" in lines[-3]
+    )
+    assert "running" not in quiet_so_far
+    assert lines[-2].endswith("MPS01 uninstall-components running 5 s: uninstall Hosted SharePoint 2007 "
+                              "Namespace (3 of 17)")  # fmt: skip
+    assert lines[-1].endswith("MPS01 uninstall-components running 10 s: uninstall Hosted SharePoint 2007 "
+                              "Namespace (3 of 17)")  # fmt: skip
+
+
+def test_a_finished_step_is_not_said_to_run_on() -> None:
+    console, out = _console()
+    clock = _Clock()
+    renderer = ProgressRenderer(console, live=False, clock=clock)
+    _started(renderer)
+    renderer(ev.StepFinished(step_id="uninstall-components@MPS01", host="MPS01", kind="deployment_tool",
+                             title="t", outcome=ev.StepOutcome.DONE, summary="ok"))  # fmt: skip
+    clock.now += 3 * HEARTBEAT_S
+    renderer.tick()
+    renderer.stop()
+
+    assert "running" not in out.getvalue()
+
+
+def test_the_live_table_shows_the_unit_and_the_time_the_step_has_run() -> None:
+    console = Console(file=io.StringIO(), force_terminal=True, width=200)
+    clock = _Clock()
+    renderer = ProgressRenderer(console, live=False, clock=clock)
+    _started(renderer)
+    renderer(
+        ev.StepProgress(
+            step_id="uninstall-components@MPS01", host="MPS01", unit="initialize Exchange (2 of 8)"
+        )
+    )
+    clock.now += 42
+    shown = io.StringIO()
+    Console(file=shown, width=200).print(renderer._table())
+    renderer.stop()
+
+    row = next(line for line in shown.getvalue().splitlines() if line.startswith("MPS01"))
+    assert row.split() == ["MPS01", "uninstall-components", "running", "42", "s", "initialize", "Exchange",
+                           "(2", "of", "8)", "0", "0", "0"]  # fmt: skip
+
+
+def test_quiet_shows_no_progress_at_all() -> None:
+    console, out = _console()
+    clock = _Clock()
+    renderer = ProgressRenderer(console, live=False, quiet=True, clock=clock)
+    _started(renderer)
+    clock.now += 3 * HEARTBEAT_S
+    renderer.tick()
+    renderer(ev.Notice(text="a note"))
+    renderer.stop()
+
+    assert out.getvalue() == ""

@@ -12,7 +12,6 @@ import pytest
 from rollup.audit.redact import SecretRegistry
 from rollup.engine.journal import Journal
 from rollup.engine.rundir import (
-    DEFAULT_RUNS_DIR,
     RUN_ID_PATTERN,
     RunDir,
     RunFacts,
@@ -50,14 +49,26 @@ def _make(runs_dir: Path, *names: str) -> None:
         (runs_dir / name / "run.json").write_text("{}", encoding="utf-8")
 
 
-def test_runs_dir_option_then_environment_then_default(tmp_path: Path) -> None:
-    """--runs-dir beats ROLLUP_RUNS_DIR, which beats .rollup/runs; relative paths are from cwd."""
-    env = {"ROLLUP_RUNS_DIR": "from-env"}
+def test_runs_dir_option_then_environment_then_the_state_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    --runs-dir beats ROLLUP_RUNS_DIR, which beats runs/ in the state directory: ROLLUP_HOME, else
+    the platform's user state directory; relative paths are from cwd.
+    """
+    env = {"ROLLUP_RUNS_DIR": "from-env", "ROLLUP_HOME": "home"}
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
 
     assert resolve_runs_dir("opt", env, cwd=tmp_path) == tmp_path / "opt"
     assert resolve_runs_dir(None, env, cwd=tmp_path) == tmp_path / "from-env"
-    assert resolve_runs_dir(None, {}, cwd=tmp_path) == tmp_path / DEFAULT_RUNS_DIR
-    assert resolve_runs_dir(None, {"ROLLUP_RUNS_DIR": ""}, cwd=tmp_path) == tmp_path / ".rollup" / "runs"
+    assert resolve_runs_dir(None, {"ROLLUP_HOME": "home"}, cwd=tmp_path) == tmp_path / "home" / "runs"
+    assert (
+        resolve_runs_dir(None, {"ROLLUP_HOME": str(tmp_path / "h")}, cwd=Path("/")) == tmp_path / "h" / "runs"
+    )
+    assert resolve_runs_dir(None, {}, cwd=tmp_path) == tmp_path / "xdg" / "rollup" / "runs"
+    assert resolve_runs_dir(None, {"ROLLUP_RUNS_DIR": "", "ROLLUP_HOME": ""}, cwd=tmp_path) == (
+        tmp_path / "xdg" / "rollup" / "runs"
+    )
     assert resolve_runs_dir(tmp_path / "abs", env, cwd=Path("/")) == tmp_path / "abs"
 
 

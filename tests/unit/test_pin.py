@@ -6,6 +6,8 @@ a different package only with ``--force``, nothing is written when refused, and
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from rollup.credentials import CredentialCache
 from rollup.errors import ManifestError, UsageError
 from rollup.lab.prerollup import PACKAGE_SOURCE, rollup_package
 from rollup.model.lock import lock_path, read_lock
-from rollup.model.manifest import load_manifest
+from rollup.model.manifest import SHIPPED_DIR, load_manifest
 from rollup.pin import PinRefused, pin, pin_from, read_local, read_remote
 from rollup.testing.fleet import memory_fleet
 from rollup.transport.base import TransportRegistry
@@ -315,3 +317,27 @@ def test_pinning_from_a_host_reads_the_identity_a_local_package_gives(
     assert remote[0].where == f"MPS01:{PACKAGE_SOURCE}\\DNSClient.msi"
     assert fleet.state("MPS01").operations == ["files.stat"]
     assert fleet.mutations() == dict.fromkeys(fleet.mutations(), 0)
+
+
+def test_a_shipped_manifest_is_pinned_in_the_state_directory(
+    package: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """
+    A shipped manifest is package data: `manifest pin` keeps its lock in pins/ of the state
+    directory (ROLLUP_HOME), never beside it, and every command then reads the manifest pinned,
+    from any working directory.
+    """
+    home = Path(os.environ["ROLLUP_HOME"])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ROLLUP_MANIFEST", raising=False)
+
+    code = main(["manifest", "pin", "--manifest", "hmc40-rollup-2011-01", "--package-dir", str(package)])
+    capsys.readouterr()
+    shown = main(["manifest", "show", "--json"])
+    document = json.loads(capsys.readouterr().out)
+
+    assert (code, shown) == (0, 0)
+    assert (home / "pins" / "hmc40-rollup-2011-01.lock.yml").is_file()
+    assert not (SHIPPED_DIR / "hmc40-rollup-2011-01.lock.yml").exists()
+    assert all(f["sha256"] for f in document["package"]["files"])
+    assert list(tmp_path.iterdir()) == []

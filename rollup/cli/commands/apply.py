@@ -23,19 +23,26 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
-from rollup.cli.options import INVENTORY_ENV, inventory_option, limit_option
+from rollup.cli.console import console
+from rollup.cli.options import (
+    INVENTORY_ENV,
+    MANIFEST_ENV,
+    MANIFEST_HELP,
+    RUNS_DIR_HELP,
+    inventory_option,
+    limit_option,
+    quiet,
+)
 from rollup.cli.progress import ProgressRenderer, preview_table, summary_table
 from rollup.engine.events import Notice, StepOutcome
 from rollup.errors import RollupError, RunFailed, RunWaiting, UsageError
-from rollup.model.manifest import DEFAULT_MANIFEST
+from rollup.model.manifest import DEFAULT_MANIFEST, DEFAULT_MANIFEST_ID
 
 if TYPE_CHECKING:
     from rollup.engine.journal_state import Confirmation
     from rollup.engine.options import AskGate, RunSetup
     from rollup.engine.run import RunReport
     from rollup.planner import PlanStep
-
-RUNS_DIR_HELP = "Where runs are kept (default .rollup/runs)."
 
 
 def runs_dir_option(func: Any) -> Any:
@@ -56,10 +63,10 @@ def runs_dir_option(func: Any) -> Any:
     "-m",
     "--manifest",
     "manifest_path",
-    type=click.Path(path_type=Path),
-    envvar="ROLLUP_MANIFEST",
+    metavar="ID|PATH",
+    envvar=MANIFEST_ENV,
     show_envvar=True,
-    help=f"The manifest file (default {DEFAULT_MANIFEST}).",
+    help=f"{MANIFEST_HELP} [default: {DEFAULT_MANIFEST_ID}]",
 )
 @limit_option
 @click.option(
@@ -130,7 +137,7 @@ def runs_dir_option(func: Any) -> Any:
 @runs_dir_option
 def command(  # noqa: PLR0917 - click passes every option by keyword position
     inventory_ref: str | None,
-    manifest_path: Path | None,
+    manifest_path: str | None,
     limit: str | None,
     package_dir: Path | None,
     wave_size: int | None,
@@ -152,6 +159,7 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
 ) -> None:
     """Apply the rollup to the inventory's hosts, in the KB's order, safely."""
     from rollup.engine import rundir
+    from rollup.model.catalog import manifest_file
 
     if replan and not resume:
         raise UsageError("--replan only makes sense with --resume RUN_ID")
@@ -174,7 +182,9 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
             manifest_path = None
     chosen = _Choices(
         inventory=inventory_ref or earlier.get("inventory"),
-        manifest=manifest_path or _path(earlier.get("manifest")) or DEFAULT_MANIFEST,
+        manifest=manifest_file(manifest_path)
+        if manifest_path
+        else _path(earlier.get("manifest")) or DEFAULT_MANIFEST,
         limit=limit if limit is not None else earlier.get("limit"),
         package_dir=package_dir or _path(earlier.get("package_dir")),
         wave_size=wave_size if wave_size is not None else earlier.get("wave_size"),
@@ -185,10 +195,9 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
     )
     if (as_json or junit or html_report) and dry_run:
         raise UsageError("--json, --junit and --report report a run; --dry-run does not make one")
-    console = Console(highlight=False, soft_wrap=True, stderr=as_json)
     _run(
         chosen,
-        console,
+        console(soft_wrap=True, stderr=as_json, quiet=quiet()),
         runs=runs,
         dry_run=dry_run,
         resume=resume,
@@ -264,7 +273,7 @@ def _run(
     from rollup.engine.run import apply_plan
     from rollup.rehearsal.gate import OVERRIDE_KIND, Verdict, check_gate
 
-    renderer = ProgressRenderer(console, live=console.is_terminal)
+    renderer = ProgressRenderer(console, live=console.is_terminal, quiet=console.quiet)
     setup, folder = _setup(chosen, renderer, runs)
     try:
         gate = None  # a production run needs a passing rehearsal of this manifest (docs/rehearse.md)
@@ -312,7 +321,8 @@ def _run(
             from rollup.engine.rundir import runs_dir_arg
 
             resume_with = f"rollup apply --resume {renderer.run_id}{runs_dir_arg(runs)}"
-            console.print(f"interrupted: run {renderer.run_id} stopped; resume it with: {resume_with}")
+            stopped = f"interrupted: run {renderer.run_id} stopped; resume it with: {resume_with}"
+            (click.echo if console.quiet else console.print)(stopped)
         _report_anyway(html_report, runs, renderer.run_id, console)
         raise
     except RollupError:
@@ -452,6 +462,9 @@ def _conclude(console: Console, report: RunReport, runs: Path) -> None:
     console.print(summary_table(report))
     console.print(f"run id: {report.run_id}")
     console.print(f"audit log: {report.audit_path} (head {report.audit_head})")
+    if console.quiet:
+        counts = ", ".join(f"{n} {state}" for state, n in sorted(_counts(report).items()))
+        click.echo(f"run {report.run_id}: {report.state} ({counts}); audit head {report.audit_head}")
     failed = report.in_state(StepOutcome.FAILED)
     if report.state == "failed":
         first = failed[0].summary if failed else "steps could not start"
@@ -475,3 +488,11 @@ def _asks_an_operator(step: PlanStep) -> bool:
     return step.kind == "manual_gate" or (
         step.kind == "deployment_tool" and step.params.get("strategy") == "manual"
     )
+
+
+def _counts(report: RunReport) -> dict[str, int]:
+    """How many steps of the run ended in each outcome."""
+    found: dict[str, int] = {}
+    for step in report.reports:
+        found[step.outcome.value] = found.get(step.outcome.value, 0) + 1
+    return found

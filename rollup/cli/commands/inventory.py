@@ -8,11 +8,11 @@ reference it uses (never a password: nothing here resolves a reference). Errors 
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from rollup.cli import jsondoc
 from rollup.cli.options import inventory_option, limit_option, load_selected_inventory
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def command() -> None:
 def show(inventory_ref: str | None, limit: str | None, as_json: bool) -> None:
     """Show the hosts of an inventory, their roles, endpoints and credential references."""
     inventory = load_selected_inventory(inventory_ref, limit)
-    click.echo(json.dumps(to_json(inventory), indent=2) if as_json else "\n".join(table(inventory)))
+    click.echo(jsondoc.dumps("inventory", to_json(inventory)) if as_json else "\n".join(table(inventory)))
 
 
 def to_json(inventory: Inventory) -> dict[str, Any]:

@@ -9,7 +9,6 @@ lifts the faults a scenario left on a host. ``serve`` is the background process 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from rollup.cli import jsondoc
 from rollup.cli.options import manifest_option
 from rollup.errors import UsageError
 
@@ -131,7 +131,7 @@ def state(host: str, state_dir: Path, as_json: bool) -> None:
     name = config.host(host).name
     store = FileStateStore(paths.hosts, [h.name for h in config.hosts])
     report = host_report(store.read(name), FileBlobStore(paths.blobs))
-    click.echo(json.dumps(report, indent=2) if as_json else "\n".join(report_lines(report)))
+    click.echo(jsondoc.dumps("lab-host", report) if as_json else "\n".join(report_lines(report)))
 
 
 @command.command(name="release")

@@ -2,7 +2,8 @@
 ``rollup manifest``: show a rollup manifest, check it (and a package folder) against itself, and
 pin a package's identity in its lock file (``pin``, whose work is ``rollup.pin``).
 
-``show --json`` prints the stable document described in docs/json.md. ``check`` validates the
+``list`` shows the manifests shipped with rollup, which ``--manifest`` names by id. ``show --json``
+and ``list --json`` print the stable documents described in docs/json.md. ``check`` validates the
 manifest and, with ``--package-dir``, compares the folder's files with the KB's file table the
 way Windows would find them (names compared case-insensitively). Errors are raised as
 ``rollup.errors`` classes; the CLI boundary prints them.
@@ -11,9 +12,6 @@ way Windows would find them (names compared case-insensitively). Errors are rais
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +20,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from rollup.cli import jsondoc
+from rollup.cli.console import console
 from rollup.cli.options import inventory_option, manifest_option
-from rollup.errors import ExitCode
+from rollup.errors import ExitCode, UsageError
 from rollup.model.fields import windows_key
 from rollup.model.manifest import Manifest, load_manifest
 from rollup.model.steps import ConditionalStep, DeploymentToolStep, Step
@@ -34,14 +34,37 @@ def command() -> None:
     """Show, check or pin a rollup manifest."""
 
 
+"""``format`` of ``rollup manifest list --json`` (docs/json.md); a later format only adds fields."""
+
+
+@command.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the stable JSON document (docs/json.md).")
+def list_(as_json: bool) -> None:
+    """List the manifests shipped with rollup: id (for --manifest), KB, title, file."""
+    from rollup.model.catalog import shipped_manifests
+
+    shipped = shipped_manifests()
+    if as_json:
+        rows = [{"id": m.id, "kb": m.kb, "title": m.title, "path": str(m.path)} for m in shipped]
+        click.echo(jsondoc.dumps("manifest-list", {"manifests": rows}))
+        return
+    table = _table(f"Shipped manifests ({len(shipped)})", "Id", "KB", "Title", "Path")
+    for m in shipped:
+        table.add_row(Text(m.id), Text(m.kb), Text(m.title), Text(str(m.path)))
+    _console().print(table)
+
+
 @command.command("show")
+@click.argument("manifest_ref", metavar="[ID|PATH]", required=False)
 @manifest_option
 @click.option("--json", "as_json", is_flag=True, help="Print the stable JSON document (docs/json.md).")
-def show(manifest_path: Path, as_json: bool) -> None:
-    """Show files, components, Initialize nodes, SQL objects and steps."""
+def show(manifest_ref: str | None, manifest_path: Path, as_json: bool) -> None:
+    """Show files, components, Initialize nodes, SQL objects and steps (of ID|PATH, else --manifest)."""
+    if manifest_ref is not None:
+        manifest_path = _named_once(manifest_ref)
     manifest = load_manifest(manifest_path)
     if as_json:
-        click.echo(json.dumps(manifest.to_json(), indent=2))
+        click.echo(jsondoc.dumps("manifest", manifest.to_json()))
         return
     console = _console()
     _show_summary(console, manifest, manifest_path)
@@ -151,6 +174,16 @@ def pin(
     click.echo(f"{result.lock}: {state}; digest {load_manifest(manifest_path).digest()}")
 
 
+def _named_once(ref: str) -> Path:
+    """The manifest named as an argument, unless ``--manifest`` was given on the command line too."""
+    from rollup.model.catalog import manifest_file
+
+    source = click.get_current_context().get_parameter_source("manifest_path")
+    if source is click.core.ParameterSource.COMMANDLINE:
+        raise UsageError("name the manifest once: as the argument or with --manifest")
+    return manifest_file(ref)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FileCheck:
     """How one package file of the manifest was found in a folder; ``problem`` is None when it matches."""
@@ -210,9 +243,8 @@ def _table(title: str, *headers: str) -> Table:
 
 
 def _console() -> Console:
-    """A console on stdout; 160 columns when stdout is not a terminal, so names are not cut."""
-    wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
-    return Console(highlight=False, width=160 if wide else None)
+    """A console on stdout (``rollup.cli.console``: piped, names are never wrapped)."""
+    return console()
 
 
 def _sha256(path: Path) -> str:

@@ -7,13 +7,13 @@ prints the stable document described in docs/json.md.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
 import click
 
+from rollup.cli import jsondoc
 from rollup.cli.options import inventory_option, limit_option, load_selected_inventory, manifest_option
 from rollup.model.manifest import load_manifest
 from rollup.planner import Plan, build_plan
@@ -35,7 +35,7 @@ def command(
     inventory = load_selected_inventory(inventory_ref, limit)
     plan = build_plan(manifest, inventory, wave_size=wave_size)
     if as_json:
-        click.echo(json.dumps(plan.to_json(), indent=2))
+        click.echo(jsondoc.dumps("plan", plan.to_json()))
         return
     click.echo("\n".join(render(plan)))
 

@@ -23,10 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from rollup.cli.options import inventory_option, manifest_option, runs_dir_option
+from rollup.cli import jsondoc
+from rollup.cli.options import inventory_option, manifest_option, quiet, runs_dir_option
 from rollup.errors import RunFailed, UsageError
 
 if TYPE_CHECKING:
+    from rollup.engine.journal_state import StepRecord
     from rollup.model.inventory import Inventory
     from rollup.model.manifest import Manifest
     from rollup.rehearsal.drills import HostOutage
@@ -74,7 +76,12 @@ class _Choices:
     help="With --simulated: the lab's directory (default: rehearsal-lab beside the runs directory).",
 )
 @runs_dir_option
-@click.option("--json", "as_json", is_flag=True, help="Print the rehearsal record as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rehearsal record as JSON (docs/json.md).")
+@click.option(
+    "--junit",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the stages, drills and the run's steps as JUnit XML to this file.",
+)
 def command(  # noqa: PLR0917 - click passes every option by keyword position
     inventory_ref: str | None,
     manifest_path: Path,
@@ -88,6 +95,7 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
     state_dir: Path | None,
     runs_dir: str | None,
     as_json: bool,
+    junit: Path | None,
 ) -> None:
     """Rehearse the rollup on the lab's VMs (or the simulated lab), then revert them."""
     from rollup.engine.rundir import resolve_runs_dir
@@ -109,7 +117,7 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
         keep=keep,
         seed=secrets.randbelow(2**31) if seed is None else seed,
         confirm=confirm,
-        emit=(lambda _: None) if as_json else click.echo,
+        emit=(lambda _: None) if as_json or quiet() else click.echo,
     )
     if simulated:
         lab_dir = (state_dir or runs.parent / "rehearsal-lab").resolve()
@@ -128,10 +136,14 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
         path = manifest_path.resolve()
         result = _rehearse(manifest, path, inventory, choices, outage=None, simulated=False)
     if as_json:
-        click.echo(result.record.model_dump_json(indent=2))
+        click.echo(jsondoc.dumps("rehearsal", result.record.model_dump(mode="json", exclude={"format"})))
     else:
-        for line in summary(result):
+        for line in summary(result)[: 1 if quiet() else None]:
             click.echo(line)
+    if junit is not None:
+        from rollup.cli.rehearse_report import to_junit, write_junit
+
+        write_junit(to_junit(result.record, _run_steps(runs, result.record.run_id)), junit)
     if not result.passed:
         failed = [str(s.name) for s in result.record.stages if s.result == "failed"]
         failed += [f"drill {d.name}" for d in result.record.drills if d.result == "failed"]
@@ -139,6 +151,22 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
             f"rehearsal {result.record.rehearsal_id} failed: {', '.join(failed) or 'see the record'}",
             hint=f"the record is {result.path}",
         )
+
+
+def _run_steps(runs: Path, run_id: str | None) -> tuple[StepRecord, ...]:
+    """The plan steps of the rehearsal's run as its journal has them (none if it cannot be read)."""
+    from rollup.engine.journal import read_journal
+    from rollup.engine.journal_state import replay
+    from rollup.engine.rundir import resolve_run
+    from rollup.errors import RollupError
+
+    if run_id is None:
+        return ()
+    try:
+        entries = read_journal(resolve_run(runs, run_id).journal_path).entries
+    except RollupError:
+        return ()
+    return tuple(replay(entries, is_live=False).steps.values())
 
 
 def _rehearse(

@@ -9,7 +9,6 @@ described in docs/runs.md.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from typing import Any
 import click
 
 from rollup.audit.chain import ChainReport, verify_chain
+from rollup.cli import jsondoc
 from rollup.cli.options import inventory_option, runs_dir_option
 from rollup.engine.journal import TornTail, read_journal
 from rollup.engine.journal_state import JournalState, replay
@@ -72,7 +72,7 @@ def list_command(runs_dir: str | None, as_json: bool) -> None:
     views = [view_run(root, run) for run in list_runs(root)]
     if as_json:
         data = {"runs_dir": str(root), "runs": [_summary_json(view) for view in views]}
-        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        click.echo(jsondoc.dumps("runs", data, sort_keys=True))
         return
     if not views:
         click.echo(f"{root}: no runs yet")
@@ -103,7 +103,7 @@ def show_command(run_ref: str, runs_dir: str | None, as_json: bool) -> None:
     view = view_run(root, resolve_run(root, run_ref))
     audit = verify_chain(view.run.audit_path) if view.run.audit_path.is_file() else None
     if as_json:
-        click.echo(json.dumps(_show_json(view, audit), indent=2, sort_keys=True))
+        click.echo(jsondoc.dumps("run", _show_json(view, audit), sort_keys=True))
         return
     click.echo("\n".join(_show_lines(view, audit)))
 

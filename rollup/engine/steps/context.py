@@ -263,6 +263,8 @@ class StepContext:
     """Units of work inside this step that this run finished already (the journal, across resumes)."""
     unit_done: Callable[[str], None] = _forget
     """Journals that a unit of work inside this step is done, before the step goes on."""
+    progress: Callable[[str], None] = _forget
+    """Tells the operator which unit of work inside this step begins (a ``StepProgress`` event)."""
 
     @property
     def host(self) -> str:

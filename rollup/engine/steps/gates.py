@@ -224,9 +224,10 @@ class DeploymentTool:
         if action == "start_deployment":
             calls.append((action, deploytool.site_command(template, action=action)))
         ran = 0
-        for unit, params in calls:
+        for n, (unit, params) in enumerate(calls, 1):
             if unit in ctx.units_done:
                 continue  # done by an earlier process of this run (journaled): never twice
+            ctx.progress(f"{unit} ({n} of {len(calls)})")
             try:
                 ctx.call(_COMMAND, params)
             except CommandFailed as exc:

@@ -255,6 +255,7 @@ def wait_for_boot(ctx: StepContext, before: str | None) -> host.HostFacts:
     """
     deadline = time.monotonic() + ctx.step.timeout_s
     went_down = False
+    ctx.progress(f"waiting for {ctx.host} to restart")
     while True:
         try:
             facts: host.HostFacts = ctx.call(_FACTS, host.FactsParams())
@@ -273,10 +274,11 @@ def wait_for_boot(ctx: StepContext, before: str | None) -> host.HostFacts:
         time.sleep(RESTART_POLL_S)
 
 
-def install(ctx: StepContext, local: LocalFile, *, what: str) -> MsiOutcome:
-    """``msiexec /i`` of the package as it lies in the step's ``from_dir`` on the host."""
+def install(ctx: StepContext, local: LocalFile, *, what: str, of: str = "") -> MsiOutcome:
+    """``msiexec /i`` of the package as it lies in the step's ``from_dir`` on the host (``of``: which run)."""
     path = ntpath.join(str(ctx.p["from_dir"]), local.name)
     params = msi.InstallParams(path=path, log=ctx.log_path(what), properties=_properties(ctx.p))
+    ctx.progress(f"msiexec /i {local.name}" + (f" ({of})" if of else ""))
     outcome: MsiOutcome = ctx.call(_INSTALL, params)
     return outcome
 
@@ -339,6 +341,7 @@ class MsiUninstall:
             params = msi.UninstallParams(
                 target=entry.key, log=ctx.log_path(f"uninstall-{entry.display_version}")
             )
+            ctx.progress(f"msiexec /x {entry.display_name} {entry.display_version}")
             outcome = ctx.call(_UNINSTALL, params)
             judge(ctx, outcome, ok, f"removing {entry.display_name} {entry.display_version}")
             removed.append(f"{entry.display_name} {entry.display_version} ({entry.key})")
@@ -371,7 +374,7 @@ class MsiRunTwice:
         notices.extend(ready.notices)
         boot = ready.boot_time
         for run in (1, 2):
-            outcome = install(ctx, local, what=f"run{run}")
+            outcome = install(ctx, local, what=f"run{run}", of=f"run {run} of 2")
             judge(ctx, outcome, ok, f"run {run} of {local.name}")
             notices.extend(_reboot_notice(ctx, outcome))
             codes.append(outcome.exit_code)

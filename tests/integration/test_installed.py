@@ -1,0 +1,95 @@
+"""
+rollup as operators install it: the wheel built from this folder, installed into a fresh virtual
+environment (as ``pipx install`` makes one), runs the main job from an empty directory. Nothing
+comes from the project folder: the manifests are package data, and the runs, the rehearsal record
+and the simulated lab go to the state directory (``ROLLUP_HOME``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ID = "hmc40-rollup-2011-01"
+
+
+def _run(*args: str | Path, cwd: Path, env: dict[str, str], timeout_s: float = 600) -> str:
+    done = subprocess.run(
+        [str(arg) for arg in args],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    assert done.returncode == 0, f"{args}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module", name="installed")
+def _installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ``rollup`` command of a fresh venv holding the wheel (built from a copy of the sources)."""
+    work = tmp_path_factory.mktemp("installed")
+    source = work / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "rollup", source / "rollup", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    _run(
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "-q",
+        "-w",
+        work / "wheels",
+        source,
+        cwd=work,
+        env=env,
+    )
+    (wheel,) = (work / "wheels").glob("rollup-*.whl")
+    _run(sys.executable, "-m", "venv", work / "venv", cwd=work, env=env)
+    _run(work / "venv" / "bin" / "python", "-m", "pip", "install", "-q", wheel, cwd=work, env=env)
+    return work / "venv" / "bin" / "rollup"
+
+
+@pytest.mark.slow
+def test_the_installed_wheel_runs_the_main_job_from_an_empty_directory(
+    installed: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`manifest list`, `manifest show ID` and `rehearse --simulated` succeed; the directory stays empty."""
+    empty, home = tmp_path / "empty", tmp_path / "home"
+    empty.mkdir()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "ROLLUP_"))}
+    env |= {
+        "ROLLUP_HOME": str(home),
+        "ROLLUP_CACHE_DIR": str(tmp_path_factory.getbasetemp() / "rollup-cache"),
+    }
+
+    listed = _run(installed, "manifest", "list", cwd=empty, env=env)
+    document = json.loads(_run(installed, "manifest", "list", "--json", cwd=empty, env=env))
+    shown = _run(installed, "manifest", "show", ID, cwd=empty, env=env)
+    rehearsed = _run(installed, "rehearse", "--simulated", "--seed", "3", cwd=empty, env=env)
+    runs = json.loads(_run(installed, "runs", "list", "--json", cwd=tmp_path, env=env))
+
+    assert ID in listed
+    (manifest,) = document["manifests"]
+    assert manifest["id"] == ID
+    assert Path(manifest["path"]).is_relative_to(installed.parents[1])
+    assert "January 2011 update rollup for Hosted Messaging and Collaboration 4.0 (KB2492954)" in shown
+    assert ": PASSED in " in rehearsed
+    assert len(list((home / "rehearsals").glob("*.json"))) == 1
+    assert runs["runs_dir"] == str(home / "runs")
+    assert [run["state"] for run in runs["runs"]] == ["done"]
+    assert list(empty.iterdir()) == []
