@@ -1,6 +1,6 @@
 """
-rollup as operators install it: the wheel built from this folder, installed into a fresh virtual
-environment (as ``pipx install`` makes one), runs the main job from an empty directory. Nothing
+rollup as operators install it: the wheel built from this folder, installed with ``pipx install``
+into a fresh environment of its own, runs the main job from an empty directory. Nothing
 comes from the project folder: the manifests are package data, and the runs, the rehearsal record
 and the simulated lab go to the state directory (``ROLLUP_HOME``).
 """
@@ -37,7 +37,7 @@ def _run(*args: str | Path, cwd: Path, env: dict[str, str], timeout_s: float = 6
 
 @pytest.fixture(scope="module", name="installed")
 def _installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The ``rollup`` command of a fresh venv holding the wheel (built from a copy of the sources)."""
+    """The ``rollup`` command pipx installed from the wheel (built from a copy of the sources)."""
     work = tmp_path_factory.mktemp("installed")
     source = work / "source"
     source.mkdir()
@@ -59,9 +59,10 @@ def _installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env=env,
     )
     (wheel,) = (work / "wheels").glob("rollup-*.whl")
-    _run(sys.executable, "-m", "venv", work / "venv", cwd=work, env=env)
-    _run(work / "venv" / "bin" / "python", "-m", "pip", "install", "-q", wheel, cwd=work, env=env)
-    return work / "venv" / "bin" / "rollup"
+    pipx = {"PIPX_HOME": str(work / "pipx"), "PIPX_BIN_DIR": str(work / "bin")}
+    pipx["PIPX_MAN_DIR"] = str(work / "man")
+    _run(sys.executable, "-m", "pipx", "install", wheel, cwd=work, env=env | pipx)
+    return work / "bin" / "rollup"
 
 
 @pytest.mark.slow
@@ -86,7 +87,7 @@ def test_the_installed_wheel_runs_the_main_job_from_an_empty_directory(
     assert ID in listed
     (manifest,) = document["manifests"]
     assert manifest["id"] == ID
-    assert Path(manifest["path"]).is_relative_to(installed.parents[1])
+    assert Path(manifest["path"]).is_relative_to(installed.parents[1] / "pipx" / "venvs" / "rollup")
     assert "January 2011 update rollup for Hosted Messaging and Collaboration 4.0 (KB2492954)" in shown
     assert ": PASSED in " in rehearsed
     assert len(list((home / "rehearsals").glob("*.json"))) == 1
