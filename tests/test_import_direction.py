@@ -16,6 +16,7 @@ PRODUCT = [
     "engine",
     "transport",
     "audit",
+    "runreport",
     "planner.py",
     "verify.py",
     "preflight.py",

@@ -285,12 +285,14 @@ class AuditLog:
         retry_waits_s: Sequence[float] = (),
         summary: str = "",
         evidence: Mapping[str, str] | None = None,
+        notices: Sequence[str] = (),
     ) -> AuditRecord:
         """
         A plan step ended: its outcome, exit code, duration and every retry's wait.
 
         ``evidence`` maps evidence file names (in the run directory) to their SHA-256, so a log
-        tail quoted by the record cannot be swapped unnoticed.
+        tail quoted by the record cannot be swapped unnoticed. ``notices``: what the operator
+        was told (a restart pending or started, a host restarted by rollup).
         """
         return self.record(
             AuditEvent.STEP_FINISHED,
@@ -304,6 +306,7 @@ class AuditLog:
             retry_waits_s=[round(wait, 3) for wait in retry_waits_s],
             summary=summary,
             evidence=dict(evidence or {}),
+            notices=list(notices),
         )
 
     def gate_confirmed(self, *, step: str, host: str, by: str, note: str = "") -> AuditRecord:

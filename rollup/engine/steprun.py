@@ -279,6 +279,7 @@ class StepDriver:
             retry_waits_s=report.retry_waits_s,
             summary=summary,
             evidence=evidence,
+            notices=report.notices,
         )
         s.emit(
             ev.StepFinished(

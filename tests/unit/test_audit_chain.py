@@ -316,6 +316,7 @@ def test_typed_records_carry_what_auditors_need(tmp_path: Path) -> None:
             retry_waits_s=[1.0, 2.0],
             summary="reboot required",
             evidence={"install@MPS01-1.log": "a" * 64},
+            notices=["MPS01: msiexec exited 3010: a restart of the host is pending"],
         )
         log.gate_confirmed(step="gate@MPS01", host="MPS01", by="alice", note="checked")
         log.override_recorded(kind="rehearsal_gate_skipped", reason="emergency change 42", by="alice")
@@ -335,5 +336,6 @@ def test_typed_records_carry_what_auditors_need(tmp_path: Path) -> None:
     assert records[1]["retry_waits_s"] == [1.0, 2.0]
     assert records[1]["duration_s"] == 12.346
     assert records[1]["evidence"] == {"install@MPS01-1.log": "a" * 64}
+    assert records[1]["notices"] == ["MPS01: msiexec exited 3010: a restart of the host is pending"]
     assert records[3]["reason"] == "emergency change 42"
     assert verify_chain(path).intact

@@ -35,7 +35,7 @@ from rollup.cli.options import (
 )
 from rollup.cli.progress import ProgressRenderer, preview_table, summary_table
 from rollup.engine.events import Notice, StepOutcome
-from rollup.errors import RunFailed, RunWaiting, UsageError
+from rollup.errors import RollupError, RunFailed, RunWaiting, UsageError
 from rollup.model.manifest import DEFAULT_MANIFEST, DEFAULT_MANIFEST_ID
 
 if TYPE_CHECKING:
@@ -128,6 +128,12 @@ def runs_dir_option(func: Any) -> Any:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the run as JUnit XML to this file (a suite per host, a case per step).",
 )
+@click.option(
+    "--report",
+    "html_report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the run as a self-contained HTML report to this file, however it ends (docs/report.md).",
+)
 @runs_dir_option
 def command(  # noqa: PLR0917 - click passes every option by keyword position
     inventory_ref: str | None,
@@ -148,6 +154,7 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
     reason: str | None,
     as_json: bool,
     junit: Path | None,
+    html_report: Path | None,
     runs_dir: str | None,
 ) -> None:
     """Apply the rollup to the inventory's hosts, in the KB's order, safely."""
@@ -186,8 +193,8 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
         if max_fail_percent is not None
         else float(earlier.get("max_fail_percent") or 0.0),
     )
-    if (as_json or junit) and dry_run:
-        raise UsageError("--json and --junit report a run; --dry-run does not make one")
+    if (as_json or junit or html_report) and dry_run:
+        raise UsageError("--json, --junit and --report report a run; --dry-run does not make one")
     _run(
         chosen,
         console(soft_wrap=True, stderr=as_json, quiet=quiet()),
@@ -202,6 +209,7 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
         skipped=skipped,
         as_json=as_json,
         junit=junit,
+        html_report=html_report,
     )
 
 
@@ -256,6 +264,7 @@ def _run(
     skipped: tuple[tuple[str, str], ...] = (),
     as_json: bool = False,
     junit: Path | None = None,
+    html_report: Path | None = None,
 ) -> None:
     from rollup.cli.apply_preflight import delete_stale_shells, preflight_gate
     from rollup.engine import rundir
@@ -314,16 +323,54 @@ def _run(
             resume_with = f"rollup apply --resume {renderer.run_id}{runs_dir_arg(runs)}"
             stopped = f"interrupted: run {renderer.run_id} stopped; resume it with: {resume_with}"
             (click.echo if console.quiet else console.print)(stopped)
+        _report_anyway(html_report, runs, renderer.run_id, console)
+        raise
+    except RollupError:
+        renderer.stop()
+        _report_anyway(html_report, runs, renderer.run_id, console)
         raise
     finally:
         renderer.stop()
+    _outputs(report, console, runs=runs, as_json=as_json, junit=junit, html_report=html_report)
+    _conclude(console, report, runs)
+
+
+def _outputs(
+    report: RunReport,
+    console: Console,
+    *,
+    runs: Path,
+    as_json: bool,
+    junit: Path | None,
+    html_report: Path | None,
+) -> None:
+    """``--junit FILE``, ``--report FILE`` and ``--json``, for a run that ended (done, failed or waiting)."""
     from rollup.cli.apply_report import dumps, write_junit
 
     if junit is not None:
         write_junit(report, junit)
+    if html_report is not None:
+        from rollup.engine.rundir import RunDir
+        from rollup.runreport.write import write_report
+
+        written = write_report(RunDir(runs / report.run_id), html_report, runs_dir=runs)
+        console.print(f"report: {written}", markup=False, highlight=False)
     if as_json:
         click.echo(dumps(report))
-    _conclude(console, report, runs)
+
+
+def _report_anyway(out: Path | None, runs: Path, run_id: str | None, console: Console) -> None:
+    """``--report`` of a run that stopped on an error: written if the run's files allow it."""
+    if out is None or run_id is None:
+        return
+    from rollup.engine.rundir import RunDir
+    from rollup.runreport.write import write_report
+
+    try:
+        written = write_report(RunDir(runs / run_id), out, runs_dir=runs)
+        console.print(f"report: {written}", markup=False, highlight=False)
+    except (RollupError, OSError) as exc:
+        console.print(f"report: not written: {exc}", markup=False)
 
 
 def _setup(chosen: _Choices, renderer: ProgressRenderer, runs: Path) -> tuple[RunSetup, Path]:
