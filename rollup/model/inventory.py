@@ -130,6 +130,8 @@ class Host:
     """The virtual machine the host is, in a lab that rehearsals snapshot; ``None`` otherwise."""
     ssh_bastion: SshBastion | None = None
     """The SSH jump host its WinRM connections go through; ``None``: straight to the host."""
+    groups: frozenset[str] = frozenset()
+    """Every inventory group the host is in, through groups of groups too (``all`` left out)."""
 
     @property
     def endpoint(self) -> str:
@@ -175,12 +177,22 @@ class InventorySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class UnusedVar:
+    """A variable the inventory sets that rollup does not read, and where it is set."""
+
+    name: str
+    where: str
+
+
+@dataclass(frozen=True, slots=True)
 class Inventory:
     """A loaded, validated inventory. ``hosts`` keeps file order; host names are case-insensitive."""
 
     source: str
     hosts: tuple[Host, ...]
     settings: InventorySettings = field(default_factory=InventorySettings)
+    unused: tuple[UnusedVar, ...] = ()
+    """Every variable rollup does not use, once per place it is set, in reading order."""
 
     @property
     def production(self) -> bool:
@@ -248,6 +260,7 @@ class Inventory:
             row["password"] = host.password.kind if host.password else None
             row["ca_trust_path"] = host.ca_trust_path is not None
             del row["vm"]  # where a lab VM runs is not how rollup connects to it
+            del row["groups"]  # the operator's own grouping; roles say what a host is
             rows.append(row)
         text = json.dumps(rows, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -267,45 +280,35 @@ class Inventory:
         for role in Role:
             if fnmatch.fnmatchcase(role.value, pattern):
                 found.update(h.name for h in self.hosts_in(role))
+        for host in self.hosts:
+            if any(fnmatch.fnmatchcase(group.casefold(), pattern) for group in host.groups):
+                found.add(host.name)
         if not found:
             raise UsageError(f"--limit {quote(term)}: matches no host or group")
         return found
 
 
-def load_inventory(ref: str, *, base_dir: Path | None = None) -> Inventory:
+def load_inventory(
+    ref: str, *, base_dir: Path | None = None, vault_password_file: Path | None = None
+) -> Inventory:
     """
-    Load and validate an inventory.
+    Load and validate an inventory (``rollup.model.inventory_sources`` says which sources, and
+    which of them are read through ``ansible-inventory``).
 
     Args:
-        ref: a NAME (``inventory/NAME.yml`` under ``base_dir``) or a path (it contains ``/`` or
-            ends in ``.yml``/``.yaml``; relative to ``base_dir``).
+        ref: a NAME (``inventory/NAME.yml``, ``.yaml``, ``.ini`` or the folder ``inventory/NAME``
+            under ``base_dir``), a path (a file or a folder, relative to ``base_dir``), or
+            ``ansible:SOURCE`` for any source ``ansible-inventory`` reads.
         base_dir: defaults to the current directory.
+        vault_password_file: handed to ``ansible-inventory``; its use makes the source read by it.
 
     Raises:
-        InventoryError: one line naming the file and the YAML key path.
+        InventoryError: one line naming the file and the key path or line.
     """
-    base = Path.cwd() if base_dir is None else base_dir
-    if "/" in ref or ref.endswith((".yml", ".yaml")):
-        display, path = ref, base / ref
-    elif re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", ref):
-        display, path = f"inventory/{ref}.yml", base / "inventory" / f"{ref}.yml"
-        if not path.exists():
-            known = sorted(p.stem for p in (base / "inventory").glob("*.yml"))
-            raise InventoryError(
-                f"{display}: no such file",
-                hint=f"inventories here: {', '.join(known)}"
-                if known
-                else "an inventory NAME is inventory/NAME.yml under the current directory: "
-                "run rollup from the project directory, or give the inventory file's path",
-            )
-    else:
-        raise InventoryError(f"{quote(ref)}: not an inventory name (letters, digits, _ . -) or a path")
-    data = read_yaml(path, error=InventoryError, display=display)
-    from rollup.model.inventory_side import side_vars
+    from rollup.model.inventory_sources import read_inventory
 
-    group_vars, host_vars = side_vars(path.parent, str(Path(display).parent).removeprefix("."))
-    return parse_inventory(
-        data, source=display, base_dir=path.parent, group_vars=group_vars, host_vars=host_vars
+    return read_inventory(
+        ref, base_dir=Path.cwd() if base_dir is None else base_dir, vault_password_file=vault_password_file
     )
 
 
@@ -316,6 +319,7 @@ def parse_inventory(
     Validate a parsed YAML document (``base_dir``: where file references are relative to), with
     the ``group_vars``/``host_vars`` files beside it (``rollup.model.inventory_side.SideVars``).
     """
-    from rollup.model.inventory_loader import Loader  # the loader builds the records above
+    from rollup.model.inventory_loader import Loader
+    from rollup.model.inventory_side import Document
 
-    return Loader(source, base_dir).load(data, group_vars=group_vars, host_vars=host_vars)
+    return Loader(source, base_dir).load([Document(source, data)], group_vars=group_vars, host_vars=host_vars)
