@@ -279,10 +279,16 @@ def _from_vault(ciphertext: str, password_file: Path, *, host: str, user: str) -
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise CredentialError(f"{host}: ansible-vault took over {VAULT_TIMEOUT_S} s (password of {user})") from None
+        raise CredentialError(
+            f"{host}: ansible-vault took over {VAULT_TIMEOUT_S} s (password of {user})"
+        ) from None
     if done.returncode != 0:
-        lines = [line for line in done.stderr.decode("utf-8", "replace").splitlines() if line.startswith("ERROR")]
-        reason = lines[-1].removeprefix("ERROR! ").removeprefix("ERROR: ") if lines else f"exit {done.returncode}"
+        lines = [
+            line for line in done.stderr.decode("utf-8", "replace").splitlines() if line.startswith("ERROR")
+        ]
+        reason = (
+            lines[-1].removeprefix("ERROR! ").removeprefix("ERROR: ") if lines else f"exit {done.returncode}"
+        )
         raise CredentialError(
             f"{host}: ansible-vault could not decrypt the password of {user} with {password_file}: {reason}"
         )

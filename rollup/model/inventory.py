@@ -35,7 +35,7 @@ from typing import Any
 
 from rollup.credentials import CredentialRef
 from rollup.errors import InventoryError, UsageError
-from rollup.load import quote, read_yaml
+from rollup.load import quote
 from rollup.model.roles import Role
 
 

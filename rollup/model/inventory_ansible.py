@@ -52,7 +52,8 @@ def run(source: str, *, display: str, cwd: Path, vault_password_file: Path | Non
         command += ["--vault-password-file", str(vault_password_file)]
     env = {
         **os.environ,
-        "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true",  # a source Ansible cannot read is an error, not a warning
+        # a source Ansible cannot read is an error, not a warning
+        "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true",
         "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "true",
         "ANSIBLE_NOCOLOR": "true",
         "PYTHONWARNINGS": "ignore",
@@ -128,7 +129,11 @@ def convert(listing: dict[str, Any], *, display: str) -> Document:
             given.add(host)
             where[join_key("all.children", name, "hosts", host)] = f"host {host}"
         inner = _names(body.get("children"), f"children of {name}", display)
-        children[name] = {"hosts": hosts, "vars": _vaulted(body.get("vars")), "children": dict.fromkeys(inner)}
+        children[name] = {
+            "hosts": hosts,
+            "vars": _vaulted(body.get("vars")),
+            "children": dict.fromkeys(inner),
+        }
         where[join_key("all.children", name)] = f"group {name}"
         where[join_key("all.children", name, "vars")] = f"group {name}"
         pending.extend(reversed(inner))

@@ -1,6 +1,7 @@
 """
-Building the frozen records of an inventory from resolved variables: a ``Host`` with its
-connection settings, the inventory-wide ``InventorySettings`` and the lab's hypervisors.
+Resolving a host's variables by Ansible's precedence, and building the frozen records of an
+inventory from them: a ``Host`` with its connection settings, the inventory-wide
+``InventorySettings`` and the lab's hypervisors.
 
 ``HostBuilding`` is the half of ``rollup.model.inventory_loader.Loader`` that runs once every
 variable is resolved; every failure is one ``InventoryError`` line naming where the variable
@@ -9,7 +10,7 @@ was set.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -37,6 +38,12 @@ from rollup.model.inventory_vars import (
 from rollup.model.roles import Role
 
 
+def other_of(where: str, other: str) -> str:
+    """``other`` as a message about ``where`` names it: without the file when it is the same file."""
+    file = where.partition(": ")[0]
+    return other.removeprefix(f"{file}: ") if other.startswith(f"{file}: ") else other
+
+
 @dataclass(frozen=True, slots=True)
 class Var:
     """A checked value and where it was set (``file: key.path`` or ``file: line N: ...``)."""
@@ -45,11 +52,36 @@ class Var:
     path: str
 
 
+@dataclass(slots=True)
+class Group:
+    """A group as read: its variables (inline and from group_vars/), roles given, hosts and children."""
+
+    name: str
+    path: str
+    vars: dict[str, Var] = field(default_factory=dict)
+    file_vars: dict[str, Var] = field(default_factory=dict)
+    roles: dict[str, Var] = field(default_factory=dict)
+    hosts: set[str] = field(default_factory=set)
+    children: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class HostEntry:
+    """A host as read: its variables (inline and from host_vars/) and the roles given to it."""
+
+    name: str
+    path: str
+    vars: dict[str, Var] = field(default_factory=dict)
+    file_vars: dict[str, Var] = field(default_factory=dict)
+    roles: dict[str, Var] = field(default_factory=dict)
+
+
 class HostBuilding:
-    """Turns resolved variables into hosts and settings; the loader supplies ``read_vars``."""
+    """Resolves a host's variables by precedence and builds hosts and settings; the loader reads."""
 
     display: str
     base_dir: Path
+    groups: dict[str, Group]
     defaults: dict[str, Var]
     file_defaults: dict[str, Var]
     settings: dict[str, Var]
@@ -57,8 +89,77 @@ class HostBuilding:
     def fail_at(self, where: str, message: str) -> NoReturn:
         raise InventoryError(f"{where}: {message}")
 
-    def read_vars(self, value: Any, path: str, *, inventory_wide: bool, base: str | None = None) -> dict[str, Var]:
+    def read_vars(
+        self, value: Any, path: str, *, inventory_wide: bool, base: str | None = None
+    ) -> dict[str, Var]:
         raise NotImplementedError
+
+    def descendants(self) -> dict[str, set[str]]:
+        """Every group's transitive children; refuses groups that contain each other."""
+        result: dict[str, set[str]] = {}
+
+        def visit(name: str, trail: tuple[str, ...]) -> set[str]:
+            if name in trail:
+                self.fail_at(
+                    self.groups[name].path, f"groups contain each other: {' > '.join((*trail, name))}"
+                )
+            if name not in result:
+                below: set[str] = set()
+                for child in self.groups[name].children:
+                    below |= {child, *visit(child, (*trail, name))}
+                result[name] = below
+            return result[name]
+
+        for name in self.groups:
+            visit(name, ())
+        return result
+
+    def nearest(
+        self,
+        entry: HostEntry,
+        groups: list[Group],
+        descendants: dict[str, set[str]],
+        *,
+        files: bool,
+        overridden: set[str],
+    ) -> dict[str, Var]:
+        """One level of group variables for a host: a child group's beat its parent's."""
+        merged: dict[str, Var] = {}
+        level = [(g, g.file_vars if files else g.vars) for g in groups]
+        for name in sorted({name for _, found in level for name in found} - overridden):
+            setters = [(g, found[name]) for g, found in level if name in found]
+            nearest = [
+                (g, v) for g, v in setters if not any(o.name in descendants[g.name] for o, _ in setters)
+            ]
+            first_group, first = nearest[0]
+            for other_group, other in nearest[1:]:
+                if other.value != first.value:
+                    self.fail_at(
+                        other.path,
+                        f"conflicts with {other_of(other.path, first.path)} for host {entry.name}, which is in both "
+                        f"groups {first_group.name} and {other_group.name}; set {name} on the host",
+                    )
+            merged[name] = first
+        return merged
+
+    def resolve(
+        self, entry: HostEntry, groups: list[Group], descendants: dict[str, set[str]]
+    ) -> dict[str, Var]:
+        """
+        Ansible's precedence, lowest first: ``all`` vars in the inventory, group vars in the
+        inventory, ``group_vars/all``, ``group_vars/<group>``, host vars in the inventory,
+        ``host_vars/<host>``; within group levels a child group's beat its parent's.
+        """
+        overridden = {*entry.vars, *entry.file_vars}
+        from_files = self.nearest(entry, groups, descendants, files=True, overridden=overridden)
+        overridden |= {*from_files, *self.file_defaults}
+        merged = dict(self.defaults)
+        merged.update(self.nearest(entry, groups, descendants, files=False, overridden=overridden))
+        merged.update(self.file_defaults)
+        merged.update(from_files)
+        merged.update(entry.vars)
+        merged.update(entry.file_vars)
+        return merged
 
     def build_host(
         self,
@@ -174,9 +275,13 @@ class HostBuilding:
             if not isinstance(name, str) or not DNS_NAME.match(name) or name.endswith("."):
                 self.fail_at(path, f"not a valid host name ({HOST_NAME_RULE})")
             if name.casefold() in found:
-                self.fail_at(path, f"also listed as {found[name.casefold()].name}; names are case-insensitive")
+                self.fail_at(
+                    path, f"also listed as {found[name.casefold()].name}; names are case-insensitive"
+                )
             if not isinstance(body, dict) or "provider" not in body:
-                self.fail_at(path, "must be a mapping with provider (hyperv or vmware) and connection variables")
+                self.fail_at(
+                    path, "must be a mapping with provider (hyperv or vmware) and connection variables"
+                )
             own = dict(body)
             provider = own.pop("provider")
             if provider not in tuple(VmProvider):

@@ -161,7 +161,9 @@ class _Reader:
             self.note(path, host)
             for key, value in variables.items():
                 if key in known and known[key] != value:
-                    self.fail(f"{host} {key}: set again, to another value ({self.where[join_key(path, key)]})")
+                    self.fail(
+                        f"{host} {key}: set again, to another value ({self.where[join_key(path, key)]})"
+                    )
                 known[key] = value
                 self.note(join_key(path, key), f"{host} {key}")
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -21,7 +20,7 @@ from rollup.credentials import LITERAL_PASSWORD, VaultRef, is_literal, is_secret
 from rollup.errors import InventoryError
 from rollup.load import join_key
 from rollup.model.inventory import Inventory, UnusedVar
-from rollup.model.inventory_build import HostBuilding, Var
+from rollup.model.inventory_build import Group, HostBuilding, HostEntry, Var, other_of
 from rollup.model.inventory_patterns import expand_range, split_port
 from rollup.model.inventory_side import Document, SideVars
 from rollup.model.inventory_vars import (
@@ -41,33 +40,7 @@ from rollup.model.inventory_vars import (
 )
 from rollup.model.roles import ROLE_NAMES, Role
 
-def other_of(where: str, other: str) -> str:
-    """``other`` as a message about ``where`` names it: without the file when it is the same file."""
-    file = where.partition(": ")[0]
-    return other.removeprefix(f"{file}: ") if other.startswith(f"{file}: ") else other
-
-
 GROUP_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}\Z")
-
-
-@dataclass(slots=True)
-class _Group:
-    name: str
-    path: str
-    vars: dict[str, Var] = field(default_factory=dict)
-    file_vars: dict[str, Var] = field(default_factory=dict)
-    roles: dict[str, Var] = field(default_factory=dict)
-    hosts: set[str] = field(default_factory=set)
-    children: set[str] = field(default_factory=set)
-
-
-@dataclass(slots=True)
-class _HostEntry:
-    name: str
-    path: str
-    vars: dict[str, Var] = field(default_factory=dict)
-    file_vars: dict[str, Var] = field(default_factory=dict)
-    roles: dict[str, Var] = field(default_factory=dict)
 
 
 class Loader(HostBuilding):
@@ -80,8 +53,8 @@ class Loader(HostBuilding):
         self.source = display  # the file being read
         self.where: Mapping[str, str] = {}
         self.typed = False
-        self.groups: dict[str, _Group] = {}
-        self.hosts: dict[str, _HostEntry] = {}  # by casefolded name, in file order
+        self.groups: dict[str, Group] = {}
+        self.hosts: dict[str, HostEntry] = {}  # by casefolded name, in file order
         self.defaults: dict[str, Var] = {}
         self.file_defaults: dict[str, Var] = {}
         self.settings: dict[str, Var] = {}
@@ -93,7 +66,7 @@ class Loader(HostBuilding):
         probe = path
         while probe:
             if probe in self.where:
-                return f"{self.source}: {self.where[probe]}{path[len(probe):]}"
+                return f"{self.source}: {self.where[probe]}{path[len(probe) :]}"
             probe = probe.rpartition(".")[0]
         return f"{self.source}: {path or '(top level)'}"
 
@@ -159,7 +132,11 @@ class Loader(HostBuilding):
         for name, var in found.items():
             earlier = into.setdefault(name, var)
             if earlier.value != var.value:
-                self.fail_at(var.path, f"conflicts with {other_of(var.path, earlier.path)}: {whose} sets {name} twice differently")
+                self.fail_at(
+                    var.path,
+                    f"conflicts with {other_of(var.path, earlier.path)}: "
+                    f"{whose} sets {name} twice differently",
+                )
 
     def take_roles(self, found: dict[str, Var]) -> dict[str, Var]:
         """``rollup_role``/``rollup_roles`` out of a mapping's variables."""
@@ -246,7 +223,7 @@ class Loader(HostBuilding):
             self.fail(path, "all holds every group; it cannot be inside one")
         if name in parents:
             self.fail(path, f"group {name} is inside itself")
-        group = self.groups.setdefault(name, _Group(name, self.at(path)))
+        group = self.groups.setdefault(name, Group(name, self.at(path)))
         body = self.mapping(body, path, ("hosts", "vars", "children"))
         found = self.read_vars(body.get("vars"), join_key(path, "vars"), inventory_wide=False)
         self.merge(group.roles, self.take_roles(found), f"group {name}")
@@ -257,7 +234,7 @@ class Loader(HostBuilding):
             group.children.add(child)
             self.read_group(child, child_body, join_key(path, "children", child), (*parents, name))
 
-    def read_hosts(self, value: Any, path: str, group: _Group | None) -> None:
+    def read_hosts(self, value: Any, path: str, group: Group | None) -> None:
         if value is None:
             return
         if not isinstance(value, dict):
@@ -270,19 +247,22 @@ class Loader(HostBuilding):
                     names = expand_range(bare)
                 except ValueError as exc:
                     self.fail(join_key(path, pattern), str(exc))
-            if port is not None:
-                if body is not None and not isinstance(body, dict):
-                    self.fail(join_key(path, pattern), "must be a mapping of variable names to values")
-                body = {**(body or {}), "ansible_port": port}
+            if port is not None and body is not None and not isinstance(body, dict):
+                self.fail(join_key(path, pattern), "must be a mapping of variable names to values")
+            given = body if port is None else {**(body or {}), "ansible_port": port}
             for name in names:
-                self.read_host(name, body, join_key(path, name), group)
+                self.read_host(name, given, join_key(path, name), group)
 
-    def read_host(self, name: Any, body: Any, host_path: str, group: _Group | None) -> None:
+    def read_host(self, name: Any, body: Any, host_path: str, group: Group | None) -> None:
         if not isinstance(name, str) or not DNS_NAME.match(name) or name.endswith("."):
             self.fail(host_path, f"not a valid host name ({HOST_NAME_RULE})")
-        entry = self.hosts.setdefault(name.casefold(), _HostEntry(name, self.at(host_path)))
+        entry = self.hosts.setdefault(name.casefold(), HostEntry(name, self.at(host_path)))
         if entry.name != name:
-            self.fail(host_path, f"spelled differently at {other_of(self.at(host_path), entry.path)}; host names are case-insensitive")
+            self.fail(
+                host_path,
+                f"spelled differently at {other_of(self.at(host_path), entry.path)}; "
+                "host names are case-insensitive",
+            )
         if group is not None:
             group.hosts.add(name.casefold())
         found = self.read_vars(body, host_path, inventory_wide=False)
@@ -326,7 +306,9 @@ class Loader(HostBuilding):
     def checked(self, key: str, name: str | None, raw: Any, where: str) -> Any:
         """A value rollup uses, checked; a template or a vaulted value other than a password refused."""
         if is_template(raw):
-            self.fail_at(where, "a Jinja template ({{ }}), which rollup does not evaluate; give the value itself")
+            self.fail_at(
+                where, "a Jinja template ({{ }}), which rollup does not evaluate; give the value itself"
+            )
         if isinstance(raw, Vaulted):
             if name != "password":
                 self.fail_at(where, "encrypted with Ansible Vault; rollup decrypts passwords only")
@@ -343,25 +325,7 @@ class Loader(HostBuilding):
         except ValueError as exc:
             self.fail_at(where, str(exc))
 
-    def descendants(self) -> dict[str, set[str]]:
-        """Every group's transitive children; refuses groups that contain each other."""
-        result: dict[str, set[str]] = {}
-
-        def visit(name: str, trail: tuple[str, ...]) -> set[str]:
-            if name in trail:
-                self.fail_at(self.groups[name].path, f"groups contain each other: {' > '.join((*trail, name))}")
-            if name not in result:
-                below: set[str] = set()
-                for child in self.groups[name].children:
-                    below |= {child, *visit(child, (*trail, name))}
-                result[name] = below
-            return result[name]
-
-        for name in self.groups:
-            visit(name, ())
-        return result
-
-    def roles_of(self, entry: _HostEntry, groups: list[_Group]) -> frozenset[Role]:
+    def roles_of(self, entry: HostEntry, groups: list[Group]) -> frozenset[Role]:
         """A host's roles: its groups named as roles, and every ``rollup_role(s)`` given to it or them."""
         roles = {Role(g.name) for g in groups if g.name in ROLE_NAMES}
         for given in (self.all_roles, entry.roles, *(g.roles for g in groups)):
@@ -380,48 +344,9 @@ class Loader(HostBuilding):
         if not found:
             self.fail_at(self.display, "no host has the deployment_tool role; exactly one must")
         if len(found) > 1:
-            where = self.groups[Role.DEPLOYMENT_TOOL].path if Role.DEPLOYMENT_TOOL in self.groups else self.display
+            where = (
+                self.groups[Role.DEPLOYMENT_TOOL].path
+                if Role.DEPLOYMENT_TOOL in self.groups
+                else self.display
+            )
             self.fail_at(where, f"exactly one host may play the deployment_tool role: {', '.join(found)}")
-
-    def nearest(
-        self,
-        entry: _HostEntry,
-        groups: list[_Group],
-        descendants: dict[str, set[str]],
-        *,
-        files: bool,
-        overridden: set[str],
-    ) -> dict[str, Var]:
-        """One level of group variables for a host: a child group's beat its parent's."""
-        merged: dict[str, Var] = {}
-        level = [(g, g.file_vars if files else g.vars) for g in groups]
-        for name in sorted({name for _, found in level for name in found} - overridden):
-            setters = [(g, found[name]) for g, found in level if name in found]
-            nearest = [(g, v) for g, v in setters if not any(o.name in descendants[g.name] for o, _ in setters)]
-            first_group, first = nearest[0]
-            for other_group, other in nearest[1:]:
-                if other.value != first.value:
-                    self.fail_at(
-                        other.path,
-                        f"conflicts with {other_of(other.path, first.path)} for host {entry.name}, which is in both "
-                        f"groups {first_group.name} and {other_group.name}; set {name} on the host",
-                    )
-            merged[name] = first
-        return merged
-
-    def resolve(self, entry: _HostEntry, groups: list[_Group], descendants: dict[str, set[str]]) -> dict[str, Var]:
-        """
-        Ansible's precedence, lowest first: ``all`` vars in the inventory, group vars in the
-        inventory, ``group_vars/all``, ``group_vars/<group>``, host vars in the inventory,
-        ``host_vars/<host>``; within group levels a child group's beat its parent's.
-        """
-        overridden = {*entry.vars, *entry.file_vars}
-        from_files = self.nearest(entry, groups, descendants, files=True, overridden=overridden)
-        overridden |= {*from_files, *self.file_defaults}
-        merged = dict(self.defaults)
-        merged.update(self.nearest(entry, groups, descendants, files=False, overridden=overridden))
-        merged.update(self.file_defaults)
-        merged.update(from_files)
-        merged.update(entry.vars)
-        merged.update(entry.file_vars)
-        return merged

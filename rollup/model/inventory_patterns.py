@@ -38,7 +38,9 @@ def expand_range(pattern: str) -> list[str]:
     found = HOST_RANGE.search(pattern)
     if found is None:
         if "[" in pattern or "]" in pattern:
-            raise ValueError("a host range is [first:last] or [first:last:step], both numbers or both letters")
+            raise ValueError(
+                "a host range is [first:last] or [first:last:step], both numbers or both letters"
+            )
         return [pattern]
     first, last, step = found["first"] or "0", found["last"], int(found["step"] or 1)
     head, tail = pattern[: found.start()], pattern[found.end() :]

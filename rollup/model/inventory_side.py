@@ -112,7 +112,9 @@ def _read(path: Path, display: str) -> Any:
     """A variables file's mapping; a ``!vault`` value in it needs Ansible."""
     tagged = find_vault_tag(path.read_text(encoding="utf-8", errors="replace"))
     if tagged is not None:
-        raise NeedsAnsible(f"{display}: line {tagged[0]}: {tagged[1]}: encrypted with Ansible Vault (!vault)", vault=True)
+        raise NeedsAnsible(
+            f"{display}: line {tagged[0]}: {tagged[1]}: encrypted with Ansible Vault (!vault)", vault=True
+        )
     return read_yaml(path, error=InventoryError, display=display)
 
 
@@ -129,10 +131,5 @@ def side_vars(inventory_dir: Path, display_dir: str) -> tuple[tuple[SideVars, ..
         folder = inventory_dir / kind
         shown = f"{display_dir}/{kind}" if display_dir else kind
         files = _files(folder, shown) if folder.is_dir() else []
-        kinds.append(
-            tuple(
-                SideVars(name, display, _read(path, display))
-                for name, path, display in files
-            )
-        )
+        kinds.append(tuple(SideVars(name, display, _read(path, display)) for name, path, display in files))
     return kinds[0], kinds[1]

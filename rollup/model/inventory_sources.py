@@ -38,7 +38,20 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 NAME_FORMS = (".yml", ".yaml", ".ini", "")
 YAML_EXTENSIONS = (".yml", ".yaml", ".json")
 IGNORED_NAMES = ("host_vars", "group_vars", "vars_plugins")
-IGNORED_ENDINGS = (".orig", ".cfg", ".retry", ".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst")
+IGNORED_ENDINGS = (
+    ".orig",
+    ".cfg",
+    ".retry",
+    ".pyc",
+    ".pyo",
+    ".swp",
+    ".bak",
+    "~",
+    ".rpm",
+    ".md",
+    ".txt",
+    ".rst",
+)
 
 VAULT_PASSWORD_FILE: ContextVar[Path | None] = ContextVar("rollup_vault_password_file", default=None)
 """``--vault-password-file`` of the running command, for ``load_inventory`` calls that do not pass one."""
@@ -58,7 +71,9 @@ def locate(ref: str, base: Path) -> tuple[str, Path]:
                 return f"inventory/{ref}{form}", candidate
         if not (base / ref).exists():
             folder = base / "inventory"
-            known = sorted({p.name.removesuffix(p.suffix) for p in folder.iterdir()}) if folder.is_dir() else []
+            known = (
+                sorted({p.name.removesuffix(p.suffix) for p in folder.iterdir()}) if folder.is_dir() else []
+            )
             raise InventoryError(
                 f"inventory/{ref}.yml: no such file",
                 hint=f"inventories here: {', '.join(known)}"
@@ -126,7 +141,9 @@ def _inventory_files(path: Path, display: str, *, top: bool = True) -> list[tupl
             continue
         if entry.name in IGNORED_NAMES:
             if not top:
-                raise InventoryError(f"{shown}: Ansible reads {entry.name} only in the inventory's own folder")
+                raise InventoryError(
+                    f"{shown}: Ansible reads {entry.name} only in the inventory's own folder"
+                )
             continue
         found += _inventory_files(entry, shown, top=False) if entry.is_dir() else [(entry, shown)]
     if top and not found:
@@ -170,7 +187,9 @@ def _yaml_or_none(text: str, display: str, *, strict: bool) -> dict[str, Any] | 
     tagged = find_vault_tag(text)
     if tagged is not None:
         line, key = tagged
-        raise NeedsAnsible(f"{display}: line {line}: {key}: encrypted with Ansible Vault (!vault)", vault=True)
+        raise NeedsAnsible(
+            f"{display}: line {line}: {key}: encrypted with Ansible Vault (!vault)", vault=True
+        )
     try:
         data = parse_yaml(text, source=display, error=InventoryError)
     except InventoryError:
@@ -180,9 +199,13 @@ def _yaml_or_none(text: str, display: str, *, strict: bool) -> dict[str, Any] | 
     if isinstance(data, dict) or (strict and data is not None):
         return data if isinstance(data, dict) else _not_mapping(display)
     if strict:
-        raise InventoryError(f"{display}: (top level): the file is empty; an inventory starts with all: or a group")
+        raise InventoryError(
+            f"{display}: (top level): the file is empty; an inventory starts with all: or a group"
+        )
     return None
 
 
 def _not_mapping(display: str) -> dict[str, Any]:
-    raise InventoryError(f"{display}: (top level): an inventory is a mapping of group names (all, or groups of your own)")
+    raise InventoryError(
+        f"{display}: (top level): an inventory is a mapping of group names (all, or groups of your own)"
+    )

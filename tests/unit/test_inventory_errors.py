@@ -33,7 +33,11 @@ def add_all_var(line: str) -> str:
 
 CASES: list[tuple[str, str, str]] = [
     ("empty file", "", f"{F}: (top level): the file is empty; an inventory starts with all: or a group"),
-    ("a list", "- MPS01\n", f"{F}: (top level): an inventory is a mapping of group names (all, or groups of your own)"),
+    (
+        "a list",
+        "- MPS01\n",
+        f"{F}: (top level): an inventory is a mapping of group names (all, or groups of your own)",
+    ),
     ("top-level group", BASE + "collab: []\n", f"{F}: collab: must be a mapping with hosts, vars, children"),
     (
         "unknown key in a group",
@@ -130,7 +134,8 @@ CASES: list[tuple[str, str, str]] = [
     (
         "two Deployment Tool hosts",
         edit(("MPS01: {address: 192.0.2.11}", "MPS01: {address: 192.0.2.11}\n        MPS02:")),
-        f"{F}: all.children.deployment_tool: exactly one host may play the deployment_tool role: MPS01, MPS02",
+        f"{F}: all.children.deployment_tool: exactly one host may play the deployment_tool role: "
+        "MPS01, MPS02",
     ),
     (
         "unknown variable",
