@@ -136,7 +136,8 @@ class HostBuilding:
                 if other.value != first.value:
                     self.fail_at(
                         other.path,
-                        f"conflicts with {other_of(other.path, first.path)} for host {entry.name}, which is in both "
+                        f"conflicts with {other_of(other.path, first.path)} for host {entry.name}, "
+                        "which is in both "
                         f"groups {first_group.name} and {other_group.name}; set {name} on the host",
                     )
             merged[name] = first
