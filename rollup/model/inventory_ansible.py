@@ -23,7 +23,7 @@ from typing import Any
 from rollup.errors import InventoryError
 from rollup.load import join_key
 from rollup.model.inventory_side import Document
-from rollup.model.inventory_vars import Vaulted
+from rollup.model.inventory_vars import Vaulted, connects
 
 PROGRAM = "ansible-inventory"
 TIMEOUT_S = 300
@@ -38,18 +38,28 @@ def program() -> str | None:
 
 def run(source: str, *, display: str, cwd: Path, vault_password_file: Path | None) -> Document:
     """
-    ``ansible-inventory``'s view of ``source`` as one document in the YAML layout.
+    ``ansible-inventory``'s view of ``source`` as one document in the YAML layout: the groups and
+    where each variable is set from ``--list --export``; the values of the connection variables
+    rollup uses as Ansible resolves them for each host (``--list``), so precedence is Ansible's.
 
     Raises:
-        InventoryError: the program is missing, fails (its last error line is quoted) or prints
+        InventoryError: the program is missing, fails (its error line is quoted) or prints
             something other than an inventory.
     """
+    exported = _listing(source, display=display, cwd=cwd, vault=vault_password_file, export=True)
+    resolved = _listing(source, display=display, cwd=cwd, vault=vault_password_file, export=False)
+    meta = resolved.get("_meta")
+    hostvars = meta.get("hostvars") if isinstance(meta, dict) else None
+    return convert(exported, display=display, resolved=hostvars if isinstance(hostvars, dict) else {})
+
+
+def _listing(source: str, *, display: str, cwd: Path, vault: Path | None, export: bool) -> dict[str, Any]:
     found = program()
     if found is None:
         raise InventoryError(f"{display}: {NEEDS_ANSIBLE}")
-    command = [found, "-i", source, "--list", "--export"]
-    if vault_password_file is not None:
-        command += ["--vault-password-file", str(vault_password_file)]
+    command = [found, "-i", source, "--list", *(["--export"] if export else [])]
+    if vault is not None:
+        command += ["--vault-password-file", str(vault)]
     env = {
         **os.environ,
         # a source Ansible cannot read is an error, not a warning
@@ -72,7 +82,7 @@ def run(source: str, *, display: str, cwd: Path, vault_password_file: Path | Non
         raise InventoryError(f"{display}: {PROGRAM} did not print JSON") from None
     if not isinstance(listing, dict):
         raise InventoryError(f"{display}: {PROGRAM} did not print an inventory")
-    return convert(listing, display=display)
+    return listing
 
 
 def _reason(stderr: bytes, code: int) -> str:
@@ -104,8 +114,24 @@ def _names(value: Any, what: str, display: str) -> list[str]:
     return value
 
 
-def convert(listing: dict[str, Any], *, display: str) -> Document:
-    """``ansible-inventory --list --export`` JSON as one document, groups in the order Ansible lists them."""
+def _host_body(own: Any, resolved: Any) -> Any:
+    """
+    A host's variables: those rollup connects with as Ansible resolved them for the host, and
+    its own others (so a variable rollup does not use is reported where it is set).
+    """
+    own = own if isinstance(own, dict) else {}
+    resolved = resolved if isinstance(resolved, dict) else {}
+    body = {key: value for key, value in own.items() if not connects(key)}
+    body.update({key: value for key, value in resolved.items() if connects(key)})
+    return _vaulted(body)
+
+
+def convert(listing: dict[str, Any], *, display: str, resolved: dict[str, Any] | None = None) -> Document:
+    """
+    ``ansible-inventory --list --export`` JSON as one document, groups in the order Ansible lists
+    them; ``resolved``: each host's variables as ``--list`` resolves them.
+    """
+    resolved = resolved or {}
     meta = listing.get("_meta") or {}
     hostvars = meta.get("hostvars") or {} if isinstance(meta, dict) else {}
     if not isinstance(hostvars, dict):
@@ -125,7 +151,7 @@ def convert(listing: dict[str, Any], *, display: str) -> Document:
             raise InventoryError(f"{display}: {PROGRAM} gave group {name} that is not a mapping")
         hosts: dict[str, Any] = {}
         for host in _names(body.get("hosts"), f"hosts of {name}", display):
-            hosts[host] = None if host in given else _vaulted(hostvars.get(host))
+            hosts[host] = None if host in given else _host_body(hostvars.get(host), resolved.get(host))
             given.add(host)
             where[join_key("all.children", name, "hosts", host)] = f"host {host}"
         inner = _names(body.get("children"), f"children of {name}", display)
@@ -137,7 +163,7 @@ def convert(listing: dict[str, Any], *, display: str) -> Document:
         where[join_key("all.children", name)] = f"group {name}"
         where[join_key("all.children", name, "vars")] = f"group {name}"
         pending.extend(reversed(inner))
-    loose = {host: _vaulted(hostvars.get(host)) for host in _names(top.get("hosts"), "all.hosts", display)}
+    loose = {host: _host_body(hostvars.get(host), resolved.get(host)) for host in _names(top.get("hosts"), "all.hosts", display)}
     for host in loose:
         where[join_key("all.hosts", host)] = f"host {host}"
     data = {"all": {"vars": _vaulted(top.get("vars")), "hosts": loose, "children": children}}

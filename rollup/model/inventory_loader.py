@@ -97,7 +97,7 @@ class Loader(HostBuilding):
             in_groups = [g for g in self.groups.values() if key in members[g.name]]
             roles = self.roles_of(entry, in_groups)
             resolved = self.resolve(entry, in_groups, descendants)
-            groups = frozenset(g.name for g in in_groups)
+            groups = frozenset(g.name for g in in_groups) or frozenset({"ungrouped"})
             built.append(self.build_host(entry.name, resolved, roles, settings, groups))
             self.check_vm_unique(built[-1], resolved, vms)
         self.check_deployment_tool(built)
@@ -276,7 +276,7 @@ class Loader(HostBuilding):
         The variables rollup uses, checked, by rollup name (and ``rollup_role(s)`` as written);
         every other variable is recorded as unused. ``base``: the full location ``path`` is under.
         """
-        where_of = self.at(path) if base is None else base
+        where_of = (self.at(path) if path else self.source) if base is None else base
         if value is None:
             return {}
         if not isinstance(value, dict):
@@ -293,7 +293,7 @@ class Loader(HostBuilding):
                 refusal = unknown_variable(key)
                 if refusal is not None:
                     self.fail_at(where, refusal)
-                self.unused.setdefault((key, where), UnusedVar(key, where.rpartition(".")[0] or where))
+                self.unused.setdefault((key, where_of), UnusedVar(key, where_of))
                 continue
             found_value = self.checked(key, name, raw, where)
             if name is None:

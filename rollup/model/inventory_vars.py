@@ -260,6 +260,11 @@ DEFAULT_OPERATION_TIMEOUT_S = 20.0
 DEFAULT_READ_TIMEOUT_S = 30.0
 
 
+def connects(key: str) -> bool:
+    """Whether ``key`` is a host variable rollup reads or checks (any spelling), not a setting or role."""
+    return key in SPELLINGS or key in ANSIBLE_CHECKED
+
+
 ROLE_VARS = ("rollup_role", "rollup_roles")
 """The variables that give a host roles besides its groups' names (they add up, they do not override)."""
 
