@@ -163,7 +163,10 @@ def convert(listing: dict[str, Any], *, display: str, resolved: dict[str, Any] |
         where[join_key("all.children", name)] = f"group {name}"
         where[join_key("all.children", name, "vars")] = f"group {name}"
         pending.extend(reversed(inner))
-    loose = {host: _host_body(hostvars.get(host), resolved.get(host)) for host in _names(top.get("hosts"), "all.hosts", display)}
+    loose = {
+        host: _host_body(hostvars.get(host), resolved.get(host))
+        for host in _names(top.get("hosts"), "all.hosts", display)
+    }
     for host in loose:
         where[join_key("all.hosts", host)] = f"host {host}"
     data = {"all": {"vars": _vaulted(top.get("vars")), "hosts": loose, "children": children}}

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from rollup.credentials import EnvRef, KeyringRef, VaultRef, resolve_credentials
-from rollup.errors import InventoryError
+from rollup.errors import CredentialError, InventoryError
 from rollup.model.inventory import Host, Inventory, load_inventory
 from rollup.model.roles import Role
 
@@ -106,7 +106,9 @@ def assert_same_as_ansible(inventory: Inventory, source: str) -> None:
     assert {h.name for h in inventory.hosts} == set(groups)
     for host in inventory.hosts:
         assert host.groups == groups[host.name], host.name
-        assert connection(host) == expected_connection(host.name, hostvars.get(host.name, {}), base), host.name
+        assert connection(host) == expected_connection(host.name, hostvars.get(host.name, {}), base), (
+            host.name
+        )
 
 
 @pytest.mark.parametrize("source", STATIC)
@@ -132,7 +134,7 @@ def test_through_ansible_inventory_the_same_inventory_comes_out(source: str) -> 
 
 
 def test_ini_values_are_typed_as_ansible_types_them() -> None:
-    """hosts.ini: ``true`` is text that rollup reads as a boolean, a dict literal is a reference, ports are numbers."""
+    """hosts.ini: ``true`` is text read as a boolean, a dict literal is a reference, ports are numbers."""
     inventory = load_inventory("ini-hmc/hosts.ini", base_dir=FIXTURES)
     dns = inventory.host("DNS01")
 
@@ -150,7 +152,12 @@ def test_roles_come_from_rollup_role_in_groups_of_any_name() -> None:
     assert inventory.host("MPS01.hosting.example").roles == {Role.DEPLOYMENT_TOOL, Role.MPS_ENGINE}
     assert inventory.host("PROV03.hosting.example").roles == {Role.WEB_SERVICES}
     assert inventory.host("DNS01.hosting.example").roles == {Role.DNS}
-    assert inventory.host("COLLAB01.hosting.example").groups == {"datacenter", "dc_south", "frontends", "monitoring"}
+    assert inventory.host("COLLAB01.hosting.example").groups == {
+        "datacenter",
+        "dc_south",
+        "frontends",
+        "monitoring",
+    }
     assert isinstance(inventory.host("MPSSQL01.hosting.example").password, KeyringRef)
     sql = inventory.host("MPSSQL01.hosting.example")
     # group_vars/datacenter.yml beats what hosts.yml gives sql_servers, as in Ansible
@@ -159,7 +166,7 @@ def test_roles_come_from_rollup_role_in_groups_of_any_name() -> None:
 
 
 def test_a_folder_reads_every_inventory_file_and_skips_what_ansible_skips() -> None:
-    """site-folder: an INI and a YAML file make one inventory; README.md is skipped; host_vars/DNS01 has no extension."""
+    """site-folder: an INI and a YAML file make one inventory; README.md is skipped; host_vars/DNS01 is read."""
     inventory = load_inventory("site-folder", base_dir=FIXTURES)
 
     assert len(inventory.hosts) == 8
@@ -196,7 +203,7 @@ def test_a_wrong_vault_password_is_one_line_naming_the_host(tmp_path: Path) -> N
     wrong.write_text("not the passphrase\n", encoding="utf-8")
     inventory = load_inventory("vaulted/hosts.yml", base_dir=FIXTURES, vault_password_file=wrong)
 
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(CredentialError) as caught:
         resolve_credentials(inventory.host("LABMPS01"), prompt=None)
 
     assert str(caught.value).startswith(
@@ -211,13 +218,15 @@ def test_a_wrong_vault_password_is_one_line_naming_the_host(tmp_path: Path) -> N
         (
             "vaulted/hosts.yml",
             True,
-            "vaulted/group_vars/all/vault.yml: line 2: ansible_password: encrypted with Ansible Vault (!vault); "
+            "vaulted/group_vars/all/vault.yml: line 2: ansible_password: "
+            "encrypted with Ansible Vault (!vault); "
             "reading it needs ansible-inventory (ansible-core) installed",
         ),
         (
             "vaulted/hosts.yml",
             False,
-            "vaulted/group_vars/all/vault.yml: line 2: ansible_password: encrypted with Ansible Vault (!vault); "
+            "vaulted/group_vars/all/vault.yml: line 2: ansible_password: "
+            "encrypted with Ansible Vault (!vault); "
             "give --vault-password-file FILE to read it",
         ),
         (
@@ -237,7 +246,7 @@ def test_a_wrong_vault_password_is_one_line_naming_the_host(tmp_path: Path) -> N
 def test_what_needs_ansible_is_refused_in_one_line(
     monkeypatch: pytest.MonkeyPatch, source: str, without: bool, expected: str
 ) -> None:
-    """Without ansible-inventory (or its vault password), a source only Ansible reads is one line naming it."""
+    """Without ansible-inventory (or a vault password), a source only Ansible reads is one line naming it."""
     if without:
         monkeypatch.setenv("PATH", WITHOUT_ANSIBLE)
         assert shutil.which("ansible-inventory") is None
