@@ -166,7 +166,7 @@ def test_roles_come_from_rollup_role_in_groups_of_any_name() -> None:
 
 
 def test_a_folder_reads_every_inventory_file_and_skips_what_ansible_skips() -> None:
-    """site-folder: an INI and a YAML file make one inventory; README.md is skipped; host_vars/DNS01 is read."""
+    """site-folder: an INI and a YAML file make one inventory; README.md is skipped; host_vars/DNS01 read."""
     inventory = load_inventory("site-folder", base_dir=FIXTURES)
 
     assert len(inventory.hosts) == 8
