@@ -232,14 +232,6 @@ ANSIBLE_CHECKED: dict[str, Check] = {
     "ansible_winrm_message_encryption": _choice("auto", "always"),
     "ansible_winrm_path": _choice("/wsman", "wsman"),
 }
-ANSIBLE_IGNORED = frozenset(  # no bearing on how rollup connects or what it runs
-    {
-        "ansible_shell_type",
-        "ansible_python_interpreter",
-        "ansible_winrm_kinit_cmd",
-        "ansible_winrm_kinit_mode",
-    },
-)
 SETTINGS: dict[str, Check] = {
     "rollup_production": _bool,
     "rollup_collab_wave_size": _whole(1, 1000),
@@ -255,7 +247,7 @@ _NUMBER_CHECKS = frozenset({
     HOST_VARS["port"], HOST_VARS["operation_timeout_s"], HOST_VARS["read_timeout_s"],
     SETTINGS["rollup_collab_wave_size"], SETTINGS["rollup_rehearsal_max_age_days"],
 })  # fmt: skip
-_KNOWN = sorted({*SPELLINGS, *ANSIBLE_CHECKED, *ANSIBLE_IGNORED, *SETTINGS})
+_KNOWN = sorted({*SPELLINGS, *ANSIBLE_CHECKED, *SETTINGS})
 DEFAULT_OPERATION_TIMEOUT_S = 20.0
 DEFAULT_READ_TIMEOUT_S = 30.0
 

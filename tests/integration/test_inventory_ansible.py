@@ -265,3 +265,16 @@ def test_ansible_inventory_failing_is_one_line(tmp_path: Path) -> None:
 
     assert str(caught.value).startswith("cloud.yml: ansible-inventory failed: ")
     assert "\n" not in str(caught.value)
+
+
+def test_a_mistake_read_through_ansible_inventory_names_the_host(tmp_path: Path) -> None:
+    """From ansible-inventory, errors name the source and the host whose resolved variable is wrong."""
+    (tmp_path / "hosts.ini").write_text(
+        "[deployment_tool]\nMPS01\n[mps_engine]\nMPS01\n[hmc:children]\nmps_engine\n[hmc:vars]\nansible_port=70000\n",
+        encoding="utf-8",
+    )
+
+    with pytest.raises(InventoryError) as caught:
+        load_inventory("ansible:hosts.ini", base_dir=tmp_path)
+
+    assert str(caught.value) == "ansible:hosts.ini: host MPS01.ansible_port: must be 1-65535"

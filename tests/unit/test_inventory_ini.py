@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,73 @@ def test_a_yaml_host_with_a_port_and_a_top_level_group(tmp_path: Path) -> None:
     assert inventory.host("MPS01").port == 5986
     assert inventory.host("COLLAB01").groups == {"frontends"}
     assert inventory.host("COLLAB01").roles == {Role.COLLAB}
+
+
+ROLES_EXAMPLE = """\
+[web]
+PROV[01:02].hosting.example
+
+[sql_servers]
+MPSSQL01.hosting.example
+
+[mps]
+MPS01.hosting.example rollup_roles="['deployment_tool', 'mps_engine']"
+
+[web:vars]
+rollup_role=web_services
+
+[sql_servers:vars]
+rollup_role=mpssql
+"""
+
+
+def test_the_roles_example_of_the_docs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/inventory.md's Roles example, through `rollup inventory show`."""
+    from rollup.cli.main import main
+
+    assert ROLES_EXAMPLE in (Path(__file__).parents[2] / "docs" / "inventory.md").read_text(encoding="utf-8")
+    (tmp_path / "hosts.ini").write_text(ROLES_EXAMPLE, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["inventory", "show", "-i", "hosts.ini", "--json"]) == 0
+    hosts = {h["name"]: h["roles"] for h in json.loads(capsys.readouterr().out)["hosts"]}
+    assert hosts == {
+        "PROV01.hosting.example": ["web_services"],
+        "PROV02.hosting.example": ["web_services"],
+        "MPSSQL01.hosting.example": ["mpssql"],
+        "MPS01.hosting.example": ["deployment_tool", "mps_engine"],
+    }
+
+
+def test_a_folder_tells_yaml_from_ini_as_ansible_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No extension: YAML if a YAML mapping, else INI; .txt skipped; NAME finds the folder inventory/NAME."""
+    from rollup.cli.main import main
+
+    site = tmp_path / "inventory" / "site"
+    (site / "more").mkdir(parents=True)
+    (site / "hosts").write_text(HEAD, encoding="utf-8")
+    (site / "more" / "extra").write_text("dns:\n  hosts:\n    DNS01:\n", encoding="utf-8")
+    (site / "notes.txt").write_text("[not read\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["inventory", "show", "-i", "site", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["source"] == "inventory/site"
+    assert [h["name"] for h in data["hosts"]] == ["MPS01", "DNS01"]
+
+
+def test_a_toml_inventory_needs_ansible(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    (tmp_path / "hosts.toml").write_text("[web]\n", encoding="utf-8")
+
+    with pytest.raises(InventoryError) as caught:
+        load_inventory("hosts.toml", base_dir=tmp_path)
+
+    assert str(caught.value) == (
+        "hosts.toml: an inventory in Ansible's TOML format; "
+        "reading it needs ansible-inventory (ansible-core) installed"
+    )
