@@ -1,7 +1,8 @@
 """
 Inventories: which hosts play which roles, and how rollup reaches each of them.
 
-The file layout is Ansible's YAML inventory, so an operator can reuse what they have::
+The layout is Ansible's inventory (YAML or INI, a file or a folder, or whatever
+``ansible-inventory`` reads), so an operator can reuse what they have::
 
     all:
       vars: {rollup_production: true, rollup_user: HOSTING\\svc-rollup, rollup_password: {env: PW}}
@@ -9,16 +10,16 @@ The file layout is Ansible's YAML inventory, so an operator can reuse what they 
         deployment_tool: {hosts: {MPS01: {address: 192.0.2.11}}}
         mps_engine: {hosts: {MPS01: null, MPS02: {ansible_host: 192.0.2.12}}}
 
-Groups are roles (``rollup.model.roles.Role``) and nothing else, so a typo in a group name is an
-error rather than a group that selects no host. A group's ``children`` are roles too, whose hosts
-also belong to the parent role. Variables resolve as in Ansible, ``all.vars`` < group vars < host
-vars, except that two unrelated groups of one host disagreeing on a variable is refused instead
-of settled by name order. The Ansible layout does not map onto one pydantic model (variables have
+A host's roles (``rollup.model.roles.Role``) are its groups named after a role and every
+``rollup_role``/``rollup_roles`` given to it or its groups; a host with no role is an error, so a
+misspelt group cannot quietly leave a host out. Variables resolve by Ansible's precedence,
+except that two unrelated groups of one host disagreeing on a variable is refused instead of
+settled by name order. The Ansible layout does not map onto one pydantic model (variables have
 several spellings, and precedence needs to know where each value came from), so the loader walks
-the document itself (``rollup.model.inventory_loader``) and checks each value with the small
-functions of ``rollup.model.inventory_vars``; every failure is one ``InventoryError`` line naming
-the file and the YAML key path. docs/inventory.md is the
-operator's reference for every rule here.
+the documents itself (``rollup.model.inventory_sources`` finds them, ``inventory_loader`` walks
+them) and checks each value with the small functions of ``rollup.model.inventory_vars``; every
+failure is one ``InventoryError`` line naming the file and the key path or line. docs/inventory.md
+is the operator's reference for every rule here.
 """
 
 from __future__ import annotations
