@@ -63,7 +63,7 @@ class Loader(HostBuilding):
 
     def at(self, path: str) -> str:
         """Where ``path`` of the file being read is: ``file: key.path``, or ``file: line N: ...``."""
-        probe = path
+        probe = path if self.where else ""
         while probe:
             if probe in self.where:
                 return f"{self.source}: {self.where[probe]}{path[len(probe) :]}"
