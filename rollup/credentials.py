@@ -102,7 +102,25 @@ class PromptRef:
         return "prompt"
 
 
-CredentialRef = EnvRef | KeyringRef | FileRef | PromptRef
+@dataclass(frozen=True, slots=True)
+class VaultRef:
+    """
+    A password encrypted with Ansible Vault (an ``ansible_password: !vault |`` value read through
+    ``ansible-inventory``), decrypted by ``ansible-vault`` with ``password_file`` when a run needs it.
+    """
+
+    ciphertext: str
+    password_file: Path
+
+    @property
+    def kind(self) -> str:
+        return "vault"
+
+    def describe(self) -> str:
+        return f"vault {self.password_file.name}"
+
+
+CredentialRef = EnvRef | KeyringRef | FileRef | PromptRef | VaultRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +243,8 @@ def _fetch(ref: CredentialRef, *, host: str, user: str, prompt: Prompt | None, e
             return _from_keyring(service, keyring_user or user, host=host)
         case FileRef(path):
             return _from_file(path, host=host)
+        case VaultRef(ciphertext, password_file):
+            return _from_vault(ciphertext, password_file, host=host, user=user)
         case PromptRef():
             if prompt is None:
                 raise CredentialError(
@@ -234,6 +254,48 @@ def _fetch(ref: CredentialRef, *, host: str, user: str, prompt: Prompt | None, e
             if not answer:
                 raise CredentialError(f"{host}: no password was entered for {user}")
             return answer
+
+
+VAULT_TIMEOUT_S = 60
+
+
+def _from_vault(ciphertext: str, password_file: Path, *, host: str, user: str) -> str:
+    """Decrypt a vaulted password with ``ansible-vault`` (Ansible's own program; rollup has no vault code)."""
+    import shutil
+    import subprocess
+
+    program = shutil.which("ansible-vault")
+    if program is None:
+        raise CredentialError(
+            f"{host}: the password of {user} is encrypted with Ansible Vault; decrypting it needs "
+            "ansible-vault (ansible-core) installed"
+        )
+    try:
+        done = subprocess.run(
+            [program, "decrypt", "--vault-password-file", str(password_file), "--output", "-"],
+            input=ciphertext.encode("utf-8"),
+            capture_output=True,
+            timeout=VAULT_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise CredentialError(
+            f"{host}: ansible-vault took over {VAULT_TIMEOUT_S} s (password of {user})"
+        ) from None
+    if done.returncode != 0:
+        lines = [
+            line for line in done.stderr.decode("utf-8", "replace").splitlines() if line.startswith("ERROR")
+        ]
+        reason = (
+            lines[-1].removeprefix("ERROR! ").removeprefix("ERROR: ") if lines else f"exit {done.returncode}"
+        )
+        raise CredentialError(
+            f"{host}: ansible-vault could not decrypt the password of {user} with {password_file}: {reason}"
+        )
+    value = done.stdout.decode("utf-8", "replace")
+    if not value:
+        raise CredentialError(f"{host}: the vaulted password of {user} is empty")
+    return value
 
 
 def _from_keyring(service: str, user: str, *, host: str) -> str:

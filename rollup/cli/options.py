@@ -46,7 +46,15 @@ def manifest_option(func: F) -> F:
 
 
 def inventory_option(func: F) -> F:
-    """``--inventory NAME|PATH`` (env ``ROLLUP_INVENTORY``)."""
+    """``--inventory NAME|PATH`` (env ``ROLLUP_INVENTORY``) and ``--vault-password-file FILE``."""
+    with_vault = click.option(
+        "--vault-password-file",
+        metavar="FILE",
+        type=click.Path(path_type=Path),
+        expose_value=False,
+        callback=_vault_password_file,
+        help="Read the inventory through ansible-inventory, which decrypts Ansible Vault with FILE.",
+    )(func)
     return click.option(
         "-i",
         "--inventory",
@@ -54,8 +62,16 @@ def inventory_option(func: F) -> F:
         metavar="NAME|PATH",
         envvar=INVENTORY_ENV,
         show_envvar=True,
-        help="The inventory: NAME for inventory/NAME.yml, or a PATH.",
-    )(func)
+        help="The inventory: NAME (inventory/NAME.yml, .ini or folder), a file or folder, or ansible:SOURCE.",
+    )(with_vault)
+
+
+def _vault_password_file(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    """Keep ``--vault-password-file`` for every inventory this command loads, until it ends."""
+    from rollup.model.inventory_sources import VAULT_PASSWORD_FILE
+
+    token = VAULT_PASSWORD_FILE.set(value)
+    ctx.call_on_close(lambda: VAULT_PASSWORD_FILE.reset(token))
 
 
 def limit_option(func: F) -> F:
@@ -68,13 +84,24 @@ def limit_option(func: F) -> F:
     )(func)
 
 
-def load_selected_inventory(ref: str | None, limit: str | None) -> Inventory:
-    """The inventory named by ``--inventory``, narrowed by ``--limit``."""
+def load_selected_inventory(ref: str | None, limit: str | None, *, note_unused: bool = True) -> Inventory:
+    """
+    The inventory named by ``--inventory``, narrowed by ``--limit``. ``note_unused``: say on
+    stderr, in one line, how many variables rollup does not use (``rollup inventory show`` lists them).
+    """
     from rollup.model.inventory import load_inventory
 
     if not ref:
         raise UsageError(f"--inventory NAME|PATH is required, or set {INVENTORY_ENV}")
-    return load_inventory(ref).select(limit)
+    inventory = load_inventory(ref)
+    if note_unused and inventory.unused:
+        count = len({item.name for item in inventory.unused})
+        click.echo(
+            f"rollup: {inventory.source}: {count} variable{'s' if count != 1 else ''} rollup does not use "
+            "(rollup inventory show lists them)",
+            err=True,
+        )
+    return inventory.select(limit)
 
 
 RUNS_DIR_HELP = f"Where runs are kept [default: ${RUNS_DIR_ENV}, else runs/ in the state directory]."

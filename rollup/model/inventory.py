@@ -1,7 +1,8 @@
 """
 Inventories: which hosts play which roles, and how rollup reaches each of them.
 
-The file layout is Ansible's YAML inventory, so an operator can reuse what they have::
+The layout is Ansible's inventory (YAML or INI, a file or a folder, or whatever
+``ansible-inventory`` reads), so an operator can reuse what they have::
 
     all:
       vars: {rollup_production: true, rollup_user: HOSTING\\svc-rollup, rollup_password: {env: PW}}
@@ -9,16 +10,16 @@ The file layout is Ansible's YAML inventory, so an operator can reuse what they 
         deployment_tool: {hosts: {MPS01: {address: 192.0.2.11}}}
         mps_engine: {hosts: {MPS01: null, MPS02: {ansible_host: 192.0.2.12}}}
 
-Groups are roles (``rollup.model.roles.Role``) and nothing else, so a typo in a group name is an
-error rather than a group that selects no host. A group's ``children`` are roles too, whose hosts
-also belong to the parent role. Variables resolve as in Ansible, ``all.vars`` < group vars < host
-vars, except that two unrelated groups of one host disagreeing on a variable is refused instead
-of settled by name order. The Ansible layout does not map onto one pydantic model (variables have
+A host's roles (``rollup.model.roles.Role``) are its groups named after a role and every
+``rollup_role``/``rollup_roles`` given to it or its groups; a host with no role is an error, so a
+misspelt group cannot quietly leave a host out. Variables resolve by Ansible's precedence,
+except that two unrelated groups of one host disagreeing on a variable is refused instead of
+settled by name order. The Ansible layout does not map onto one pydantic model (variables have
 several spellings, and precedence needs to know where each value came from), so the loader walks
-the document itself (``rollup.model.inventory_loader``) and checks each value with the small
-functions of ``rollup.model.inventory_vars``; every failure is one ``InventoryError`` line naming
-the file and the YAML key path. docs/inventory.md is the
-operator's reference for every rule here.
+the documents itself (``rollup.model.inventory_sources`` finds them, ``inventory_loader`` walks
+them) and checks each value with the small functions of ``rollup.model.inventory_vars``; every
+failure is one ``InventoryError`` line naming the file and the key path or line. docs/inventory.md
+is the operator's reference for every rule here.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from typing import Any
 
 from rollup.credentials import CredentialRef
 from rollup.errors import InventoryError, UsageError
-from rollup.load import quote, read_yaml
+from rollup.load import quote
 from rollup.model.roles import Role
 
 
@@ -130,6 +131,8 @@ class Host:
     """The virtual machine the host is, in a lab that rehearsals snapshot; ``None`` otherwise."""
     ssh_bastion: SshBastion | None = None
     """The SSH jump host its WinRM connections go through; ``None``: straight to the host."""
+    groups: frozenset[str] = frozenset()
+    """Every inventory group the host is in, through groups of groups too (``all`` left out)."""
 
     @property
     def endpoint(self) -> str:
@@ -175,12 +178,22 @@ class InventorySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class UnusedVar:
+    """A variable the inventory sets that rollup does not read, and where it is set."""
+
+    name: str
+    where: str
+
+
+@dataclass(frozen=True, slots=True)
 class Inventory:
     """A loaded, validated inventory. ``hosts`` keeps file order; host names are case-insensitive."""
 
     source: str
     hosts: tuple[Host, ...]
     settings: InventorySettings = field(default_factory=InventorySettings)
+    unused: tuple[UnusedVar, ...] = ()
+    """Every variable rollup does not use, once per place it is set, in reading order."""
 
     @property
     def production(self) -> bool:
@@ -248,6 +261,7 @@ class Inventory:
             row["password"] = host.password.kind if host.password else None
             row["ca_trust_path"] = host.ca_trust_path is not None
             del row["vm"]  # where a lab VM runs is not how rollup connects to it
+            del row["groups"]  # the operator's own grouping; roles say what a host is
             rows.append(row)
         text = json.dumps(rows, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -267,45 +281,35 @@ class Inventory:
         for role in Role:
             if fnmatch.fnmatchcase(role.value, pattern):
                 found.update(h.name for h in self.hosts_in(role))
+        for host in self.hosts:
+            if any(fnmatch.fnmatchcase(group.casefold(), pattern) for group in host.groups):
+                found.add(host.name)
         if not found:
             raise UsageError(f"--limit {quote(term)}: matches no host or group")
         return found
 
 
-def load_inventory(ref: str, *, base_dir: Path | None = None) -> Inventory:
+def load_inventory(
+    ref: str, *, base_dir: Path | None = None, vault_password_file: Path | None = None
+) -> Inventory:
     """
-    Load and validate an inventory.
+    Load and validate an inventory (``rollup.model.inventory_sources`` says which sources, and
+    which of them are read through ``ansible-inventory``).
 
     Args:
-        ref: a NAME (``inventory/NAME.yml`` under ``base_dir``) or a path (it contains ``/`` or
-            ends in ``.yml``/``.yaml``; relative to ``base_dir``).
+        ref: a NAME (``inventory/NAME.yml``, ``.yaml``, ``.ini`` or the folder ``inventory/NAME``
+            under ``base_dir``), a path (a file or a folder, relative to ``base_dir``), or
+            ``ansible:SOURCE`` for any source ``ansible-inventory`` reads.
         base_dir: defaults to the current directory.
+        vault_password_file: handed to ``ansible-inventory``; its use makes the source read by it.
 
     Raises:
-        InventoryError: one line naming the file and the YAML key path.
+        InventoryError: one line naming the file and the key path or line.
     """
-    base = Path.cwd() if base_dir is None else base_dir
-    if "/" in ref or ref.endswith((".yml", ".yaml")):
-        display, path = ref, base / ref
-    elif re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", ref):
-        display, path = f"inventory/{ref}.yml", base / "inventory" / f"{ref}.yml"
-        if not path.exists():
-            known = sorted(p.stem for p in (base / "inventory").glob("*.yml"))
-            raise InventoryError(
-                f"{display}: no such file",
-                hint=f"inventories here: {', '.join(known)}"
-                if known
-                else "an inventory NAME is inventory/NAME.yml under the current directory: "
-                "run rollup from the project directory, or give the inventory file's path",
-            )
-    else:
-        raise InventoryError(f"{quote(ref)}: not an inventory name (letters, digits, _ . -) or a path")
-    data = read_yaml(path, error=InventoryError, display=display)
-    from rollup.model.inventory_side import side_vars
+    from rollup.model.inventory_sources import read_inventory
 
-    group_vars, host_vars = side_vars(path.parent, str(Path(display).parent).removeprefix("."))
-    return parse_inventory(
-        data, source=display, base_dir=path.parent, group_vars=group_vars, host_vars=host_vars
+    return read_inventory(
+        ref, base_dir=Path.cwd() if base_dir is None else base_dir, vault_password_file=vault_password_file
     )
 
 
@@ -316,6 +320,7 @@ def parse_inventory(
     Validate a parsed YAML document (``base_dir``: where file references are relative to), with
     the ``group_vars``/``host_vars`` files beside it (``rollup.model.inventory_side.SideVars``).
     """
-    from rollup.model.inventory_loader import Loader  # the loader builds the records above
+    from rollup.model.inventory_loader import Loader
+    from rollup.model.inventory_side import Document
 
-    return Loader(source, base_dir).load(data, group_vars=group_vars, host_vars=host_vars)
+    return Loader(source, base_dir).load([Document(source, data)], group_vars=group_vars, host_vars=host_vars)

@@ -1,147 +1,157 @@
 """
-The inventory loader: walks the Ansible layout (``all``, ``children``, ``hosts``, ``vars``),
-resolves each host's variables by precedence and builds the frozen ``Inventory``.
+The inventory loader: walks Ansible's layout (groups with ``hosts``, ``vars`` and ``children``,
+under ``all`` or at the top level), gives each host its roles, resolves its variables by
+Ansible's precedence and builds the frozen ``Inventory``.
 
-Every failure is one ``InventoryError`` line naming the file and the YAML key path; the values
-themselves are checked by ``rollup.model.inventory_vars``.
+Several documents (the files of an inventory folder) add up to one inventory. Every failure is one
+``InventoryError`` line naming the file and the key path (or, for an INI file, the line); the
+values themselves are checked by ``rollup.model.inventory_vars``, and the records are built by
+``rollup.model.inventory_build``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from rollup.credentials import LITERAL_PASSWORD, is_literal, is_secret_key
+from rollup.credentials import LITERAL_PASSWORD, VaultRef, is_literal, is_secret_key
 from rollup.errors import InventoryError
-from rollup.load import join_key, quote
-from rollup.model.inventory import (
-    AuthTransport,
-    CertValidation,
-    Host,
-    HyperVApi,
-    Hypervisor,
-    Inventory,
-    InventorySettings,
-    Scheme,
-    SshBastion,
-    VmProvider,
-    VmRef,
-)
-from rollup.model.inventory_side import SideVars
+from rollup.load import join_key
+from rollup.model.inventory import Inventory, UnusedVar
+from rollup.model.inventory_build import Group, HostBuilding, HostEntry, Var, other_of
+from rollup.model.inventory_patterns import expand_range, split_port
+from rollup.model.inventory_side import Document, SideVars
 from rollup.model.inventory_vars import (
     ANSIBLE_CHECKED,
-    ANSIBLE_IGNORED,
-    DEFAULT_OPERATION_TIMEOUT_S,
-    DEFAULT_READ_TIMEOUT_S,
     DNS_NAME,
     HOST_NAME_RULE,
+    ROLE_VARS,
     SETTINGS,
     SPELLINGS,
     NestedValueError,
-    VmSpec,
+    Vaulted,
     check_value,
     has_control,
+    is_template,
+    role_names,
     unknown_variable,
 )
 from rollup.model.roles import ROLE_NAMES, Role
 
-
-@dataclass(frozen=True, slots=True)
-class _Var:
-    """A checked value and the key path it was set at."""
-
-    value: Any
-    path: str
+GROUP_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}\Z")
 
 
-HOST_RANGE = re.compile(
-    r"\[(?P<first>[0-9]+|[A-Za-z]):(?P<last>[0-9]+|[A-Za-z])(?::(?P<step>[1-9][0-9]*))?\]"
-)
-"""An Ansible host range: ``[01:04]``, ``[a:f]``, ``[1:9:2]``."""
-MAX_RANGE_HOSTS = 10_000
+class Loader(HostBuilding):
+    """Reads the documents of one inventory; collects groups and hosts, then builds the ``Inventory``."""
 
-
-@dataclass(slots=True)
-class _Group:
-    name: str
-    path: str
-    vars: dict[str, _Var] = field(default_factory=dict)
-    vars_path: str | None = None
-    hosts: set[str] = field(default_factory=set)
-    children: set[str] = field(default_factory=set)
-
-
-@dataclass(slots=True)
-class _HostEntry:
-    name: str
-    path: str
-    vars: dict[str, _Var] = field(default_factory=dict)
-
-
-class Loader:
-    """Reads one document; collects groups and hosts, then builds the frozen ``Inventory``."""
-
-    def __init__(self, source: str, base_dir: Path) -> None:
-        self.source = source
+    def __init__(self, display: str, base_dir: Path, *, vault_password_file: Path | None = None) -> None:
+        self.display = display  # the inventory as a whole: a file, a folder or an ansible-inventory source
         self.base_dir = base_dir
-        self.groups: dict[str, _Group] = {}
-        self.hosts: dict[str, _HostEntry] = {}  # by casefolded name, in file order
-        self.defaults: dict[str, _Var] = {}
-        self.settings: dict[str, _Var] = {}
+        self.vault_password_file = vault_password_file
+        self.source = display  # the file being read
+        self.where: Mapping[str, str] = {}
+        self.typed = False
+        self.groups: dict[str, Group] = {}
+        self.hosts: dict[str, HostEntry] = {}  # by casefolded name, in file order
+        self.defaults: dict[str, Var] = {}
+        self.file_defaults: dict[str, Var] = {}
+        self.settings: dict[str, Var] = {}
+        self.all_roles: dict[str, Var] = {}
+        self.unused: dict[tuple[str, str], UnusedVar] = {}
+
+    def at(self, path: str) -> str:
+        """Where ``path`` of the file being read is: ``file: key.path``, or ``file: line N: ...``."""
+        probe = path if self.where else ""
+        while probe:
+            if probe in self.where:
+                return f"{self.source}: {self.where[probe]}{path[len(probe) :]}"
+            probe = probe.rpartition(".")[0]
+        return f"{self.source}: {path or '(top level)'}"
 
     def fail(self, path: str, message: str) -> NoReturn:
-        raise InventoryError(f"{self.source}: {path or '(top level)'}: {message}")
+        raise InventoryError(f"{self.at(path)}: {message}")
 
     def load(
-        self, data: Any, *, group_vars: Sequence[SideVars] = (), host_vars: Sequence[SideVars] = ()
+        self,
+        documents: Sequence[Document],
+        *,
+        group_vars: Sequence[SideVars] = (),
+        host_vars: Sequence[SideVars] = (),
     ) -> Inventory:
-        self.refuse_unsafe_values(data)
-        if data is None:
-            self.fail("", "the file is empty; an inventory starts with all:")
-        if not isinstance(data, dict) or "all" not in data:
-            self.fail("", "an inventory is a mapping with the single key all")
-        for key in data:
-            if key != "all":
-                self.fail(join_key("", key), "unknown key; groups go under all.children")
-        body = self.mapping(data["all"], "all", ("vars", "hosts", "children"))
-        all_vars = self.read_vars(body.get("vars"), "all.vars", inventory_wide=True)
-        self.settings = {name: var for name, var in all_vars.items() if name in SETTINGS}
-        self.defaults = {name: var for name, var in all_vars.items() if name not in SETTINGS}
-        self.read_hosts(body.get("hosts"), "all.hosts", None)
-        children = self.mapping(body.get("children"), "all.children", None)
-        for name, child in children.items():
-            self.read_group(name, child, join_key("all.children", name), ())
+        for document in documents:
+            self.source, self.where, self.typed = document.display, document.where, document.ansible_typed
+            self.read_document(document.data)
+        self.source, self.where, self.typed = self.display, {}, False
         self.read_side_vars(group_vars, host_vars)
         descendants = self.descendants()
         members = {
             g: set().union(self.groups[g].hosts, *(self.groups[d].hosts for d in descendants[g]))
             for g in self.groups
         }
-        self.check_deployment_tool(members)
         settings = self.build_settings()
         built = []
         vms: dict[tuple[str, str], str] = {}
         for key, entry in self.hosts.items():
             in_groups = [g for g in self.groups.values() if key in members[g.name]]
-            if not in_groups:
-                self.fail(entry.path, "the host is in no role group; list it under all.children.<role>.hosts")
+            roles = self.roles_of(entry, in_groups)
             resolved = self.resolve(entry, in_groups, descendants)
-            roles = frozenset(Role(g.name) for g in in_groups)
-            built.append(self.build_host(entry, resolved, roles, settings))
+            groups = frozenset(g.name for g in in_groups) or frozenset({"ungrouped"})
+            built.append(self.build_host(entry.name, resolved, roles, settings, groups))
             self.check_vm_unique(built[-1], resolved, vms)
-        return Inventory(self.source, tuple(built), settings)
+        self.check_deployment_tool(built)
+        return Inventory(self.display, tuple(built), settings, tuple(self.unused.values()))
+
+    def read_document(self, data: Any) -> None:
+        """One file: ``all`` and top-level groups (which Ansible makes children of ``all``)."""
+        self.refuse_unsafe_keys(data)
+        if data is None:
+            self.fail("", "the file is empty; an inventory starts with all: or a group")
+        if not isinstance(data, dict):
+            self.fail("", "an inventory is a mapping of group names (all, or groups of your own)")
+        for name, body in data.items():
+            if name == "all":
+                self.read_all(body)
+            else:
+                self.read_group(name, body, join_key("", name), ())
+
+    def read_all(self, value: Any) -> None:
+        body = self.mapping(value, "all", ("vars", "hosts", "children"))
+        all_vars = self.read_vars(body.get("vars"), "all.vars", inventory_wide=True)
+        self.all_roles.update(self.take_roles(all_vars))
+        self.merge(self.settings, {n: v for n, v in all_vars.items() if n in SETTINGS}, "all")
+        self.merge(self.defaults, {n: v for n, v in all_vars.items() if n not in SETTINGS}, "all")
+        self.read_hosts(body.get("hosts"), "all.hosts", None)
+        children = self.mapping(body.get("children"), "all.children", None)
+        for name, child in children.items():
+            self.read_group(name, child, join_key("all.children", name), ())
+
+    def merge(self, into: dict[str, Var], found: dict[str, Var], whose: str) -> None:
+        """Add variables given again elsewhere (another file, another place): the same value only."""
+        for name, var in found.items():
+            earlier = into.setdefault(name, var)
+            if earlier.value != var.value:
+                self.fail_at(
+                    var.path,
+                    f"conflicts with {other_of(var.path, earlier.path)}: "
+                    f"{whose} sets {name} twice differently",
+                )
+
+    def take_roles(self, found: dict[str, Var]) -> dict[str, Var]:
+        """``rollup_role``/``rollup_roles`` out of a mapping's variables."""
+        return {key: found.pop(key) for key in ROLE_VARS if key in found}
 
     def read_side_vars(self, group_vars: Sequence[SideVars], host_vars: Sequence[SideVars]) -> None:
-        """The ``group_vars/`` and ``host_vars/`` files, which override the file's values (as in Ansible)."""
+        """``group_vars/`` and ``host_vars/`` files, a level of their own in Ansible's precedence."""
         for side in group_vars:
-            self.refuse_unsafe_values(side.data)
+            self.source = side.display
+            self.refuse_unsafe_keys(side.data)
             if side.name == "all":
-                found = self.read_vars(side.data, side.display, inventory_wide=True)
+                found = self.read_vars(side.data, "", inventory_wide=True)
+                self.all_roles.update(self.take_roles(found))
                 self.settings.update({n: v for n, v in found.items() if n in SETTINGS})
-                self.defaults.update({n: v for n, v in found.items() if n not in SETTINGS})
+                self.file_defaults.update({n: v for n, v in found.items() if n not in SETTINGS})
                 continue
             group = self.groups.get(side.name)
             if group is None:
@@ -149,13 +159,19 @@ class Loader:
                 raise InventoryError(
                     f"{side.display}: the inventory has no group {side.name} (its groups: {known})"
                 )
-            group.vars.update(self.read_vars(side.data, side.display, inventory_wide=False))
+            found = self.read_vars(side.data, "", inventory_wide=False)
+            group.roles.update(self.take_roles(found))
+            group.file_vars.update(found)
         for side in host_vars:
-            self.refuse_unsafe_values(side.data)
+            self.source = side.display
+            self.refuse_unsafe_keys(side.data)
             entry = self.hosts.get(side.name.casefold())
             if entry is None:
                 raise InventoryError(f"{side.display}: the inventory has no host {side.name}")
-            entry.vars.update(self.read_vars(side.data, side.display, inventory_wide=False))
+            found = self.read_vars(side.data, "", inventory_wide=False)
+            entry.roles.update(self.take_roles(found))
+            entry.file_vars.update(found)
+        self.source = self.display
 
     def mapping(self, value: Any, path: str, keys: tuple[str, ...] | None) -> dict[Any, Any]:
         if value is None:
@@ -168,8 +184,8 @@ class Loader:
                 self.fail(join_key(path, key), f"unknown key; expected one of {', '.join(keys)}")
         return value
 
-    def refuse_unsafe_values(self, data: Any) -> None:
-        """Refuse literal passwords and control characters anywhere, before reading anything."""
+    def refuse_unsafe_keys(self, data: Any) -> None:
+        """Refuse literal passwords and names with control characters anywhere, before reading anything."""
         stack: list[tuple[Any, str]] = [(data, "")]
         seen: set[int] = set()
         while stack:
@@ -188,298 +204,149 @@ class Loader:
                         self.fail(item_path, LITERAL_PASSWORD)
                     pending.append((value, item_path))
                 stack.extend(reversed(pending))
-            elif isinstance(node, str) and has_control(node):
-                self.fail(path, "the value contains a control character or a line break")
+
+    def refuse_unsafe_values(self, raw: Any, where: str) -> None:
+        """Refuse control characters in a value rollup uses (at any depth)."""
+        if isinstance(raw, str) and has_control(raw):
+            self.fail_at(where, "the value contains a control character or a line break")
+        if isinstance(raw, dict):
+            for key, value in raw.items():
+                self.refuse_unsafe_values(value, join_key(where, key))
+        if isinstance(raw, list):
+            for index, value in enumerate(raw):
+                self.refuse_unsafe_values(value, f"{where}[{index}]")
 
     def read_group(self, name: Any, body: Any, path: str, parents: tuple[str, ...]) -> None:
-        if name not in ROLE_NAMES:
-            self.fail(path, f"unknown group; groups are roles: {', '.join(sorted(ROLE_NAMES))}")
+        if not isinstance(name, str) or not GROUP_NAME.match(name):
+            self.fail(path, "not a valid group name (letters, digits, _ . -)")
+        if name == "all":
+            self.fail(path, "all holds every group; it cannot be inside one")
         if name in parents:
             self.fail(path, f"group {name} is inside itself")
-        group = self.groups.setdefault(name, _Group(name, path))
+        group = self.groups.setdefault(name, Group(name, self.at(path)))
         body = self.mapping(body, path, ("hosts", "vars", "children"))
-        if body.get("vars") not in (None, {}):
-            vars_path = join_key(path, "vars")
-            if group.vars_path is not None:
-                self.fail(vars_path, f"vars of group {name} are also at {group.vars_path}; give them once")
-            group.vars = self.read_vars(body["vars"], vars_path, inventory_wide=False)
-            group.vars_path = vars_path
+        found = self.read_vars(body.get("vars"), join_key(path, "vars"), inventory_wide=False)
+        self.merge(group.roles, self.take_roles(found), f"group {name}")
+        self.merge(group.vars, found, f"group {name}")
         self.read_hosts(body.get("hosts"), join_key(path, "hosts"), group)
         children = self.mapping(body.get("children"), join_key(path, "children"), None)
         for child, child_body in children.items():
             group.children.add(child)
             self.read_group(child, child_body, join_key(path, "children", child), (*parents, name))
 
-    def read_hosts(self, value: Any, path: str, group: _Group | None) -> None:
+    def read_hosts(self, value: Any, path: str, group: Group | None) -> None:
         if value is None:
             return
         if not isinstance(value, dict):
             self.fail(path, "must be a mapping of host names to their variables")
         for pattern, body in value.items():
-            for name in self.expand_range(pattern, join_key(path, pattern)):
-                self.read_host(name, body, join_key(path, name), group)
+            names, port = [pattern], None
+            if isinstance(pattern, str):
+                bare, port = split_port(pattern)
+                try:
+                    names = expand_range(bare)
+                except ValueError as exc:
+                    self.fail(join_key(path, pattern), str(exc))
+            if port is not None and body is not None and not isinstance(body, dict):
+                self.fail(join_key(path, pattern), "must be a mapping of variable names to values")
+            given = body if port is None else {**(body or {}), "ansible_port": port}
+            for name in names:
+                self.read_host(name, given, join_key(path, name), group)
 
-    def expand_range(self, pattern: Any, path: str) -> list[Any]:
-        """
-        The host names an Ansible range spells (``COLLAB[01:04]``: COLLAB01 to COLLAB04, leading
-        zeros kept; ``[a:c]``; ``[1:9:2]`` with a step), or the name itself.
-        """
-        found = HOST_RANGE.search(pattern) if isinstance(pattern, str) else None
-        if found is None:
-            return [pattern]
-        first, last, step = found["first"], found["last"], int(found["step"] or 1)
-        head, tail = pattern[: found.start()], pattern[found.end() :]
-        if first.isdigit() and last.isdigit():
-            width = len(first) if first.startswith("0") else 0
-            numbers = range(int(first), int(last) + 1, step)
-            names = [f"{head}{n:0{width}d}{tail}" for n in numbers]
-        elif first.isalpha() and last.isalpha() and len(first) == len(last) == 1:
-            names = [f"{head}{chr(c)}{tail}" for c in range(ord(first), ord(last) + 1, step)]
-        else:
-            self.fail(path, "a host range is [first:last] or [first:last:step], both numbers or both letters")
-        if not names or len(names) > MAX_RANGE_HOSTS:
-            self.fail(path, f"a host range names 1 to {MAX_RANGE_HOSTS} hosts")
-        return [name for expanded in names for name in self.expand_range(expanded, path)]
-
-    def read_host(self, name: Any, body: Any, host_path: str, group: _Group | None) -> None:
+    def read_host(self, name: Any, body: Any, host_path: str, group: Group | None) -> None:
         if not isinstance(name, str) or not DNS_NAME.match(name) or name.endswith("."):
             self.fail(host_path, f"not a valid host name ({HOST_NAME_RULE})")
-        entry = self.hosts.setdefault(name.casefold(), _HostEntry(name, host_path))
+        entry = self.hosts.setdefault(name.casefold(), HostEntry(name, self.at(host_path)))
         if entry.name != name:
-            self.fail(host_path, f"spelled differently at {entry.path}; host names are case-insensitive")
+            self.fail(
+                host_path,
+                f"spelled differently at {other_of(self.at(host_path), entry.path)}; "
+                "host names are case-insensitive",
+            )
         if group is not None:
             group.hosts.add(name.casefold())
-        for var_name, var in self.read_vars(body, host_path, inventory_wide=False).items():
-            earlier = entry.vars.setdefault(var_name, var)
-            if earlier.value != var.value:
-                self.fail(
-                    var.path, f"conflicts with {earlier.path}: host {name} is defined twice differently"
-                )
+        found = self.read_vars(body, host_path, inventory_wide=False)
+        self.merge(entry.roles, self.take_roles(found), f"host {name}")
+        self.merge(entry.vars, found, f"host {name}")
 
-    def read_vars(self, value: Any, path: str, *, inventory_wide: bool) -> dict[str, _Var]:
+    def read_vars(
+        self, value: Any, path: str, *, inventory_wide: bool, base: str | None = None
+    ) -> dict[str, Var]:
+        """
+        The variables rollup uses, checked, by rollup name (and ``rollup_role(s)`` as written);
+        every other variable is recorded as unused. ``base``: the full location ``path`` is under.
+        """
+        where_of = (self.at(path) if path else self.source) if base is None else base
         if value is None:
             return {}
         if not isinstance(value, dict):
-            self.fail(path, "must be a mapping of variable names to values")
-        found: dict[str, _Var] = {}
+            self.fail_at(where_of, "must be a mapping of variable names to values")
+        found: dict[str, Var] = {}
         for key, raw in value.items():
-            key_path = join_key(path, key)
+            where = self.at(join_key(path, key)) if base is None else join_key(base, key)
             if not isinstance(key, str):
-                self.fail(key_path, "a variable name must be text")
+                self.fail_at(where, "a variable name must be text")
             if key in SETTINGS and not inventory_wide:
-                self.fail(key_path, "an inventory-wide setting: only allowed under all.vars")
-            name = key if key in SETTINGS else SPELLINGS.get(key)
-            if name is None and key not in ANSIBLE_CHECKED and key not in ANSIBLE_IGNORED:
-                self.fail(key_path, unknown_variable(key))
-            try:
-                checked = check_value(key, name, raw, base_dir=self.base_dir)
-            except NestedValueError as exc:
-                self.fail(join_key(key_path, exc.key), str(exc))
-            except ValueError as exc:
-                self.fail(key_path, str(exc))
+                self.fail_at(where, "an inventory-wide setting: only allowed under all.vars")
+            name = key if key in SETTINGS or key in ROLE_VARS else SPELLINGS.get(key)
+            if name is None and key not in ANSIBLE_CHECKED:
+                refusal = unknown_variable(key)
+                if refusal is not None:
+                    self.fail_at(where, refusal)
+                self.unused.setdefault((key, where_of), UnusedVar(key, where_of))
+                continue
+            found_value = self.checked(key, name, raw, where)
             if name is None:
                 continue
             if name in found:
-                self.fail(key_path, f"sets {name} again (already set by {found[name].path})")
-            found[name] = _Var(checked, key_path)
+                self.fail_at(where, f"sets {name} again (already set by {other_of(where, found[name].path)})")
+            found[name] = Var(found_value, where)
         return found
 
-    def descendants(self) -> dict[str, set[str]]:
-        """Every group's transitive children; refuses groups that contain each other."""
-        result: dict[str, set[str]] = {}
+    def checked(self, key: str, name: str | None, raw: Any, where: str) -> Any:
+        """A value rollup uses, checked; a template or a vaulted value other than a password refused."""
+        if is_template(raw):
+            self.fail_at(
+                where, "a Jinja template ({{ }}), which rollup does not evaluate; give the value itself"
+            )
+        if isinstance(raw, Vaulted):
+            if name != "password":
+                self.fail_at(where, "encrypted with Ansible Vault; rollup decrypts passwords only")
+            if self.vault_password_file is None:
+                self.fail_at(where, "encrypted with Ansible Vault: give --vault-password-file FILE")
+            return VaultRef(raw.ciphertext, self.vault_password_file)
+        self.refuse_unsafe_values(raw, where)
+        try:
+            if name in ROLE_VARS:
+                return role_names(key, raw)
+            return check_value(key, name, raw, base_dir=self.base_dir, typed=self.typed)
+        except NestedValueError as exc:
+            self.fail_at(join_key(where, exc.key), str(exc))
+        except ValueError as exc:
+            self.fail_at(where, str(exc))
 
-        def visit(name: str, trail: tuple[str, ...]) -> set[str]:
-            if name in trail:
-                self.fail(self.groups[name].path, f"groups contain each other: {' > '.join((*trail, name))}")
-            if name not in result:
-                below: set[str] = set()
-                for child in self.groups[name].children:
-                    below |= {child, *visit(child, (*trail, name))}
-                result[name] = below
-            return result[name]
+    def roles_of(self, entry: HostEntry, groups: list[Group]) -> frozenset[Role]:
+        """A host's roles: its groups named as roles, and every ``rollup_role(s)`` given to it or them."""
+        roles = {Role(g.name) for g in groups if g.name in ROLE_NAMES}
+        for given in (self.all_roles, entry.roles, *(g.roles for g in groups)):
+            for var in given.values():
+                roles.update(Role(name) for name in var.value)
+        if not roles:
+            self.fail_at(
+                entry.path,
+                "the host has no role: list it in a group named after a role "
+                f"({', '.join(sorted(ROLE_NAMES))}) or give it rollup_role",
+            )
+        return frozenset(roles)
 
-        for name in self.groups:
-            visit(name, ())
-        return result
-
-    def check_deployment_tool(self, members: dict[str, set[str]]) -> None:
-        found = members.get(Role.DEPLOYMENT_TOOL, set())
+    def check_deployment_tool(self, hosts: list[Any]) -> None:
+        found = [host.name for host in hosts if Role.DEPLOYMENT_TOOL in host.roles]
         if not found:
-            self.fail("all.children", "no host has the deployment_tool role; exactly one must")
+            self.fail_at(self.display, "no host has the deployment_tool role; exactly one must")
         if len(found) > 1:
-            names = ", ".join(entry.name for key, entry in self.hosts.items() if key in found)
-            self.fail(self.groups[Role.DEPLOYMENT_TOOL].path, f"exactly one host may play this role: {names}")
-
-    def resolve(
-        self, entry: _HostEntry, groups: list[_Group], descendants: dict[str, set[str]]
-    ) -> dict[str, _Var]:
-        """all.vars < group vars < host vars; a child group's vars beat its parent's."""
-        merged = dict(self.defaults)
-        for name in sorted({name for group in groups for name in group.vars} - set(entry.vars)):
-            setters = [group for group in groups if name in group.vars]
-            nearest = [g for g in setters if not any(o.name in descendants[g.name] for o in setters)]
-            first = nearest[0]
-            for other in nearest[1:]:
-                if other.vars[name].value != first.vars[name].value:
-                    self.fail(
-                        other.vars[name].path,
-                        f"conflicts with {first.vars[name].path} for host {entry.name}, which is in both "
-                        f"groups {first.name} and {other.name}; set {name} on the host",
-                    )
-            merged[name] = first.vars[name]
-        merged.update(entry.vars)
-        return merged
-
-    def build_host(
-        self, entry: _HostEntry, v: dict[str, _Var], roles: frozenset[Role], settings: InventorySettings
-    ) -> Host:
-        def get(name: str, default: Any) -> Any:
-            return v[name].value if name in v else default
-
-        scheme = Scheme(get("scheme", Scheme.HTTP))
-        transport = AuthTransport(get("transport", AuthTransport.NTLM))
-        insecure_lab = bool(get("insecure_lab", False))
-        if transport is AuthTransport.BASIC and scheme is Scheme.HTTP and not insecure_lab:
-            self.fail(
-                v["transport"].path,
-                f"basic over http sends the password of {entry.name} in clear; "
-                "use scheme: https, or set insecure_lab: true in a lab",
+            where = (
+                self.groups[Role.DEPLOYMENT_TOOL].path
+                if Role.DEPLOYMENT_TOOL in self.groups
+                else self.display
             )
-        if insecure_lab and settings.production:
-            self.fail(v["insecure_lab"].path, "not allowed in a production inventory (rollup_production)")
-        cert_validation = CertValidation(get("cert_validation", CertValidation.VALIDATE))
-        unexplained = "cert_validation_reason" not in v
-        if cert_validation is CertValidation.IGNORE and settings.production and unexplained:
-            self.fail(
-                v["cert_validation"].path,
-                "ignore is not allowed in a production inventory (rollup_production) "
-                "unless cert_validation_reason says why",
-            )
-        operation = get("operation_timeout_s", DEFAULT_OPERATION_TIMEOUT_S)
-        read = get("read_timeout_s", DEFAULT_READ_TIMEOUT_S)
-        if read <= operation:
-            where = v["read_timeout_s"].path if "read_timeout_s" in v else v["operation_timeout_s"].path
-            self.fail(where, f"read_timeout_s ({read:g}) must exceed operation_timeout_s ({operation:g})")
-        ca_trust = get("ca_trust_path", None)
-        vm = self.vm_ref(v["vm"], settings) if "vm" in v else None
-        bastion = None
-        if "ssh_bastion" in v:
-            user, jump, jump_port = v["ssh_bastion"].value
-            key_file, known = get("ssh_key_file", None), get("ssh_known_hosts", None)
-            bastion = SshBastion(
-                user=user,
-                host=jump,
-                port=jump_port,
-                key_file=None if key_file is None else self.base_dir / key_file,
-                known_hosts=None if known is None else self.base_dir / known,
-            )
-        else:
-            for name in ("ssh_key_file", "ssh_known_hosts"):
-                if name in v:
-                    self.fail(
-                        v[name].path, f"is only used with ssh_bastion, which {entry.name} does not have"
-                    )
-        return Host(
-            name=entry.name,
-            address=get("address", entry.name),
-            port=get("port", 5986 if scheme is Scheme.HTTPS else 5985),
-            scheme=scheme,
-            transport=transport,
-            cert_validation=cert_validation,
-            cert_validation_reason=get("cert_validation_reason", None),
-            computer_name=get("computer_name", None),
-            machine_id=get("machine_id", None),
-            domain=get("domain", None),
-            ca_trust_path=None if ca_trust is None else self.base_dir / ca_trust,
-            user=get("user", None),
-            password=get("password", None),
-            roles=roles,
-            insecure_lab=insecure_lab,
-            operation_timeout_s=operation,
-            read_timeout_s=read,
-            vm=vm,
-            ssh_bastion=bastion,
-        )
-
-    def vm_ref(self, var: _Var, settings: InventorySettings) -> VmRef:
-        """A host's ``vm``, its hypervisor found in ``rollup_hypervisors`` (and of the provider it names)."""
-        spec: VmSpec = var.value
-        wanted = spec.hypervisor.casefold()
-        found = next((h for h in settings.hypervisors if h.name.casefold() == wanted), None)
-        if found is None:
-            known = ", ".join(h.name for h in settings.hypervisors) or "none"
-            self.fail(
-                join_key(var.path, "hypervisor"),
-                f"no hypervisor {spec.hypervisor} in all.vars.rollup_hypervisors (listed: {known})",
-            )
-        if spec.provider is not None and spec.provider is not found.provider:
-            self.fail(join_key(var.path, "provider"), f"{found.name} is a {found.provider} hypervisor")
-        return VmRef(hypervisor=found.name, name=spec.name)
-
-    def check_vm_unique(self, host: Host, v: dict[str, _Var], seen: dict[tuple[str, str], str]) -> None:
-        """Refuse two hosts on one VM (a group's ``vm`` shared by its hosts, or a copy-paste)."""
-        if host.vm is None:
-            return
-        key = (host.vm.hypervisor.casefold(), host.vm.name.casefold())
-        if key in seen:
-            other = seen[key]
-            self.fail(v["vm"].path, f"VM {quote(host.vm.name)} on {host.vm.hypervisor} is {other}'s too")
-        seen[key] = host.name
-
-    def read_hypervisors(self, var: _Var, settings: InventorySettings) -> tuple[Hypervisor, ...]:
-        """
-        ``rollup_hypervisors``: each entry's provider and its connection, built as a host without
-        roles. A Hyper-V host is reached over WinRM and inherits ``all.vars`` as hosts do; a
-        vSphere server is not a WinRM host, so it inherits nothing and is reached over https.
-        """
-        found: dict[str, Hypervisor] = {}
-        for name, body in var.value.items():
-            path = join_key(var.path, name)
-            if not isinstance(name, str) or not DNS_NAME.match(name) or name.endswith("."):
-                self.fail(path, f"not a valid host name ({HOST_NAME_RULE})")
-            if name.casefold() in found:
-                self.fail(path, f"also listed as {found[name.casefold()].name}; names are case-insensitive")
-            if not isinstance(body, dict) or "provider" not in body:
-                self.fail(path, "must be a mapping with provider (hyperv or vmware) and connection variables")
-            own = dict(body)
-            provider = own.pop("provider")
-            if provider not in tuple(VmProvider):
-                self.fail(join_key(path, "provider"), f"must be one of {', '.join(VmProvider)}")
-            api = own.pop("hyperv_api", HyperVApi.AUTO)
-            if provider != VmProvider.HYPERV and "hyperv_api" in body:
-                self.fail(join_key(path, "hyperv_api"), "only for provider hyperv")
-            if api not in tuple(HyperVApi):
-                self.fail(join_key(path, "hyperv_api"), f"must be one of {', '.join(HyperVApi)}")
-            own_vars = self.read_vars(own, path, inventory_wide=False)
-            if "vm" in own_vars:
-                self.fail(own_vars["vm"].path, "a hypervisor is not a lab VM")
-            if provider == VmProvider.VMWARE:
-                scheme = own_vars.get("scheme")
-                if scheme is not None and scheme.value != Scheme.HTTPS:
-                    self.fail(scheme.path, "vSphere is reached over https only")
-                merged = {"scheme": _Var(Scheme.HTTPS.value, path), "port": _Var(443, path), **own_vars}
-            else:
-                merged = {**{k: d for k, d in self.defaults.items() if k != "vm"}, **own_vars}
-            connection = self.build_host(_HostEntry(name, path, own_vars), merged, frozenset(), settings)
-            found[name.casefold()] = Hypervisor(
-                name=name, provider=VmProvider(provider), connection=connection, hyperv_api=HyperVApi(api)
-            )
-        return tuple(found.values())
-
-    def build_settings(self) -> InventorySettings:
-        values = {name.removeprefix("rollup_"): var.value for name, var in self.settings.items()}
-        if "package_dir" in values:
-            values["package_dir"] = self.base_dir / values["package_dir"]
-        values.pop("hypervisors", None)
-        settings = InventorySettings(**values)
-        strategy = self.settings.get("rollup_deployment_tool_strategy")
-        command = self.settings.get("rollup_deployment_tool_command")
-        if settings.deployment_tool_strategy == "command" and command is None:
-            path = strategy.path if strategy else "all.vars"
-            self.fail(path, "the command strategy needs rollup_deployment_tool_command")
-        if command is not None and settings.deployment_tool_strategy != "command":
-            self.fail(command.path, "only used with rollup_deployment_tool_strategy: command")
-        hypervisors = self.settings.get("rollup_hypervisors")
-        if hypervisors is not None:
-            settings = replace(settings, hypervisors=self.read_hypervisors(hypervisors, settings))
-        return settings
+            self.fail_at(where, f"exactly one host may play the deployment_tool role: {', '.join(found)}")

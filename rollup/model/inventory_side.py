@@ -12,15 +12,33 @@ as Ansible skips them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from rollup.errors import InventoryError
 from rollup.load import read_yaml
 
 EXTENSIONS = ("", ".yml", ".yaml", ".json")
 VAULT_HEADER = b"$ANSIBLE_VAULT"
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """
+    One inventory file, parsed: ``display`` is the file as messages show it, ``data`` the YAML
+    layout (``all``, groups, ``hosts``, ``vars``, ``children``), ``where`` the line each key path
+    was written on (for INI files), and ``ansible_typed`` whether values are read as Ansible's
+    connection options read text (INI files and ``ansible-inventory``: ``"yes"`` is true).
+    """
+
+    display: str
+    data: Any
+    where: Mapping[str, str] = field(default_factory=dict)
+    ansible_typed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +77,45 @@ def _kind(path: Path, shown: str) -> bool:
         raise InventoryError(f"{shown}: not a variables file (.yml, .yaml, .json or no extension)")
     with path.open("rb") as head:
         if head.read(len(VAULT_HEADER)) == VAULT_HEADER:
-            raise InventoryError(
-                f"{shown}: encrypted with Ansible Vault, which rollup does not read",
-                hint="give the secret as a reference instead ({env: NAME}, {keyring: ...}, {file: ...}; "
-                "docs/inventory.md)",
-            )
+            raise NeedsAnsible(f"{shown}: encrypted with Ansible Vault", vault=True)
     return True
+
+
+class NeedsAnsible(InventoryError):
+    """Something only Ansible reads (a script, a plugin, Ansible Vault): ``ansible-inventory`` may read it."""
+
+    def __init__(self, message: str, *, vault: bool = False) -> None:
+        super().__init__(message)
+        self.vault = vault
+
+
+def find_vault_tag(text: str) -> tuple[int, str] | None:
+    """``(line, key)`` of the first ``!vault`` value of a YAML text, or ``None``."""
+    if "!vault" not in text:
+        return None
+    key = "(top level)"
+    expect_key = False
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if isinstance(token, yaml.KeyToken):
+                expect_key = True
+            elif isinstance(token, yaml.ScalarToken) and expect_key:
+                key, expect_key = token.value, False
+            elif isinstance(token, yaml.TagToken) and token.value == ("!", "vault"):
+                return token.start_mark.line + 1, key
+    except yaml.YAMLError:
+        return None  # the parser names the syntax error
+    return None
+
+
+def _read(path: Path, display: str) -> Any:
+    """A variables file's mapping; a ``!vault`` value in it needs Ansible."""
+    tagged = find_vault_tag(path.read_text(encoding="utf-8", errors="replace"))
+    if tagged is not None:
+        raise NeedsAnsible(
+            f"{display}: line {tagged[0]}: {tagged[1]}: encrypted with Ansible Vault (!vault)", vault=True
+        )
+    return read_yaml(path, error=InventoryError, display=display)
 
 
 def side_vars(inventory_dir: Path, display_dir: str) -> tuple[tuple[SideVars, ...], tuple[SideVars, ...]]:
@@ -80,10 +131,5 @@ def side_vars(inventory_dir: Path, display_dir: str) -> tuple[tuple[SideVars, ..
         folder = inventory_dir / kind
         shown = f"{display_dir}/{kind}" if display_dir else kind
         files = _files(folder, shown) if folder.is_dir() else []
-        kinds.append(
-            tuple(
-                SideVars(name, display, read_yaml(path, error=InventoryError, display=display))
-                for name, path, display in files
-            )
-        )
+        kinds.append(tuple(SideVars(name, display, _read(path, display)) for name, path, display in files))
     return kinds[0], kinds[1]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rollup.credentials import parse_reference
+from rollup.load import quote
 from rollup.model.inventory import AuthTransport, CertValidation, Scheme, VmProvider
 
 Check = Callable[[Any], Any]
@@ -231,14 +232,6 @@ ANSIBLE_CHECKED: dict[str, Check] = {
     "ansible_winrm_message_encryption": _choice("auto", "always"),
     "ansible_winrm_path": _choice("/wsman", "wsman"),
 }
-ANSIBLE_IGNORED = frozenset(  # no bearing on how rollup connects or what it runs
-    {
-        "ansible_shell_type",
-        "ansible_python_interpreter",
-        "ansible_winrm_kinit_cmd",
-        "ansible_winrm_kinit_mode",
-    },
-)
 SETTINGS: dict[str, Check] = {
     "rollup_production": _bool,
     "rollup_collab_wave_size": _whole(1, 1000),
@@ -250,33 +243,113 @@ SETTINGS: dict[str, Check] = {
     "rollup_hypervisors": _hypervisors,
     "rollup_rehearsal_max_age_days": _whole(1, 3650),
 }
-_KNOWN = sorted({*SPELLINGS, *ANSIBLE_CHECKED, *ANSIBLE_IGNORED, *SETTINGS})
+_NUMBER_CHECKS = frozenset({
+    HOST_VARS["port"], HOST_VARS["operation_timeout_s"], HOST_VARS["read_timeout_s"],
+    SETTINGS["rollup_collab_wave_size"], SETTINGS["rollup_rehearsal_max_age_days"],
+})  # fmt: skip
+_KNOWN = sorted({*SPELLINGS, *ANSIBLE_CHECKED, *SETTINGS})
 DEFAULT_OPERATION_TIMEOUT_S = 20.0
 DEFAULT_READ_TIMEOUT_S = 30.0
 
 
-def unknown_variable(key: str) -> str:
-    if key.startswith("ansible_"):
-        return "an Ansible variable rollup does not use (docs/inventory.md lists those it understands)"
-    close = difflib.get_close_matches(key, _KNOWN, n=1, cutoff=0.75)
-    return "unknown variable" + (f" (did you mean {close[0]}?)" if close else "")
+def connects(key: str) -> bool:
+    """Whether ``key`` is a host variable rollup reads or checks (any spelling), not a setting or role."""
+    return key in SPELLINGS or key in ANSIBLE_CHECKED
+
+
+ROLE_VARS = ("rollup_role", "rollup_roles")
+"""The variables that give a host roles besides its groups' names (they add up, they do not override)."""
+
+
+def unknown_variable(key: str) -> str | None:
+    """
+    The refusal of a variable rollup does not know, or ``None`` when it is simply not rollup's
+    (it is then reported as unused): a ``rollup_`` name is rollup's own, so an unknown one is a
+    mistake.
+    """
+    if not key.startswith("rollup_"):
+        return None
+    close = difflib.get_close_matches(key, [*_KNOWN, *ROLE_VARS], n=1, cutoff=0.75)
+    return "unknown rollup variable" + (f" (did you mean {close[0]}?)" if close else "")
+
+
+def role_names(key: str, raw: Any) -> tuple[str, ...]:
+    """The roles ``rollup_role`` (one name) or ``rollup_roles`` (a list, or names split by commas) give."""
+    from rollup.model.roles import ROLE_NAMES
+
+    if key == "rollup_role":
+        names = [raw] if isinstance(raw, str) else None
+    elif isinstance(raw, str):
+        names = [part.strip() for part in raw.split(",")]
+    else:
+        names = raw if isinstance(raw, list) and raw else None
+    rule = f"roles are {', '.join(sorted(ROLE_NAMES))}"
+    if names is None or not all(isinstance(n, str) for n in names):
+        shape = "a role name" if key == "rollup_role" else "a list of role names"
+        raise ValueError(f"must be {shape}; {rule}")
+    for name in names:
+        if name not in ROLE_NAMES:
+            raise ValueError(f"{quote(name)} is not a role; {rule}")
+    return tuple(names)
+
+
+@dataclass(frozen=True, slots=True)
+class Vaulted:
+    """A value encrypted with Ansible Vault, as ``ansible-inventory`` hands it on (still encrypted)."""
+
+    ciphertext: str
+
+
+def is_template(raw: Any) -> bool:
+    """Whether a value holds a Jinja template (``{{ }}``, ``{% %}``), which only Ansible evaluates."""
+    if isinstance(raw, str):
+        return "{{" in raw or "{%" in raw
+    if isinstance(raw, dict):
+        return any(is_template(key) or is_template(value) for key, value in raw.items())
+    if isinstance(raw, list):
+        return any(is_template(item) for item in raw)
+    return False
+
+
+_TRUE = frozenset({"y", "yes", "on", "1", "true", "t"})
+_FALSE = frozenset({"n", "no", "off", "0", "false", "f"})
+_NUMBERS = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?\Z")
+
+
+def ansible_typed(check: Check, raw: Any) -> Any:
+    """
+    A text value as Ansible's connection options read it where rollup expects a boolean or a
+    number (an INI file has ``true`` and ``yes`` as text); any other value as it is.
+    """
+    if not isinstance(raw, str):
+        return raw
+    text = raw.strip()
+    if check is _bool and text.casefold() in _TRUE | _FALSE:
+        return text.casefold() in _TRUE
+    if check in _NUMBER_CHECKS and _NUMBERS.match(text):
+        return float(text) if "." in text else int(text)
+    return raw
 
 
 def has_control(text: str) -> bool:
     return any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text)
 
 
-def check_value(key: str, name: str | None, raw: Any, *, base_dir: Path) -> Any:
+def check_value(key: str, name: str | None, raw: Any, *, base_dir: Path, typed: bool = False) -> Any:
     """
     The checked value of variable ``key`` (rollup name ``name``, ``None`` for an Ansible variable
-    rollup does not use); raises ValueError with a message free of the value.
+    rollup only checks); raises ValueError with a message free of the value. ``typed``: read text
+    as Ansible's options do (``ansible_typed``).
     """
+    check: Check | None = None
     if key in ANSIBLE_CHECKED:
-        return ANSIBLE_CHECKED[key](raw)
-    if name is None:
-        return None
-    if name in SETTINGS:
-        return SETTINGS[name](raw)
-    if name == "password":
+        check = ANSIBLE_CHECKED[key]
+    elif name in SETTINGS:
+        check = SETTINGS[name]
+    elif name == "password":
         return parse_reference(raw, base_dir=base_dir)
-    return HOST_VARS[name](raw)
+    elif name is not None:
+        check = HOST_VARS[name]
+    if check is None:
+        return None
+    return check(ansible_typed(check, raw) if typed else raw)

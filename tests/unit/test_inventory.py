@@ -452,7 +452,7 @@ def test_group_vars_and_host_vars_beside_the_file_are_read_and_override_it(tmp_p
             {"host_vars/DNS01.yml": "$ANSIBLE_VAULT;1.1;AES256\n3031\n"},
             "inventory/host_vars/DNS01.yml: encrypted with Ansible Vault",
         ),
-        ({"group_vars/collab.yml": "port: many\n"}, "inventory/group_vars/collab.yml.port: must be 1-65535"),
+        ({"group_vars/collab.yml": "port: many\n"}, "inventory/group_vars/collab.yml: port: must be 1-65535"),
     ],
 )
 def test_a_side_file_rollup_cannot_use_is_refused_naming_it(

@@ -32,9 +32,13 @@ def add_all_var(line: str) -> str:
 
 
 CASES: list[tuple[str, str, str]] = [
-    ("empty file", "", f"{F}: (top level): the file is empty; an inventory starts with all:"),
-    ("a list", "- MPS01\n", f"{F}: (top level): an inventory is a mapping with the single key all"),
-    ("top-level group", BASE + "collab:\n", f"{F}: collab: unknown key; groups go under all.children"),
+    ("empty file", "", f"{F}: (top level): the file is empty; an inventory starts with all: or a group"),
+    (
+        "a list",
+        "- MPS01\n",
+        f"{F}: (top level): an inventory is a mapping of group names (all, or groups of your own)",
+    ),
+    ("top-level group", BASE + "collab: []\n", f"{F}: collab: must be a mapping with hosts, vars, children"),
     (
         "unknown key in a group",
         edit(("      hosts:\n        COLLAB01", "      host:\n        COLLAB01")),
@@ -53,8 +57,8 @@ CASES: list[tuple[str, str, str]] = [
     (
         "unknown group",
         edit(("    collab:", "    colab:")),
-        f"{F}: all.children.colab: unknown group; groups are roles: "
-        "collab, deployment_tool, dns, mps_engine, mpssql, web_services",
+        f"{F}: all.children.colab.hosts.COLLAB01: the host has no role: list it in a group named after a "
+        "role (collab, deployment_tool, dns, mps_engine, mpssql, web_services) or give it rollup_role",
     ),
     (
         "group inside itself",
@@ -84,8 +88,8 @@ CASES: list[tuple[str, str, str]] = [
                 "    mps_engine:\n      children:\n        collab:\n          vars: {port: 1}\n",
             )
         ),
-        f"{F}: all.children.collab.vars: vars of group collab are also at "
-        "all.children.mps_engine.children.collab.vars; give them once",
+        f"{F}: all.children.collab.vars.port: conflicts with "
+        "all.children.mps_engine.children.collab.vars.port: group collab sets port twice differently",
     ),
     (
         "bad host name",
@@ -114,33 +118,53 @@ CASES: list[tuple[str, str, str]] = [
         "host defined twice",
         edit(("MPS01:\n        MPS02", "MPS01: {address: 192.0.2.99}\n        MPS02")),
         f"{F}: all.children.mps_engine.hosts.MPS01.address: conflicts with "
-        "all.children.deployment_tool.hosts.MPS01.address: host MPS01 is defined twice differently",
+        "all.children.deployment_tool.hosts.MPS01.address: host MPS01 sets address twice differently",
     ),
     (
         "host in no role",
         edit(("  children:", "  hosts:\n    LONELY:\n  children:")),
-        f"{F}: all.hosts.LONELY: the host is in no role group; list it under all.children.<role>.hosts",
+        f"{F}: all.hosts.LONELY: the host has no role: list it in a group named after a role "
+        "(collab, deployment_tool, dns, mps_engine, mpssql, web_services) or give it rollup_role",
     ),
     (
         "no Deployment Tool host",
         edit(("    deployment_tool:", "    mpssql:")),
-        f"{F}: all.children: no host has the deployment_tool role; exactly one must",
+        f"{F}: no host has the deployment_tool role; exactly one must",
     ),
     (
         "two Deployment Tool hosts",
         edit(("MPS01: {address: 192.0.2.11}", "MPS01: {address: 192.0.2.11}\n        MPS02:")),
-        f"{F}: all.children.deployment_tool: exactly one host may play this role: MPS01, MPS02",
+        f"{F}: all.children.deployment_tool: exactly one host may play the deployment_tool role: "
+        "MPS01, MPS02",
     ),
     (
         "unknown variable",
-        edit(("{address: 192.0.2.11}", "{adress: 192.0.2.11}")),
-        f"{F}: all.children.deployment_tool.hosts.MPS01.adress: unknown variable (did you mean address?)",
+        edit(("{address: 192.0.2.11}", "{rollup_adress: 192.0.2.11}")),
+        f"{F}: all.children.deployment_tool.hosts.MPS01.rollup_adress: unknown rollup variable "
+        "(did you mean rollup_address?)",
     ),
     (
-        "unused Ansible variable",
-        edit((COLLAB_VARS, "{ansible_become: true}")),
-        f"{F}: all.children.collab.vars.ansible_become: an Ansible variable rollup does not use "
-        "(docs/inventory.md lists those it understands)",
+        "unknown role",
+        edit((COLLAB_VARS, "{rollup_role: sharepoint}")),
+        f'{F}: all.children.collab.vars.rollup_role: "sharepoint" is not a role; '
+        "roles are collab, deployment_tool, dns, mps_engine, mpssql, web_services",
+    ),
+    (
+        "roles not a list",
+        edit((COLLAB_VARS, "{rollup_roles: {dns: 1}}")),
+        f"{F}: all.children.collab.vars.rollup_roles: must be a list of role names; "
+        "roles are collab, deployment_tool, dns, mps_engine, mpssql, web_services",
+    ),
+    (
+        "Jinja template in a value rollup uses",
+        edit((COLLAB_VARS, '{ansible_host: "{{ inventory_hostname }}.hosting.example"}')),
+        f"{F}: all.children.collab.vars.ansible_host: a Jinja template ({{{{ }}}}), which rollup does not "
+        "evaluate; give the value itself",
+    ),
+    (
+        "bad group name",
+        edit(("    collab:", '    "col lab":')),
+        f'{F}: all.children."col lab": not a valid group name (letters, digits, _ . -)',
     ),
     ("variable name not text", add_all_var("1: x"), f"{F}: all.vars.1: a variable name must be text"),
     (

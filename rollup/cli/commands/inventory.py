@@ -30,7 +30,7 @@ def command() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (docs/inventory.md) instead of a table.")
 def show(inventory_ref: str | None, limit: str | None, as_json: bool) -> None:
     """Show the hosts of an inventory, their roles, endpoints and credential references."""
-    inventory = load_selected_inventory(inventory_ref, limit)
+    inventory = load_selected_inventory(inventory_ref, limit, note_unused=False)
     click.echo(jsondoc.dumps("inventory", to_json(inventory)) if as_json else "\n".join(table(inventory)))
 
 
@@ -47,6 +47,7 @@ def to_json(inventory: Inventory) -> dict[str, Any]:
             "shared_oab": inventory.settings.shared_oab,
         },
         "hosts": [_host_json(host) for host in inventory.hosts],
+        "unused": [{"name": item.name, "where": item.where} for item in inventory.unused],
     }
 
 
@@ -70,6 +71,20 @@ def table(inventory: Inventory) -> list[str]:
     lines = [f"{inventory.source}: {count}, {kind}, digest {inventory.digest()[:12]}"]
     for row in rows:
         lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return lines + unused_lines(inventory)
+
+
+def unused_lines(inventory: Inventory) -> list[str]:
+    """The variables rollup does not use, one line per name with every place it is set."""
+    if not inventory.unused:
+        return []
+    places: dict[str, list[str]] = {}
+    for item in inventory.unused:
+        places.setdefault(item.name, []).append(item.where)
+    lines = ["", f"Variables rollup does not use ({len(places)}):"]
+    width = max(len(name) for name in places)
+    for name, where in places.items():
+        lines.append(f"  {name.ljust(width)}  {'; '.join(where)}")
     return lines
 
 
@@ -84,6 +99,7 @@ def _host_json(host: Host) -> dict[str, Any]:
     return {
         "name": host.name,
         "roles": _roles(host),
+        "groups": sorted(host.groups),
         "address": host.address,
         "port": host.port,
         "scheme": host.scheme.value,

@@ -245,9 +245,11 @@ def _rehearse(
 
 def _inventory_path(ref: str) -> Path:
     """The file an inventory reference names, as ``load_inventory`` resolves it, made absolute."""
-    if "/" in ref or ref.endswith((".yml", ".yaml")):
-        return Path(ref).resolve()
-    return (Path.cwd() / "inventory" / f"{ref}.yml").resolve()
+    from rollup.model.inventory_sources import ANSIBLE_PREFIX, locate
+
+    if ref.startswith(ANSIBLE_PREFIX):
+        return Path(ref.removeprefix(ANSIBLE_PREFIX)).resolve()
+    return locate(ref, Path.cwd())[1].resolve()
 
 
 @contextmanager
