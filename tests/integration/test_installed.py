@@ -73,6 +73,7 @@ def test_the_installed_wheel_runs_the_main_job_from_an_empty_directory(
     empty, home = tmp_path / "empty", tmp_path / "home"
     empty.mkdir()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "ROLLUP_"))}
+    env.pop("COLUMNS", None)  # piped output as an operator's pipe gets it: as wide as its lines
     env |= {
         "ROLLUP_HOME": str(home),
         "ROLLUP_CACHE_DIR": str(tmp_path_factory.getbasetemp() / "rollup-cache"),
@@ -84,7 +85,7 @@ def test_the_installed_wheel_runs_the_main_job_from_an_empty_directory(
     rehearsed = _run(installed, "rehearse", "--simulated", "--seed", "3", cwd=empty, env=env)
     runs = json.loads(_run(installed, "runs", "list", "--json", cwd=tmp_path, env=env))
 
-    assert ID in listed
+    assert ID in listed, f"COLUMNS={os.environ.get('COLUMNS')!r} TERM={os.environ.get('TERM')!r}"
     (manifest,) = document["manifests"]
     assert manifest["id"] == ID
     assert Path(manifest["path"]).is_relative_to(installed.parents[1] / "pipx" / "venvs" / "rollup")
