@@ -152,7 +152,7 @@ def parse_restore(result: CommandResult, params: RestoreParams) -> tuple[FileAct
     return actions
 
 
-_HOSTILE = "C:\\temp\\it's $(here); `n\"q\"\nline\u2019.msi"
+_HOSTILE = 'C:\\temp\\it\'s $(here); `n"q"\nline\u2019.msi'
 
 OPERATIONS: tuple[Operation[Any, Any], ...] = (
     Operation(
@@ -183,7 +183,9 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
                 backups=("C:\\MSIShare\\DNSClient.msi.20110310-101500.bak", ""),
                 sha256=("ab" * 32, ""),
             ),
-            RestoreParams(share="C:\\MSI Share", names=("it's $(x).msi",), backups=(_HOSTILE,), sha256=("0" * 64,)),
+            RestoreParams(
+                share="C:\\MSI Share", names=("it's $(x).msi",), backups=(_HOSTILE,), sha256=("0" * 64,)
+            ),
         ),
     ),
 )

@@ -44,7 +44,9 @@ def test_read_brings_the_bytes_back_checked_by_sha256(lab: Lab) -> None:
 
     code, found = run("files.read", state, ReadParams(path=f"{SHARE}\\DNSClient.msi"), lab.ctx())
     missing_code, missing = run("files.read", state, ReadParams(path=f"{SHARE}\\Nothing.msi"), lab.ctx())
-    big_code, big = run("files.read", state, ReadParams(path=f"{SHARE}\\DNSClient.msi", max_bytes=10), lab.ctx())
+    big_code, big = run(
+        "files.read", state, ReadParams(path=f"{SHARE}\\DNSClient.msi", max_bytes=10), lab.ctx()
+    )
 
     assert (code, found.size, found.sha256, found.error) == (0, entry.size, entry.sha256, None)
     assert hashlib.sha256(found.data).hexdigest() == entry.sha256
@@ -83,7 +85,9 @@ def test_restore_refuses_a_backup_whose_hash_differs(lab: Lab) -> None:
     _, (kept,) = run("files.backup", state, BackupParams(share=SHARE, names=("DNSProvider.msi",)), lab.ctx())
     put_text(state, f"{SHARE}\\DNSProvider.msi", "the rollup's build", NOW)
     put_text(state, kept.backup or "", "tampered", NOW)
-    params = RestoreParams(share=SHARE, names=("DNSProvider.msi",), backups=(kept.backup or "",), sha256=(kept.sha256 or "",))
+    params = RestoreParams(
+        share=SHARE, names=("DNSProvider.msi",), backups=(kept.backup or "",), sha256=(kept.sha256 or "",)
+    )
 
     code, (failed,) = run("files.restore", state, params, lab.ctx())
 
