@@ -119,7 +119,9 @@ for ($i = 0; $i -lt $names.Count; $i++) {
         }
         elseif ($c -eq $sha[$i]) { $e.action = 'identical'; $e.sha256 = $c }
         elseif (-not [IO.File]::Exists($k)) { throw "the backup $k is missing" }
-        elseif ((Get-RollupSha256 $k) -ne $sha[$i]) { throw "the backup $k differs from its recorded SHA-256" }
+        elseif ((Get-RollupSha256 $k) -ne $sha[$i]) {
+            throw "the backup $k differs from its recorded SHA-256"
+        }
         else {
             if ($c) { [IO.File]::Delete($f) }
             [IO.File]::Move($k, $f)
@@ -136,7 +138,7 @@ exit ([int](@($o | Where-Object { $_.action -eq 'failed' }).Count -gt 0))
 
 
 def parse_restore(result: CommandResult, params: RestoreParams) -> tuple[FileAction, ...]:
-    """One ``FileAction`` per named file (``restored``, ``identical``, ``removed``, ``absent``, ``failed``)."""
+    """One ``FileAction`` per file: ``restored``, ``identical``, ``removed``, ``absent`` or ``failed``."""
     actions = tuple(
         FileAction(
             name=result_field(item, "name", str, result),

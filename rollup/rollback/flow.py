@@ -98,7 +98,8 @@ def prepare(
     applied_plan = build_plan(manifest, inventory, wave_size=int(wave_size) if wave_size else None)
     if applied.backup_host not in {h.name for h in inventory.hosts}:
         raise UsageError(
-            f"{inventory.source}: {applied.backup_host}, where run {applied.run_id} kept its backups, is not selected"
+            f"{inventory.source}: {applied.backup_host}, where run {applied.run_id} kept its backups, "
+            "is not selected"
         )
     folder = runs_dir / CACHE / applied.run_id
     hosts = Hosts(inventory, transports, credentials, PROCESS_SECRETS, read_only=True)
@@ -113,7 +114,8 @@ def prepare(
         hosts.close()
     emit(
         Notice(
-            text=f"rollback pre-flight passed: {len(found)} backup(s) of run {applied.run_id} on {applied.backup_host} as recorded"
+            text=f"rollback pre-flight passed: {len(found)} backup(s) of run {applied.run_id} "
+            f"on {applied.backup_host} as recorded"
         )
     )
     for r in applied.replaced:
@@ -121,7 +123,8 @@ def prepare(
         if local is not None and local.product_version not in (None, r.version):
             emit(
                 Notice(
-                    text=f"{r.host}: run {applied.run_id} replaced {r.product} {r.version}; the backup holds {local.product_version}"
+                    text=f"{r.host}: run {applied.run_id} replaced {r.product} {r.version}; "
+                    f"the backup holds {local.product_version}"
                 )
             )
     setup = RunSetup(

@@ -44,7 +44,8 @@ MSI_KINDS = frozenset({"msi_install", "msi_run_twice"})
 RESTART_KINDS = frozenset({"iis_restart", "complus_restart"})
 LEFT_IN_PLACE = (
     "the DNSProvider directory security the rollup set (Basic authentication default domain, Require SSL)",
-    "the extracted package in C:\\temp\\QFERollupPackage and the previous MSIs sent to C:\\temp\\RollupRollback",
+    "the extracted package in C:\\temp\\QFERollupPackage",
+    "the previous MSIs sent to C:\\temp\\RollupRollback",
 )
 """What the rollback leaves besides the SQL objects (a step reports those): said in its summary."""
 
@@ -88,9 +89,11 @@ def build_rollback_plan(
     for s in sorted(tool, key=lambda s: s.params["action"] != "uninstall"):
         title = s.title
         if s.params["action"] == "uninstall":
-            title = f"Uninstall the rollup's build of the {len(s.params['components'])} components with the Deployment Tool"
+            count = len(s.params["components"])
+            title = f"Uninstall the rollup's build of the {count} components with the Deployment Tool"
         elif s.params["action"] == "reinstall":
-            title = f"Reinstall the previous build of the {len(s.params['components'])} components from the restored share"
+            count = len(s.params["components"])
+            title = f"Reinstall the previous build of the {count} components from the restored share"
         last = [
             b.add(
                 s,

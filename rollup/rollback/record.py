@@ -42,7 +42,7 @@ _KEPT = frozenset({"renamed", "copied", "already"})
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Backup:
-    """One file of the share as the applied run found it: its backup's path and SHA-256 ("" when it was not there)."""
+    """One file of the share as the applied run found it: its backup and SHA-256 ("": it was not there)."""
 
     name: str
     backup: str

@@ -73,7 +73,7 @@ def test_rollback_returns_the_lab_to_its_pre_rollup_state(lab: LabProcess, tmp_p
     facts = run.read_facts()
     audited = lab.rollup("audit", "verify", run.run_id, "--runs-dir", str(lab.runs_dir))
     previous = tmp_path / "previous"
-    made = lab.rollup("lab", "previous-package", str(previous), "--state-dir", str(lab.state_dir))
+    made = lab.rollup("lab", "previous-package", str(previous))
     verified = lab.rollup(
         "verify", "--inventory", str(lab.inventory), "--manifest", str(previous / "manifest.yml"),
         "--package-dir", str(previous / "package"), "--json",
@@ -119,7 +119,11 @@ def test_a_missing_or_changed_backup_refuses_the_rollback(lab: LabProcess, damag
     """The reason names the host and the backup; exit 1; no host changed; no run directory."""
     applied = _applied(lab)
     state = lab.host_state("MPS01")
-    backup = next(f.path for k, f in state.files.items() if k.startswith(SHARE + "dnsclient.msi.") and k.endswith(".bak"))
+    backup = next(
+        f.path
+        for k, f in state.files.items()
+        if k.startswith(SHARE + "dnsclient.msi.") and k.endswith(".bak")
+    )
     _damage(lab, backup, damage)
     mutations = {h: lab.host_state(h).mutations for h in lab.hosts()}
 

@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
+from rich.console import Console
 
 from rollup.cli.commands.apply import runs_dir_option
 from rollup.cli.console import console
 from rollup.cli.options import quiet
 from rollup.errors import RunFailed, RunWaiting, UsageError
+
+if TYPE_CHECKING:
+    from rollup.engine.run import RunReport
 
 
 @click.command("rollback")
@@ -53,8 +58,7 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
 ) -> None:
     """Roll back the applied run RUN (an id, a unique prefix, or last) from the backups it kept."""
     from rollup.cli.apply_preflight import delete_stale_shells
-    from rollup.cli.apply_report import to_json
-    from rollup.cli.progress import ProgressRenderer, preview_table, summary_table
+    from rollup.cli.progress import ProgressRenderer, preview_table
     from rollup.credentials import CredentialCache
     from rollup.engine.dryrun import preview_plan
     from rollup.engine.options import RunOptions
@@ -102,35 +106,44 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
             renderer.stop()
             delete_stale_shells(setup, earlier, out)
         options = RunOptions(
-            forks=forks, resume=resume and earlier.run_id if earlier else None, confirm=confirm, note=note,
+            forks=forks, resume=earlier.run_id if earlier else None, confirm=confirm, note=note,
             recorded=prepared.recorded,
         )  # fmt: skip
         report = apply_plan(setup, options)
     except KeyboardInterrupt:
         renderer.stop()
         if renderer.run_id is not None:
-            stopped = f"interrupted: run {renderer.run_id} stopped; resume it with: rollup rollback --resume {renderer.run_id}{rd}"
+            again = f"rollup rollback --resume {renderer.run_id}{rd}"
+            stopped = f"interrupted: run {renderer.run_id} stopped; resume it with: {again}"
             (click.echo if out.quiet else out.print)(stopped)
         raise
     finally:
         renderer.stop()
+    _conclude(out, report, prepared.applied.run_id, rd, as_json=as_json)
+
+
+def _conclude(out: Console, report: RunReport, applied: str, rd: str, *, as_json: bool) -> None:
+    """The JSON document or summary, what was left in place, and the exit code's error."""
+    from rollup.cli.apply_report import to_json
+    from rollup.cli.progress import summary_table
+
     left = [r for r in report.reports if r.step.kind == "sql_objects_left"]
     if as_json:
         document = to_json(report)
         document.update(
             kind="rollback",
-            rolls_back=prepared.applied.run_id,
+            rolls_back=applied,
             left_in_place=[{"host": r.step.host, "step": r.step.id, "what": r.summary} for r in left],
         )
         click.echo(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=True))
     out.print(summary_table(report))
-    out.print(f"run id: {report.run_id} (rolls back {prepared.applied.run_id})")
+    out.print(f"run id: {report.run_id} (rolls back {applied})")
     out.print(f"audit log: {report.audit_path} (head {report.audit_head})")
     for r in left:
         out.print(f"{r.step.host}: {r.summary}", markup=False, highlight=False)
     if out.quiet:
         click.echo(
-            f"run {report.run_id}: {report.state} (rollback of {prepared.applied.run_id}); audit head {report.audit_head}"
+            f"run {report.run_id}: {report.state} (rollback of {applied}); audit head {report.audit_head}"
         )
     again = f"`rollup rollback --resume {report.run_id}{rd}`"
     if report.state == "failed":

@@ -116,7 +116,8 @@ class SqlObjectsLeft:
         names = ", ".join(f"{o.kind} {o.name}" for o in present)
         return Guard(
             in_effect=True,
-            reason=f"left in place ({KB_GIVES_NO_REMOVAL}): {len(present)} objects in {report.database}: {names}",
+            reason=f"left in place ({KB_GIVES_NO_REMOVAL}): "
+            f"{len(present)} objects in {report.database}: {names}",
         )
 
     def act(self, ctx: StepContext, guard: Guard) -> Acted:  # pragma: no cover - its guard always holds
