@@ -14,7 +14,7 @@ Errors a step can meet become a ``failed`` report with a one-line reason naming 
 the exit code, hint and MSI log tail when there are any); a manual gate with nobody to ask
 becomes ``waiting``. Anything else is a bug and propagates.
 
-The kinds live in ``rollup.engine.steps``: ``msi``, ``files``, ``services``, ``gates``.
+The kinds live in ``rollup.engine.steps``: ``msi``, ``files``, ``services``, ``gates``, ``restore``.
 """
 
 from __future__ import annotations
