@@ -14,7 +14,7 @@ Errors a step can meet become a ``failed`` report with a one-line reason naming 
 the exit code, hint and MSI log tail when there are any); a manual gate with nobody to ask
 becomes ``waiting``. Anything else is a bug and propagates.
 
-The kinds live in ``rollup.engine.steps``: ``msi``, ``files``, ``services``, ``gates``.
+The kinds live in ``rollup.engine.steps``: ``msi``, ``files``, ``services``, ``gates``, ``restore``.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from rollup.engine.steps.context import Acted, Executor, GateWaiting, StepContex
 from rollup.engine.steps.files import Backup, Copy, Extract, Transfer
 from rollup.engine.steps.gates import Conditional, DeploymentTool, ManualGate
 from rollup.engine.steps.msi import MsiInstall, MsiRunTwice, MsiUninstall
+from rollup.engine.steps.restore import Restore, SqlObjectsLeft
 from rollup.engine.steps.services import ComplusRestart, IisRestart, IisSetting, SqlObjectsCheck
 from rollup.errors import CommandFailed, ConfigError, LockHeld, ResultParseError, TransportError
 from rollup.model.manifest import Manifest
@@ -48,9 +49,14 @@ _SIMPLE: dict[str, Executor] = {
     "sql_objects_check": SqlObjectsCheck(),
     "manual_gate": ManualGate(),
     "deployment_tool": DeploymentTool(),
+    "restore": Restore(),
+    "sql_objects_left": SqlObjectsLeft(),
 }
 EXECUTORS: Mapping[str, Executor] = {**_SIMPLE, "conditional": Conditional(_SIMPLE.__getitem__)}
-"""The executor of each step kind (``rollup.model.steps.STEP_KINDS``)."""
+"""
+The executor of each step kind (``rollup.model.steps.STEP_KINDS``, and the two a rollback adds:
+``restore``, ``sql_objects_left``, ``rollup.engine.steps.restore``).
+"""
 
 RESTARTS = frozenset({"iis_restart", "complus_restart"})
 """Kinds that are needed only when something before them acted (see ``rollup.engine.steps.services``)."""

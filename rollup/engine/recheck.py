@@ -31,6 +31,7 @@ RECHECKED = frozenset(
         "msi_run_twice",
         "iis_setting",
         "sql_objects_check",
+        "restore",
     }
 )
 """Step kinds whose guard is a fact of the host."""

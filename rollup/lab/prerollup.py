@@ -139,6 +139,11 @@ def rollup_package(manifest: Manifest, msi_cache_dir: Path) -> dict[str, Path]:
     return {f.name: built[f.name] for f in manifest.package.files}
 
 
+def previous_package(manifest: Manifest, msi_cache_dir: Path) -> dict[str, Path]:
+    """The previous build of each manifest file (name -> an MSI in the cache): copy, never modify."""
+    return _built(manifest, msi_cache_dir, "previous")
+
+
 def prerollup_states(
     manifest: Manifest,
     hosts: Sequence[tuple[str, frozenset[Role]]],

@@ -44,6 +44,7 @@ KIND_OF = {
     "plan": "plan",
     "preflight": "preflight",
     "rehearse": "rehearsal",
+    "rollback": "rollback",
     "runs list": "runs",
     "runs show": "run",
     "verify": "verify",

@@ -172,6 +172,9 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
     earlier: dict[str, Any] = {}
     if resume:
         earlier = dict(rundir.resolve_run(runs, resume).read_facts().options)
+        if earlier.get("kind") == "rollback":  # docs/rollback.md
+            again = f"`rollup rollback --resume {resume}`"
+            raise UsageError(f"run {resume} is a rollback: resume it with {again}")
         # a resumed run keeps what it recorded unless the command line itself says otherwise:
         # ROLLUP_INVENTORY and ROLLUP_MANIFEST name what a new run uses
         context = click.get_current_context()

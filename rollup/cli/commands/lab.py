@@ -134,6 +134,23 @@ def state(host: str, state_dir: Path, as_json: bool) -> None:
     click.echo(jsondoc.dumps("lab-host", report) if as_json else "\n".join(report_lines(report)))
 
 
+@command.command(name="previous-package")
+@click.argument("target", metavar="DIR", type=click.Path(path_type=Path, file_okay=False))
+@manifest_option
+def previous_package(target: Path, manifest_path: Path) -> None:
+    """Write the lab's previous build as DIR/package and a manifest pinned to it, DIR/manifest.yml."""
+    import os
+
+    from rollup.lab.fleet import msi_cache_dir
+    from rollup.lab.previous import write_previous_package
+
+    folder, written = write_previous_package(target, manifest_path, msi_cache_dir(os.environ))
+    click.echo(f"{folder}: the previous build of every package file")
+    click.echo(
+        f"{written}: the manifest pinned to it (rollup verify --manifest {written} --package-dir {folder})"
+    )
+
+
 @command.command(name="release")
 @click.argument("host")
 @_state_dir

@@ -164,9 +164,9 @@ class DeploymentTool:
                     pending.append(f"{c.name} (not installed)")
         if not pending:
             done = (
-                "removed or at the rollup's version"
+                "removed or at the package's version"
                 if ctx.p["action"] == "uninstall"
-                else "at the rollup's version"
+                else "at the package's version"
             )
             return Guard(in_effect=True, reason=f"every component is {done}")
         return Guard(
@@ -284,10 +284,10 @@ class DeploymentTool:
         if entries.old:
             left = [f"{name} ({_shown(where)})" for name, where in entries.old.items()]
             raise StepFailed(
-                f"{ctx.host}: not at the rollup's version: {_shown(left)}",
+                f"{ctx.host}: not at the package's version: {_shown(left)}",
                 hint="reinstall them in the Deployment Tool, Start Deployment, then confirm again and resume",
             )
-        return f"{len(components)} components at the rollup's version on {len(entries.hosts)} host(s)"
+        return f"{len(components)} components at the package's version on {len(entries.hosts)} host(s)"
 
 
 class Conditional:

@@ -121,6 +121,12 @@ def installed_guard(ctx: StepContext, local: LocalFile) -> Guard:
     return Guard(in_effect=False, reason=f"{info.product_name} is not installed", facts=entries)
 
 
+def replaced(entries: Sequence[InstalledEntry] | None) -> dict[str, str]:
+    """What an msi step found installed before it acted: ``replaced.tsv`` (product, version, code)."""
+    lines = "".join(f"{e.display_name}\t{e.display_version}\t{e.key}\n" for e in entries or ())
+    return {"replaced.tsv": lines} if lines else {}
+
+
 def _properties(params: Mapping[str, Any]) -> tuple[str, ...]:
     props = params.get("properties") or {}
     return tuple(f"{name}={value}" for name, value in sorted(dict(props).items()))
@@ -309,6 +315,7 @@ class MsiInstall:
             summary=f"installed {after.reason.removesuffix(' is installed')}",
             remote_code=outcome.exit_code,
             notices=notices,
+            evidence=replaced(guard.facts),
         )
 
 
@@ -352,7 +359,12 @@ class MsiUninstall:
         after = self.check(ctx)
         if not after.in_effect:
             raise StepFailed(f"{ctx.host}: after msiexec /x, {after.reason}", remote_code=code)
-        return Acted(summary="removed " + "; ".join(removed), remote_code=code, notices=tuple(notices))
+        return Acted(
+            summary="removed " + "; ".join(removed),
+            remote_code=code,
+            notices=tuple(notices),
+            evidence=replaced(guard.facts),
+        )
 
 
 class MsiRunTwice:
@@ -386,6 +398,7 @@ class MsiRunTwice:
                     summary=f"{after.reason} after {runs}",
                     remote_code=reported_code(codes),
                     notices=tuple(notices),
+                    evidence=replaced(guard.facts),
                 )
         raise StepFailed(
             f"{ctx.host}: after two runs of {local.name}, {after.reason}", remote_code=reported_code(codes)
