@@ -53,6 +53,13 @@ class AuthTransport(StrEnum):
     BASIC = "basic"
 
 
+class Connection(StrEnum):
+    """How rollup reaches a host (``ansible_connection``): WinRM, or SSH to OpenSSH for Windows."""
+
+    WINRM = "winrm"
+    SSH = "ssh"
+
+
 class CertValidation(StrEnum):
     VALIDATE = "validate"
     IGNORE = "ignore"
@@ -130,6 +137,12 @@ class Host:
     """The virtual machine the host is, in a lab that rehearsals snapshot; ``None`` otherwise."""
     ssh_bastion: SshBastion | None = None
     """The SSH jump host its WinRM connections go through; ``None``: straight to the host."""
+    connection: Connection = Connection.WINRM
+    """WinRM (``port`` is WinRM's), or SSH to OpenSSH for Windows with PowerShell (``port`` is SSH's)."""
+    ssh_key_file: Path | None = None
+    """With ``connection: ssh``: the private key for the host (the password is tried after it)."""
+    ssh_known_hosts: Path | None = None
+    """With ``connection: ssh``: the known_hosts file that must hold the host's key (else ``~/.ssh``'s)."""
 
     @property
     def endpoint(self) -> str:
@@ -248,6 +261,9 @@ class Inventory:
             row["password"] = host.password.kind if host.password else None
             row["ca_trust_path"] = host.ca_trust_path is not None
             del row["vm"]  # where a lab VM runs is not how rollup connects to it
+            for name in ("connection", "ssh_key_file", "ssh_known_hosts"):
+                if row[name] == _SSH_DEFAULTS[name]:  # inventories without SSH keep their digest
+                    del row[name]
             rows.append(row)
         text = json.dumps(rows, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -270,6 +286,13 @@ class Inventory:
         if not found:
             raise UsageError(f"--limit {quote(term)}: matches no host or group")
         return found
+
+
+_SSH_DEFAULTS: dict[str, Any] = {
+    "connection": Connection.WINRM,
+    "ssh_key_file": None,
+    "ssh_known_hosts": None,
+}
 
 
 def load_inventory(ref: str, *, base_dir: Path | None = None) -> Inventory:

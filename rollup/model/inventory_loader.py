@@ -20,6 +20,7 @@ from rollup.load import join_key, quote
 from rollup.model.inventory import (
     AuthTransport,
     CertValidation,
+    Connection,
     Host,
     HyperVApi,
     Hypervisor,
@@ -339,7 +340,9 @@ class Loader:
         scheme = Scheme(get("scheme", Scheme.HTTP))
         transport = AuthTransport(get("transport", AuthTransport.NTLM))
         insecure_lab = bool(get("insecure_lab", False))
-        if transport is AuthTransport.BASIC and scheme is Scheme.HTTP and not insecure_lab:
+        connection = self.connection(entry, v)
+        winrm = connection is Connection.WINRM
+        if winrm and transport is AuthTransport.BASIC and scheme is Scheme.HTTP and not insecure_lab:
             self.fail(
                 v["transport"].path,
                 f"basic over http sends the password of {entry.name} in clear; "
@@ -373,16 +376,18 @@ class Loader:
                 key_file=None if key_file is None else self.base_dir / key_file,
                 known_hosts=None if known is None else self.base_dir / known,
             )
-        else:
+        elif winrm:
             for name in ("ssh_key_file", "ssh_known_hosts"):
                 if name in v:
                     self.fail(
-                        v[name].path, f"is only used with ssh_bastion, which {entry.name} does not have"
+                        v[name].path,
+                        f"is only used with ssh_bastion or ansible_connection: ssh; {entry.name} has neither",
                     )
+        key_file, known = get("ssh_key_file", None), get("ssh_known_hosts", None)
         return Host(
             name=entry.name,
             address=get("address", entry.name),
-            port=get("port", 5986 if scheme is Scheme.HTTPS else 5985),
+            port=get("port", 22 if not winrm else 5986 if scheme is Scheme.HTTPS else 5985),
             scheme=scheme,
             transport=transport,
             cert_validation=cert_validation,
@@ -399,7 +404,23 @@ class Loader:
             read_timeout_s=read,
             vm=vm,
             ssh_bastion=bastion,
+            connection=connection,
+            ssh_key_file=None if winrm or key_file is None else self.base_dir / key_file,
+            ssh_known_hosts=None if winrm or known is None else self.base_dir / known,
         )
+
+    def connection(self, entry: _HostEntry, v: dict[str, _Var]) -> Connection:
+        """WinRM (the default; ``psrp`` too), or SSH, which needs ``ansible_shell_type: powershell``."""
+        if "connection" not in v or v["connection"].value != Connection.SSH:
+            return Connection.WINRM
+        shell = v.get("shell_type")
+        if shell is None or shell.value != "powershell":
+            self.fail(
+                v["connection"].path if shell is None else shell.path,
+                f"{entry.name} is reached over ssh, which rollup supports with ansible_shell_type: "
+                "powershell only (OpenSSH for Windows running PowerShell)",
+            )
+        return Connection.SSH
 
     def vm_ref(self, var: _Var, settings: InventorySettings) -> VmRef:
         """A host's ``vm``, its hypervisor found in ``rollup_hypervisors`` (and of the provider it names)."""
