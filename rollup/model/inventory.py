@@ -145,6 +145,11 @@ class Host:
     """With ``connection: ssh``: the known_hosts file that must hold the host's key (else ``~/.ssh``'s)."""
 
     @property
+    def session_name(self) -> str:
+        """What reports call the host's session: ``WinRM session`` or ``SSH session``."""
+        return "SSH session" if self.connection is Connection.SSH else "WinRM session"
+
+    @property
     def endpoint(self) -> str:
         """The WS-Management URL: ``http://address:port/wsman`` (an IPv6 address in brackets)."""
         address = f"[{self.address}]" if ":" in self.address else self.address

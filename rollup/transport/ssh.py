@@ -142,13 +142,13 @@ class SshTransport:
 
     # ---- one command -----------------------------------------------------------------------
 
-    def _transport(self) -> paramiko.Transport:
+    def _transport(self, op: str) -> paramiko.Transport:
         """The live SSH transport, connecting (again) when there is none."""
         current = self._client.get_transport() if self._client is not None else None
         if current is not None and current.is_active():
             return current
         self.close()
-        self._client = connect(self._config, self._credentials)
+        self._client = connect(self._config, self._credentials, op)
         self.connections += 1
         opened = self._client.get_transport()
         assert opened is not None
@@ -162,7 +162,7 @@ class SshTransport:
 
     def _execute(self, op: str, line: str, data: bytes | None, timeout_s: float) -> tuple[int, bytes, bytes]:
         deadline = time.monotonic() + timeout_s
-        transport = self._transport()
+        transport = self._transport(op)
         self.requests += 1
         try:
             channel = transport.open_session(timeout=CHANNEL_TIMEOUT_S)

@@ -27,6 +27,7 @@ import paramiko
 from rollup.credentials import Credentials
 from rollup.errors import AuthError, ConfigError, ConnectError, TransportError
 from rollup.model.inventory import Host
+from rollup.transport.errors import scrub
 
 CONNECT_TIMEOUT_S = 15.0
 """How long the TCP connection, the key exchange and the authentication may each take."""
@@ -47,9 +48,9 @@ def known_hosts(host: Host) -> Path:
     return host.ssh_known_hosts or Path.home() / ".ssh" / "known_hosts"
 
 
-def connect(host: Host, credentials: Credentials) -> paramiko.SSHClient:
+def connect(host: Host, credentials: Credentials, op: str) -> paramiko.SSHClient:
     """
-    An authenticated SSH connection to ``host``.
+    An authenticated SSH connection to ``host``, made for the operation ``op`` (messages name it).
 
     Raises:
         ConfigError: the known_hosts file cannot be read.
@@ -62,7 +63,7 @@ def connect(host: Host, credentials: Credentials) -> paramiko.SSHClient:
     try:
         client.load_host_keys(str(known))
     except OSError as exc:
-        raise ConfigError(f"{host.name}: cannot read known_hosts {known}: {exc.strerror}") from None
+        raise ConfigError(f"{host.name}: {op}: cannot read known_hosts {known}: {exc.strerror}") from None
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     try:
         sock = _through_bastion(host)
@@ -84,7 +85,7 @@ def connect(host: Host, credentials: Credentials) -> paramiko.SSHClient:
         raise
     except Exception as exc:
         client.close()
-        error = translate_connect(exc, host, credentials)
+        error = translate_connect(exc, host, credentials, op)
         if error is None:
             raise
         raise error from None
@@ -100,9 +101,15 @@ def _through_bastion(host: Host) -> paramiko.Channel | None:
     return TUNNELS.channel(host)
 
 
-def translate_connect(exc: BaseException, host: Host, credentials: Credentials) -> TransportError | None:
+def translate_connect(
+    exc: BaseException, host: Host, credentials: Credentials, op: str
+) -> TransportError | None:
     """The error for what ``SSHClient.connect`` raised; ``None`` for what is not a transport failure."""
-    site, known = where(host), known_hosts(host)
+    return _translate(exc, host, credentials, f"{op}: {where(host)}")
+
+
+def _translate(exc: BaseException, host: Host, credentials: Credentials, site: str) -> TransportError | None:
+    known = known_hosts(host)
     if isinstance(exc, paramiko.BadHostKeyException):
         return ConnectError(
             f"{site}: its host key is not the one {known} holds; refused",
@@ -127,10 +134,10 @@ def translate_connect(exc: BaseException, host: Host, credentials: Credentials) 
             f"ssh-keyscan {port}{host.address} >> {known}",
         )
     if isinstance(exc, paramiko.SSHException | EOFError):
-        detail = " ".join(str(exc).split()) or "the connection closed during the handshake"
+        detail = scrub(str(exc), credentials.password) or "the connection closed during the handshake"
         return ConnectError(f"{site}: {detail}", host=host.name)
     if isinstance(exc, OSError):
-        return ConnectError(f"cannot connect to {site}: {os_reason(exc)}", host=host.name)
+        return ConnectError(f"{site}: cannot connect: {os_reason(exc)}", host=host.name)
     return None
 
 
