@@ -208,7 +208,10 @@ class SshTransport:
             elif channel.recv_stderr_ready():
                 err += channel.recv_stderr(_CHUNK)
             elif channel.exit_status_ready():
-                return channel.recv_exit_status(), bytes(out), bytes(err)
+                code = channel.recv_exit_status()
+                if code == -1:  # paramiko's value for a channel closed without one (SSH's is unsigned)
+                    raise OSError("closed without an exit status")
+                return code, bytes(out), bytes(err)
             elif channel.closed or not transport.is_active():
                 raise OSError("closed without an exit status")
             else:
