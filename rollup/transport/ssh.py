@@ -122,7 +122,12 @@ class SshTransport:
             data = stdin
         with self._lock:
             started = time.monotonic()
-            exit_code, out, err = self._execute(command.op, line, data, timeout_s)
+            try:
+                exit_code, out, err = self._execute(command.op, line, data, timeout_s)
+            except TransportError as exc:
+                _log_command(self.host, command.op, started, type(exc).__name__)
+                raise
+            _log_command(self.host, command.op, started, "ok")
             return CommandResult(
                 host=self.host,
                 op=command.op,
@@ -224,3 +229,11 @@ class SshTransport:
                     channel.status_event.wait(min(remaining, 0.5))
                 else:
                     select.select([channel], [], [], min(remaining, 0.5))
+
+
+def _log_command(host: str, op: str, started: float, outcome: str) -> None:
+    """One debug record per command (``rollup -v``, ``--log-file``), as WinRM logs each request."""
+    if log.isEnabledFor(logging.DEBUG):
+        duration_ms = round((time.monotonic() - started) * 1000, 1)
+        extra = {"host": host, "action": f"{op}: exec", "duration_ms": duration_ms, "outcome": outcome}
+        log.debug("ssh command", extra=extra)
