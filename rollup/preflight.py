@@ -83,7 +83,7 @@ def host_checks(
     manifest: Manifest, host: Host, facts: HostFacts, more: VerifyFacts, *, min_free_bytes: int
 ) -> tuple[Check, ...]:
     """The pre-flight checks of one host that answered (see the module docstring)."""
-    checks = [check("session", "WinRM session", "reachable and authenticated", "answered", Status.OK)]
+    checks = [check("session", host.session_name, "reachable and authenticated", "answered", Status.OK)]
     problem = mismatch(host, facts)
     expected = f"computer {expected_computer(host)}"
     if problem is not None:
@@ -335,8 +335,8 @@ def run_preflight(
     hosts = [control]
     for r in readings:
         if r.value is None:
-            failed = check("session", "WinRM session", "reachable and authenticated", r.error or "no answer",
-                           Status.FAIL, "the host could not be checked")  # fmt: skip
+            failed = check("session", r.host.session_name, "reachable and authenticated",
+                           r.error or "no answer", Status.FAIL, "the host could not be checked")  # fmt: skip
             checks: tuple[Check, ...] = (failed,)
         else:
             checks = host_checks(manifest, r.host, *r.value, min_free_bytes=min_free_bytes)

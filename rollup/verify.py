@@ -174,7 +174,7 @@ def evaluate(manifest: Manifest, observed: Sequence[Observed]) -> tuple[HostRepo
     for host, facts in observed:
         if isinstance(facts, str):
             checks: tuple[Check, ...] = (
-                check("session", "WinRM session", "reachable, authenticated, read", facts, Status.ERROR,
+                check("session", host.session_name, "reachable, authenticated, read", facts, Status.ERROR,
                       "the host could not be checked"),
             )  # fmt: skip
         else:

@@ -42,6 +42,7 @@ from rollup.lab.labdir import (
 from rollup.lab.prerollup import prerollup_states, rollup_package
 from rollup.lab.runner import DEFAULT_DURATIONS, LabRunner
 from rollup.lab.scenario import Scenario, check_hosts, load_scenario
+from rollup.lab.sshserver import LabSshServer, SshHost, SshKeys
 from rollup.lab.store import FileBlobStore, FileStateStore, atomic_write
 from rollup.lab.wsman import Credential, EndpointConfig, LabServer, WindowsVersion
 from rollup.model.manifest import load_manifest
@@ -73,6 +74,8 @@ class LabOptions:
     time_factor: float | None = None
     latency_ms: float | None = None
     seed: int | None = None
+    ssh_hosts: tuple[str, ...] | None = None
+    """Host names (any case), or ``all``, that the inventory reaches over SSH; ``()``: none."""
 
 
 def lab_hosts(collab: int) -> list[tuple[str, frozenset[Role]]]:
@@ -126,12 +129,34 @@ def prepare_lab(paths: LabPaths, options: LabOptions, env: Mapping[str, str]) ->
             "credential_source": password_source(env),
         }
     )
+    if options.ssh_hosts is not None:
+        config = config.model_copy(update={"ssh_hosts": _ssh_hosts(config, options.ssh_hosts)})
+    SshKeys(paths.ssh).ensure(ssh_endpoints(config))
     write_config(paths, config)
     if config.credential_source == "file":
         write_default_password(paths)
     text = inventory_text(config, site_command=SITE_COMMAND)
     atomic_write(paths.inventory, text.encode("utf-8"))
     return config
+
+
+def _ssh_hosts(config: LabConfig, names: tuple[str, ...]) -> tuple[str, ...]:
+    """The lab's names of ``names`` (``all``: every host), in the lab's order."""
+    known = {host.name.casefold(): host.name for host in config.hosts}
+    wanted = {name.casefold() for name in names}
+    if "all" in wanted:
+        return tuple(known.values())
+    unknown = sorted(name for name in names if name.casefold() not in known)
+    if unknown:
+        raise UsageError(
+            f"--ssh-hosts: no host {unknown[0]!r} in the lab (its hosts: {', '.join(known.values())})"
+        )
+    return tuple(name for key, name in known.items() if key in wanted)
+
+
+def ssh_endpoints(config: LabConfig) -> list[SshHost]:
+    """Every host's SSH endpoint."""
+    return [SshHost(host.name, host.address, WindowsVersion(host.os)) for host in config.hosts]
 
 
 def _reuse(
@@ -253,6 +278,10 @@ class RunningLab:
             cert_dir=paths.certs,
             workers=SERVER_WORKERS,
         )
+        keys = SshKeys(paths.ssh)
+        self.ssh = LabSshServer(
+            ssh_endpoints(config), self.runner, accounts, keys.load_host_key(), keys.load_client_key()
+        )
 
     def _restart_later(self, host: str, after_s: float, down_s: float) -> None:
         """``host`` restarts: ``after_s`` from now (``RESTART_GRACE_S`` at least) for ``down_s``."""
@@ -262,6 +291,7 @@ class RunningLab:
 
     def _go_down(self, host: str, down_s: float) -> None:
         with contextlib.suppress(RuntimeError):  # the lab stopped meanwhile: nothing to restart
+            self.ssh.set_down(host, down_s)
             self.server.endpoint(host).set_down(down_s)
 
     def start(self) -> None:
@@ -272,8 +302,14 @@ class RunningLab:
             ConfigError: an address or port is taken (nothing is left listening).
         """
         self.server.start()
+        try:
+            self.ssh.start()
+        except BaseException:
+            self.server.stop()
+            raise
 
     def stop(self) -> None:
         """Finish the runs in progress, close every listener, lift timed conditions."""
+        self.ssh.stop()
         self.server.stop()
         self.injector.close()

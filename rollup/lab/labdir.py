@@ -8,6 +8,7 @@ A lab's state directory: its layout, ``lab.json``, the account, the addresses, t
     DIR/blobs/            file contents by SHA-256 (``FileBlobStore``)
     DIR/package/          the rollup's 22 MSIs at the KB's sizes, for the controller
     DIR/certs/            each host's HTTPS certificate
+    DIR/ssh/              the hosts' SSH host key, its known_hosts, and the lab's client key
     DIR/inventory.yml     an inventory of the lab for ``--inventory``
     DIR/lab-password      the lab's own random password (mode 0600), when no variable gives one
     DIR/lab.lock          held (flock) by the process creating or serving the lab
@@ -48,6 +49,8 @@ PASSWORD_PREFIX = "Rollup-Lab-"  # noqa: S105 - the start of each lab's own pass
 """Each lab's password, when ``ROLLUP_LAB_PASSWORD`` is not set, is this and 16 random characters."""
 HTTP_PORT = 5985
 HTTPS_PORT = 5986
+SSH_PORT = 2222
+"""Every host's SSH port, on its own address (``rollup.lab.sshserver``; 22 would need root)."""
 FIRST_ADDRESS = "127.0.2.1"
 """Where the lab's addresses start by default (127.0.0.x and 127.0.1.x are never used)."""
 _RESERVED = ipaddress.ip_network("127.0.0.0/23")
@@ -78,6 +81,10 @@ class LabPaths:
     @property
     def certs(self) -> Path:
         return self.root / "certs"
+
+    @property
+    def ssh(self) -> Path:
+        return self.root / "ssh"
 
     @property
     def inventory(self) -> Path:
@@ -142,6 +149,8 @@ class LabConfig(_Frozen):
     hosts: tuple[LabHost, ...]
     scenario_source: str | None = None
     scenario: Scenario = Scenario()
+    ssh_hosts: tuple[str, ...] = ()
+    """The hosts the inventory reaches over SSH (``lab up --ssh-hosts``); every host serves SSH."""
 
     def host(self, name: str) -> LabHost:
         """The host called ``name`` (any case).
@@ -302,7 +311,8 @@ def _free(address: str, port: int) -> bool:
 
 def inventory_text(config: LabConfig, *, site_command: str, package_dir: str = "package") -> str:
     """
-    An inventory of the lab in the project's format (docs/inventory.md): NTLM over HTTP, the
+    An inventory of the lab in the project's format (docs/inventory.md): NTLM over HTTP, or SSH
+    for the hosts in ``config.ssh_hosts`` (their key checked against ``ssh/known_hosts``), the
     password by reference (the variable, or the ``lab-password`` file beside it), the
     Deployment Tool driven by the lab's site command, and the controller's package folder.
     """
@@ -319,7 +329,14 @@ def inventory_text(config: LabConfig, *, site_command: str, package_dir: str = "
                 continue
             described.add(host.name)
             entry: dict[str, Any] = {"address": host.address}
-            if host.http_port != HTTP_PORT:
+            if host.name in config.ssh_hosts:
+                entry.update(
+                    ansible_connection="ssh",
+                    ansible_shell_type="powershell",
+                    ansible_port=SSH_PORT,
+                    ssh_known_hosts="ssh/known_hosts",
+                )
+            elif host.http_port != HTTP_PORT:
                 entry["port"] = host.http_port
             members[host.name] = entry
         if members:
@@ -341,7 +358,8 @@ def inventory_text(config: LabConfig, *, site_command: str, package_dir: str = "
     }
     head = (
         "# The simulated lab in this folder, written by `rollup lab up` (docs/lab.md); it is\n"
-        "# rewritten on every start. WinRM over HTTP with NTLM, which encrypts every message.\n"
+        "# rewritten on every start. WinRM over HTTP with NTLM, which encrypts every message;\n"
+        "# SSH (OpenSSH for Windows, PowerShell) for the hosts `lab up --ssh-hosts` names.\n"
     )
     return head + yaml.safe_dump(document, sort_keys=False, default_flow_style=False, width=1000)
 

@@ -54,6 +54,13 @@ class AuthTransport(StrEnum):
     BASIC = "basic"
 
 
+class Connection(StrEnum):
+    """How rollup reaches a host (``ansible_connection``): WinRM, or SSH to OpenSSH for Windows."""
+
+    WINRM = "winrm"
+    SSH = "ssh"
+
+
 class CertValidation(StrEnum):
     VALIDATE = "validate"
     IGNORE = "ignore"
@@ -133,6 +140,17 @@ class Host:
     """The SSH jump host its WinRM connections go through; ``None``: straight to the host."""
     groups: frozenset[str] = frozenset()
     """Every inventory group the host is in, through groups of groups too (``all`` left out)."""
+    connection: Connection = Connection.WINRM
+    """WinRM (``port`` is WinRM's), or SSH to OpenSSH for Windows with PowerShell (``port`` is SSH's)."""
+    ssh_key_file: Path | None = None
+    """With ``connection: ssh``: the private key for the host (the password is tried after it)."""
+    ssh_known_hosts: Path | None = None
+    """With ``connection: ssh``: the known_hosts file that must hold the host's key (else ``~/.ssh``'s)."""
+
+    @property
+    def session_name(self) -> str:
+        """What reports call the host's session: ``WinRM session`` or ``SSH session``."""
+        return "SSH session" if self.connection is Connection.SSH else "WinRM session"
 
     @property
     def endpoint(self) -> str:
@@ -262,6 +280,9 @@ class Inventory:
             row["ca_trust_path"] = host.ca_trust_path is not None
             del row["vm"]  # where a lab VM runs is not how rollup connects to it
             del row["groups"]  # the operator's own grouping; roles say what a host is
+            for name in ("connection", "ssh_key_file", "ssh_known_hosts"):
+                if row[name] == _SSH_DEFAULTS[name]:  # inventories without SSH keep their digest
+                    del row[name]
             rows.append(row)
         text = json.dumps(rows, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -287,6 +308,13 @@ class Inventory:
         if not found:
             raise UsageError(f"--limit {quote(term)}: matches no host or group")
         return found
+
+
+_SSH_DEFAULTS: dict[str, Any] = {
+    "connection": Connection.WINRM,
+    "ssh_key_file": None,
+    "ssh_known_hosts": None,
+}
 
 
 def load_inventory(

@@ -19,6 +19,7 @@ from rollup.load import join_key, quote
 from rollup.model.inventory import (
     AuthTransport,
     CertValidation,
+    Connection,
     Host,
     HyperVApi,
     Hypervisor,
@@ -176,7 +177,9 @@ class HostBuilding:
         scheme = Scheme(get("scheme", Scheme.HTTP))
         transport = AuthTransport(get("transport", AuthTransport.NTLM))
         insecure_lab = bool(get("insecure_lab", False))
-        if transport is AuthTransport.BASIC and scheme is Scheme.HTTP and not insecure_lab:
+        connection = self.connection(host_name, v)
+        winrm = connection is Connection.WINRM
+        if winrm and transport is AuthTransport.BASIC and scheme is Scheme.HTTP and not insecure_lab:
             self.fail_at(
                 v["transport"].path,
                 f"basic over http sends the password of {host_name} in clear; "
@@ -210,16 +213,18 @@ class HostBuilding:
                 key_file=None if key_file is None else self.base_dir / key_file,
                 known_hosts=None if known is None else self.base_dir / known,
             )
-        else:
+        elif winrm:
             for name in ("ssh_key_file", "ssh_known_hosts"):
                 if name in v:
                     self.fail_at(
-                        v[name].path, f"is only used with ssh_bastion, which {host_name} does not have"
+                        v[name].path,
+                        f"is only used with ssh_bastion or ansible_connection: ssh; {host_name} has neither",
                     )
+        key_file, known = get("ssh_key_file", None), get("ssh_known_hosts", None)
         return Host(
             name=host_name,
             address=get("address", host_name),
-            port=get("port", 5986 if scheme is Scheme.HTTPS else 5985),
+            port=get("port", 22 if not winrm else 5986 if scheme is Scheme.HTTPS else 5985),
             scheme=scheme,
             transport=transport,
             cert_validation=cert_validation,
@@ -237,7 +242,23 @@ class HostBuilding:
             read_timeout_s=read,
             vm=vm,
             ssh_bastion=bastion,
+            connection=connection,
+            ssh_key_file=None if winrm or key_file is None else self.base_dir / key_file,
+            ssh_known_hosts=None if winrm or known is None else self.base_dir / known,
         )
+
+    def connection(self, host_name: str, v: dict[str, Var]) -> Connection:
+        """WinRM (the default; ``psrp`` too), or SSH, which needs ``ansible_shell_type: powershell``."""
+        if "connection" not in v or v["connection"].value != Connection.SSH:
+            return Connection.WINRM
+        shell = v.get("shell_type")
+        if shell is None or shell.value != "powershell":
+            self.fail_at(
+                v["connection"].path if shell is None else shell.path,
+                f"{host_name} is reached over ssh, which rollup supports with ansible_shell_type: "
+                "powershell only (OpenSSH for Windows running PowerShell)",
+            )
+        return Connection.SSH
 
     def vm_ref(self, var: Var, settings: InventorySettings) -> VmRef:
         """A host's ``vm``, its hypervisor found in ``rollup_hypervisors`` (and of the provider it names)."""

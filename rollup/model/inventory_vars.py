@@ -198,8 +198,10 @@ _ANSIBLE_NAMES: dict[str, tuple[str, ...]] = {
     "operation_timeout_s": ("ansible_winrm_operation_timeout_sec",),
     "read_timeout_s": ("ansible_winrm_read_timeout_sec",),
     "ssh_bastion": (),
-    "ssh_key_file": (),
+    "ssh_key_file": ("ansible_ssh_private_key_file", "ansible_private_key_file"),
     "ssh_known_hosts": (),
+    "connection": ("ansible_connection",),
+    "shell_type": ("ansible_shell_type",),
 }
 HOST_VARS: dict[str, Check] = {  # password is a credential reference, checked by rollup.credentials
     "address": _address,
@@ -220,6 +222,8 @@ HOST_VARS: dict[str, Check] = {  # password is a credential reference, checked b
     "ssh_bastion": _bastion,
     "ssh_key_file": _text,
     "ssh_known_hosts": _text,
+    "connection": _choice("winrm", "psrp", "ssh"),
+    "shell_type": _text,
 }
 SPELLINGS = {
     spelling: name
@@ -228,7 +232,6 @@ SPELLINGS = {
 }
 ANSIBLE_CHECKED: dict[str, Check] = {
     # accepted for compatibility; checked, but rollup's behaviour does not depend on them
-    "ansible_connection": _choice("winrm", "psrp"),
     "ansible_winrm_message_encryption": _choice("auto", "always"),
     "ansible_winrm_path": _choice("/wsman", "wsman"),
 }

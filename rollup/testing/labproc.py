@@ -74,12 +74,13 @@ class LabProcess:
         first_address: str,
         time_factor: float = 0.002,
         scenario: dict[str, Any] | None = None,
+        ssh_hosts: str | None = None,
     ) -> LabProcess:
         """
         Create and start a lab in ``folder/lab`` (runs go to ``folder/runs``), on the first block
         of loopback addresses from ``first_address`` (in this test worker's block, see
         ``worker_address``) that nobody listens on (other labs of other tests may be running on
-        this machine).
+        this machine). ``ssh_hosts`` is ``lab up --ssh-hosts``: those hosts are reached over SSH.
         """
         start_at = worker_address(first_address)
         first_address = free_first_address(collab + 3, (HTTP_PORT, HTTPS_PORT), start_at=start_at)
@@ -99,6 +100,8 @@ class LabProcess:
             str(time_factor),
             "--detach",
         ]
+        if ssh_hosts is not None:
+            args += ["--ssh-hosts", ssh_hosts]
         if scenario is not None:
             path = folder / "scenario.yml"
             path.write_text(yaml.safe_dump(scenario, sort_keys=False), encoding="utf-8")

@@ -8,9 +8,10 @@ policy: a failure is a ``rollup.errors.TransportError`` that says whether a retr
 and the engine decides. One transport serves one host and is used by one worker at a time.
 
 Transports are chosen through a ``TransportRegistry`` keyed by the inventory's transport kind
-(``Host.transport``: ``ntlm``, ``kerberos``, ``credssp``, ``basic``). ``default_registry()``
-maps every kind to the WinRM transport; tests and other transports register their own
-factories on a registry of their own instead of patching anything.
+(``Host.transport``: ``ntlm``, ``kerberos``, ``credssp``, ``basic``; ``ssh`` for a host whose
+``connection`` is SSH). ``default_registry()`` maps the four WinRM kinds to the WinRM transport
+and ``ssh`` to the SSH transport; tests and other transports register their own factories on a
+registry of their own instead of patching anything.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Protocol, Self, runtime_checkable
 
 from rollup.credentials import Credentials
 from rollup.errors import ConfigError
-from rollup.model.inventory import AuthTransport, Host
+from rollup.model.inventory import AuthTransport, Connection, Host
 from rollup.ops.base import CommandResult
 from rollup.ps.command import RemoteCommand
 
@@ -118,7 +119,7 @@ class TransportRegistry:
         Raises:
             ConfigError: no transport is registered for the host's kind.
         """
-        kind = str(host.transport)
+        kind = transport_kind(host)
         factory = self._factories.get(kind)
         if factory is None:
             known = ", ".join(self.kinds()) or "none"
@@ -129,6 +130,17 @@ class TransportRegistry:
         return iter(self.kinds())
 
 
+def transport_kind(host: Host) -> str:
+    """The registry key of ``host``: ``ssh`` for an SSH host, else its WinRM authentication."""
+    return "ssh" if host.connection is Connection.SSH else str(host.transport)
+
+
+def _ssh(host: Host, credentials: Credentials) -> Transport:
+    from rollup.transport.ssh import SshTransport
+
+    return SshTransport(host, credentials)
+
+
 def _winrm(host: Host, credentials: Credentials) -> Transport:
     from rollup.transport.winrm import WinRMTransport
 
@@ -136,5 +148,5 @@ def _winrm(host: Host, credentials: Credentials) -> Transport:
 
 
 def default_registry() -> TransportRegistry:
-    """A registry with the WinRM transport for every inventory transport kind."""
-    return TransportRegistry({kind.value: _winrm for kind in AuthTransport})
+    """A registry with the WinRM transport for every WinRM kind, and the SSH transport for ``ssh``."""
+    return TransportRegistry({**{kind.value: _winrm for kind in AuthTransport}, "ssh": _ssh})

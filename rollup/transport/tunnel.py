@@ -202,6 +202,31 @@ class Tunnels:
         link.transport(host.name)
         return forward.port
 
+    def channel(self, host: Host) -> paramiko.Channel:
+        """
+        A ``direct-tcpip`` channel through ``host``'s bastion to the host's own port: the socket
+        of an SSH connection to a host that runs OpenSSH (``rollup.transport.ssh_connect``).
+
+        Raises:
+            ConfigError, ConnectError: see ``_Bastion.transport``; the bastion did not open the
+                channel (transient).
+        """
+        bastion = host.ssh_bastion
+        assert bastion is not None
+        with self._lock:
+            link = self._bastions.setdefault(bastion, _Bastion(bastion))
+        target = (host.address, host.port)
+        try:
+            return link.transport(host.name).open_channel(
+                "direct-tcpip", target, ("127.0.0.1", 0), timeout=CHANNEL_TIMEOUT_S
+            )
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            where = f"SSH bastion {bastion.describe()}"
+            detail = " ".join(str(exc).split()) or type(exc).__name__
+            raise ConnectError(
+                f"{where}: no channel to {host.address}:{host.port}: {detail}", host=host.name
+            ) from None
+
     def close(self) -> None:
         """Close every listener and SSH connection."""
         with self._lock:

@@ -38,10 +38,10 @@ def test_show_an_ini_inventory_with_the_variables_rollup_does_not_use(
     assert out[-6:] == [
         "",
         "Variables rollup does not use (4):",
-        f"  ansible_shell_type  {FIX}/ini-hmc/group_vars/all.yml",
-        f"  ntp_server          {FIX}/ini-hmc/group_vars/all.yml",
-        f"  sharepoint_farm     {FIX}/ini-hmc/group_vars/collab/20-sharepoint.yml",
-        f"  sql_instance        {FIX}/ini-hmc/host_vars/MPSSQL01.yml",
+        f"  ansible_become_method  {FIX}/ini-hmc/group_vars/all.yml",
+        f"  ntp_server             {FIX}/ini-hmc/group_vars/all.yml",
+        f"  sharepoint_farm        {FIX}/ini-hmc/group_vars/collab/20-sharepoint.yml",
+        f"  sql_instance           {FIX}/ini-hmc/host_vars/MPSSQL01.yml",
     ]
 
 

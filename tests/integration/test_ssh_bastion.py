@@ -95,3 +95,23 @@ def test_a_bastion_that_goes_away_mid_run_is_retried(lab: LabProcess, sshd: Sshd
     retries = [r for r in audit if r["event"] == "retry_scheduled"]
     assert process.returncode == 0, out + err
     assert retries, "the cut connections were retried"
+
+
+def test_ssh_hosts_are_reached_through_the_bastion(tmp_path: Path, sshd: Sshd) -> None:
+    """Every host over SSH behind sshd: a channel to each host's SSH port; verify reads them all."""
+    lab = LabProcess.start(
+        tmp_path, collab=1, first_address=f"127.0.95.{1 + 10 * next(_ranges)}", ssh_hosts="all"
+    )
+    try:
+        behind(lab.inventory, sshd)
+        known = lab.state_dir / "ssh" / "known_hosts"  # the hosts' ssh_known_hosts serves the bastion too
+        known.write_text(known.read_text(encoding="ascii") + sshd.known_hosts.read_text(encoding="ascii"))
+        verified = lab.rollup("verify", "--inventory", str(lab.inventory), "--json")
+    finally:
+        lab.stop()
+
+    hosts = json.loads(verified.stdout)["hosts"]
+    assert verified.returncode == 3, verified.stdout[-1000:]  # a pre-rollup lab drifts
+    assert all(check["group"] != "session" for host in hosts for check in host["checks"])
+    assert {target.split()[-1] for target in sshd.channels()} == {"2222"}
+    assert {target.split()[0] for target in sshd.channels()} == _addresses(lab.inventory)

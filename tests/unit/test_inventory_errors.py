@@ -202,8 +202,25 @@ CASES: list[tuple[str, str, str]] = [
     ),
     (
         "connection",
+        add_all_var("ansible_connection: local"),
+        f"{F}: all.vars.ansible_connection: must be one of winrm, psrp, ssh",
+    ),
+    (
+        "ssh without a shell type",
         add_all_var("ansible_connection: ssh"),
-        f"{F}: all.vars.ansible_connection: must be one of winrm, psrp",
+        f"{F}: all.vars.ansible_connection: MPS01 is reached over ssh, which rollup supports with "
+        "ansible_shell_type: powershell only (OpenSSH for Windows running PowerShell)",
+    ),
+    (
+        "ssh with the cmd shell",
+        edit(
+            (
+                "COLLAB01: {address: 192.0.2.31}",
+                "COLLAB01: {address: 192.0.2.31, ansible_connection: ssh, ansible_shell_type: cmd}",
+            )
+        ),
+        f"{F}: all.children.collab.hosts.COLLAB01.ansible_shell_type: COLLAB01 is reached over ssh, which "
+        "rollup supports with ansible_shell_type: powershell only (OpenSSH for Windows running PowerShell)",
     ),
     (
         "message encryption",
@@ -344,7 +361,8 @@ CASES: list[tuple[str, str, str]] = [
     (
         "a key file without a bastion",
         add_all_var("rollup_ssh_key_file: keys/ops"),
-        f"{F}: all.vars.rollup_ssh_key_file: is only used with ssh_bastion, which MPS01 does not have",
+        f"{F}: all.vars.rollup_ssh_key_file: is only used with ssh_bastion or ansible_connection: ssh; "
+        "MPS01 has neither",
     ),
 ]
 

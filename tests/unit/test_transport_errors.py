@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import ssl
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -35,13 +36,14 @@ from rollup.errors import (
     TransportError,
     TransportTimeout,
 )
-from rollup.model.inventory import AuthTransport, CertValidation, Host, Scheme
+from rollup.model.inventory import AuthTransport, CertValidation, Connection, Host, Scheme
 from rollup.ops.base import CommandResult
 from rollup.ps.command import RemoteCommand
 from rollup.secret import Secret
 from rollup.transport.base import PutResult, Transport, TransportRegistry, default_registry
 from rollup.transport.connect import check_supported, timeouts
 from rollup.transport.errors import FAULTS, Stage, Where, scrub, translate
+from rollup.transport.ssh import SshTransport
 from rollup.transport.winrm import MAX_ENVELOPE_BYTES, SEND_CHUNK_BYTES, WinRMTransport, _split
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "transport.md"
@@ -268,11 +270,15 @@ def test_no_form_of_the_password_survives_in_a_message() -> None:
 
 
 def test_default_registry_gives_the_winrm_transport_for_every_kind() -> None:
-    """Every inventory transport kind maps to WinRMTransport, which satisfies the Transport protocol."""
+    """Every WinRM kind maps to WinRMTransport, ``ssh`` to SshTransport; both are Transports."""
     registry = default_registry()
     made = registry.create(host(), Credentials("HOSTING\\svc-rollup", Secret(PASSWORD)))
+    ssh_host = replace(host(), connection=Connection.SSH, port=22)
+    over_ssh = registry.create(ssh_host, Credentials("HOSTING\\svc-rollup", Secret(PASSWORD)))
 
-    assert registry.kinds() == ("basic", "credssp", "kerberos", "ntlm")
+    assert registry.kinds() == ("basic", "credssp", "kerberos", "ntlm", "ssh")
+    assert isinstance(over_ssh, SshTransport)
+    assert isinstance(over_ssh, Transport)
     assert isinstance(made, WinRMTransport)
     assert isinstance(made, Transport)
     assert made.host == "COLLAB01"

@@ -54,6 +54,11 @@ def command() -> None:
 @click.option("--time-factor", type=click.FloatRange(0, 1000), help="Scales operation durations.")
 @click.option("--latency-ms", type=click.FloatRange(0, 60000), help="Latency before every HTTP answer.")
 @click.option("--seed", type=click.IntRange(0), help="Seed of the scenario's probability triggers.")
+@click.option(
+    "--ssh-hosts",
+    metavar="NAMES",
+    help="Hosts the inventory reaches over SSH (comma-separated names, all, or none); every host serves SSH.",
+)
 @click.option("--detach", is_flag=True, help="Serve from a background process and return.")
 def up(
     *,
@@ -65,6 +70,7 @@ def up(
     time_factor: float | None,
     latency_ms: float | None,
     seed: int | None,
+    ssh_hosts: str | None,
     detach: bool,
 ) -> None:
     """Create or reuse the lab in DIR and serve it (until Ctrl-C, or in the background with --detach)."""
@@ -80,6 +86,7 @@ def up(
         time_factor=time_factor,
         latency_ms=latency_ms,
         seed=seed,
+        ssh_hosts=_names(ssh_hosts),
     )
     with holding_lock(paths):
         config = prepare_lab(paths, options, os.environ)
@@ -192,6 +199,14 @@ def serve_command(state_dir: Path) -> None:
     serve(LabPaths(state_dir.resolve()), os.environ, lambda _: None)
 
 
+def _names(text: str | None) -> tuple[str, ...] | None:
+    """``--ssh-hosts``: ``None`` when not given (the lab keeps its choice), ``()`` for ``none``."""
+    if text is None:
+        return None
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    return () if [n.casefold() for n in names] == ["none"] else names
+
+
 def _writable(state_dir: Path) -> LabPaths:
     """The lab's paths, with its directory created and checked writable (one-line errors)."""
     from rollup.lab.labdir import LabPaths
@@ -221,4 +236,8 @@ def _table(config: LabConfig, paths: LabPaths) -> list[str]:
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     where = "ROLLUP_LAB_PASSWORD" if config.credential_source == "env" else str(paths.password)
     lines.append(f"Inventory: {paths.inventory} (user {config.user}, password from {where})")
+    over_ssh = ", ".join(config.ssh_hosts) or "none"
+    lines.append(
+        f"SSH: port 2222 on every address, known_hosts {paths.ssh / 'known_hosts'}; over SSH: {over_ssh}"
+    )
     return lines
