@@ -25,6 +25,7 @@ import pytest
 from rollup.engine.journal import read_journal
 from rollup.engine.journal_state import StepStatus, replay
 from rollup.engine.rundir import RunDir, list_runs, operator_name
+from rollup.lab.store import FileStateStore
 from rollup.schemas import schema
 from rollup.testing.labproc import ROOT, LabProcess
 
@@ -121,9 +122,14 @@ def test_without_a_terminal_a_failure_waits_and_skip_ends_done_with_exceptions(
 
 
 def test_exclude_leaves_the_host_out_and_the_run_ends_done_with_exceptions(lab: LabProcess) -> None:
-    """`decide exclude`: every step of COLLAB01 not done is excluded; steps after them do not start."""
+    """
+    `decide exclude`: every step of COLLAB01 not done is excluded, steps after them do not start,
+    and the resume's pre-flight leaves COLLAB01 out (a restart pending there refuses nothing).
+    """
     waiting, run = _paused(lab)
     decided = _decide(lab, run, "exclude")
+    with FileStateStore(lab.state_dir / "hosts", lab.hosts()).update("COLLAB01") as collab:
+        collab.pending_reboot.append("PendingFileRenameOperations")
     resumed = lab.apply("--resume", run.run_id, "--json")
     outcomes = _outcomes(resumed.stdout)
     shown = lab.rollup("runs", "show", run.run_id, "--runs-dir", str(lab.runs_dir), "--json")
