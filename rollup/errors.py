@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     DRIFT = 3
     INTERNAL = 4
     WAITING = 5
+    DONE_WITH_EXCEPTIONS = 6
     INTERRUPTED = 130
 
 
@@ -140,9 +141,15 @@ class RunFailed(RollupError):
 
 
 class RunWaiting(RollupError):
-    """A run stopped at a manual gate with no terminal to ask on. Exit 5."""
+    """A run stopped at a manual gate or a failed step's decision with no terminal to ask on. Exit 5."""
 
     exit_code = ExitCode.WAITING
+
+
+class RunDoneWithExceptions(RollupError):
+    """A run ended with every step settled, but an operator skipped a step or excluded a host. Exit 6."""
+
+    exit_code = ExitCode.DONE_WITH_EXCEPTIONS
 
 
 class AuditError(RollupError):

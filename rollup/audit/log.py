@@ -58,6 +58,7 @@ class AuditEvent(StrEnum):
     STEP_STARTED = "step_started"
     STEP_FINISHED = "step_finished"
     GATE_CONFIRMED = "gate_confirmed"
+    DECISION_RECORDED = "decision_recorded"
     OVERRIDE_RECORDED = "override_recorded"
     RUN_FINISHED = "run_finished"
     AUDIT_TAIL_REPAIRED = "audit_tail_repaired"
@@ -312,6 +313,14 @@ class AuditLog:
     def gate_confirmed(self, *, step: str, host: str, by: str, note: str = "") -> AuditRecord:
         """An operator confirmed a manual gate (``by`` is who; the record's ``ts`` is when)."""
         return self.record(AuditEvent.GATE_CONFIRMED, step=step, host=host, by=by, note=note)
+
+    def decision_recorded(
+        self, *, step: str, host: str, decision: str, by: str, note: str = ""
+    ) -> AuditRecord:
+        """An operator decided what becomes of a failed step (``retry``, ``skip``, ``exclude``, ``abort``)."""
+        return self.record(
+            AuditEvent.DECISION_RECORDED, step=step, host=host, decision=decision, by=by, note=note
+        )
 
     def override_recorded(self, *, kind: str, reason: str, by: str) -> AuditRecord:
         """A safety check was overridden on purpose (e.g. ``rehearsal_gate_skipped``), and why."""

@@ -30,7 +30,7 @@ RESUME_IGNORES = frozenset({"products"})
 """Check groups a resume does not hold against a host: HMC 4.0's components are absent half-way
 through the rollup (uninstalled by the run, not yet reinstalled)."""
 
-KEPT = frozenset({"done", "noop", "skipped"})
+KEPT = frozenset({"done", "noop", "skipped", "skipped-by-operator", "excluded"})
 """Journal statuses of steps a resume keeps: their hosts have nothing left to do for them."""
 
 
@@ -44,7 +44,10 @@ def skip_override(skip: bool, reason: str | None) -> tuple[tuple[str, str], ...]
 
 
 def hosts_with_work(setup: RunSetup, run: RunDir | None) -> tuple[str, ...]:
-    """Every host of the plan; for a resume, the hosts with a step not yet done, a no-op or skipped."""
+    """
+    Every host of the plan; for a resume, the hosts with a step not yet done, a no-op or skipped
+    (by its condition or an operator), except the hosts an operator excluded from the run.
+    """
     if run is None:
         return setup.plan.hosts()
     from rollup.engine.journal import read_journal
@@ -52,6 +55,7 @@ def hosts_with_work(setup: RunSetup, run: RunDir | None) -> tuple[str, ...]:
 
     state = replay(read_journal(run.journal_path).entries, is_live=False)
     open_hosts = {s.host for s in setup.plan.steps if state.status(s.id).value not in KEPT}
+    open_hosts -= set(state.excluded)
     return tuple(h for h in setup.plan.hosts() if h in open_hosts)
 
 

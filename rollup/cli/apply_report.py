@@ -67,6 +67,8 @@ _JUNIT_OUTCOMES: dict[StepOutcome, tuple[str, str] | None] = {
     StepOutcome.WAITING: ("skipped", "skipped"),
     StepOutcome.BLOCKED: ("skipped", "skipped"),
     StepOutcome.FAILED: ("failure", "failures"),
+    StepOutcome.SKIPPED_BY_OPERATOR: ("skipped", "skipped"),
+    StepOutcome.EXCLUDED: ("skipped", "skipped"),
 }
 """The JUnit element and counter of each outcome (a step that was not run is skipped, with why)."""
 
@@ -75,8 +77,9 @@ def to_junit(report: RunReport) -> str:
     """
     The run as JUnit XML: a ``testsuite`` per host (in plan order), a ``testcase`` per step with its
     time; a failed step is a ``failure`` (its summary and hint), a skipped, blocked or waiting one
-    ``skipped``. The counters sit on each ``testsuite``, and ``tests``, ``failures`` and ``errors``
-    on ``testsuites`` (the Jenkins JUnit schema has no ``skipped`` there).
+    ``skipped``, and so is a step an operator skipped or excluded (the message says who, and why).
+    The counters sit on each ``testsuite``, and ``tests``, ``failures`` and ``errors`` on
+    ``testsuites`` (the Jenkins JUnit schema has no ``skipped`` there).
     """
     root = ET.Element("testsuites", name=f"rollup apply {report.run_id}")
     suites: dict[str, ET.Element] = {}

@@ -42,6 +42,8 @@ _STYLE = {
     ev.StepOutcome.FAILED: "bold red",
     ev.StepOutcome.WAITING: "yellow",
     ev.StepOutcome.BLOCKED: "red",
+    ev.StepOutcome.SKIPPED_BY_OPERATOR: "bold yellow",
+    ev.StepOutcome.EXCLUDED: "bold yellow",
     ev.Verdict.RUN: "green",
     ev.Verdict.ASK: "yellow",
     ev.Verdict.UNKNOWN: "red",
@@ -197,16 +199,8 @@ class ProgressRenderer:
                 )
             case ev.StepFinished():
                 self._finished(event)
-            case ev.GateWaiting():
-                self._line(
-                    f"[yellow]{event.host} {_text(event.step_id)} waits for an operator:[/] "
-                    f"{_text(event.title)}"
-                )
-                for item in event.checklist:
-                    self._line(f"    - {_text(item)}")
-            case ev.GateConfirmed():
-                note = f": {_text(event.note)}" if event.note else ""
-                self._line(f"{event.host} {_text(event.step_id)} confirmed by {_text(event.by)}{note}")
+            case ev.GateWaiting() | ev.GateConfirmed() | ev.DecisionWaiting() | ev.Decided():
+                self._operator(event)
             case ev.StepPreview():
                 pass  # a dry run's predictions are shown together, as a table, at its end
             case ev.WaveStopped():
@@ -218,6 +212,29 @@ class ProgressRenderer:
                 )
             case ev.RunFinished():
                 self.stop()
+
+    def _operator(self, event: ev.GateWaiting | ev.GateConfirmed | ev.DecisionWaiting | ev.Decided) -> None:
+        """What waits for an operator, and what an operator confirmed or decided."""
+        if isinstance(event, ev.GateWaiting):
+            self._line(
+                f"[yellow]{event.host} {_text(event.step_id)} waits for an operator:[/] {_text(event.title)}"
+            )
+            for item in event.checklist:
+                self._line(f"    - {_text(item)}")
+        elif isinstance(event, ev.GateConfirmed):
+            note = f": {_text(event.note)}" if event.note else ""
+            self._line(f"{event.host} {_text(event.step_id)} confirmed by {_text(event.by)}{note}")
+        elif isinstance(event, ev.DecisionWaiting):
+            self._line(
+                f"[yellow]{event.host} {_text(event.step_id)} waits for an operator's decision:[/] "
+                f"`{_text(event.decide)}`, then `{_text(event.resume)}`"
+            )
+        else:
+            note = f": {_text(event.note)}" if event.note else ""
+            self._line(
+                f"[bold yellow]{event.host} {_text(event.step_id)}: {_text(event.decision)}[/], "
+                f"decided by {_text(event.by)}{note}"
+            )
 
     def _started(self, event: ev.StepStarted) -> None:
         host = self.hosts.setdefault(event.host, _Host())
@@ -281,6 +298,29 @@ class ProgressRenderer:
         return table
 
 
+def _result(steps: Sequence[StepReport], excepted: frozenset[str]) -> str:
+    """A host's result in the summary: what failed, waits, or an operator left out, plainly."""
+    outcomes = [s.outcome for s in steps]
+    skipped = sum(o is ev.StepOutcome.SKIPPED_BY_OPERATOR for o in outcomes)
+    excluded = sum(o is ev.StepOutcome.EXCLUDED for o in outcomes)
+    blocked = [s for s in steps if s.outcome is ev.StepOutcome.BLOCKED]
+    left = sum(s.step.id in excepted for s in blocked)
+    if ev.StepOutcome.FAILED in outcomes:
+        return "[bold red]failed[/]"
+    if len(blocked) > left:
+        return "[red]not finished[/]"
+    if ev.StepOutcome.WAITING in outcomes:
+        return "[yellow]waiting[/]"
+    parts = []
+    if excluded:
+        parts.append(f"excluded by an operator ({excluded} step(s) not done)")
+    if skipped:
+        parts.append(f"{skipped} step(s) skipped by an operator")
+    if left:
+        parts.append(f"{left} not started after a skip or exclusion")
+    return f"[bold yellow]{'; '.join(parts)}[/]" if parts else "[green]ok[/]"
+
+
 def summary_table(report: RunReport) -> Table:
     """Per host: steps done, no-ops, retries, time spent in steps, and the result."""
     rows: dict[str, list[StepReport]] = {}
@@ -297,14 +337,7 @@ def summary_table(report: RunReport) -> Table:
         noop = sum(o in (ev.StepOutcome.NOOP, ev.StepOutcome.SKIPPED) for o in outcomes)
         retries = sum(len(s.retry_waits_s) for s in steps)
         duration = sum(s.duration_s for s in steps)
-        if ev.StepOutcome.FAILED in outcomes:
-            result = "[bold red]failed[/]"
-        elif ev.StepOutcome.BLOCKED in outcomes:
-            result = "[red]not finished[/]"
-        elif ev.StepOutcome.WAITING in outcomes:
-            result = "[yellow]waiting[/]"
-        else:
-            result = "[green]ok[/]"
+        result = _result(steps, report.excepted)
         table.add_row(host, str(done), str(noop), str(retries), f"{duration:.1f} s", result)
     return table
 

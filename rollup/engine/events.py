@@ -32,6 +32,11 @@ class StepOutcome(StrEnum):
     """A manual gate with nobody to ask: the run stops here until ``rollup confirm``."""
     BLOCKED = "blocked"
     """Never started: a step it depends on failed or waits, or its wave was stopped."""
+    SKIPPED_BY_OPERATOR = "skipped-by-operator"
+    """A step that failed, which an operator decided to skip: the steps after it do not start."""
+    EXCLUDED = "excluded"
+    """A step of a host an operator excluded from the rest of the run (the failed step, and every
+    step of that host not yet done)."""
 
 
 class Verdict(StrEnum):
@@ -137,6 +142,29 @@ class GateConfirmed:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DecisionWaiting:
+    """A failed step waits for an operator's decision (``--on-failure pause``, no terminal)."""
+
+    step_id: str
+    host: str
+    decide: str
+    """The command that records a decision: ``rollup decide RUN STEP retry|skip|exclude|abort``."""
+    resume: str
+    """The command that applies it: ``rollup apply --resume RUN``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decided:
+    """An operator decided what becomes of a failed step."""
+
+    step_id: str
+    host: str
+    decision: str
+    by: str
+    note: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WaveStopped:
     """A COLLAB wave's failures passed ``--max-fail-percent``: later waves do not start."""
 
@@ -161,7 +189,7 @@ class StepPreview:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunFinished:
-    """The run ended in ``state`` (``done``, ``failed``, ``waiting`` or ``dry-run``)."""
+    """The run ended in ``state``: ``done``, ``done-with-exceptions``, ``failed``, ``waiting``, ``dry-run``"""
 
     run_id: str
     state: str
@@ -180,6 +208,8 @@ Event = (
     | StepFinished
     | GateWaiting
     | GateConfirmed
+    | DecisionWaiting
+    | Decided
     | WaveStopped
     | StepPreview
     | RunFinished

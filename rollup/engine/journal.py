@@ -28,7 +28,15 @@ from pydantic import ValidationError
 
 from rollup.audit.durable import DurableAppender, cut_torn_tail, read_lines
 from rollup.audit.redact import SecretRegistry, redact_value
-from rollup.engine.journal_state import ENTRY, FinalState, JournalEntry, JournalState, Outcome, replay
+from rollup.engine.journal_state import (
+    ENTRY,
+    Choice,
+    FinalState,
+    JournalEntry,
+    JournalState,
+    Outcome,
+    replay,
+)
 from rollup.errors import RollupError
 
 
@@ -196,6 +204,14 @@ class Journal:
     def gate_confirmed(self, step: str, *, by: str, note: str = "") -> JournalEntry:
         """``by`` confirmed the manual gate ``step``."""
         return self._append("gate_confirmed", step=step, by=by, note=note)
+
+    def decision_waiting(self, step: str) -> JournalEntry:
+        """The failed step ``step`` waits for an operator's decision (``rollup decide``)."""
+        return self._append("decision_waiting", step=step)
+
+    def decided(self, step: str, *, decision: Choice, by: str, note: str = "") -> JournalEntry:
+        """``by`` decided ``decision`` about the failed step ``step``."""
+        return self._append("decision", step=step, decision=decision, by=by, note=note)
 
     def shell_opened(self, host: str, shell_id: str) -> JournalEntry:
         """This process opened the WinRM shell ``shell_id`` on ``host``."""

@@ -9,13 +9,17 @@ Events (``event`` field; ``seq`` and ``ts`` on every line):
   ``failed`` | ``skipped`` (its condition was false), exit code, retries, duration, redacted summary;
 - ``step_waiting``: a manual gate with no terminal to ask on, and the checklist shown;
 - ``gate_confirmed``: who confirmed a gate, and a note (``ts`` says when);
+- ``decision_waiting``: a failed step waits for an operator's decision (``--on-failure pause``
+  with no terminal to ask on);
+- ``decision``: an operator's decision about a failed step, ``retry`` | ``skip`` | ``exclude``
+  (its host) | ``abort``, who made it, and a note;
 - ``shell_opened``: a WinRM shell the process opened (host, ShellId, pid);
 - ``unit_done``: a unit of work inside a step finished (one Deployment Tool command, one
   restart), so that a resume does not do it again;
-- ``run_finished``: the final state, ``done`` | ``failed`` | ``waiting``.
+- ``run_finished``: the final state, ``done`` | ``done-with-exceptions`` | ``failed`` | ``waiting``.
 
-``replay`` folds entries into a ``JournalState``: each step's status, the confirmations, and
-the run's state. It is pure: no I/O, no clock.
+``replay`` folds entries into a ``JournalState``: each step's status, the confirmations and
+decisions, the hosts excluded, and the run's state. It is pure: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -39,7 +43,11 @@ class Outcome(StrEnum):
     SKIPPED = "skipped"
 
 
-FinalState = Literal["done", "failed", "waiting", "refused"]
+FinalState = Literal["done", "done-with-exceptions", "failed", "waiting", "refused"]
+
+Choice = Literal["retry", "skip", "exclude", "abort"]
+"""What an operator decides about a failed step (``--on-failure pause``, ``rollup decide``)."""
+CHOICES: tuple[Choice, ...] = ("retry", "skip", "exclude", "abort")
 
 
 class _Entry(BaseModel):
@@ -95,6 +103,23 @@ class GateConfirmed(_Entry):
     note: str = ""
 
 
+class DecisionWaiting(_Entry):
+    """A failed step waits for an operator's decision (``rollup decide``): nobody to ask now."""
+
+    event: Literal["decision_waiting"] = "decision_waiting"
+    step: str
+
+
+class Decided(_Entry):
+    """An operator decided what becomes of a failed step (and, for ``exclude``, of its host)."""
+
+    event: Literal["decision"] = "decision"
+    step: str
+    decision: Choice
+    by: str
+    note: str = ""
+
+
 class UnitDone(_Entry):
     """A unit of work inside a step finished (a Deployment Tool command, a restart): a resume skips it."""
 
@@ -128,6 +153,8 @@ JournalEntry = Annotated[
     | StepFinished
     | StepWaiting
     | GateConfirmed
+    | DecisionWaiting
+    | Decided
     | UnitDone
     | ShellOpened
     | RunFinished,
@@ -149,6 +176,12 @@ class StepStatus(StrEnum):
     SKIPPED = "skipped"
     WAITING = "waiting"
     CONFIRMED = "confirmed"
+    AWAITING_DECISION = "awaiting-decision"
+    """Failed, and waits for an operator's decision (``rollup decide``)."""
+    SKIPPED_BY_OPERATOR = "skipped-by-operator"
+    """Failed, and an operator decided to skip it: the steps after it do not start in this run."""
+    EXCLUDED = "excluded"
+    """Failed, and an operator excluded its host from the rest of the run."""
 
 
 class RunState(StrEnum):
@@ -158,6 +191,8 @@ class RunState(StrEnum):
     WAITING = "waiting"
     FAILED = "failed"
     DONE = "done"
+    DONE_WITH_EXCEPTIONS = "done-with-exceptions"
+    """Ended with nothing failed or waiting, but an operator skipped a step or excluded a host."""
     INTERRUPTED = "interrupted"
     """No ``run_finished`` since the last start or resume, and no live process holds the run."""
     REFUSED = "refused"
@@ -190,6 +225,22 @@ class Confirmation:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """An operator's decision about a failed step."""
+
+    step: str
+    decision: Choice
+    by: str
+    at: datetime
+    note: str
+
+    @property
+    def host(self) -> str:
+        """The step's host (the part of the plan step id after ``@``)."""
+        return self.step.rsplit("@", 1)[-1]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class JournalState:
     """The replay of a journal: per-step status, confirmations, and the run's state."""
 
@@ -201,6 +252,23 @@ class JournalState:
     resumes: int = 0
     units: Mapping[str, frozenset[str]] = field(default_factory=lambda: MappingProxyType({}))
     """The units of work done inside each step (``unit_done``), by plan step id."""
+    decisions: tuple[Decision, ...] = ()
+    """Every operator decision about a failed step, in journal order."""
+    abort_pending: bool = False
+    """An ``abort`` decision no start or resume has followed yet: the next resume ends the run ``failed``."""
+
+    @property
+    def excluded(self) -> Mapping[str, Decision]:
+        """The hosts an operator excluded from the rest of the run, with the decision (the first)."""
+        found: dict[str, Decision] = {}
+        for decision in self.decisions:
+            if decision.decision == "exclude":
+                found.setdefault(decision.host, decision)
+        return found
+
+    def decision(self, step: str) -> Decision | None:
+        """The last decision about ``step``, if any."""
+        return next((d for d in reversed(self.decisions) if d.step == step), None)
 
     def status(self, step: str) -> StepStatus:
         """The status of ``step``: ``pending`` when the journal never mentions it."""
@@ -219,7 +287,13 @@ class JournalState:
         return counts
 
 
-StepEntry = StepStarted | StepFinished | StepWaiting | GateConfirmed
+StepEntry = StepStarted | StepFinished | StepWaiting | GateConfirmed | DecisionWaiting | Decided
+_DECIDED = {
+    "retry": StepStatus.FAILED,
+    "abort": StepStatus.FAILED,
+    "skip": StepStatus.SKIPPED_BY_OPERATOR,
+    "exclude": StepStatus.EXCLUDED,
+}
 
 
 def _step_update(record: StepRecord, entry: StepEntry) -> StepRecord:
@@ -236,6 +310,10 @@ def _step_update(record: StepRecord, entry: StepEntry) -> StepRecord:
         )
     if isinstance(entry, StepWaiting):
         return replace(record, status=StepStatus.WAITING, checklist=entry.checklist)
+    if isinstance(entry, DecisionWaiting):
+        return replace(record, status=StepStatus.AWAITING_DECISION)
+    if isinstance(entry, Decided):
+        return replace(record, status=_DECIDED[entry.decision])
     return replace(record, status=StepStatus.CONFIRMED)
 
 
@@ -246,7 +324,7 @@ def replay(entries: Iterable[JournalEntry], *, is_live: bool = True) -> JournalS
     Each step's status is its last transition. The run's state is the ``run_finished`` state
     if one follows the last start or resume (a resume refused before its first step, by another
     run's marker, leaves the run as it was before that resume); otherwise the run has not ended, and it is
-    ``waiting`` (a gate is waiting) or ``running`` while ``is_live`` (a live process holds the
+    ``waiting`` (a gate or a decision is waiting) or ``running`` while ``is_live`` (a live process holds the
     run's lock), else ``interrupted``.
     """
     steps: dict[str, StepRecord] = {}
@@ -255,6 +333,8 @@ def replay(entries: Iterable[JournalEntry], *, is_live: bool = True) -> JournalS
     run_id: str | None = None
     resumes = 0
     units: dict[str, frozenset[str]] = {}
+    decisions: list[Decision] = []
+    abort_pending = False
     before_resume: RunState | None = None
     resumed = False
     for entry in entries:
@@ -267,6 +347,7 @@ def replay(entries: Iterable[JournalEntry], *, is_live: bool = True) -> JournalS
             before_resume = finished
             run_id, finished = entry.run_id, None
             resumes += resumed
+            abort_pending = False
         elif isinstance(entry, RunFinished):
             refused_resume = resumed and entry.state == "refused"
             finished = before_resume if refused_resume else RunState(entry.state)
@@ -275,11 +356,17 @@ def replay(entries: Iterable[JournalEntry], *, is_live: bool = True) -> JournalS
             steps[entry.step] = _step_update(record, entry)
             if isinstance(entry, GateConfirmed):
                 confirmations.append(Confirmation(step=entry.step, by=entry.by, at=entry.ts, note=entry.note))
+            elif isinstance(entry, Decided):
+                decision = Decision(
+                    step=entry.step, decision=entry.decision, by=entry.by, at=entry.ts, note=entry.note
+                )
+                decisions.append(decision)
+                abort_pending = abort_pending or entry.decision == "abort"
     if finished is not None:
         state = finished
     elif not is_live:
         state = RunState.INTERRUPTED
-    elif any(record.status is StepStatus.WAITING for record in steps.values()):
+    elif any(r.status in (StepStatus.WAITING, StepStatus.AWAITING_DECISION) for r in steps.values()):
         state = RunState.WAITING
     else:
         state = RunState.RUNNING
@@ -290,4 +377,6 @@ def replay(entries: Iterable[JournalEntry], *, is_live: bool = True) -> JournalS
         run_id=run_id,
         resumes=resumes,
         units=MappingProxyType(units),
+        decisions=tuple(decisions),
+        abort_pending=abort_pending,
     )

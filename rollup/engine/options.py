@@ -12,13 +12,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from pydantic import JsonValue
 
 from rollup.audit.redact import PROCESS_SECRETS, SecretRegistry
 from rollup.credentials import CredentialCache
 from rollup.engine.events import EventSink, discard
-from rollup.engine.journal_state import Confirmation
+from rollup.engine.journal_state import Confirmation, Decision
 from rollup.engine.package import Package
 from rollup.model.inventory import Inventory
 from rollup.model.manifest import Manifest
@@ -27,6 +28,9 @@ from rollup.transport.base import TransportRegistry
 
 AskGate = Callable[[PlanStep, tuple[str, ...]], Confirmation | None]
 """Asks an operator on a terminal to confirm a checklist; ``None`` when they do not (yet)."""
+
+AskDecision = Callable[[PlanStep], Decision]
+"""Asks an operator on a terminal what becomes of a failed step (its details are shown already)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,6 +46,8 @@ class RunOptions:
     """Manual gates confirmed in advance, by manifest step id or plan step id."""
     note: str = ""
     break_remote_lock: bool = False
+    on_failure: Literal["stop", "pause"] = "stop"
+    """``pause``: a failed step waits for an operator's decision (docs/apply.md, "Guided failure")."""
     recorded: Mapping[str, JsonValue] = field(default_factory=dict)
     """Options kept in ``run.json`` (paths, ``--limit``, ``--wave-size``) for a later resume."""
     overrides: tuple[tuple[str, str], ...] = ()
@@ -66,5 +72,7 @@ class RunSetup:
     control_host: str
     emit: EventSink = discard
     ask: AskGate | None = None
+    decide: AskDecision | None = None
+    """Asks on a terminal about a failed step (``--on-failure pause``); ``None``: nobody to ask."""
     sleep: Callable[[float], None] = time.sleep
     registry: SecretRegistry = PROCESS_SECRETS

@@ -12,8 +12,10 @@ A run of a plan: its directory, locks, journal and audit log, its steps, and how
    control hosts cannot run against one deployment;
 4. the steps, by ``rollup.engine.scheduler`` and ``rollup.engine.executors``, each transition
    journaled before and after it happens, audited, and emitted as an event;
-5. the end: ``done``, ``failed`` (some step failed) or ``waiting`` (a manual gate awaits
-   ``rollup confirm``); the marker is released unless the run is waiting.
+5. the end: ``done``, ``failed`` (some step failed), ``waiting`` (a manual gate awaits
+   ``rollup confirm``, or a failed step ``rollup decide``) or ``done-with-exceptions`` (an
+   operator skipped a step or excluded a host, ``rollup.engine.decisions``); the marker is
+   released unless the run is waiting.
 
 A resume replays the journal: ``done``, ``noop`` and ``skipped`` steps are kept; every other step
 runs again from its guard, so a step that was running when the controller died is judged by the
@@ -36,7 +38,7 @@ from pydantic import JsonValue
 from rollup import __version__
 from rollup.audit.log import AuditEvent, AuditLog
 from rollup.audit.redact import PROCESS_SECRETS, SecretRegistry
-from rollup.engine import locks, rundir
+from rollup.engine import decisions, locks, rundir
 from rollup.engine.events import Notice, RunFinished, RunStarted, StepOutcome, redacting
 from rollup.engine.executors import StepReport
 from rollup.engine.identity import Identity, IdentityBook
@@ -61,11 +63,15 @@ class RunReport:
 
     run_id: str
     state: str
-    """``done``, ``failed``, ``waiting``."""
+    """``done``, ``done-with-exceptions``, ``failed``, ``waiting``."""
     reports: tuple[StepReport, ...]
     audit_path: Path
     audit_head: str
     duration_s: float
+    excepted: frozenset[str] = frozenset()
+    """Blocked steps that did not start because of an operator's decision (not a failure)."""
+    deciding: tuple[str, ...] = ()
+    """Failed steps waiting for an operator's decision (``rollup decide``)."""
 
     def in_state(self, *outcomes: StepOutcome) -> tuple[StepReport, ...]:
         """The reports whose outcome is one of ``outcomes``."""
@@ -228,6 +234,8 @@ class _Run:
         self.prior = journal.state(is_live=True)
         self.recorded = False
         """Whether this invocation's first journal record is on disk."""
+        self._excepted: dict[str, str] = {}
+        self._deciding: list[str] = []
         self.watch = rundir.RunDirWatch(run_dir)
         identity = IdentityBook(run_dir.path / "identity", on_first=self._identified)
         self.hosts = Hosts(
@@ -247,9 +255,10 @@ class _Run:
 
     def execute(self, *, replanned: str = "") -> RunReport:
         setup, plan = self.setup, self.setup.plan
-        if self.resumed and self.prior.run_state is RunState.DONE:
-            setup.emit(Notice(text=f"run {self.run_dir.run_id} is already done; nothing to resume"))
-            return self._report({}, "done")
+        if self.resumed and self.prior.run_state in (RunState.DONE, RunState.DONE_WITH_EXCEPTIONS):
+            ended = self.prior.run_state.value
+            setup.emit(Notice(text=f"run {self.run_dir.run_id} is already {ended}; nothing to resume"))
+            return self._report({}, ended)
         self._record_start()
         for kind, reason in self.options.overrides:
             self.audit.override_recorded(kind=kind, reason=reason, by=setup.operator)
@@ -281,8 +290,11 @@ class _Run:
             except RollupError:
                 self._finish("refused", {})
                 raise
+            if self.resumed and self.prior.abort_pending:
+                marker.release()
+                return self._finish("failed", decisions.aborted_reports(plan, self.prior), marker)
             reports = self._steps()
-            state = _final_state(reports)
+            state = decisions.final_state(reports, self._excepted)
             if state != "waiting":
                 marker.release()
             return self._finish(state, reports, marker)
@@ -349,6 +361,7 @@ class _Run:
 
         if self.resumed:
             kept = still_in_effect(self.setup.plan, kept, driver, self.setup.emit)
+        exceptions = decisions.resumed_exceptions(self.setup.plan, self.prior, self.setup.emit)
 
         def run_step(step: PlanStep) -> StepReport:
             self.watch.check()  # a run whose directory is gone stops; running steps finish
@@ -357,13 +370,19 @@ class _Run:
         scheduler = Scheduler(
             self.setup.plan,
             run_step,
-            prior=kept,
+            prior={**kept, **exceptions.outcomes},
             forks=self.options.forks,
             max_fail_percent=self.options.max_fail_percent,
             emit=self.setup.emit,
+            excluded=exceptions.excluded,
         )
         driver.outcomes = scheduler.outcomes
-        return scheduler.run()
+        driver.on_failure = self.options.on_failure
+        driver.exclude = scheduler.excluded.setdefault
+        driver.abort = scheduler.stop.set
+        self._excepted = scheduler.excepted
+        self._deciding = driver.deciding
+        return {**exceptions.reports, **scheduler.run()}
 
     def _finish(
         self, state: str, reports: Mapping[str, StepReport], marker: RemoteLock | None = None
@@ -402,19 +421,9 @@ class _Run:
             audit_path=self.run_dir.audit_path,
             audit_head=self.audit.head,
             duration_s=time.monotonic() - self.started,
+            excepted=frozenset(self._excepted),
+            deciding=tuple(self._deciding),
         )
-
-
-def _final_state(reports: Mapping[str, StepReport]) -> str:
-    """``failed`` if a step failed; else ``waiting`` if a gate waits; else ``done``."""
-    outcomes = {r.outcome for r in reports.values()}
-    if StepOutcome.FAILED in outcomes:
-        return "failed"
-    if StepOutcome.WAITING in outcomes:
-        return "waiting"
-    if StepOutcome.BLOCKED in outcomes:
-        return "failed"
-    return "done"
 
 
 def confirm_step(

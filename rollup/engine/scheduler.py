@@ -19,6 +19,11 @@ Rules (docs/apply.md, "Order and concurrency"):
   because of a failure, whatever the cause (an unreachable host is a failed host). With the
   default 0, one failure in a wave stops every later wave; with 50, a wave of two hosts may lose
   one. A wave over the threshold stops all later waves, not just the next.
+- Operator decisions (``--on-failure pause``): a step an operator skipped (``skipped-by-operator``)
+  or a step of a host an operator excluded (``excluded``) does not let the steps after it start;
+  they are ``blocked`` *by an exception* (``excepted``), which is not a failure: it does not count
+  against a wave, and a run whose only problems are exceptions ends ``done-with-exceptions``.
+  Every step of an excluded host that has not ended yet is ``excluded`` and never starts.
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ SETTLED_OK = frozenset({StepOutcome.DONE, StepOutcome.NOOP, StepOutcome.SKIPPED}
 """Outcomes that let the steps after a step start."""
 
 HELD = "behind a manual gate that waits"
+
+EXCEPTIONS = frozenset({StepOutcome.SKIPPED_BY_OPERATOR, StepOutcome.EXCLUDED})
+"""Outcomes an operator decided: the steps after them do not start, and nothing failed."""
 
 StepRunner = Callable[[PlanStep], StepReport]
 """Runs one step to its end (called on a worker thread)."""
@@ -55,7 +63,8 @@ class Scheduler:
     Runs a plan's pending steps by the rules of the module docstring.
 
     ``prior`` holds the outcomes a resumed run keeps from the journal (``done``, ``noop``,
-    ``skipped``); every other step of the plan is pending.
+    ``skipped``, and the exceptions an operator decided); every other step of the plan is
+    pending. ``excluded`` names the hosts an operator excluded from the rest of the run, and why.
     """
 
     def __init__(
@@ -67,6 +76,7 @@ class Scheduler:
         forks: int,
         max_fail_percent: float,
         emit: EventSink,
+        excluded: Mapping[str, str] | None = None,
     ) -> None:
         if forks < 1:
             raise ValueError("forks must be at least 1")
@@ -83,6 +93,10 @@ class Scheduler:
             if step.wave is not None:
                 self._waves.hosts.setdefault(step.wave, set()).add(step.host)
                 self._waves.steps.setdefault(step.wave, []).append(step.id)
+        self.excluded: dict[str, str] = dict(excluded or {})
+        """Hosts an operator excluded from the rest of the run, and why (a line for the report)."""
+        self.excepted: dict[str, str] = {}
+        """Blocked steps that did not start because of an operator's decision (not a failure), and why."""
         self.held: set[str] = set()
         """Steps that wait behind a manual gate: not started, not failed; a resume runs them."""
         self.stop = threading.Event()
@@ -100,7 +114,11 @@ class Scheduler:
 
     def _failed_hosts(self, wave: int) -> set[str]:
         bad = {StepOutcome.FAILED, StepOutcome.BLOCKED}
-        return {self._steps[s].host for s in self._waves.steps[wave] if self.outcomes.get(s) in bad}
+        return {
+            self._steps[s].host
+            for s in self._waves.steps[wave]
+            if self.outcomes.get(s) in bad and s not in self.excepted
+        }
 
     def _wave_gate(self, wave: int) -> bool | None:
         """Whether steps of ``wave`` may follow earlier waves: True, False (stopped), None (not settled)."""
@@ -130,6 +148,7 @@ class Scheduler:
         cannot start in this run (``reason`` says why; ``HELD`` when behind a waiting gate).
         """
         ready = True
+        excepted: str | None = None
         for dep_id in step.after:
             dep = self._steps.get(dep_id)
             if dep is None:
@@ -149,9 +168,21 @@ class Scheduler:
                 continue
             elif outcome is None:
                 ready = False
+            elif outcome in EXCEPTIONS or dep_id in self.excepted:
+                excepted = excepted or self._why_excepted(dep, outcome)
             else:
                 return False, f"{dep_id} {'failed' if outcome is StepOutcome.FAILED else 'did not run'}"
+        if excepted is not None:
+            self.excepted[step.id] = excepted
+            return False, excepted
         return ready, None
+
+    def _why_excepted(self, dep: PlanStep, outcome: StepOutcome) -> str:
+        if outcome is StepOutcome.SKIPPED_BY_OPERATOR:
+            return f"{dep.id} was skipped by an operator"
+        if outcome is StepOutcome.EXCLUDED:
+            return f"{dep.host} was excluded by an operator"
+        return self.excepted.get(dep.id, f"{dep.id} did not run (an operator's decision)")
 
     # ---- the loop --------------------------------------------------------------------------
 
@@ -177,6 +208,8 @@ class Scheduler:
                         report = future.result()
                         self.reports[step.id] = report
                         self.outcomes[step.id] = report.outcome
+                        if report.outcome is StepOutcome.EXCLUDED:
+                            self.excluded.setdefault(step.host, report.summary)
             except BaseException:
                 self.stop.set()
                 if running:
@@ -193,7 +226,14 @@ class Scheduler:
         while progress:
             progress = False
             for step in self.plan.steps:
-                if step.id in self.outcomes or step.id in active or step.id in self.held:
+                if step.id in self.outcomes or step.id in active:
+                    continue
+                if step.host in self.excluded:
+                    self.held.discard(step.id)
+                    self._exclude(step)
+                    progress = True
+                    continue
+                if step.id in self.held:
                     continue
                 ready, blocked = self._readiness(step)
                 if blocked == HELD:
@@ -210,17 +250,24 @@ class Scheduler:
                     running[pool.submit(self._run, step)] = step
                     progress = True
 
+    def _exclude(self, step: PlanStep) -> None:
+        self._settle(step, StepOutcome.EXCLUDED, f"not started: {self.excluded[step.host]}")
+
     def _block(self, step: PlanStep, reason: str) -> None:
-        report = StepReport(step=step, outcome=StepOutcome.BLOCKED, summary=f"not started: {reason}")
+        self._settle(step, StepOutcome.BLOCKED, f"not started: {reason}")
+
+    def _settle(self, step: PlanStep, outcome: StepOutcome, summary: str) -> None:
+        """``step`` will not start in this run: its report and event."""
+        report = StepReport(step=step, outcome=outcome, summary=summary)
         self.reports[step.id] = report
-        self.outcomes[step.id] = StepOutcome.BLOCKED
+        self.outcomes[step.id] = outcome
         self._emit(
             StepFinished(
                 step_id=step.id,
                 host=step.host,
                 kind=step.kind,
                 title=step.title,
-                outcome=StepOutcome.BLOCKED,
+                outcome=outcome,
                 summary=report.summary,
             )
         )

@@ -15,7 +15,12 @@ Running one plan step inside a run: its context, its records, its gates.
   referenced by SHA-256 from the audit record;
 - a manual gate is confirmed in advance (``--confirm``), asked on a terminal, or journaled as
   ``step_waiting`` and left for ``rollup confirm``; every confirmation is journaled and audited
-  with who confirmed it.
+  with who confirmed it;
+- with ``--on-failure pause``, a failed step is decided by an operator on the terminal (``retry``
+  runs it again as a new attempt, ``skip``, ``exclude`` its host, ``abort`` the run), or
+  journaled as ``decision_waiting`` and left for ``rollup decide``; every decision is journaled
+  and audited with who made it. The question is asked on the failed step's worker thread, so the
+  failed host's branch waits while other hosts go on.
 
 It also answers the two questions executors ask about the rest of the run: did anything a
 step depends on act in this run (restarts need that), and does any step after a gate still
@@ -26,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -34,10 +39,11 @@ from functools import partial
 from rollup.audit.log import AuditLog
 from rollup.engine import events as ev
 from rollup.engine.changes import changes
+from rollup.engine.decisions import after_failure
 from rollup.engine.events import StepOutcome
 from rollup.engine.executors import GATES, RESTARTS, StepReport, executor_for, policy_for, run_step
 from rollup.engine.journal import Journal
-from rollup.engine.journal_state import Confirmation, JournalState, Outcome, StepStatus
+from rollup.engine.journal_state import Confirmation, Decision, JournalState, Outcome, StepStatus
 from rollup.engine.options import RunSetup
 from rollup.engine.rundir import RunDir, runs_dir_arg
 from rollup.engine.steps.context import GateWaiting, Hosts, StepContext
@@ -84,8 +90,19 @@ class StepDriver:
     note: str = ""
     outcomes: Mapping[str, StepOutcome] = field(default_factory=dict)
     """The scheduler's outcomes so far (read, never written, here)."""
+    on_failure: str = "stop"
+    """``pause``: a failed step waits for an operator's decision."""
+    exclude: Callable[[str, str], object] = lambda host, why: None
+    """Called with a host and why, when an operator excludes it (the scheduler stops its work)."""
+    abort: Callable[[], object] = lambda: None
+    """Called when an operator aborts the run (the scheduler starts no more steps)."""
+    deciding: list[str] = field(default_factory=list)
+    """Failed steps left waiting for a decision (``rollup decide``) in this invocation."""
+    aborted: threading.Event = field(default_factory=threading.Event)
+    """Set when an operator aborts the run: no other failure is asked about."""
+    _attempts: dict[str, int] = field(default_factory=dict)
     _confirmations: dict[str, Confirmation] = field(default_factory=dict)
-    _ask: threading.Lock = field(default_factory=threading.Lock)
+    asking: threading.Lock = field(default_factory=threading.Lock)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _up: dict[str, frozenset[str]] = field(default_factory=dict)
     _down: dict[str, frozenset[str]] = field(default_factory=dict)
@@ -160,7 +177,7 @@ class StepDriver:
     def _confirm(self, step: PlanStep, checklist: tuple[str, ...]) -> Confirmation:
         """Confirm ``step``: in advance, on the terminal, or not now (``GateWaiting``)."""
         s = self.setup
-        with self._ask:
+        with self.asking:
             confirmation: Confirmation | None = None
             if step.id in self.confirmed_ahead or step.step in self.confirmed_ahead:
                 note = self.note or "confirmed in advance (--confirm)"
@@ -191,12 +208,46 @@ class StepDriver:
     # ---- one step --------------------------------------------------------------------------
 
     def run(self, step: PlanStep) -> StepReport:
-        """Run ``step`` to its end, journaled and audited (called on a worker thread)."""
+        """
+        Run ``step`` to its end, journaled and audited (called on a worker thread); with
+        ``--on-failure pause``, a failure is decided by an operator (``rollup.engine.decisions``).
+        """
+        while True:
+            report = self._run_once(step)
+            if report.outcome is not StepOutcome.FAILED or self.on_failure != "pause":
+                return report
+            decided = after_failure(self, step, report)
+            if decided is not None:
+                return decided
+            with self._lock:  # retry: what the failed attempt left is history (a manual action's logs)
+                self.first_started[step.id] = datetime.now(UTC)
+
+    def record_decision(self, step: PlanStep, decision: Decision) -> None:
+        """Journal, audit and show an operator's decision about the failed ``step``."""
+        self.journal.decided(step.id, decision=decision.decision, by=decision.by, note=decision.note)
+        self.audit.decision_recorded(
+            step=step.id, host=step.host, decision=decision.decision, by=decision.by, note=decision.note
+        )
+        self.setup.emit(
+            ev.Decided(
+                step_id=step.id,
+                host=step.host,
+                decision=decision.decision,
+                by=decision.by,
+                note=decision.note,
+            )
+        )
+
+    def _run_once(self, step: PlanStep) -> StepReport:
         s = self.setup
         redact = s.registry.redact_text
         record = self.prior.steps.get(step.id)
-        base = record.attempt if record is not None else 0
-        acted_before = record is not None and record.status in (StepStatus.RUNNING, StepStatus.FAILED)
+        again = self._attempts.get(step.id)
+        base = again if again is not None else (record.attempt if record is not None else 0)
+        acted_before = again is not None or (
+            record is not None
+            and record.status in (StepStatus.RUNNING, StepStatus.FAILED, StepStatus.AWAITING_DECISION)
+        )
         describe = executor_for(step.kind).describe(step)
 
         def on_attempt(n: int) -> None:
@@ -242,7 +293,8 @@ class StepDriver:
             log_tail=tuple(redact(line) for line in report.log_tail),
             notices=tuple(redact(text) for text in report.notices),
         )
-        self._record(step, report, base + max(report.attempts, 1))
+        self._attempts[step.id] = base + max(report.attempts, 1)
+        self._record(step, report, self._attempts[step.id])
         return report
 
     def _record(self, step: PlanStep, report: StepReport, attempt: int) -> None:

@@ -96,9 +96,10 @@ def read_applied(runs_dir: Path, ref: str) -> AppliedRun:
         raise UsageError(f"run {run.run_id} is a rollback; only an applied run can be rolled back")
     live = run_is_live(runs_dir, facts.inventory_digest, run.run_id)
     state = replay(read_journal(run.journal_path).entries, is_live=live).run_state
-    if state not in (RunState.DONE, RunState.FAILED):
+    if state not in (RunState.DONE, RunState.DONE_WITH_EXCEPTIONS, RunState.FAILED):
         raise UsageError(
-            f"run {run.run_id} is {state.value}: only a run that ended (done or failed) can be rolled back",
+            f"run {run.run_id} is {state.value}: only a run that ended (done, done-with-exceptions or "
+            "failed) can be rolled back",
             hint=f"finish it first: `rollup apply --resume {run.run_id}{runs_dir_arg(runs_dir)}`",
         )
     report = verify_chain(run.audit_path, recorded=recorded_heads(run.path))

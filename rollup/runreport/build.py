@@ -59,6 +59,12 @@ class _Trace:
     """``None`` when no ``step_finished`` record carries ``notices`` (a run of an older rollup)."""
 
 
+_FINISHED = frozenset(
+    {"done", "noop", "failed", "skipped", "skipped-by-operator", "excluded", "awaiting-decision"}
+)
+"""Statuses of a step whose last attempt ended (its bar ends where it did)."""
+
+
 def build_report(
     run: RunDir,
     *,
@@ -96,6 +102,10 @@ def build_report(
         notices=tuple(notice for step in steps for notice in _notices(step, traces.get(step.id))),
         confirmations=tuple(
             m.Confirmation(step=c.step, by=c.by, at=c.at, note=c.note) for c in state.confirmations
+        ),
+        decisions=tuple(
+            m.Decision(step=d.step, decision=d.decision, by=d.by, at=d.at, note=d.note)
+            for d in state.decisions
         ),
         overrides=tuple(
             (str(r.get("kind")), str(r.get("reason")), str(r.get("by")))
@@ -234,7 +244,7 @@ def _step(step_id: str, state: JournalState, trace: _Trace | None) -> m.StepView
         duration_s=record.duration_s,
         summary=record.summary,
         started_at=trace.starts[0] if trace.starts else None,
-        finished_at=trace.finished if record.status.value in ("done", "noop", "failed", "skipped") else None,
+        finished_at=trace.finished if record.status.value in _FINISHED else None,
         attempt_starts=tuple(trace.starts),
         retry_waits=tuple(trace.retries),
         gate_waits=tuple(trace.waits),
@@ -255,7 +265,7 @@ def _notices(step: m.StepView, trace: _Trace | None) -> list[m.Notice]:
     found = [notice("restart" if "restart" in text.lower() else "notice", text) for text in step.notices]
     if (trace is None or trace.notices is None) and step.exit_code in _RESTART_CODES:
         found.append(notice("restart", _RESTART_CODES[step.exit_code]))
-    if step.status in ("skipped", "failed"):
+    if step.status in ("skipped", "failed", "skipped-by-operator", "excluded", "awaiting-decision"):
         found.append(notice(step.status, step.summary))
     elif step.status == NOT_STARTED:
         found.append(notice(NOT_STARTED, "the run never started it (a step it depends on did not finish)"))

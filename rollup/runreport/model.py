@@ -94,6 +94,18 @@ class Confirmation:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """An operator's decision about a failed step (``rollup decide``, or asked on a terminal)."""
+
+    step: str
+    decision: str
+    """``retry``, ``skip``, ``exclude`` or ``abort``."""
+    by: str
+    at: datetime
+    note: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VerifyCell:
     """One host's result of one check."""
 
@@ -172,6 +184,7 @@ class RunReportModel:
     hosts: tuple[HostView, ...]
     notices: tuple[Notice, ...]
     confirmations: tuple[Confirmation, ...]
+    decisions: tuple[Decision, ...]
     overrides: tuple[tuple[str, str, str], ...]
     """``override_recorded`` records: kind, reason, by."""
     audit: AuditView

@@ -5,7 +5,9 @@ The command gathers what a run needs (manifest, inventory narrowed by ``--limit`
 checked package, transports, credentials) and hands it to ``rollup.engine.run.apply_plan``, or
 to ``rollup.engine.dryrun.preview_plan`` with ``--dry-run``. It prints the run id and the audit
 log's path, shows progress (``rollup.cli.progress``), and ends with the documented exit code:
-0 done, 1 failed, 5 waiting at a manual gate (``rollup confirm``, then ``--resume``).
+0 done, 1 failed, 5 waiting at a manual gate (``rollup confirm``, then ``--resume``) or for a
+decision about a failed step (``--on-failure pause``: ``rollup decide``, then ``--resume``), 6 done
+with exceptions (an operator skipped a step or excluded a host).
 
 ``--resume RUN_ID`` takes the manifest, inventory, ``--limit``, ``--wave-size`` and package
 directory the run started with (kept in its ``run.json``) unless given again. docs/apply.md is
@@ -18,7 +20,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 from rich.console import Console
@@ -35,12 +37,12 @@ from rollup.cli.options import (
 )
 from rollup.cli.progress import ProgressRenderer, preview_table, summary_table
 from rollup.engine.events import Notice, StepOutcome
-from rollup.errors import RollupError, RunFailed, RunWaiting, UsageError
+from rollup.errors import RollupError, RunDoneWithExceptions, RunFailed, RunWaiting, UsageError
 from rollup.model.manifest import DEFAULT_MANIFEST, DEFAULT_MANIFEST_ID
 
 if TYPE_CHECKING:
     from rollup.engine.journal_state import Confirmation
-    from rollup.engine.options import AskGate, RunSetup
+    from rollup.engine.options import AskDecision, AskGate, RunSetup
     from rollup.engine.run import RunReport
     from rollup.planner import PlanStep
 
@@ -100,6 +102,13 @@ def runs_dir_option(func: Any) -> Any:
 )
 @click.option("--note", default="", help="A note recorded with confirmations given by --confirm.")
 @click.option(
+    "--on-failure",
+    type=click.Choice(["stop", "pause"]),
+    default=None,
+    help="stop (default): a failed step stops its dependants; pause: an operator decides "
+    "retry, skip, exclude (the host) or abort, on the terminal or with `rollup decide`.",
+)
+@click.option(
     "--break-remote-lock",
     is_flag=True,
     help="Remove another run's marker on the Deployment Tool host first (audited).",
@@ -148,6 +157,7 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
     replan: bool,
     confirm: tuple[str, ...],
     note: str,
+    on_failure: str | None,
     break_remote_lock: bool,
     skip_rehearsal: bool,
     skip_preflight: bool,
@@ -195,6 +205,7 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
         max_fail_percent=max_fail_percent
         if max_fail_percent is not None
         else float(earlier.get("max_fail_percent") or 0.0),
+        on_failure=on_failure or str(earlier.get("on_failure") or "stop"),
     )
     if (as_json or junit or html_report) and dry_run:
         raise UsageError("--json, --junit and --report report a run; --dry-run does not make one")
@@ -233,6 +244,7 @@ class _Choices:
         wave_size: int | None,
         forks: int,
         max_fail_percent: float,
+        on_failure: str = "stop",
     ) -> None:
         if not inventory:
             raise UsageError(f"--inventory NAME|PATH is required, or set {INVENTORY_ENV}")
@@ -243,6 +255,7 @@ class _Choices:
         self.wave_size = wave_size
         self.forks = forks
         self.max_fail_percent = max_fail_percent
+        self.on_failure: Literal["stop", "pause"] = "pause" if on_failure == "pause" else "stop"
 
 
 def _inventory_path(ref: str) -> Path:
@@ -309,8 +322,10 @@ def _run(
             confirm=confirm,
             note=note,
             break_remote_lock=break_remote_lock,
+            on_failure=chosen.on_failure,
             overrides=overrides,
             recorded={
+                "on_failure": chosen.on_failure,
                 "inventory": str(_inventory_path(chosen.inventory)),
                 "manifest": str(chosen.manifest.resolve()),
                 "limit": chosen.limit,
@@ -414,6 +429,7 @@ def _setup(chosen: _Choices, renderer: ProgressRenderer, runs: Path) -> tuple[Ru
         control_host=control_host_name(),
         emit=renderer,
         ask=_asker(renderer, operator) if terminal else None,
+        decide=_decider(renderer, operator) if terminal else None,
     )
     unpinned = package.unpinned()
     if unpinned and inventory.production:
@@ -458,6 +474,27 @@ def _asker(renderer: ProgressRenderer, operator: str) -> AskGate:
     return ask
 
 
+def _decider(renderer: ProgressRenderer, operator: str) -> AskDecision:
+    """Asks the operator what becomes of a failed step (its details are on the screen), and for a note."""
+
+    from rollup.engine.journal_state import CHOICES, Decision
+
+    def decide(step: PlanStep) -> Decision:
+        with renderer.paused() as out:
+            out.print(f"\n[bold red]{step.host}: {step.title}[/] ({step.id}) failed.", highlight=False)
+            out.print(
+                "  retry: run it again; skip: skip it, the steps after it do not start; "
+                f"exclude: nothing more on {step.host} in this run; abort: end the run",
+                highlight=False,
+                markup=False,
+            )
+            choice = click.prompt("Decision", type=click.Choice(CHOICES), err=True)
+            text = click.prompt("Note for the audit log", default="", show_default=False, err=True)
+        return Decision(step=step.id, decision=choice, by=operator, at=datetime.now(UTC), note=str(text))
+
+    return decide
+
+
 def _conclude(console: Console, report: RunReport, runs: Path) -> None:
     """The summary, the run id and audit log, and the exit code's error for failed or waiting."""
     from rollup.engine.rundir import runs_dir_arg
@@ -479,6 +516,17 @@ def _conclude(console: Console, report: RunReport, runs: Path) -> None:
             hint = f"do the work again, then `rollup confirm {report.run_id} {step}{rd}` and {resume}"
         message = f"run {report.run_id} failed: {len(failed)} step(s) failed; first: {first}"
         raise RunFailed(message, hint=hint)
+    if report.state == "waiting" and report.deciding:
+        first = report.deciding[0]
+        raise RunWaiting(
+            f"run {report.run_id} waits for an operator's decision at {', '.join(report.deciding)}: "
+            f"`rollup decide {report.run_id} {first} retry|skip|exclude|abort [--note TEXT]{rd}`, "
+            f"then {resume}",
+            hint="retry: run it again; skip: skip it (the steps after it do not start); "
+            "exclude: nothing more on its host; abort: end the run failed",
+        )
+    if report.state == "done-with-exceptions":
+        raise RunDoneWithExceptions(f"run {report.run_id} done with exceptions: {_exceptions(report)}")
     if report.state == "waiting":
         waiting = [r.step.id for r in report.in_state(StepOutcome.WAITING)]
         first_gate = waiting[0] if waiting else "STEP"
@@ -486,6 +534,20 @@ def _conclude(console: Console, report: RunReport, runs: Path) -> None:
             f"run {report.run_id} waits for an operator at {', '.join(waiting)}",
             hint=f"do the checklist, `rollup confirm {report.run_id} {first_gate}{rd}`, then {resume}",
         )
+
+
+def _exceptions(report: RunReport) -> str:
+    """What an operator left out of the run: skipped steps, excluded hosts, steps not started."""
+    skipped = [r.step.id for r in report.in_state(StepOutcome.SKIPPED_BY_OPERATOR)]
+    hosts = sorted({r.step.host for r in report.in_state(StepOutcome.EXCLUDED)})
+    parts = []
+    if skipped:
+        parts.append(f"skipped by an operator: {', '.join(skipped)}")
+    if hosts:
+        parts.append(f"excluded: {', '.join(hosts)}")
+    if report.excepted:
+        parts.append(f"{len(report.excepted)} step(s) after them not started")
+    return "; ".join(parts) or "see the summary"
 
 
 def _asks_an_operator(step: PlanStep) -> bool:

@@ -1,10 +1,10 @@
 """
 ``rollup runs``: the runs kept under the runs directory, their state and their lock.
 
-``list`` gives one line per run, ``show`` one run's facts, steps, confirmations, audit status
-and evidence; both read the run's files and probe its lock, and change nothing. ``unlock``
-clears what a dead run left in an inventory's lock (docs/runs.md). ``--json`` output is
-described in docs/runs.md.
+``list`` gives one line per run, ``show`` one run's facts, steps, confirmations, operator
+decisions (and the hosts they excluded), audit status and evidence; both read the run's files
+and probe its lock, and change nothing. ``unlock`` clears what a dead run left in an inventory's
+lock (docs/runs.md). ``--json`` output is described in docs/runs.md.
 """
 
 from __future__ import annotations
@@ -192,6 +192,11 @@ def _show_json(view: RunView, audit: ChainReport | None) -> dict[str, Any]:
         "confirmations": [
             {"step": c.step, "by": c.by, "at": _time(c.at), "note": c.note} for c in view.state.confirmations
         ],
+        "decisions": [
+            {"step": d.step, "decision": d.decision, "by": d.by, "at": _time(d.at), "note": d.note}
+            for d in view.state.decisions
+        ],
+        "excluded_hosts": sorted(view.state.excluded),
         "journal_torn_line": None if view.torn is None else view.torn.line,
         "audit": _audit_json(audit),
         "evidence": [
@@ -241,6 +246,14 @@ def _show_lines(view: RunView, audit: ChainReport | None) -> list[str]:
             f"  {c.step} by {c.by} at {_time(c.at)}" + (f": {c.note}" if c.note else "")
             for c in view.state.confirmations
         ]
+    if view.state.decisions:
+        lines += ["", "decisions:"]
+        lines += [
+            f"  {d.step}: {d.decision} by {d.by} at {_time(d.at)}" + (f": {d.note}" if d.note else "")
+            for d in view.state.decisions
+        ]
+    if view.state.excluded:
+        lines += [f"  excluded from the rest of the run: {', '.join(sorted(view.state.excluded))}"]
     evidence = view.run.evidence()
     if evidence:
         lines += ["", "evidence:"]
