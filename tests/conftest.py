@@ -30,3 +30,16 @@ def _session_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[No
 @pytest.fixture(autouse=True)
 def _state_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROLLUP_HOME", str(tmp_path_factory.mktemp("rollup-home")))
+
+
+_FIRST = {"integration": 0, "lab": 1, "unit": 2}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """
+    Integration modules first, then the lab's, then the unit tests (each kept in its order): under
+    pytest-xdist's ``--dist loadfile`` a module runs whole in one worker, so a long module (an
+    integration module starts labs and runs the CLI for minutes) taken last would leave the other
+    workers idle while it finishes.
+    """
+    items.sort(key=lambda item: _FIRST.get(item.path.parent.name, len(_FIRST)))
