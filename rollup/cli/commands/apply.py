@@ -17,14 +17,14 @@ the operator's reference.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import click
 from rich.console import Console
 
+from rollup.cli.apply_end import conclude
+from rollup.cli.apply_operator import asker, decider, prompter
 from rollup.cli.console import console
 from rollup.cli.options import (
     INVENTORY_ENV,
@@ -35,16 +35,14 @@ from rollup.cli.options import (
     limit_option,
     quiet,
 )
-from rollup.cli.progress import ProgressRenderer, preview_table, summary_table
-from rollup.engine.events import Notice, StepOutcome
-from rollup.errors import RollupError, RunDoneWithExceptions, RunFailed, RunWaiting, UsageError
+from rollup.cli.progress import ProgressRenderer, preview_table
+from rollup.engine.events import Notice
+from rollup.errors import RollupError, UsageError
 from rollup.model.manifest import DEFAULT_MANIFEST, DEFAULT_MANIFEST_ID
 
 if TYPE_CHECKING:
-    from rollup.engine.journal_state import Confirmation
-    from rollup.engine.options import AskDecision, AskGate, RunSetup
+    from rollup.engine.options import RunSetup
     from rollup.engine.run import RunReport
-    from rollup.planner import PlanStep
 
 
 def runs_dir_option(func: Any) -> Any:
@@ -352,7 +350,7 @@ def _run(
     finally:
         renderer.stop()
     _outputs(report, console, runs=runs, as_json=as_json, junit=junit, html_report=html_report)
-    _conclude(console, report, runs)
+    conclude(console, report, runs)
 
 
 def _outputs(
@@ -423,13 +421,13 @@ def _setup(chosen: _Choices, renderer: ProgressRenderer, runs: Path) -> tuple[Ru
         plan=plan,
         package=package,
         transports=default_registry(),
-        credentials=CredentialCache(prompt=_prompter(renderer) if terminal else None),
+        credentials=CredentialCache(prompt=prompter(renderer) if terminal else None),
         runs_dir=runs,
         operator=operator,
         control_host=control_host_name(),
         emit=renderer,
-        ask=_asker(renderer, operator) if terminal else None,
-        decide=_decider(renderer, operator) if terminal else None,
+        ask=asker(renderer, operator) if terminal else None,
+        decide=decider(renderer, operator) if terminal else None,
     )
     unpinned = package.unpinned()
     if unpinned and inventory.production:
@@ -446,120 +444,3 @@ def _setup(chosen: _Choices, renderer: ProgressRenderer, runs: Path) -> tuple[Ru
             )
         )
     return setup, Path(folder)
-
-
-def _prompter(renderer: ProgressRenderer) -> Callable[[str], str]:
-    def prompt(question: str) -> str:
-        with renderer.paused():
-            return str(click.prompt(question, hide_input=True, err=True))
-
-    return prompt
-
-
-def _asker(renderer: ProgressRenderer, operator: str) -> AskGate:
-    """Shows a manual gate's checklist and asks the operator to confirm it (and for a note)."""
-
-    from rollup.engine.journal_state import Confirmation
-
-    def ask(step: PlanStep, checklist: tuple[str, ...]) -> Confirmation | None:
-        with renderer.paused() as out:
-            out.print(f"\n[bold yellow]{step.host}: {step.title}[/] ({step.id})")
-            for item in checklist:
-                out.print(f"  - {item}", highlight=False, markup=False)
-            if not click.confirm("Done, and confirmed?", default=False, err=True):
-                return None
-            text = click.prompt("Note for the audit log", default="", show_default=False, err=True)
-        return Confirmation(step=step.id, by=operator, at=datetime.now(UTC), note=str(text))
-
-    return ask
-
-
-def _decider(renderer: ProgressRenderer, operator: str) -> AskDecision:
-    """Asks the operator what becomes of a failed step (its details are on the screen), and for a note."""
-
-    from rollup.engine.journal_state import CHOICES, Decision
-
-    def decide(step: PlanStep) -> Decision:
-        with renderer.paused() as out:
-            out.print(f"\n[bold red]{step.host}: {step.title}[/] ({step.id}) failed.", highlight=False)
-            out.print(
-                "  retry: run it again; skip: skip it, the steps after it do not start; "
-                f"exclude: nothing more on {step.host} in this run; abort: end the run",
-                highlight=False,
-                markup=False,
-            )
-            choice = click.prompt("Decision", type=click.Choice(CHOICES), err=True)
-            text = click.prompt("Note for the audit log", default="", show_default=False, err=True)
-        return Decision(step=step.id, decision=choice, by=operator, at=datetime.now(UTC), note=str(text))
-
-    return decide
-
-
-def _conclude(console: Console, report: RunReport, runs: Path) -> None:
-    """The summary, the run id and audit log, and the exit code's error for failed or waiting."""
-    from rollup.engine.rundir import runs_dir_arg
-
-    rd = runs_dir_arg(runs)
-    resume = f"`rollup apply --resume {report.run_id}{rd}`"
-    console.print(summary_table(report))
-    console.print(f"run id: {report.run_id}")
-    console.print(f"audit log: {report.audit_path} (head {report.audit_head})")
-    if console.quiet:
-        counts = ", ".join(f"{n} {state}" for state, n in sorted(_counts(report).items()))
-        click.echo(f"run {report.run_id}: {report.state} ({counts}); audit head {report.audit_head}")
-    failed = report.in_state(StepOutcome.FAILED)
-    if report.state == "failed":
-        first = failed[0].summary if failed else "steps could not start"
-        hint = f"fix the cause, then {resume}"
-        if failed and _asks_an_operator(failed[0].step):
-            step = failed[0].step.id
-            hint = f"do the work again, then `rollup confirm {report.run_id} {step}{rd}` and {resume}"
-        message = f"run {report.run_id} failed: {len(failed)} step(s) failed; first: {first}"
-        raise RunFailed(message, hint=hint)
-    if report.state == "waiting" and report.deciding:
-        first = report.deciding[0]
-        raise RunWaiting(
-            f"run {report.run_id} waits for an operator's decision at {', '.join(report.deciding)}: "
-            f"`rollup decide {report.run_id} {first} retry|skip|exclude|abort [--note TEXT]{rd}`, "
-            f"then {resume}",
-            hint="retry: run it again; skip: skip it (the steps after it do not start); "
-            "exclude: nothing more on its host; abort: end the run failed",
-        )
-    if report.state == "done-with-exceptions":
-        raise RunDoneWithExceptions(f"run {report.run_id} done with exceptions: {_exceptions(report)}")
-    if report.state == "waiting":
-        waiting = [r.step.id for r in report.in_state(StepOutcome.WAITING)]
-        first_gate = waiting[0] if waiting else "STEP"
-        raise RunWaiting(
-            f"run {report.run_id} waits for an operator at {', '.join(waiting)}",
-            hint=f"do the checklist, `rollup confirm {report.run_id} {first_gate}{rd}`, then {resume}",
-        )
-
-
-def _exceptions(report: RunReport) -> str:
-    """What an operator left out of the run: skipped steps, excluded hosts, steps not started."""
-    skipped = [r.step.id for r in report.in_state(StepOutcome.SKIPPED_BY_OPERATOR)]
-    hosts = sorted({r.step.host for r in report.in_state(StepOutcome.EXCLUDED)})
-    parts = []
-    if skipped:
-        parts.append(f"skipped by an operator: {', '.join(skipped)}")
-    if hosts:
-        parts.append(f"excluded: {', '.join(hosts)}")
-    if report.excepted:
-        parts.append(f"{len(report.excepted)} step(s) after them not started")
-    return "; ".join(parts) or "see the summary"
-
-
-def _asks_an_operator(step: PlanStep) -> bool:
-    """A manual gate, or a Deployment Tool step an operator does (its checks need a new confirmation)."""
-    return step.kind == "manual_gate" or (
-        step.kind == "deployment_tool" and step.params.get("strategy") == "manual"
-    )
-
-
-def _counts(report: RunReport) -> dict[str, int]:
-    """How many steps of the run ended in each outcome."""
-    found: dict[str, int] = {}
-    for step in report.reports:
-        found[step.outcome.value] = found.get(step.outcome.value, 0) + 1
-    return found
