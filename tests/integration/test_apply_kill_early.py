@@ -1,5 +1,5 @@
 """
-The controller SIGKILLed at the first five of the seeded points of a run (``killkit.KILL_AFTER_LINES``),
+The controller SIGKILLed at the first three of the seeded points of a run (``killkit.KILL_AFTER_LINES``),
 then ``rollup apply --resume``: every host ends as an uninterrupted run leaves it, and no original
 MSI of C:\\MSIShare is lost.
 """
@@ -21,7 +21,7 @@ from tests.integration.killkit import (
 __all__ = ["lab_fixture", "reference_fixture"]  # the fixtures this module's tests use
 
 
-@pytest.mark.parametrize("lines", KILL_AFTER_LINES[:5])
+@pytest.mark.parametrize("lines", KILL_AFTER_LINES[:3])
 def test_a_sigkilled_run_resumes_to_the_same_end_state(
     lab: LabProcess, reference: dict[str, Any], lines: int
 ) -> None:

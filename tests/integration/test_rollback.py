@@ -62,11 +62,17 @@ def _applied(lab: LabProcess) -> RunDir:
 
 
 def test_rollback_returns_the_lab_to_its_pre_rollup_state(lab: LabProcess, tmp_path: Path) -> None:
-    """Apply, roll back: every product at its previous version, the share as before; verify passes
-    against the previous package; the SQL objects are reported left in place; audited like an apply."""
+    """
+    Apply; a --dry-run rollback changes no host; roll back: every product at its previous version,
+    the share as before; verify passes against the previous package; the SQL objects are reported
+    left in place; audited like an apply; rolling back again is all no-ops.
+    """
     before = _picture(lab)
     applied = _applied(lab)
     after_apply = _picture(lab)
+    mutations = {h: lab.host_state(h).mutations for h in lab.hosts()}
+    shown = _rollback(lab, applied.run_id, "--dry-run")
+    unchanged = {h: lab.host_state(h).mutations for h in lab.hosts()}
 
     rolled = _rollback(lab, applied.run_id, "--json")
     document = json.loads(rolled.stdout)
@@ -96,24 +102,13 @@ def test_rollback_returns_the_lab_to_its_pre_rollup_state(lab: LabProcess, tmp_p
     assert audited.returncode == 0, audited.stdout + audited.stderr
     assert made.returncode == 0, made.stdout + made.stderr
     assert verified.returncode == 0, verified.stdout + verified.stderr
-
-
-def test_a_second_rollback_and_a_dry_run_change_nothing(lab: LabProcess) -> None:
-    """--dry-run after an apply changes no host; after the rollback, rolling back again is all no-ops."""
-    applied = _applied(lab)
-    mutations = {h: lab.host_state(h).mutations for h in lab.hosts()}
-    shown = _rollback(lab, applied.run_id, "--dry-run")
-    unchanged = {h: lab.host_state(h).mutations for h in lab.hosts()}
-    first = _rollback(lab, applied.run_id)
-    second = _rollback(lab, applied.run_id)
-    entries = read_journal(list_runs(lab.runs_dir)[-1].journal_path).entries
-
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert "restore-msishare" in shown.stdout
     assert "reinstall-previous-dnsclient" in shown.stdout
     assert unchanged == mutations
-    assert first.returncode == 0, first.stdout + first.stderr
-    assert second.returncode == 0, second.stdout + second.stderr
+    again = _rollback(lab, applied.run_id)
+    entries = read_journal(list_runs(lab.runs_dir)[-1].journal_path).entries
+    assert again.returncode == 0, again.stdout + again.stderr
     assert {e.outcome.value for e in entries if isinstance(e, StepFinished)} <= {"noop", "skipped"}
 
 
