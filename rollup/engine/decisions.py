@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -197,13 +196,8 @@ def decide_step(
     """
     run_dir = rundir.resolve_run(runs_dir, ref)
     facts = run_dir.read_facts()
-    holder = locks.LockHolder(
-        run_id=run_dir.run_id,
-        operator=operator,
-        pid=_pid(),
-        host=control_host,
-        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        inventory=facts.inventory_source,
+    holder = locks.LockHolder.of_this_process(
+        run_dir.run_id, operator=operator, host=control_host, inventory=facts.inventory_source
     )
     with (
         locks.acquire_lock(runs_dir, facts.inventory_digest, holder),
@@ -224,9 +218,3 @@ def decide_step(
                 step=target, host=target.rsplit("@", 1)[-1], decision=decision, by=operator, note=note
             )
     return run_dir, target
-
-
-def _pid() -> int:
-    import os
-
-    return os.getpid()

@@ -27,6 +27,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
@@ -48,6 +49,13 @@ class LockHolder:
     host: str
     started_at: str
     inventory: str
+
+    @classmethod
+    def of_this_process(cls, run_id: str, *, operator: str, host: str, inventory: str) -> LockHolder:
+        """This process's claim for ``run_id``, from now (UTC, to the second)."""
+        started_at = datetime.now(UTC).isoformat(timespec="seconds")
+        return cls(run_id=run_id, operator=operator, pid=os.getpid(), host=host, started_at=started_at,
+                   inventory=inventory)  # fmt: skip
 
     def describe(self) -> str:
         """``run R (operator O, host H, pid P, since T)``."""

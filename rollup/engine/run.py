@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -94,13 +93,8 @@ def apply_plan(setup: RunSetup, options: RunOptions) -> RunReport:
     started = time.monotonic()
     setup = dataclasses.replace(setup, emit=redacting(setup.emit, setup.registry.redact_text))
     run_dir, resumed = _run_dir(setup, options)
-    holder = locks.LockHolder(
-        run_id=run_dir.run_id,
-        operator=setup.operator,
-        pid=_pid(),
-        host=setup.control_host,
-        started_at=_now().isoformat(timespec="seconds"),
-        inventory=setup.inventory.source,
+    holder = locks.LockHolder.of_this_process(
+        run_dir.run_id, operator=setup.operator, host=setup.control_host, inventory=setup.inventory.source
     )
     try:
         local = locks.acquire_lock(setup.runs_dir, setup.inventory_digest, holder)
@@ -140,10 +134,6 @@ def apply_plan(setup: RunSetup, options: RunOptions) -> RunReport:
                 run.watch.check()  # removed or replaced: it says so
                 raise run.watch.unwritable(f"{exc.filename}: {exc.strerror or exc}") from None
             raise
-
-
-def _pid() -> int:
-    return os.getpid()
 
 
 def _run_dir(setup: RunSetup, options: RunOptions) -> tuple[rundir.RunDir, bool]:
@@ -453,13 +443,8 @@ def confirm_step(
     """
     run_dir = rundir.resolve_run(runs_dir, ref)
     facts = run_dir.read_facts()
-    holder = locks.LockHolder(
-        run_id=run_dir.run_id,
-        operator=operator,
-        pid=_pid(),
-        host=control_host,
-        started_at=_now().isoformat(timespec="seconds"),
-        inventory=facts.inventory_source,
+    holder = locks.LockHolder.of_this_process(
+        run_dir.run_id, operator=operator, host=control_host, inventory=facts.inventory_source
     )
     with (
         locks.acquire_lock(runs_dir, facts.inventory_digest, holder),

@@ -14,7 +14,7 @@ target (``File.Replace``). ``rollup.ops.files`` lists both operations with the o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from rollup.errors import ResultParseError
 from rollup.ops.base import CommandResult, compact_body
@@ -129,8 +129,13 @@ exit ([int](@($o | Where-Object { 'missing', 'failed' -contains $_.action }).Cou
 """)
 
 
-def parse_actions(result: CommandResult, params: BackupParams | CopyParams) -> tuple[FileAction, ...]:
-    """One ``FileAction`` per named file, in the order asked."""
+class _Named(Protocol):
+    @property
+    def names(self) -> tuple[str, ...]: ...
+
+
+def parse_actions(result: CommandResult, params: _Named) -> tuple[FileAction, ...]:
+    """One ``FileAction`` per named file, in the order asked (``params.names``)."""
     actions = tuple(
         FileAction(
             name=result_field(item, "name", str, result),

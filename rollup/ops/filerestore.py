@@ -24,8 +24,8 @@ from typing import Any
 
 from rollup.errors import ResultParseError
 from rollup.ops.base import CommandResult, Operation, compact_body
-from rollup.ops.filecopy import FileAction
-from rollup.ops.results import OPT_INT, OPT_STR, result_field, result_object, result_objects
+from rollup.ops.filecopy import FileAction, parse_actions
+from rollup.ops.results import OPT_INT, OPT_STR, result_field, result_object
 
 DATA_MARK = "#rollup-data "
 """The line of ``files.read``'s output that carries the file's bytes, base64."""
@@ -139,19 +139,7 @@ exit ([int](@($o | Where-Object { $_.action -eq 'failed' }).Count -gt 0))
 
 def parse_restore(result: CommandResult, params: RestoreParams) -> tuple[FileAction, ...]:
     """One ``FileAction`` per file: ``restored``, ``identical``, ``removed``, ``absent`` or ``failed``."""
-    actions = tuple(
-        FileAction(
-            name=result_field(item, "name", str, result),
-            action=result_field(item, "action", str, result),
-            sha256=result_field(item, "sha256", OPT_STR, result),
-            backup=result_field(item, "backup", OPT_STR, result),
-            error=result_field(item, "error", OPT_STR, result),
-        )
-        for item in result_objects(result, "files")
-    )
-    if [a.name for a in actions] != list(params.names):
-        raise ResultParseError(f"{result.host}: {result.op}: the result does not list the files asked for")
-    return actions
+    return parse_actions(result, params)
 
 
 _HOSTILE = 'C:\\temp\\it\'s $(here); `n"q"\nline\u2019.msi'

@@ -100,13 +100,8 @@ def build_report(
         counts={**state.counts(), **_not_started(steps)},
         hosts=hosts,
         notices=tuple(notice for step in steps for notice in _notices(step, traces.get(step.id))),
-        confirmations=tuple(
-            m.Confirmation(step=c.step, by=c.by, at=c.at, note=c.note) for c in state.confirmations
-        ),
-        decisions=tuple(
-            m.Decision(step=d.step, decision=d.decision, by=d.by, at=d.at, note=d.note)
-            for d in state.decisions
-        ),
+        confirmations=state.confirmations,
+        decisions=state.decisions,
         overrides=tuple(
             (str(r.get("kind")), str(r.get("reason")), str(r.get("by")))
             for r in records

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from rollup.engine.journal_state import Confirmation, Decision
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetryWait:
@@ -81,28 +83,6 @@ class Notice:
     step: str
     host: str
     text: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Confirmation:
-    """A manual gate an operator confirmed."""
-
-    step: str
-    by: str
-    at: datetime
-    note: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Decision:
-    """An operator's decision about a failed step (``rollup decide``, or asked on a terminal)."""
-
-    step: str
-    decision: str
-    """``retry``, ``skip``, ``exclude`` or ``abort``."""
-    by: str
-    at: datetime
-    note: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -184,7 +164,9 @@ class RunReportModel:
     hosts: tuple[HostView, ...]
     notices: tuple[Notice, ...]
     confirmations: tuple[Confirmation, ...]
+    """The manual gates confirmed, as the journal has them."""
     decisions: tuple[Decision, ...]
+    """The operator decisions on failed steps, as the journal has them."""
     overrides: tuple[tuple[str, str, str], ...]
     """``override_recorded`` records: kind, reason, by."""
     audit: AuditView
