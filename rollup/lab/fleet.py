@@ -24,8 +24,7 @@ from rollup.errors import UsageError
 from rollup.lab.drift import apply_drift
 from rollup.lab.injector import FaultInjector
 from rollup.lab.labdir import (
-    HTTP_PORT,
-    HTTPS_PORT,
+    LAB_PORTS,
     LabConfig,
     LabHost,
     LabPaths,
@@ -140,6 +139,25 @@ def prepare_lab(paths: LabPaths, options: LabOptions, env: Mapping[str, str]) ->
     return config
 
 
+def move_lab(paths: LabPaths, config: LabConfig) -> LabConfig:
+    """
+    The lab in ``paths`` on the first block of loopback addresses (from ``FIRST_ADDRESS`` up) that
+    nobody listens on, its hosts in the same order; its config, known_hosts and inventory are
+    rewritten. The caller holds the lab's lock.
+    """
+    first = free_first_address(len(config.hosts), LAB_PORTS)
+    addresses = host_addresses(first, len(config.hosts))
+    hosts = tuple(
+        host.model_copy(update={"address": address})
+        for host, address in zip(config.hosts, addresses, strict=True)
+    )
+    moved = config.model_copy(update={"hosts": hosts})
+    SshKeys(paths.ssh).ensure(ssh_endpoints(moved))
+    write_config(paths, moved)
+    atomic_write(paths.inventory, inventory_text(moved, site_command=SITE_COMMAND).encode("utf-8"))
+    return moved
+
+
 def _ssh_hosts(config: LabConfig, names: tuple[str, ...]) -> tuple[str, ...]:
     """The lab's names of ``names`` (``all``: every host), in the lab's order."""
     known = {host.name.casefold(): host.name for host in config.hosts}
@@ -193,7 +211,7 @@ def _create(paths: LabPaths, options: LabOptions, scenario: Scenario, env: Mappi
     source = str(options.scenario) if options.scenario is not None else "scenario"
     check_hosts(scenario, names, source=source)
     manifest = load_manifest(options.manifest)
-    first = options.first_address or free_first_address(len(hosts), (HTTP_PORT, HTTPS_PORT))
+    first = options.first_address or free_first_address(len(hosts), LAB_PORTS)
     addresses = host_addresses(first, len(hosts))
     user = lab_user(env)
     cache = msi_cache_dir(env)
@@ -299,7 +317,8 @@ class RunningLab:
         Listen on every host's ports.
 
         Raises:
-            ConfigError: an address or port is taken (nothing is left listening).
+            AddressTaken: another program listens on an address and port (nothing is left listening).
+            ConfigError: an address cannot be listened on for another reason.
         """
         self.server.start()
         try:

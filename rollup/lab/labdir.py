@@ -51,6 +51,8 @@ HTTP_PORT = 5985
 HTTPS_PORT = 5986
 SSH_PORT = 2222
 """Every host's SSH port, on its own address (``rollup.lab.sshserver``; 22 would need root)."""
+LAB_PORTS = (HTTP_PORT, HTTPS_PORT, SSH_PORT)
+"""Every port a lab host listens on, on its address."""
 FIRST_ADDRESS = "127.0.2.1"
 """Where the lab's addresses start by default (127.0.0.x and 127.0.1.x are never used)."""
 _RESERVED = ipaddress.ip_network("127.0.0.0/23")

@@ -23,7 +23,7 @@ import yaml
 from rollup.lab.hyperv import hyperv_state
 from rollup.lab.labdir import (
     HTTP_PORT,
-    HTTPS_PORT,
+    LAB_PORTS,
     LabConfig,
     LabHost,
     LabPaths,
@@ -34,7 +34,7 @@ from rollup.lab.labdir import (
     write_config,
 )
 from rollup.lab.store import FileStateStore, atomic_write
-from rollup.lab.wsman import WindowsVersion
+from rollup.lab.wsman import AddressTaken, WindowsVersion
 
 if TYPE_CHECKING:
     from rollup.lab.fleet import RunningLab
@@ -134,6 +134,36 @@ def _forget_stale(paths: LabPaths) -> None:
                 child.unlink()
 
 
+MOVES = 5
+"""How many times a rehearsal lab whose addresses another program took moves to free ones."""
+
+
+def _started(paths: LabPaths, config: LabConfig, env: Mapping[str, str]) -> tuple[LabConfig, RunningLab]:
+    """
+    The lab served, on its addresses or, when another program listens on them (another lab
+    started between the probe and the bind, or took them since the last rehearsal), on the next
+    free block: the rehearsal lab is rollup's own, so where it listens is rollup's choice.
+
+    Raises:
+        AddressTaken: the addresses were taken ``MOVES`` times over.
+        ConfigError: an address cannot be listened on for another reason.
+    """
+    from rollup.lab.fleet import RunningLab, move_lab
+
+    moves = 0
+    while True:
+        running = RunningLab(paths, config, env)
+        try:
+            running.start()
+        except AddressTaken:
+            if moves == MOVES:
+                raise
+            moves += 1
+            config = move_lab(paths, config)
+        else:
+            return config, running
+
+
 @contextlib.contextmanager
 def serving_rehearsal_lab(
     root: Path, *, manifest: Path, collab: int, time_factor: float, seed: int, env: Mapping[str, str]
@@ -146,7 +176,7 @@ def serving_rehearsal_lab(
         UsageError: a lab already runs in ``root``, or it was created with another COLLAB count.
         ConfigError: an address or port is taken.
     """
-    from rollup.lab.fleet import LabOptions, RunningLab, lab_hosts, prepare_lab
+    from rollup.lab.fleet import LabOptions, lab_hosts, prepare_lab
     from rollup.lab.process import holding_lock
 
     paths = LabPaths(root)
@@ -154,7 +184,7 @@ def serving_rehearsal_lab(
     with holding_lock(paths):
         _forget_stale(paths)
         count = len(lab_hosts(collab)) + 1
-        first = None if paths.config.exists() else free_first_address(count, (HTTP_PORT, HTTPS_PORT))
+        first = None if paths.config.exists() else free_first_address(count, LAB_PORTS)
         options = LabOptions(
             collab=collab,
             scenario=None,
@@ -164,9 +194,8 @@ def serving_rehearsal_lab(
             seed=seed,
         )
         config = add_hypervisor(paths, prepare_lab(paths, options, env))
+        config, running = _started(paths, config, env)
         inventory = write_rehearsal_inventory(paths, config)
-        running = RunningLab(paths, config, env)
-        running.start()
         try:
             yield RehearsalLab(paths=paths, config=config, inventory=inventory, running=running)
         finally:

@@ -19,6 +19,7 @@ new ones at once, which a client sees as a connection lost before the SSH banner
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import selectors
 import socket
@@ -41,7 +42,7 @@ from rollup.lab.cmdshell import TOO_LONG, launch
 from rollup.lab.labdir import SSH_PORT
 from rollup.lab.scripting import ScriptOutcome, ScriptRunner, WindowsVersion
 from rollup.lab.winproc import CmdHost, Emit, LaunchError, Process, ReadStdin, Sent, Start
-from rollup.lab.wsman.api import Credential
+from rollup.lab.wsman.api import AddressTaken, Credential
 
 log = logging.getLogger("rollup.lab.ssh")
 
@@ -152,7 +153,8 @@ class LabSshServer:
                 listener = socket.create_server((host.address, host.port), reuse_port=False)
             except OSError as exc:
                 self.stop()
-                raise ConfigError(
+                error = AddressTaken if exc.errno == errno.EADDRINUSE else ConfigError
+                raise error(
                     f"lab host {host.name}: cannot listen on {host.address}:{host.port} (SSH): {exc.strerror}"
                 ) from None
             listener.setblocking(False)

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from rollup.lab.labdir import HTTP_PORT, HTTPS_PORT, free_first_address
+from rollup.lab.labdir import LAB_PORTS, free_first_address
 from rollup.lab.state import HostState
 from rollup.lab.store import FileStateStore
 from rollup.model.manifest import DEFAULT_MANIFEST
@@ -83,7 +83,7 @@ class LabProcess:
         this machine). ``ssh_hosts`` is ``lab up --ssh-hosts``: those hosts are reached over SSH.
         """
         start_at = worker_address(first_address)
-        first_address = free_first_address(collab + 3, (HTTP_PORT, HTTPS_PORT), start_at=start_at)
+        first_address = free_first_address(collab + 3, LAB_PORTS, start_at=start_at)
         env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
         env.pop("ROLLUP_RUNS_DIR", None)
         lab = cls(folder / "lab", folder / "runs", env)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 from rollup.audit.log import head_hash
 from rollup.cli.commands.rehearse import SIMULATED_COLLAB, SIMULATED_TIME_FACTOR
 from rollup.cli.main import main
+from rollup.lab.labdir import HTTP_PORT, LabPaths, read_config
 from rollup.lab.rehearsal_lab import serving_rehearsal_lab
 from rollup.model.manifest import load_manifest
 
@@ -106,3 +108,36 @@ def test_a_simulated_rehearsal_passes_records_itself_and_puts_the_lab_back(
     for host in GUESTS:
         assert without_counters(after[host]) == without_counters(before[host]), host
     assert after["MPS01"]["mutations"] > before["MPS01"]["mutations"]
+
+
+def test_a_rehearsal_lab_whose_address_another_program_took_moves_to_free_addresses(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """
+    Another program listening on MPS01's WinRM address (another lab that bound it between this
+    lab's probe and its bind, or since the last rehearsal) moves the rehearsal lab to the next free
+    block: the same hosts in the same order, the config and both inventories naming the new
+    addresses, and the moved hosts answering there.
+    """
+    lab = tmp_path / "lab"
+    options: dict[str, Any] = {
+        "manifest": MANIFEST, "collab": 1, "time_factor": SIMULATED_TIME_FACTOR, "seed": 0, "env": env,
+    }  # fmt: skip
+    with serving_rehearsal_lab(lab, **options) as served:
+        before = served.config.hosts
+    squatter = socket.create_server((before[0].address, HTTP_PORT))
+    with squatter, serving_rehearsal_lab(lab, **options) as served:
+        after = served.config.hosts
+        with socket.create_connection((after[0].address, HTTP_PORT), timeout=5):
+            pass
+        inventories = served.inventory.read_text(encoding="utf-8") + served.paths.inventory.read_text(
+            encoding="utf-8"
+        )
+
+    assert [(h.name, h.roles) for h in after] == [(h.name, h.roles) for h in before]
+    assert {h.address for h in after}.isdisjoint({h.address for h in before})
+    assert read_config(LabPaths(lab)).hosts == after
+    for host in after:
+        assert host.address in inventories, host.name
+    for host in before:
+        assert host.address not in inventories, host.name

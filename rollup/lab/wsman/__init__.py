@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from rollup.lab.wsman.api import (
     Action,
+    AddressTaken,
     Credential,
     Delay,
     EndpointConfig,
@@ -32,6 +33,7 @@ from rollup.lab.wsman.server import LabEndpoint, LabServer
 __all__ = [
     "WINRM_2_0",
     "Action",
+    "AddressTaken",
     "Credential",
     "Delay",
     "EndpointConfig",

@@ -28,6 +28,10 @@ from rollup.lab.wsman.limits import WINRM_2_0, Limits
 from rollup.secret import Secret
 
 
+class AddressTaken(ConfigError):
+    """A lab host's address and port are already listened on by another program (``EADDRINUSE``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Credential:
     """

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ssl
 from collections import Counter
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from rollup.lab.wsman import crypto, faults, soap
 from rollup.lab.wsman.activity import ActivityIds
 from rollup.lab.wsman.api import (
     Action,
+    AddressTaken,
     Delay,
     EndpointConfig,
     Fault,
@@ -111,7 +113,8 @@ class Endpoint:
         Start listening (keeping the ports chosen the first time).
 
         Raises:
-            ConfigError: an address or port cannot be listened on.
+            AddressTaken: another program listens on the address and port.
+            ConfigError: an address or port cannot be listened on for another reason.
         """
         tls: ssl.SSLContext | None = None
         if self.https_port is not None:
@@ -130,9 +133,8 @@ class Endpoint:
                 self.https_port = https.sockets[0].getsockname()[1]
         except OSError as exc:
             await self.close()
-            raise ConfigError(
-                f"lab host {self.name}: cannot listen on {self.address}: {exc.strerror}"
-            ) from None
+            error = AddressTaken if exc.errno == errno.EADDRINUSE else ConfigError
+            raise error(f"lab host {self.name}: cannot listen on {self.address}: {exc.strerror}") from None
 
     async def close(self) -> None:
         """Stop listening and cut every open connection."""
