@@ -30,12 +30,10 @@ from typing import TYPE_CHECKING
 from rollup.audit.log import AuditLog
 from rollup.audit.redact import PROCESS_SECRETS, SecretRegistry
 from rollup.engine import events as ev
-from rollup.engine import locks, rundir
+from rollup.engine import offline, rundir
 from rollup.engine.events import StepOutcome
 from rollup.engine.executors import StepReport
-from rollup.engine.journal import Journal
 from rollup.engine.journal_state import Choice, Decision, JournalState, StepStatus
-from rollup.errors import UsageError
 from rollup.planner import Plan, PlanStep
 
 if TYPE_CHECKING:
@@ -194,23 +192,12 @@ def decide_step(
         UsageError: no such run, or the step is not failed nor waiting for a decision.
         LockHeld: the run (or another of its inventory) is running now.
     """
-    run_dir = rundir.resolve_run(runs_dir, ref)
-    facts = run_dir.read_facts()
-    holder = locks.LockHolder.of_this_process(
-        run_dir.run_id, operator=operator, host=control_host, inventory=facts.inventory_source
-    )
-    with (
-        locks.acquire_lock(runs_dir, facts.inventory_digest, holder),
-        Journal.open(run_dir.journal_path, registry=registry) as journal,
-    ):
-        state = journal.state(is_live=False)
-        open_steps = state.steps_in(*DECIDABLE)
-        chosen = [s for s in open_steps if s == step or s.split("@", 1)[0] == step]
-        if len(chosen) != 1:
-            shown = ", ".join(open_steps) or "none"
-            why = "matches several failed steps" if chosen else "is not failed nor waiting for a decision"
-            raise UsageError(f"run {run_dir.run_id}: {step} {why} (failed: {shown})")
-        (target,) = chosen
+    with offline.stopped_run(
+        runs_dir, ref, operator=operator, control_host=control_host, registry=registry
+    ) as (run_dir, journal):
+        open_steps = journal.state(is_live=False).steps_in(*DECIDABLE)
+        needed = "is not failed nor waiting for a decision"
+        target = offline.one_step(run_dir.run_id, step, open_steps, state="failed", needed=needed)
         journal.decided(target, decision=decision, by=operator, note=note)
         with AuditLog.open(run_dir.audit_path, run_id=run_dir.run_id, registry=registry) as audit:
             audit.bind_journal(lambda: journal.head)

@@ -37,7 +37,7 @@ from pydantic import JsonValue
 from rollup import __version__
 from rollup.audit.log import AuditEvent, AuditLog
 from rollup.audit.redact import PROCESS_SECRETS, SecretRegistry
-from rollup.engine import decisions, locks, rundir
+from rollup.engine import decisions, locks, offline, rundir
 from rollup.engine.events import Notice, RunFinished, RunStarted, StepOutcome, redacting
 from rollup.engine.executors import StepReport
 from rollup.engine.identity import Identity, IdentityBook
@@ -51,7 +51,7 @@ from rollup.engine.remote_lock import RemoteLock
 from rollup.engine.scheduler import Scheduler
 from rollup.engine.steprun import StepDriver
 from rollup.engine.steps.context import Hosts
-from rollup.errors import LockHeld, PlanError, RollupError, UsageError
+from rollup.errors import LockHeld, PlanError, RollupError
 from rollup.model.inventory import Host
 from rollup.planner import PlanStep
 
@@ -441,25 +441,15 @@ def confirm_step(
         UsageError: no such run, or the step is not waiting for a confirmation.
         LockHeld: the run (or another of its inventory) is running now.
     """
-    run_dir = rundir.resolve_run(runs_dir, ref)
-    facts = run_dir.read_facts()
-    holder = locks.LockHolder.of_this_process(
-        run_dir.run_id, operator=operator, host=control_host, inventory=facts.inventory_source
-    )
-    with (
-        locks.acquire_lock(runs_dir, facts.inventory_digest, holder),
-        Journal.open(run_dir.journal_path, registry=registry) as journal,
-    ):
+    with offline.stopped_run(
+        runs_dir, ref, operator=operator, control_host=control_host, registry=registry
+    ) as (run_dir, journal):
         state = journal.state(is_live=False)
         confirmed_before = {c.step for c in state.confirmations}
         failed_gates = [s for s in state.steps_in(StepStatus.FAILED) if s in confirmed_before]
         waiting = state.steps_in(StepStatus.WAITING) + tuple(failed_gates)
-        chosen = [s for s in waiting if s == step or s.split("@", 1)[0] == step]
-        if len(chosen) != 1:
-            shown = ", ".join(waiting) or "none"
-            why = "matches several waiting steps" if chosen else "is not waiting for a confirmation"
-            raise UsageError(f"run {run_dir.run_id}: {step} {why} (waiting: {shown})")
-        (target,) = chosen
+        needed = "is not waiting for a confirmation"
+        target = offline.one_step(run_dir.run_id, step, waiting, state="waiting", needed=needed)
         journal.gate_confirmed(target, by=operator, note=note)
         with AuditLog.open(run_dir.audit_path, run_id=run_dir.run_id, registry=registry) as audit:
             audit.bind_journal(lambda: journal.head)

@@ -16,6 +16,7 @@ registry of their own instead of patching anything.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,26 @@ from rollup.errors import ConfigError
 from rollup.model.inventory import AuthTransport, Connection, Host
 from rollup.ops.base import CommandResult
 from rollup.ps.command import RemoteCommand
+
+CODEPAGE = 437
+"""The console code page of an en-US Windows host: what cmd.exe and PowerShell print in, and the
+code page a WinRM shell is opened with."""
+
+
+def command_result(
+    host: str, command: RemoteCommand, exit_code: int, out: bytes, err: bytes, *, started: float
+) -> CommandResult:
+    """What a transport returns for ``command``: its output decoded from ``CODEPAGE``, its
+    duration since ``started`` (``time.monotonic()``)."""
+    return CommandResult(
+        host=host,
+        op=command.op,
+        command=command.redacted(),
+        exit_code=exit_code,
+        stdout=out.decode(f"cp{CODEPAGE}"),
+        stderr=err.decode(f"cp{CODEPAGE}"),
+        duration_s=time.monotonic() - started,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -41,14 +41,12 @@ from rollup.ops.base import CommandResult
 from rollup.ps.command import RemoteCommand
 from rollup.ps.delivery import command_line, fits_command_line, stdin_command, stdin_payload
 from rollup.transport import upload
-from rollup.transport.base import PutResult
+from rollup.transport.base import PutResult, command_result
 from rollup.transport.errors import scrub
 from rollup.transport.ssh_connect import connect, where
 
 log = logging.getLogger(__name__)
 
-CODEPAGE = 437
-"""The console code page of an en-US Windows host: what cmd.exe and PowerShell print in."""
 CHANNEL_TIMEOUT_S = 15.0
 """How long the host may take to open a channel and accept its command."""
 _CHUNK = 65536
@@ -128,15 +126,7 @@ class SshTransport:
                 _log_command(self.host, command.op, started, type(exc).__name__)
                 raise
             _log_command(self.host, command.op, started, "ok")
-            return CommandResult(
-                host=self.host,
-                op=command.op,
-                command=command.redacted(),
-                exit_code=exit_code,
-                stdout=out.decode(f"cp{CODEPAGE}"),
-                stderr=err.decode(f"cp{CODEPAGE}"),
-                duration_s=time.monotonic() - started,
-            )
+            return command_result(self.host, command, exit_code, out, err, started=started)
 
     def put(self, local: Path, remote: str, *, sha256: str, size: int) -> PutResult:
         """Upload ``local`` to ``remote`` unless it is there already; see ``Transport.put``."""

@@ -49,7 +49,7 @@ from rollup.ops.base import CommandResult
 from rollup.ps.command import RemoteCommand
 from rollup.ps.delivery import command_line, fits_command_line, stdin_command, stdin_payload
 from rollup.transport import upload
-from rollup.transport.base import PutResult
+from rollup.transport.base import CODEPAGE, PutResult, command_result
 from rollup.transport.connect import TransportStats, build_protocol
 from rollup.transport.errors import (
     QUOTA_MAX_OPERATIONS,
@@ -63,8 +63,6 @@ log = logging.getLogger(__name__)
 
 MAX_COMMANDS_PER_SHELL = 14
 """Commands per shell before it is replaced: WinRM 2.0 refuses a user's 16th operation."""
-CODEPAGE = 437
-"""The shell's code page: what Windows uses for cmd output on an en-US host."""
 MAX_ENVELOPE_BYTES = 153_600
 """MaxEnvelopeSize (150 KB), what pywinrm announces and WinRM 2.0 accepts."""
 SEND_CHUNK_BYTES = 108 * 1024
@@ -178,15 +176,7 @@ class WinRMTransport(WsmanSession):
             self.open()
             started = time.monotonic()
             exit_code, out, err = self._execute(command.op, program, arguments, data, timeout_s)
-            return CommandResult(
-                host=self.host,
-                op=command.op,
-                command=command.redacted(),
-                exit_code=exit_code,
-                stdout=out.decode(f"cp{CODEPAGE}"),
-                stderr=err.decode(f"cp{CODEPAGE}"),
-                duration_s=time.monotonic() - started,
-            )
+            return command_result(self.host, command, exit_code, out, err, started=started)
 
     def put(self, local: Path, remote: str, *, sha256: str, size: int) -> PutResult:
         """Upload ``local`` to ``remote`` unless it is there already; see ``Transport.put``."""
