@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pydantic import JsonValue
 
 from rollup.audit.log import AuditLog, head_hash
 from rollup.cli.main import main
@@ -29,7 +30,9 @@ def _in_repository(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ROLLUP_INVENTORY", raising=False)
 
 
-def _run(runs_dir: Path, *, finished: bool, second: int = 0) -> RunDir:
+def _run(
+    runs_dir: Path, *, finished: bool, second: int = 0, options: dict[str, JsonValue] | None = None
+) -> RunDir:
     """A run of two steps on MPS01 and a confirmed gate; finished `done`, or cut off mid-step."""
     run = create_run(runs_dir, now=T0.replace(second=second))
     run.write_facts(
@@ -45,6 +48,7 @@ def _run(runs_dir: Path, *, finished: bool, second: int = 0) -> RunDir:
             manifest_digest="d" * 64,
             plan_fingerprint="f" * 64,
             hosts=("MPS01",),
+            options=options or {},
         )
     )
     with (
@@ -87,10 +91,12 @@ def test_list_shows_state_and_step_counts(tmp_path: Path, capsys: pytest.Capture
     out = capsys.readouterr().out.splitlines()
 
     assert code == 0
-    assert out[0].split() == ["RUN", "STARTED", "STATE", "OPERATOR", "INVENTORY", "STEPS"]
-    assert out[1].split()[:5] == [done.run_id, "2026-11-21T10:45:12Z", "done", "alice", "inventory/lab.yml"]
+    assert out[0].split() == ["RUN", "KIND", "STARTED", "STATE", "OPERATOR", "INVENTORY", "STEPS"]
+    assert out[1].split()[:6] == [
+        done.run_id, "apply", "2026-11-21T10:45:12Z", "done", "alice", "inventory/lab.yml",
+    ]  # fmt: skip
     assert out[1].endswith("1 done, 1 confirmed, 1 noop")
-    assert out[2].split()[:3] == [cut.run_id, "2026-11-21T10:45:12Z", "interrupted"]
+    assert out[2].split()[:4] == [cut.run_id, "apply", "2026-11-21T10:45:12Z", "interrupted"]
     assert out[2].endswith("1 done, 1 confirmed, 1 running")
 
 
@@ -130,7 +136,10 @@ def test_show_prints_facts_audit_steps_and_confirmations(
 
     assert code == 0
     assert out[0] == f"run {run.run_id}: done"
-    assert out[1] == "  started    2026-11-21T10:45:12Z by alice on ctl01 (rollup 0.1.0)"
+    assert out[1:3] == [
+        "  kind       apply",
+        "  started    2026-11-21T10:45:12Z by alice on ctl01 (rollup 0.1.0)",
+    ]
     assert f"  audit      intact, 1 record, head {head_hash(run.audit_path)}" in out
     table = out[out.index("") + 1 : out.index("", out.index("") + 1)]
     rows = [line.split(maxsplit=6) for line in table]
@@ -244,3 +253,32 @@ def test_unlock_refuses_a_live_run(tmp_path: Path, capsys: pytest.CaptureFixture
     assert code == 1
     assert err[0].startswith("rollup: inventory/lab.yml: locked by run 20261121T104512Z-aaaa (operator alice")
     assert err[1] == f"hint: pid {os.getpid()} is alive; if it is stuck, stop it and the lock is released"
+
+
+def test_a_rollback_says_so_and_names_the_run_it_undoes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`run.json`'s `options.kind` and `rolls_back` reach the list, `show` and both JSON documents."""
+    applied = _run(tmp_path, finished=True, second=1)
+    options: dict[str, JsonValue] = {"kind": "rollback", "rolls_back": applied.run_id}
+    rollback = _run(tmp_path, finished=True, second=2, options=options)
+
+    assert main(["runs", "list", "--runs-dir", str(tmp_path)]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert main(["runs", "list", "--runs-dir", str(tmp_path), "--json"]) == 0
+    documents = json.loads(capsys.readouterr().out)["runs"]
+    assert main(["runs", "show", rollback.run_id, "--runs-dir", str(tmp_path)]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert main(["runs", "show", rollback.run_id, "--runs-dir", str(tmp_path), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+
+    assert [line.split()[:2] for line in listed[1:]] == [
+        [applied.run_id, "apply"],
+        [rollback.run_id, "rollback"],
+    ]
+    assert [(d["run_kind"], d["rolls_back"]) for d in documents] == [
+        ("apply", None),
+        ("rollback", applied.run_id),
+    ]
+    assert f"  kind       rollback of run {applied.run_id}" in shown
+    assert (document["run_kind"], document["rolls_back"]) == ("rollback", applied.run_id)

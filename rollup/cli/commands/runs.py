@@ -77,12 +77,13 @@ def list_command(runs_dir: str | None, as_json: bool) -> None:
     if not views:
         click.echo(f"{root}: no runs yet")
         return
-    rows = [("RUN", "STARTED", "STATE", "OPERATOR", "INVENTORY", "STEPS")]
+    rows = [("RUN", "KIND", "STARTED", "STATE", "OPERATOR", "INVENTORY", "STEPS")]
     for view in views:
         facts = view.facts
         rows.append(
             (
                 view.run.run_id,
+                _kind(facts) or "-",
                 _time(facts.started_at) if facts else "-",
                 view.state.run_state.value,
                 facts.operator if facts else "-",
@@ -134,6 +135,19 @@ def _time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _kind(facts: RunFacts | None) -> str | None:
+    """``apply`` or ``rollback`` (``run.json``'s ``options.kind``); ``None`` when it cannot be read."""
+    if facts is None:
+        return None
+    return str(facts.options.get("kind") or "apply")
+
+
+def _rolls_back(facts: RunFacts | None) -> str | None:
+    """The applied run a rollback undoes."""
+    found = None if facts is None else facts.options.get("rolls_back")
+    return found if isinstance(found, str) else None
+
+
 def _counts(state: JournalState) -> str:
     return ", ".join(f"{count} {status}" for status, count in state.counts().items())
 
@@ -150,6 +164,8 @@ def _summary_json(view: RunView) -> dict[str, Any]:
     facts = view.facts
     return {
         "run_id": view.run.run_id,
+        "run_kind": _kind(facts),
+        "rolls_back": _rolls_back(facts),
         "state": view.state.run_state.value,
         "started_at": _time(facts.started_at) if facts else None,
         "operator": facts.operator if facts else None,
@@ -209,7 +225,9 @@ def _show_lines(view: RunView, audit: ChainReport | None) -> list[str]:
     lines = [f"run {view.run.run_id}: {view.state.run_state.value}"]
     facts = view.facts
     if facts is not None:
+        rolls_back = _rolls_back(facts)
         lines += [
+            f"  kind       {_kind(facts)}" + (f" of run {rolls_back}" if rolls_back else ""),
             f"  started    {_time(facts.started_at)} by {facts.operator} on {facts.control_host}"
             f" (rollup {facts.tool_version})",
             f"  inventory  {facts.inventory_source} (digest {facts.inventory_digest[:12]})",
