@@ -302,10 +302,12 @@ def run_preflight(
     package_dir: Path | None = None,
     forks: int = DEFAULT_FORKS,
     min_free_bytes: int = DEFAULT_MIN_FREE_BYTES,
+    check_package: bool = True,
 ) -> Report:
     """
-    Pre-flight of every host of ``inventory`` (as narrowed by ``--limit``) and of the package
-    folder (``package_dir``, else the inventory's ``rollup_package_dir``). Changes nothing.
+    Pre-flight of every host of ``inventory`` (as narrowed by ``--limit``) and, with
+    ``check_package``, of the package folder (``package_dir``, else the inventory's
+    ``rollup_package_dir``). Changes nothing.
 
     ``rollup apply`` calls it before anything else::
 
@@ -330,9 +332,8 @@ def run_preflight(
         params = wanted[host.name]
         return facts, (VerifyFacts() if params.empty else session.call(FACTS, params))
 
-    control = package_checks(manifest, package_dir or inventory.settings.package_dir)
+    hosts = [package_checks(manifest, package_dir or inventory.settings.package_dir)] if check_package else []
     readings = survey(inventory.hosts, read, transports=transports, credentials=credentials, forks=forks)
-    hosts = [control]
     for r in readings:
         if r.value is None:
             failed = check("session", r.host.session_name, "reachable and authenticated",

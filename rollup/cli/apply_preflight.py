@@ -1,5 +1,6 @@
 """
-The pre-flight ``rollup apply`` runs before its first change (docs/verify.md, docs/apply.md).
+The pre-flight ``rollup apply`` and ``rollup rollback`` run before their first change
+(docs/verify.md, docs/apply.md, docs/rollback.md).
 
 ``preflight_gate`` runs ``rollup.preflight.run_preflight`` on the hosts the run will work on
 (for ``--resume``, the hosts that still have steps to do), prints every check that did not pass,
@@ -73,7 +74,7 @@ def delete_stale_shells(setup: RunSetup, run: RunDir, console: Console) -> None:
 
 def preflight_gate(
     setup: RunSetup,
-    folder: Path,
+    folder: Path | None,
     console: Console,
     *,
     forks: int,
@@ -81,7 +82,9 @@ def preflight_gate(
     dry_run: bool,
 ) -> Report | None:
     """
-    Pre-flight of the hosts the run will change; prints what failed.
+    Pre-flight of the hosts the run will change, and of the package in ``folder``; prints what
+    failed. ``folder`` ``None``: the run's package is not a folder (a rollback's comes from the
+    backups, checked by the rollback itself), so the control host is not checked.
 
     Returns:
         The report (``None`` when no host has work left).
@@ -106,6 +109,7 @@ def preflight_gate(
         credentials=setup.credentials,
         package_dir=folder,
         forks=forks,
+        check_package=folder is not None,
     )
     failures = report.failures()
     if setup.inventory.settings.reboot_policy != "stop":  # the run restarts the host, or installs anyway
@@ -122,7 +126,7 @@ def preflight_gate(
         detail = f" ({c.detail})" if c.detail else ""
         console.print(f"  {host}: {c.name}: {c.actual} [{c.status.value}]{detail}", markup=False)
     if dry_run:
-        console.print("apply would refuse to start (or give --skip-preflight --reason TEXT)")
+        console.print("the run would refuse to start (or give --skip-preflight --reason TEXT)")
         return report
     refused = preflight_failed(dataclasses.replace(report, hosts=_only(report, failures)))
     raise RunFailed(

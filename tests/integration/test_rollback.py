@@ -135,6 +135,40 @@ def test_a_missing_or_changed_backup_refuses_the_rollback(lab: LabProcess, damag
     assert len(list_runs(lab.runs_dir)) == 1
 
 
+def test_a_host_not_ready_refuses_the_rollback_unless_skipped_with_a_reason(lab: LabProcess) -> None:
+    """
+    The hosts' pre-flight, as apply's: DNS01 with 100 MB free refuses the rollback (exit 1, the
+    host and check named, no host changed, no run); a dry run shows it and exits 0;
+    --skip-preflight needs --reason, and with one the rollback runs and audits the override.
+    """
+    applied = _applied(lab)
+    with FileStateStore(lab.state_dir / "hosts", lab.hosts()).update("DNS01") as dns:
+        dns.disk_free_bytes = 100 * 1024**2
+    mutations = {h: lab.host_state(h).mutations for h in lab.hosts()}
+
+    refused = _rollback(lab, applied.run_id)
+    shown = _rollback(lab, applied.run_id, "--dry-run")
+    unchanged = {h: lab.host_state(h).mutations for h in lab.hosts()}
+    runs_after_refusal = len(list_runs(lab.runs_dir))
+    no_reason = _rollback(lab, applied.run_id, "--skip-preflight")
+    skipped = _rollback(lab, applied.run_id, "--skip-preflight", "--reason", "CHG-7 emergency")
+    audit = (list_runs(lab.runs_dir)[-1].path / "audit.jsonl").read_text(encoding="utf-8")
+
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "DNS01: free space on C:: 0.1 GB [fail]" in refused.stdout
+    assert "pre-flight failed: 1 check(s) on 1 host(s): DNS01: free space on C:" in refused.stderr
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "the run would refuse to start" in shown.stdout
+    assert "restore-msishare" in shown.stdout
+    assert unchanged == mutations
+    assert runs_after_refusal == 1
+    assert no_reason.returncode == 2
+    assert "--skip-preflight needs --reason TEXT" in no_reason.stderr
+    assert skipped.returncode == 0, skipped.stdout + skipped.stderr
+    assert '"preflight_skipped"' in audit
+    assert "CHG-7 emergency" in audit
+
+
 def _damage(lab: LabProcess, path: str, how: str) -> None:
     """Delete the backup on MPS01, or change its bytes (a new SHA-256)."""
     with FileStateStore(lab.state_dir / "hosts", lab.hosts()).update("MPS01") as mps:

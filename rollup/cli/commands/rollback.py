@@ -4,7 +4,8 @@
 The rollback is planned from the applied run's record (``rollup.rollback``) and run by the same
 engine as an apply (``rollup.engine.run.apply_plan``): guarded, journaled, audited, resumable
 (``--resume``), with ``--dry-run``. Exit codes: 0 done; 1 refused by its pre-flight (a backup
-missing or changed on the host, the applied run's audit log does not verify), or a step failed;
+missing or changed on the host, the applied run's audit log does not verify, a host not ready as
+``rollup apply``'s pre-flight checks it), or a step failed;
 2 the run named cannot be rolled back (unknown, not ended, itself a rollback); 5 waiting at a
 Deployment Tool step an operator does; 130 interrupted. docs/rollback.md is the reference.
 """
@@ -42,6 +43,10 @@ if TYPE_CHECKING:
 )
 @click.option("--note", default="", help="A note recorded with confirmations given by --confirm.")
 @click.option(
+    "--skip-preflight", is_flag=True, help="Start without the hosts' pre-flight (needs --reason; audited)."
+)
+@click.option("--reason", metavar="TEXT", help="Why --skip-preflight; recorded in the audit log.")
+@click.option(
     "--json", "as_json", is_flag=True, help="Print how the rollback ended as one JSON document on stdout."
 )
 @runs_dir_option
@@ -53,11 +58,13 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
     forks: int,
     confirm: tuple[str, ...],
     note: str,
+    skip_preflight: bool,
+    reason: str | None,
     as_json: bool,
     runs_dir: str | None,
 ) -> None:
     """Roll back the applied run RUN (an id, a unique prefix, or last) from the backups it kept."""
-    from rollup.cli.apply_preflight import delete_stale_shells
+    from rollup.cli.apply_preflight import delete_stale_shells, preflight_gate, skip_override
     from rollup.cli.progress import ProgressRenderer, preview_table
     from rollup.credentials import CredentialCache
     from rollup.engine.dryrun import preview_plan
@@ -72,6 +79,7 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
         raise UsageError("name the applied run to roll back (RUN), or give --resume RUN_ID|last, not both")
     if dry_run and resume:
         raise UsageError("--dry-run and --resume cannot be combined")
+    skipped = skip_override(skip_preflight, reason)
     runs = resolve_runs_dir(runs_dir)
     rd = runs_dir_arg(runs)
     out = console(soft_wrap=True, stderr=as_json, quiet=quiet())
@@ -97,17 +105,17 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
                 print(line, file=sys.stderr)
             raise
         setup = prepared.setup
-        if dry_run:
-            previews = preview_plan(setup, forks=forks)
-            renderer.stop()
-            out.print(preview_table(previews))
-            return
+        renderer.stop()
         if earlier is not None:
-            renderer.stop()
             delete_stale_shells(setup, earlier, out)
+        if not skipped:
+            preflight_gate(setup, None, out, forks=forks, run=earlier, dry_run=dry_run)
+        if dry_run:
+            out.print(preview_table(preview_plan(setup, forks=forks)))
+            return
         options = RunOptions(
             forks=forks, resume=earlier.run_id if earlier else None, confirm=confirm, note=note,
-            recorded=prepared.recorded,
+            overrides=skipped, recorded=prepared.recorded,
         )  # fmt: skip
         report = apply_plan(setup, options)
     except KeyboardInterrupt:
