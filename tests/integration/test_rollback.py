@@ -155,8 +155,15 @@ def test_a_host_not_ready_refuses_the_rollback_unless_skipped_with_a_reason(lab:
     audit = (list_runs(lab.runs_dir)[-1].path / "audit.jsonl").read_text(encoding="utf-8")
 
     assert refused.returncode == 1, refused.stdout + refused.stderr
-    assert "DNS01: free space on C:: 0.1 GB [fail]" in refused.stdout
-    assert "pre-flight failed: 1 check(s) on 1 host(s): DNS01: free space on C:" in refused.stderr
+    # docs/rollback.md, "Refused, with the reason", literally
+    assert "pre-flight failed: 1 check(s) did not pass:\n" in refused.stdout
+    assert (
+        "  DNS01: free space on C:: 0.1 GB [fail] (the rollup's files, backups and logs need room)\n"
+    ) in refused.stdout
+    assert (
+        "rollup: pre-flight failed: 1 check(s) on 1 host(s): DNS01: free space on C:: 0.1 GB; "
+        "nothing was changed"
+    ) in refused.stderr
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert "the run would refuse to start" in shown.stdout
     assert "restore-msishare" in shown.stdout
