@@ -29,7 +29,7 @@ from rollup.engine.steps.context import Acted, Executor, GateWaiting, StepContex
 from rollup.engine.steps.files import Backup, Copy, Extract, Transfer
 from rollup.engine.steps.gates import Conditional, DeploymentTool, ManualGate
 from rollup.engine.steps.msi import MsiInstall, MsiRunTwice, MsiUninstall
-from rollup.engine.steps.restore import Restore, SqlObjectsLeft
+from rollup.engine.steps.restore import IisSettingLeft, Restore, SqlObjectsLeft
 from rollup.engine.steps.services import ComplusRestart, IisRestart, IisSetting, SqlObjectsCheck
 from rollup.errors import CommandFailed, ConfigError, LockHeld, ResultParseError, TransportError
 from rollup.model.manifest import Manifest
@@ -51,11 +51,12 @@ _SIMPLE: dict[str, Executor] = {
     "deployment_tool": DeploymentTool(),
     "restore": Restore(),
     "sql_objects_left": SqlObjectsLeft(),
+    "iis_setting_left": IisSettingLeft(),
 }
 EXECUTORS: Mapping[str, Executor] = {**_SIMPLE, "conditional": Conditional(_SIMPLE.__getitem__)}
 """
-The executor of each step kind (``rollup.model.steps.STEP_KINDS``, and the two a rollback adds:
-``restore``, ``sql_objects_left``, ``rollup.engine.steps.restore``).
+The executor of each step kind (``rollup.model.steps.STEP_KINDS``, and the three a rollback adds:
+``restore``, ``sql_objects_left``, ``iis_setting_left``, ``rollup.engine.steps.restore``).
 """
 
 RESTARTS = frozenset({"iis_restart", "complus_restart"})

@@ -14,13 +14,15 @@ so the same scheduler, journal and audit log run it (``rollup.engine.run.apply_p
    MPSSQL), after step 1: send the previous MSI (read from its backup through the controller)
    to ``ROLLBACK_DIR``, ``msiexec /x`` the rollup's build, ``msiexec /i`` the previous one, then
    the restarts the KB does on that host (IIS); on a host where the run checked the SQL objects,
-   a read-only step reports them as left in place (the KB gives no removal);
+   a read-only step reports them as left in place (the KB gives no removal), and where it set a
+   virtual directory's security (DNSProvider on DNS01), a read-only step reports the settings
+   as left in place (the KB gives no previous value);
 3. the restarts the KB does at the end (the Provisioning Engine on the MPS engines, IIS on the
    web services servers), after everything else.
 
 What the run changed that the KB gives no way back from stays, and the plan says so: the SQL
-objects (step 2), the DNSProvider directory security (Basic authentication's default domain,
-Require SSL), and the extracted package in ``C:\\temp\\QFERollupPackage``.
+objects and the DNSProvider directory security (Basic authentication's default domain, Require
+SSL), both reported by a step (step 2), and the extracted package in ``C:\\temp\\QFERollupPackage``.
 """
 
 from __future__ import annotations
@@ -180,6 +182,13 @@ def _host_chains(
                         params=s.params,
                     )
                 ]
+            elif s.kind == "iis_setting":
+                vdir = str(s.params["vdir"])
+                title = f"Report the settings of {s.params['site']}/{vdir} as left in place"
+                last = [
+                    b.add(s, step=f"iis-settings-left-{_slug(vdir)}", host=host, kind="iis_setting_left",
+                          after=last, title=title, params=dict(s.params))
+                ]  # fmt: skip
             elif s.kind == "sql_objects_check":
                 last = [
                     b.add(s, step="sql-objects-left", host=host, kind="sql_objects_left", after=last,

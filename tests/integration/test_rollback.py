@@ -94,11 +94,20 @@ def test_rollback_returns_the_lab_to_its_pre_rollup_state(lab: LabProcess, tmp_p
     assert (facts.options["kind"], facts.options["rolls_back"]) == ("rollback", applied.run_id)
     assert document["kind"] == "rollback"
     assert document["rolls_back"] == applied.run_id
-    (left,) = document["left_in_place"]
-    assert left["host"] == "MPSSQL"
-    assert "left in place (the KB gives no removal)" in left["what"]
-    assert "SeleteAndAssembleAllocateOrgMailStores" in left["what"]
+    left = {entry["step"]: entry for entry in document["left_in_place"]}
+    assert set(left) == {"sql-objects-left@MPSSQL", "iis-settings-left-dnsprovider@DNS01"}
+    assert left["sql-objects-left@MPSSQL"]["host"] == "MPSSQL"
+    assert "left in place (the KB gives no removal)" in left["sql-objects-left@MPSSQL"]["what"]
+    assert "SeleteAndAssembleAllocateOrgMailStores" in left["sql-objects-left@MPSSQL"]["what"]
     assert "MPSSQL: left in place" in rolled.stderr
+    dnsprovider = (
+        "Default Web Site/DNSProvider: left in place (the KB gives no previous value): "
+        "basic_auth True, default_logon_domain '\\', require_ssl True"
+    )
+    assert left["iis-settings-left-dnsprovider@DNS01"] == {
+        "host": "DNS01", "step": "iis-settings-left-dnsprovider@DNS01", "what": dnsprovider,
+    }  # fmt: skip
+    assert f"DNS01: {dnsprovider}" in rolled.stderr
     assert audited.returncode == 0, audited.stdout + audited.stderr
     assert made.returncode == 0, made.stdout + made.stderr
     assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -135,7 +135,7 @@ def _conclude(out: Console, report: RunReport, applied: str, rd: str, *, as_json
     from rollup.cli.apply_report import to_json
     from rollup.cli.progress import summary_table
 
-    left = [r for r in report.reports if r.step.kind == "sql_objects_left"]
+    left = [r for r in report.reports if r.step.kind in ("sql_objects_left", "iis_setting_left")]
     if as_json:
         document = to_json(report)
         document.update(

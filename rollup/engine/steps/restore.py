@@ -1,5 +1,6 @@
 """
-The steps only a rollback has (``rollup.rollback``): ``restore`` and ``sql_objects_left``.
+The steps only a rollback has (``rollup.rollback``): ``restore``, ``sql_objects_left`` and
+``iis_setting_left``.
 
 - ``restore`` puts the files of the MSI share back as they were before an applied run, from the
   backups that run kept (``files.restore``). Its guard compares the share with the SHA-256 the
@@ -8,6 +9,9 @@ The steps only a rollback has (``rollup.rollback``): ``restore`` and ``sql_objec
 - ``sql_objects_left`` is read-only and never acts: the KB gives no way to remove the objects
   the database MSI added, so the rollback reports the ones present as left in place, a ``noop``
   whose summary names them (audited, journaled and shown like every step's).
+- ``iis_setting_left`` is read-only too: the KB gives no previous value of the directory
+  security it sets (DNSProvider's Basic-auth default domain and Require SSL), so the rollback
+  reads the virtual directory and reports the settings as left in place, or as changed since.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ from typing import Any
 
 from rollup.engine.retry import StepFailed
 from rollup.engine.steps.context import Acted, Guard, StepContext, op
-from rollup.engine.steps.services import sql_params
-from rollup.ops import files, sql
+from rollup.engine.steps.services import sql_params, wanted_vdir
+from rollup.ops import files, iis, sql
 from rollup.ops.filecopy import FileAction
 from rollup.ops.filerestore import RestoreParams
 from rollup.planner import PlanStep
@@ -27,7 +31,9 @@ from rollup.planner import PlanStep
 _STAT = op("files.stat")
 _RESTORE = op("files.restore")
 _SQL = op("sql.objects")
+_GET_VDIR = op("iis.get_vdir")
 KB_GIVES_NO_REMOVAL = "the KB gives no removal"
+KB_GIVES_NO_PREVIOUS = "the KB gives no previous value"
 
 
 def _entries(ctx: StepContext) -> tuple[Mapping[str, Any], ...]:
@@ -122,3 +128,32 @@ class SqlObjectsLeft:
 
     def act(self, ctx: StepContext, guard: Guard) -> Acted:  # pragma: no cover - its guard always holds
         return Acted(summary=guard.reason)
+
+
+class IisSettingLeft:
+    """``iis_setting_left``: report the directory security the rollup set as left in place (read-only)."""
+
+    def describe(self, step: PlanStep) -> str:
+        return (
+            f"report the settings of {step.params['site']}/{step.params['vdir']} as left in place "
+            f"({KB_GIVES_NO_PREVIOUS})"
+        )
+
+    def check(self, ctx: StepContext) -> Guard:
+        site, vdir = str(ctx.p["site"]), str(ctx.p["vdir"])
+        found: iis.VdirSecurity = ctx.call(_GET_VDIR, iis.VdirParams(site, vdir))
+        wanted = wanted_vdir(ctx)
+        same = {name: getattr(found, name) == value for name, value in wanted.items()}
+        kept = ", ".join(f"{name} {_shown(value)}" for name, value in wanted.items() if same[name])
+        differ = ", ".join(f"{name} {_shown(getattr(found, name))}" for name in wanted if not same[name])
+        reason = f"{site}/{vdir}: left in place ({KB_GIVES_NO_PREVIOUS})"
+        reason += f": {kept}" if kept else ": none of the rollup's settings remains"
+        return Guard(in_effect=True, reason=reason + (f"; changed since: {differ}" if differ else ""))
+
+    def act(self, ctx: StepContext, guard: Guard) -> Acted:  # pragma: no cover - its guard always holds
+        return Acted(summary=guard.reason)
+
+
+def _shown(value: object) -> str:
+    """A setting as IIS Manager shows it: text in quotes as it is (``'\\'``), else the value."""
+    return f"'{value}'" if isinstance(value, str) else str(value)

@@ -34,7 +34,8 @@ RESTARTED = "restart"
 """The unit a restart journals once it is done: a resume does not restart the service again."""
 
 
-def _wanted(ctx: StepContext) -> dict[str, object]:
+def wanted_vdir(ctx: StepContext) -> dict[str, object]:
+    """The directory security an ``iis_setting`` step's parameters ask for, by ``VdirSecurity`` field."""
     wanted: dict[str, object] = {}
     if ctx.p.get("basic_auth_default_domain") is not None:
         # a default domain for Basic authentication means Basic authentication is on
@@ -62,7 +63,7 @@ class IisSetting:
         found: iis.VdirSecurity = ctx.call(_GET_VDIR, iis.VdirParams(site, vdir))
         differ = [
             f"{name} is {getattr(found, name)!r}, wanted {value!r}"
-            for name, value in _wanted(ctx).items()
+            for name, value in wanted_vdir(ctx).items()
             if getattr(found, name) != value
         ]
         if not differ:
@@ -70,7 +71,7 @@ class IisSetting:
         return Guard(in_effect=False, reason=f"{site}/{vdir}: " + "; ".join(differ))
 
     def act(self, ctx: StepContext, guard: Guard) -> Acted:
-        wanted = _wanted(ctx)
+        wanted = wanted_vdir(ctx)
         params = iis.SetVdirParams(
             str(ctx.p["site"]),
             str(ctx.p["vdir"]),
