@@ -63,18 +63,27 @@ def _applied(lab: LabProcess) -> RunDir:
 
 def test_rollback_returns_the_lab_to_its_pre_rollup_state(lab: LabProcess, tmp_path: Path) -> None:
     """
-    Apply; a --dry-run rollback changes no host; roll back: every product at its previous version,
-    the share as before; verify passes against the previous package; the SQL objects are reported
-    left in place; audited like an apply; rolling back again is all no-ops.
+    Apply; DNS01 with 100 MB free refuses the rollback at the hosts' pre-flight (exit 1, no run);
+    a --dry-run rollback shows it and changes no host; --skip-preflight needs --reason; rolled
+    back with one: every product at its previous version, the share as before; verify passes
+    against the previous package; the SQL objects and DNSProvider's settings are reported left in
+    place; audited like an apply, the override too; rolling back again is all no-ops.
     """
     before = _picture(lab)
     applied = _applied(lab)
     after_apply = _picture(lab)
+    with FileStateStore(lab.state_dir / "hosts", lab.hosts()).update("DNS01") as dns:
+        dns.disk_free_bytes = 100 * 1024**2
     mutations = {h: lab.host_state(h).mutations for h in lab.hosts()}
+    refused = _rollback(lab, applied.run_id)
     shown = _rollback(lab, applied.run_id, "--dry-run")
+    no_reason = _rollback(lab, applied.run_id, "--skip-preflight")
     unchanged = {h: lab.host_state(h).mutations for h in lab.hosts()}
+    runs_after_refusals = len(list_runs(lab.runs_dir))
 
-    rolled = _rollback(lab, applied.run_id, "--json")
+    rolled = _rollback(lab, applied.run_id, "--json", "--skip-preflight", "--reason", "CHG-7 emergency")
+    with FileStateStore(lab.state_dir / "hosts", lab.hosts()).update("DNS01") as dns:
+        dns.disk_free_bytes = 40 * 1024**3
     document = json.loads(rolled.stdout)
     jsonschema.validate(document, schema("rollback"))
     after = _picture(lab)
@@ -111,10 +120,28 @@ def test_rollback_returns_the_lab_to_its_pre_rollup_state(lab: LabProcess, tmp_p
     assert audited.returncode == 0, audited.stdout + audited.stderr
     assert made.returncode == 0, made.stdout + made.stderr
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    # docs/rollback.md, "Refused, with the reason", literally
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "pre-flight failed: 1 check(s) did not pass:\n" in refused.stdout
+    assert (
+        "  DNS01: free space on C:: 0.1 GB [fail] (the rollup's files, backups and logs need room)\n"
+    ) in refused.stdout
+    assert (
+        "rollup: pre-flight failed: 1 check(s) on 1 host(s): DNS01: free space on C:: 0.1 GB; "
+        "nothing was changed"
+    ) in refused.stderr
+    assert no_reason.returncode == 2
+    assert "--skip-preflight needs --reason TEXT" in no_reason.stderr
+    assert runs_after_refusals == 1
     assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "the run would refuse to start" in shown.stdout
     assert "restore-msishare" in shown.stdout
     assert "reinstall-previous-dnsclient" in shown.stdout
     assert unchanged == mutations
+    overrides = [json.loads(line) for line in run.audit_path.read_text(encoding="utf-8").splitlines()]
+    assert [(r["kind"], r["reason"]) for r in overrides if r["event"] == "override_recorded"] == [
+        ("preflight_skipped", "CHG-7 emergency")
+    ]
     again = _rollback(lab, applied.run_id)
     entries = read_journal(list_runs(lab.runs_dir)[-1].journal_path).entries
     assert again.returncode == 0, again.stdout + again.stderr
@@ -142,47 +169,6 @@ def test_a_missing_or_changed_backup_refuses_the_rollback(lab: LabProcess, damag
     assert "nothing was changed" in refused.stderr
     assert {h: lab.host_state(h).mutations for h in lab.hosts()} == mutations
     assert len(list_runs(lab.runs_dir)) == 1
-
-
-def test_a_host_not_ready_refuses_the_rollback_unless_skipped_with_a_reason(lab: LabProcess) -> None:
-    """
-    The hosts' pre-flight, as apply's: DNS01 with 100 MB free refuses the rollback (exit 1, the
-    host and check named, no host changed, no run); a dry run shows it and exits 0;
-    --skip-preflight needs --reason, and with one the rollback runs and audits the override.
-    """
-    applied = _applied(lab)
-    with FileStateStore(lab.state_dir / "hosts", lab.hosts()).update("DNS01") as dns:
-        dns.disk_free_bytes = 100 * 1024**2
-    mutations = {h: lab.host_state(h).mutations for h in lab.hosts()}
-
-    refused = _rollback(lab, applied.run_id)
-    shown = _rollback(lab, applied.run_id, "--dry-run")
-    unchanged = {h: lab.host_state(h).mutations for h in lab.hosts()}
-    runs_after_refusal = len(list_runs(lab.runs_dir))
-    no_reason = _rollback(lab, applied.run_id, "--skip-preflight")
-    skipped = _rollback(lab, applied.run_id, "--skip-preflight", "--reason", "CHG-7 emergency")
-    audit = (list_runs(lab.runs_dir)[-1].path / "audit.jsonl").read_text(encoding="utf-8")
-
-    assert refused.returncode == 1, refused.stdout + refused.stderr
-    # docs/rollback.md, "Refused, with the reason", literally
-    assert "pre-flight failed: 1 check(s) did not pass:\n" in refused.stdout
-    assert (
-        "  DNS01: free space on C:: 0.1 GB [fail] (the rollup's files, backups and logs need room)\n"
-    ) in refused.stdout
-    assert (
-        "rollup: pre-flight failed: 1 check(s) on 1 host(s): DNS01: free space on C:: 0.1 GB; "
-        "nothing was changed"
-    ) in refused.stderr
-    assert shown.returncode == 0, shown.stdout + shown.stderr
-    assert "the run would refuse to start" in shown.stdout
-    assert "restore-msishare" in shown.stdout
-    assert unchanged == mutations
-    assert runs_after_refusal == 1
-    assert no_reason.returncode == 2
-    assert "--skip-preflight needs --reason TEXT" in no_reason.stderr
-    assert skipped.returncode == 0, skipped.stdout + skipped.stderr
-    assert '"preflight_skipped"' in audit
-    assert "CHG-7 emergency" in audit
 
 
 def _damage(lab: LabProcess, path: str, how: str) -> None:
