@@ -40,14 +40,19 @@ function ConvertTo-RollupJson($v) {
         $p = foreach ($i in $v) { ConvertTo-RollupJson $i }
         return '[' + (@($p) -join ',') + ']'
     }
-    $b = New-Object Text.StringBuilder '"'
-    foreach ($ch in $v.ToString().ToCharArray()) {
-        $n = [int]$ch
-        if ($n -eq 34 -or $n -eq 92) { [void]$b.Append('\').Append($ch) }
-        elseif ($n -lt 32 -or $n -gt 126) { [void]$b.Append('\u').Append($n.ToString('x4')) }
-        else { [void]$b.Append($ch) }
+    # escaped by Replace (quote, backslash, CR, LF), then char by char only if a character
+    # outside printable ASCII is left
+    $s = $v.ToString().Replace('\', '\\').Replace('"', '\"').Replace("`r", '\u000d').Replace("`n", '\u000a')
+    if ($s -cmatch '[^ -~]') {
+        $b = New-Object Text.StringBuilder
+        foreach ($ch in $s.ToCharArray()) {
+            $n = [int]$ch
+            if ($n -lt 32 -or $n -gt 126) { $ch = '\u' + $n.ToString('x4') }
+            [void]$b.Append($ch)
+        }
+        $s = $b.ToString()
     }
-    return $b.Append('"').ToString()
+    return '"' + $s + '"'
 }
 
 # Print "#rollup-result <json>" as one line. Written to the process's standard output directly,

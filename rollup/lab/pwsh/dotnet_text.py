@@ -98,10 +98,23 @@ def format_value(value: Any, fmt: str) -> str:
     if kind in "fF":
         return f"{float(value):.{2 if precision is None else precision}f}"
     if kind in "rR":
-        return repr(float(value)) if isinstance(value, float) else str(value)
+        return str(value) if not isinstance(value, float) else _round_trip(value)
     if kind in "gG":
         return to_string(value) if precision is None else f"{float(value):.{precision}G}"
     return format_double(float(value))
+
+
+def _round_trip(value: float) -> str:
+    """``Double.ToString("R")`` of .NET Framework 2.0-4.x: 15 significant digits when they read back
+    as the same double, else 17; exponents as ``E+20`` / ``E-07``; negative zero as ``0``."""
+    if value != value:  # noqa: PLR0124 - NaN is the one value unequal to itself
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == 0:
+        return "0"
+    text = format(value, ".15G")
+    return text if float(text) == value else format(value, ".17G")
 
 
 _DATE_TOKENS = re.compile(r"yyyy|yy|MM|dd|HH|hh|mm|ss|fff|ff|f|tt|'[^']*'|\"[^\"]*\"|\\.|.", re.S)
