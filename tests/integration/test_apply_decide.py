@@ -134,6 +134,10 @@ def test_exclude_leaves_the_host_out_and_the_run_ends_done_with_exceptions(lab: 
     """
     `decide exclude`: every step of COLLAB01 not done is excluded, steps after them do not start,
     and the resume's pre-flight leaves COLLAB01 out (a restart pending there refuses nothing).
+    Once COLLAB01 is mended, a new run brings it in (docs/apply.md): its pre-flight refuses it, the
+    component the failed install removed being absent, so it starts with --skip-preflight and a
+    reason; COLLAB01's install and IIS restart run, and the Provisioning Engine restart the
+    exclusion had kept from starting runs as a no-op (nothing changed on MPS01).
     """
     waiting, run = _paused(lab)
     decided = _decide(lab, run, "exclude")
@@ -161,6 +165,25 @@ def test_exclude_leaves_the_host_out_and_the_run_ends_done_with_exceptions(lab: 
         ("exclude", operator_name())
     ]
     assert "iis.reset" not in lab.host_state("COLLAB01").operations
+
+    with FileStateStore(lab.state_dir / "hosts", lab.hosts()).update("COLLAB01") as collab:
+        collab.pending_reboot.clear()
+    refused = lab.apply("--confirm", GATE)
+    reason = "COLLAB01 rejoins after CHG-42"
+    rejoined = lab.apply("--confirm", GATE, "--json", "--skip-preflight", "--reason", reason)
+    assert refused.returncode == 1, refused.stderr
+    assert (
+        "COLLAB01: HMC 4.0: 0 of 1 installed [fail] (not installed: SharePoint 2007 Provider Web Services)"
+        in (refused.stdout)
+    )
+    assert rejoined.returncode == 0, rejoined.stderr
+    again = _outcomes(rejoined.stdout)
+
+    assert again[FAILED][0] == "done"
+    assert again["collab-iis-restart@COLLAB01"][0] == "done"
+    assert again["restart-provisioning-engine@MPS01"][0] == "noop"  # nothing changed on MPS01
+    assert again["install-wss-web-service@COLLAB02"][0] == "noop"
+    assert "iis.reset" in lab.host_state("COLLAB01").operations
 
 
 def test_retry_after_the_fault_cleared_ends_done(lab: LabProcess) -> None:
