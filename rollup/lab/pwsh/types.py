@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rollup.lab.pwsh.errors import runtime_error
-from rollup.lab.pwsh.net import NetException, NetObject, NetType, register
+from rollup.lab.pwsh.net import NetException, NetObject, NetType, register, static_property
 from rollup.lab.pwsh.values import (
     Byte,
     Char,
@@ -92,6 +92,26 @@ for _full, _aliases in _PRIMITIVES.items():
         "system.uint64": "System.UInt64",
     }.get(_full, _proper)
     register(_fixed, aliases=_aliases)
+
+
+def _bound(name: str, value: Any) -> Any:
+    """A ``[T]::MinValue`` / ``[T]::MaxValue`` static property."""
+
+    def bound(rt: Runtime) -> Any:
+        return value
+
+    bound.__name__ = name
+    return static_property(bound)
+
+
+for _name, (_kind, _low, _high) in {
+    "System.Byte": (Byte, 0, 255),
+    "System.Int32": (int, -(2**31), 2**31 - 1),
+    "System.UInt32": (UInt32, 0, 2**32 - 1),
+    "System.Int64": (Int64, -(2**63), 2**63 - 1),
+    "System.UInt64": (UInt64, 0, 2**64 - 1),
+}.items():
+    register(_name, statics=(_bound("MinValue", _kind(_low)), _bound("MaxValue", _kind(_high))))
 
 
 def resolve(name: str) -> NetType:
