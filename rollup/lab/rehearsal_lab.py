@@ -156,6 +156,7 @@ def _started(paths: LabPaths, config: LabConfig, env: Mapping[str, str]) -> tupl
         try:
             running.start()
         except AddressTaken:
+            running.injector.close()  # the listeners are closed already; the scenario's timers too
             if moves == MOVES:
                 raise
             moves += 1
@@ -174,7 +175,7 @@ def serving_rehearsal_lab(
 
     Raises:
         UsageError: a lab already runs in ``root``, or it was created with another COLLAB count.
-        ConfigError: an address or port is taken.
+        ConfigError: an address cannot be listened on (``AddressTaken``: taken after ``MOVES`` moves).
     """
     from rollup.lab.fleet import LabOptions, lab_hosts, prepare_lab
     from rollup.lab.process import holding_lock
