@@ -80,11 +80,14 @@ def preflight_gate(
     forks: int,
     run: RunDir | None,
     dry_run: bool,
+    reinstalls: bool = False,
 ) -> Report | None:
     """
     Pre-flight of the hosts the run will change, and of the package in ``folder``; prints what
     failed. ``folder`` ``None``: the run's package is not a folder (a rollback's comes from the
-    backups, checked by the rollback itself), so the control host is not checked.
+    backups, checked by the rollback itself), so the control host is not checked. A resume, and
+    a run that ``reinstalls`` every component it finds (a rollback), do not hold HMC 4.0's
+    components being absent against a host: an earlier run may have uninstalled them.
 
     Returns:
         The report (``None`` when no host has work left).
@@ -114,11 +117,11 @@ def preflight_gate(
     failures = report.failures()
     if setup.inventory.settings.reboot_policy != "stop":  # the run restarts the host, or installs anyway
         failures = tuple((host, c) for host, c in failures if c.name != "pending reboot")
-    if run is not None:  # the run itself uninstalls components before it installs them again
+    if run is not None or reinstalls:  # the run itself uninstalls components before it installs them again
         failures = tuple((host, c) for host, c in failures if c.group not in RESUME_IGNORES)
     if not failures:
         ignored = len(report.failures())
-        aside = f" ({ignored} about HMC 4.0's components, which a resumed run reinstalls)" if ignored else ""
+        aside = f" ({ignored} about HMC 4.0's components, which the run reinstalls)" if ignored else ""
         console.print(f"pre-flight passed: {report.summary()}{aside}", markup=False)
         return report
     console.print(f"pre-flight failed: {len(failures)} check(s) did not pass:")

@@ -63,7 +63,8 @@ def _applied(lab: LabProcess) -> RunDir:
 
 def test_rollback_returns_the_lab_to_its_pre_rollup_state(lab: LabProcess, tmp_path: Path) -> None:
     """
-    Apply; DNS01 with 100 MB free refuses the rollback at the hosts' pre-flight (exit 1, no run);
+    Apply; DNS01 with 100 MB free refuses the rollback at the hosts' pre-flight (exit 1, no run),
+    COLLAB02 without its component does not (the rollback installs it again);
     a --dry-run rollback shows it and changes no host; --skip-preflight needs --reason; rolled
     back with one: every product at its previous version, the share as before; verify passes
     against the previous package; the SQL objects and DNSProvider's settings are reported left in
@@ -74,6 +75,8 @@ def test_rollback_returns_the_lab_to_its_pre_rollup_state(lab: LabProcess, tmp_p
     after_apply = _picture(lab)
     with FileStateStore(lab.state_dir / "hosts", lab.hosts()).update("DNS01") as dns:
         dns.disk_free_bytes = 100 * 1024**2
+    with FileStateStore(lab.state_dir / "hosts", lab.hosts()).update("COLLAB02") as collab:
+        collab.products.clear()  # as an applied run that failed after its uninstall leaves it
     mutations = {h: lab.host_state(h).mutations for h in lab.hosts()}
     refused = _rollback(lab, applied.run_id)
     shown = _rollback(lab, applied.run_id, "--dry-run")

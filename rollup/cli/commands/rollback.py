@@ -109,7 +109,7 @@ def command(  # noqa: PLR0917 - click passes every option by keyword position
         if earlier is not None:
             delete_stale_shells(setup, earlier, out)
         if not skipped:
-            preflight_gate(setup, None, out, forks=forks, run=earlier, dry_run=dry_run)
+            preflight_gate(setup, None, out, forks=forks, run=earlier, dry_run=dry_run, reinstalls=True)
         if dry_run:
             out.print(preview_table(preview_plan(setup, forks=forks)))
             return
