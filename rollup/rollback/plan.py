@@ -67,6 +67,10 @@ class _Builder:
         return str(values["id"])
 
 
+LEFT_IN_PLACE = frozenset({"sql_objects_left", "iis_setting_left"})
+"""The kinds of the read-only steps that report what the rollback leaves in place."""
+
+
 def _slug(name: str) -> str:
     return name.rsplit(".", 1)[0].lower()
 

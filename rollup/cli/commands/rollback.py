@@ -134,8 +134,9 @@ def _conclude(out: Console, report: RunReport, applied: str, rd: str, *, as_json
     """The JSON document or summary, what was left in place, and the exit code's error."""
     from rollup.cli.apply_report import to_json
     from rollup.cli.progress import summary_table
+    from rollup.rollback.plan import LEFT_IN_PLACE
 
-    left = [r for r in report.reports if r.step.kind in ("sql_objects_left", "iis_setting_left")]
+    left = [r for r in report.reports if r.step.kind in LEFT_IN_PLACE]
     if as_json:
         document = to_json(report)
         document.update(
