@@ -44,12 +44,8 @@ ROLLBACK_DIR = "C:\\temp\\RollupRollback"
 """Where the previous MSIs are sent on the hosts that install them again."""
 MSI_KINDS = frozenset({"msi_install", "msi_run_twice"})
 RESTART_KINDS = frozenset({"iis_restart", "complus_restart"})
-LEFT_IN_PLACE = (
-    "the DNSProvider directory security the rollup set (Basic authentication default domain, Require SSL)",
-    "the extracted package in C:\\temp\\QFERollupPackage",
-    "the previous MSIs sent to C:\\temp\\RollupRollback",
-)
-"""What the rollback leaves besides the SQL objects (a step reports those): said in its summary."""
+LEFT_IN_PLACE = frozenset({"sql_objects_left", "iis_setting_left"})
+"""The kinds of the read-only steps that report what the rollback leaves in place."""
 
 
 class _Builder:
@@ -65,10 +61,6 @@ class _Builder:
         values["after"] = tuple(sorted(set(values["after"])))
         self.steps.append(PlanStep(**values))
         return str(values["id"])
-
-
-LEFT_IN_PLACE = frozenset({"sql_objects_left", "iis_setting_left"})
-"""The kinds of the read-only steps that report what the rollback leaves in place."""
 
 
 def _slug(name: str) -> str:
